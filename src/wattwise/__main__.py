@@ -1,0 +1,5 @@
+"""``python -m wattwise`` runs the CLI."""
+
+from wattwise.cli import main
+
+main()

@@ -1,0 +1,34 @@
+"""Shared pieces of the CLI: the consoles, JSON output and the one-line error exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+__all__ = ["EXIT_USAGE", "console", "err_console", "fail", "print_json"]
+
+#: Exit status for bad input, a missing file, an unreachable store (typer uses 2 too).
+EXIT_USAGE = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout (plain, machine-readable, no colour)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one clear line on stderr and exit.
+
+    Args:
+        message: what is wrong and what to do, one line.
+        code: the exit status.
+    """
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
