@@ -6,6 +6,10 @@ import typer
 
 from wattwise._errors import WattwiseError
 from wattwise.cli._common import fail
+from wattwise.cli._demo import demo
+from wattwise.cli._meters import meters
+from wattwise.cli._run import run
+from wattwise.cli._runs import runs_app
 
 __all__ = ["app", "main"]
 
@@ -16,6 +20,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command(
+    "run",
+    context_settings={"allow_interspersed_args": False},
+)(run)
+app.command("meters")(meters)
+app.command("demo")(demo)
+app.add_typer(runs_app, name="runs")
 
 
 def main() -> None:

@@ -1,0 +1,60 @@
+"""``wattwise meters``: what energy sources were found here, which not, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from wattwise.cli._common import console, print_json
+from wattwise.meters._registry import PROBE_ORDER, detect_meters
+
+__all__ = ["meters"]
+
+
+def meters(
+    cpu_tdp_w: Annotated[
+        float | None,
+        typer.Option("--cpu-tdp-w", help="Your CPU's power in W, where it is not in the table."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Probe every meter in its fixed order and say what will be used."""
+    detection = detect_meters(cpu_tdp_w=cpu_tdp_w)
+    used = {m.name for m in detection.meters}
+    if json_out:
+        print_json(
+            {
+                "probe_order": list(PROBE_ORDER),
+                "meters": [
+                    {
+                        "meter": p.meter,
+                        "available": p.available,
+                        "used": p.meter in used,
+                        "reason": p.reason,
+                        "components": list(p.components),
+                    }
+                    for p in detection.probes
+                ],
+                "notes": list(detection.notes),
+            }
+        )
+        return
+    table = Table(header_style="bold")
+    table.add_column("meter")
+    table.add_column("found")
+    table.add_column("used")
+    table.add_column("components")
+    table.add_column("why")
+    for p in detection.probes:
+        table.add_row(
+            p.meter,
+            "[green]yes[/]" if p.available else "[red]no[/]",
+            "yes" if p.meter in used else "",
+            ", ".join(p.components),
+            p.reason,
+        )
+    console.print(table)
+    for note in detection.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)

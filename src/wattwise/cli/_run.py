@@ -1,0 +1,111 @@
+"""``wattwise run -- CMD ...``: measure the energy of any command."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import types
+from typing import Annotated
+
+import typer
+
+from wattwise._duration import parse_duration_s
+from wattwise.cli._common import err_console, fail, print_json
+from wattwise.cli._render import render_run
+from wattwise.tracking._records import RunStatus, Scope
+from wattwise.tracking._tracker import Tracker
+
+__all__ = ["run"]
+
+#: Signals passed on to the command. SIGINT from a terminal already reaches the command
+#: (it is in the terminal's foreground process group), so it is forwarded only when
+#: wattwise's standard input is not a terminal (a `kill -INT` from a script or CI).
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def run(
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(help="The command to run, after `--`.", show_default=False),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Name of the run (default: the command).")
+    ] = None,
+    scope: Annotated[
+        Scope, typer.Option(help="machine: all the meters see; process: the command's share.")
+    ] = Scope.MACHINE,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Measure idle power for this long first (e.g. 5s) to report net energy."),
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Sampling period in s.")] = 1.0,
+    cpu_tdp_w: Annotated[
+        float | None,
+        typer.Option("--cpu-tdp-w", help="Your CPU's power in W, where it is not in the table."),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Run CMD, measure its energy, store the run and print a summary.
+
+    Exits with CMD's exit code (128+N when a signal N killed it).
+    """
+    if not command:
+        fail("no command given: use `wattwise run [OPTIONS] -- CMD [ARGS...]`")
+    if shutil.which(command[0]) is None:
+        fail(f"command not found: {command[0]} (check the name and your PATH)", code=127)
+    baseline_s = parse_duration_s(baseline) if baseline else 0.0
+
+    tracker = Tracker(
+        name or " ".join(command)[:80],
+        scope=scope,
+        interval_s=interval,
+        baseline_s=baseline_s,
+        store=store,
+        cpu_tdp_w=cpu_tdp_w,
+        command=command,
+    )
+    if baseline_s > 0 and not json_out:
+        err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
+    tracker.start()
+    try:
+        proc = subprocess.Popen(command)
+    except OSError as exc:
+        tracker.stop(status=RunStatus.FAILED, exit_code=127)
+        fail(f"cannot start {command[0]}: {exc.strerror}", code=127)
+    tracker.follow(proc.pid)
+
+    forwarded = list(_FORWARDED)
+    if not sys.stdin.isatty():
+        forwarded.append(signal.SIGINT)
+
+    def forward(signum: int, _frame: types.FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in forwarded}
+    if signal.SIGINT not in previous:
+        # Ctrl-C reached the command too: let it decide, and wait for it.
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        returncode = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    if returncode < 0:
+        exit_code, status = 128 - returncode, RunStatus.INTERRUPTED
+    else:
+        exit_code = returncode
+        status = RunStatus.COMPLETED if returncode == 0 else RunStatus.FAILED
+    result = tracker.stop(status=status, exit_code=exit_code)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        render_run(result, err_console, warnings=tracker.warnings)
+    raise typer.Exit(exit_code)

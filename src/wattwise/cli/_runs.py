@@ -1,0 +1,154 @@
+"""``wattwise runs``: list, show and export stored runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wattwise.cli._common import console, fail, print_json
+from wattwise.cli._render import render_run, runs_table
+from wattwise.store import RunStore
+from wattwise.tracking._records import RunResult
+
+__all__ = ["runs_app", "samples_csv"]
+
+runs_app = typer.Typer(help="List, show and export stored runs.", no_args_is_help=True)
+
+StoreOpt = Annotated[
+    str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+class ExportFormat(StrEnum):
+    """Formats of ``runs export``."""
+
+    CSV = "csv"
+    JSON = "json"
+
+
+@runs_app.command("list")
+def list_runs(
+    limit: Annotated[int, typer.Option(help="Show at most this many runs.", min=1)] = 50,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    st = RunStore.open(store)
+    try:
+        runs = st.list_runs(limit=limit)
+    finally:
+        st.close()
+    if json_out:
+        print_json([r.to_dict() for r in runs])
+        return
+    if not runs:
+        console.print(f"no runs in {st.display_url} yet: try `wattwise run -- CMD`")
+        return
+    console.print(runs_table(runs))
+
+
+@runs_app.command("show")
+def show_run(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one run: totals, components with their sources, windows and gaps."""
+    st = RunStore.open(store)
+    try:
+        result = st.get_run(run_id)
+    finally:
+        st.close()
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        render_run(result, console)
+
+
+def samples_csv(result: RunResult) -> str:
+    """The run's timeline as CSV (the format :class:`~wattwise.meters.ReplayMeter` reads)."""
+    comps = {c.name: c for c in result.components}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        [
+            "component",
+            "kind",
+            "method",
+            "sensor",
+            "counted",
+            "relative_uncertainty",
+            "t_start_s",
+            "t_end_s",
+            "energy_j",
+            "power_w",
+            "note",
+        ]
+    )
+    for s in result.samples:
+        c = comps.get(s.component)
+        if c is None:
+            continue
+        rel = c.uncertainty_j / c.energy_j if c.energy_j > 0 else 0.0
+        writer.writerow(
+            [
+                s.component,
+                c.kind.value,
+                c.source.method.value,
+                c.source.sensor,
+                str(c.counted).lower(),
+                f"{rel:.6g}",
+                f"{s.t_start_s:.6f}",
+                f"{s.t_end_s:.6f}",
+                "" if s.energy_j is None else f"{s.energy_j:.9g}",
+                "" if s.power_w is None else f"{s.power_w:.6g}",
+                s.note or "",
+            ]
+        )
+    return buf.getvalue()
+
+
+@runs_app.command("export")
+def export_run(
+    run_id: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv: the timeline; json: all.")],
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export a run's power timeline (CSV) or everything about it (JSON)."""
+    st = RunStore.open(store)
+    try:
+        result = st.get_run(run_id, with_samples=True)
+    finally:
+        st.close()
+    if fmt is ExportFormat.CSV:
+        text = samples_csv(result)
+    else:
+        data = result.to_dict()
+        data["samples"] = [
+            {
+                "component": s.component,
+                "t_start_s": s.t_start_s,
+                "t_end_s": s.t_end_s,
+                "energy_j": s.energy_j,
+                "power_w": s.power_w,
+                "note": s.note,
+            }
+            for s in result.samples
+        ]
+        text = json.dumps(data, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    console.print(f"wrote {out}", highlight=False)

@@ -1,0 +1,76 @@
+"""Detection: which meters work here, probed in one fixed order.
+
+Probe order: ``rapl``, ``nvml``, ``estimate``. The CPU is measured by RAPL where its
+counters can be read, and estimated otherwise (including when RAPL exists but reading it
+is not permitted: the reason says how to fix that). GPUs are measured by NVML when it
+works. Memory is estimated only when no RAPL ``dram`` domain measures it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from wattwise.meters._base import Meter, Probe
+
+__all__ = ["PROBE_ORDER", "Detection", "detect_meters"]
+
+PROBE_ORDER = ("rapl", "nvml", "estimate")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What detection found.
+
+    Attributes:
+        meters: the meters to use, in probe order.
+        probes: every probe's answer, in probe order (found and not found, with reasons).
+        notes: one-line explanations of fallbacks (e.g. RAPL not readable: estimating).
+    """
+
+    meters: tuple[Meter, ...]
+    probes: tuple[Probe, ...]
+    notes: tuple[str, ...]
+
+
+def detect_meters(
+    *,
+    cpu_tdp_w: float | None = None,
+    powercap_root: str | None = None,
+    nvml: ModuleType | None = None,
+) -> Detection:
+    """Probe every meter in :data:`PROBE_ORDER` and choose the ones to use.
+
+    Args:
+        cpu_tdp_w: CPU power to assume for the estimate (and for RAPL's wrap period when the
+            zones state no maximum power), in W.
+        powercap_root: powercap sysfs root (default ``WATTWISE_POWERCAP_ROOT`` or
+            ``/sys/class/powercap``).
+        nvml: a module with pynvml's API (tests pass a fake).
+    """
+    from wattwise.meters._estimate import EstimateMeter
+    from wattwise.meters._nvml import NvmlMeter
+    from wattwise.meters._rapl import RaplMeter
+
+    rapl = RaplMeter(root=powercap_root, cpu_tdp_w=cpu_tdp_w)
+    gpu = NvmlMeter(nvml=nvml)
+    rapl_probe = rapl.probe()
+    gpu_probe = gpu.probe()
+    has_dram = rapl_probe.available and any("dram" in c for c in rapl_probe.components)
+    estimate = EstimateMeter(
+        cpu_tdp_w=cpu_tdp_w,
+        include_cpu=not rapl_probe.available,
+        include_ram=not has_dram,
+    )
+    meters: list[Meter] = []
+    notes: list[str] = []
+    if rapl_probe.available:
+        meters.append(rapl)
+    else:
+        notes.append(f"CPU energy is estimated: {rapl_probe.reason}")
+    if gpu_probe.available:
+        meters.append(gpu)
+    estimate_probe = estimate.probe()
+    if not rapl_probe.available or not has_dram:
+        meters.append(estimate)
+    return Detection(tuple(meters), (rapl_probe, gpu_probe, estimate_probe), tuple(notes))

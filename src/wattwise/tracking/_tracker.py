@@ -1,0 +1,665 @@
+"""The tracker: a background sampler over the meters, named windows, scopes and baseline.
+
+Data flow: meters -> (sampler thread) samples with the scope share applied -> accumulators
+for the run and each open window -> (flusher thread, every ``flush_interval_s``) the store.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import ContextDecorator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from wattwise._errors import ConfigError, MeterError, WattwiseError
+from wattwise.meters._base import Component, ComponentKind, Meter, Reading
+from wattwise.tracking._accumulate import Accumulator, counted_totals
+from wattwise.tracking._records import (
+    CarbonFigures,
+    Gap,
+    RunResult,
+    RunStatus,
+    Sample,
+    Scope,
+    WindowResult,
+)
+from wattwise.tracking._scope import ProcessTreeShare
+
+__all__ = ["RunSink", "Tracker", "Window", "current_tracker", "track"]
+
+log = logging.getLogger("wattwise")
+
+#: Default sampling period, in s. Reading a few counters costs well under a millisecond, so
+#: at 1 s the sampler's share of one core stays far below 0.1 %.
+DEFAULT_INTERVAL_S = 1.0
+#: Samples reach the store at least this often, so a killed process loses at most this much.
+DEFAULT_FLUSH_INTERVAL_S = 2.0
+
+_CPU_SHARED_KINDS = frozenset(
+    {
+        ComponentKind.CPU,
+        ComponentKind.DRAM,
+        ComponentKind.CPU_CORE,
+        ComponentKind.CPU_UNCORE,
+        ComponentKind.PSYS,
+    }
+)
+
+_current: contextvars.ContextVar[Tracker | None] = contextvars.ContextVar(
+    "wattwise_tracker", default=None
+)
+_window_path: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "wattwise_window_path", default=()
+)
+
+
+class RunSink(Protocol):
+    """Where a tracker writes a run as it goes (the run store implements this)."""
+
+    def begin_run(
+        self,
+        *,
+        run_id: str,
+        name: str,
+        scope: Scope,
+        started_at: datetime,
+        host: str,
+        pid: int,
+        command: tuple[str, ...] | None,
+        components: Sequence[Component],
+        baseline_power_w: float | None,
+    ) -> None: ...
+
+    def append(
+        self,
+        run_id: str,
+        *,
+        samples: Sequence[Sample],
+        gaps: Sequence[Gap],
+        heartbeat_at: datetime,
+    ) -> None: ...
+
+    def add_window(self, run_id: str, window: WindowResult) -> None: ...
+
+    def finish_run(self, result: RunResult) -> None: ...
+
+
+def _sync_cuda() -> None:
+    """Wait for queued CUDA work, so a window edge falls after the work it closes."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        if torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+    except Exception:
+        log.debug("torch.cuda.synchronize failed at a window edge", exc_info=True)
+
+
+@dataclass
+class _OpenWindow:
+    name: str
+    path: str
+    start_s: float
+    acc: Accumulator = field(default_factory=Accumulator)
+
+
+class Window:
+    """A named phase inside a running tracker; use as a context manager.
+
+    After the ``with`` block, :attr:`result` holds its :class:`WindowResult`.
+    """
+
+    def __init__(self, tracker: Tracker, name: str) -> None:
+        self.tracker = tracker
+        self.name = name
+        self.result: WindowResult | None = None
+        self._token: contextvars.Token[tuple[str, ...]] | None = None
+        self._open: _OpenWindow | None = None
+
+    def __enter__(self) -> Self:
+        path = (*_window_path.get(), self.name)
+        self._token = _window_path.set(path)
+        self._open = self.tracker._open_window(self.name, "/".join(path))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._open is not None and self._token is not None
+        self.result = self.tracker._close_window(self._open)
+        _window_path.reset(self._token)
+
+    @property
+    def energy_j(self) -> float:
+        """Counted energy so far (or final), in J."""
+        if self.result is not None:
+            return self.result.energy_j
+        if self._open is None:
+            return 0.0
+        return self.tracker._live_energy(self._open.acc)
+
+
+class Tracker:
+    """Measures the energy of a block of work with a background sampler.
+
+    The constructor only stores its arguments; meters are found and started in
+    :meth:`start` (or on entering the ``with`` block).
+
+    Args:
+        name: the run's name.
+        scope: ``machine`` (everything the meters see) or ``process`` (the share of the
+            process tree rooted at ``pid``).
+        pid: root of the process tree for process scope (default: this process).
+        meters: meters to use; default: :func:`wattwise.meters.detect_meters`.
+        interval_s: sampling period in s (default 1 s, shortened to what the meters need,
+            e.g. a quarter of a RAPL counter's wrap period).
+        baseline_s: seconds of idle baseline measured before the run (0: none).
+        store: a run sink/store; ``None`` opens the default store, ``False`` stores nothing.
+        cpu_tdp_w: CPU power to assume where the CPU is not in the table, in W.
+        flush_interval_s: how often samples are written to the store, in s (<= 2 s).
+        command: the command line, when the run wraps a command.
+    """
+
+    def __init__(
+        self,
+        name: str = "run",
+        *,
+        scope: Scope | str = Scope.MACHINE,
+        pid: int | None = None,
+        meters: Sequence[Meter] | None = None,
+        interval_s: float | None = None,
+        baseline_s: float = 0.0,
+        store: RunSink | str | bool | None = None,
+        cpu_tdp_w: float | None = None,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.scope = scope
+        self.pid = pid
+        self.meters = meters
+        self.interval_s = interval_s
+        self.baseline_s = baseline_s
+        self.store = store
+        self.cpu_tdp_w = cpu_tdp_w
+        self.flush_interval_s = flush_interval_s
+        self.command = tuple(command) if command is not None else None
+
+        self.run_id = uuid.uuid4().hex
+        self.result: RunResult | None = None
+        self.warnings: list[str] = []
+        self.components: list[Component] = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._token: contextvars.Token[Tracker | None] | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    def running(self) -> bool:
+        """Whether the tracker is sampling."""
+        return self._running
+
+    def start(self) -> Self:
+        """Find and start the meters, measure the baseline, start the sampler."""
+        if self._running or self.result is not None:
+            raise WattwiseError("this tracker was already started; create a new one")
+        self._scope = Scope(self.scope)
+        if self.flush_interval_s <= 0 or self.flush_interval_s > DEFAULT_FLUSH_INTERVAL_S:
+            raise ConfigError(
+                f"flush_interval_s must be in (0, {DEFAULT_FLUSH_INTERVAL_S}] s, "
+                f"got {self.flush_interval_s}"
+            )
+        if self.baseline_s < 0:
+            raise ConfigError(f"baseline must be >= 0 s, got {self.baseline_s}")
+        self._sink = self._open_sink()
+        self._meters = self._start_meters()
+        self.components = [c for m in self._meters for c in self._meter_components[m]]
+        self._by_name = {c.name: c for c in self.components}
+
+        interval = self.interval_s if self.interval_s is not None else DEFAULT_INTERVAL_S
+        if interval <= 0:
+            raise ConfigError(f"interval_s must be > 0, got {interval}")
+        self._interval = min([interval] + [m.max_interval_s for m in self._meters])
+
+        self._share = ProcessTreeShare(self.pid if self.pid is not None else os.getpid())
+        self._baseline_power: dict[str, float] = {}
+        if self.baseline_s > 0:
+            self._measure_baseline()
+
+        self._share.start()
+        self._t0 = time.monotonic()
+        self._started_at = datetime.now(UTC)
+        self._last_read = {c.name: self._t0 for c in self.components}
+        self._last_tick = self._t0
+        self._root = _OpenWindow(self.name, "", 0.0)
+        self._exposure_s: dict[str, float] = {c.name: 0.0 for c in self.components}
+        self._open_windows: list[_OpenWindow] = []
+        self._closed_windows: list[WindowResult] = []
+        self._open_gaps: dict[str, tuple[float, str]] = {}
+        self._gaps: list[Gap] = []
+        self._samples: list[Sample] = []
+        self._pending_samples: list[Sample] = []
+        self._pending_gaps: list[Gap] = []
+        self._pending_windows: list[WindowResult] = []
+        # The meters were read at baseline end / start: re-read now so the run starts clean.
+        self._read_meters(self._t0)
+
+        if self._sink is not None:
+            self._sink.begin_run(
+                run_id=self.run_id,
+                name=self.name,
+                scope=self._scope,
+                started_at=self._started_at,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                command=self.command,
+                components=self.components,
+                baseline_power_w=self.baseline_power_w,
+            )
+        self._running = True
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._sample_loop, name="wattwise-sampler", daemon=True)
+        ]
+        if self._sink is not None:
+            self._threads.append(
+                threading.Thread(target=self._flush_loop, name="wattwise-flusher", daemon=True)
+            )
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(
+        self, *, status: RunStatus = RunStatus.COMPLETED, exit_code: int | None = None
+    ) -> RunResult:
+        """Take a last reading, stop the sampler, store and return the result."""
+        if not self._running:
+            if self.result is not None:
+                return self.result
+            raise WattwiseError("this tracker was never started")
+        _sync_cuda()
+        with self._lock:
+            self._tick(time.monotonic())
+            self._running = False
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+        end = self._last_tick
+        with self._lock:
+            for comp, (start, note) in sorted(self._open_gaps.items()):
+                gap = Gap(comp, start - self._t0, end - self._t0, note, recovered=False)
+                self._gaps.append(gap)
+                self._pending_gaps.append(gap)
+            self._open_gaps.clear()
+            while self._open_windows:
+                self._closed_windows.append(self._result_of(self._open_windows.pop(), end))
+        for m in self._meters:
+            m.close()
+        duration = end - self._t0
+        energies = self._root.acc.energies(self.components)
+        energy, uncertainty = counted_totals(energies)
+        net = None
+        if self.baseline_power_w is not None:
+            net = energy - sum(
+                self._baseline_power.get(c.name, 0.0) * self._exposure_s[c.name]
+                for c in self.components
+                if c.counted
+            )
+        self.result = RunResult(
+            run_id=self.run_id,
+            name=self.name,
+            status=status,
+            scope=self._scope,
+            started_at=self._started_at,
+            ended_at=self._started_at + timedelta(seconds=duration),
+            duration_s=duration,
+            energy_j=energy,
+            uncertainty_j=uncertainty,
+            baseline_power_w=self.baseline_power_w,
+            net_energy_j=net,
+            components=energies,
+            windows=tuple(self._closed_windows),
+            gaps=tuple(self._gaps),
+            exit_code=exit_code,
+            command=self.command,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            samples=tuple(self._samples),
+        )
+        if self._sink is not None:
+            try:
+                self._flush()
+                self._sink.finish_run(self.result)
+            except WattwiseError as exc:
+                self._warn(f"the run could not be stored: {exc}")
+        return self.result
+
+    def attach_carbon(self, carbon: CarbonFigures) -> RunResult:
+        """Return the result with emissions attached (the carbon layer computes them)."""
+        if self.result is None:
+            raise WattwiseError("the run has not finished yet")
+        from dataclasses import replace
+
+        self.result = replace(self.result, carbon=carbon)
+        return self.result
+
+    def __enter__(self) -> Self:
+        self.start()
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        if exc_type is None:
+            status = RunStatus.COMPLETED
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
+            status = RunStatus.INTERRUPTED
+        else:
+            status = RunStatus.FAILED
+        self.stop(status=status)
+
+    def follow(self, pid: int) -> None:
+        """Attribute process-scope energy to the process tree rooted at ``pid`` from now on.
+
+        ``wattwise run`` starts the tracker first (so the baseline and the first reading
+        precede the command) and then follows the command's process.
+        """
+        with self._lock:
+            if self._running:
+                self._tick(time.monotonic())
+            self.pid = pid
+            self._share = ProcessTreeShare(pid)
+            self._share.start()
+
+    # ------------------------------------------------------------------- windows
+    def window(self, name: str) -> Window:
+        """A named phase of this run (``train``, ``eval``); windows nest."""
+        if not name or "/" in name:
+            raise ConfigError(f"a window name must be non-empty without '/': {name!r}")
+        return Window(self, name)
+
+    def _open_window(self, name: str, path: str) -> _OpenWindow:
+        if not self._running:
+            raise WattwiseError("a window can only be opened while the tracker runs")
+        _sync_cuda()
+        with self._lock:
+            now = time.monotonic()
+            self._tick(now)
+            win = _OpenWindow(name, path, now - self._t0)
+            self._open_windows.append(win)
+            return win
+
+    def _close_window(self, win: _OpenWindow) -> WindowResult:
+        _sync_cuda()
+        with self._lock:
+            if self._running:
+                self._tick(time.monotonic())
+            if win in self._open_windows:
+                self._open_windows.remove(win)
+                result = self._result_of(win, self._last_tick)
+                self._closed_windows.append(result)
+                self._pending_windows.append(result)
+                return result
+            # Already closed by stop(): return what stop recorded.
+            return next(
+                w for w in self._closed_windows if w.path == win.path and w.start_s == win.start_s
+            )
+
+    def _result_of(self, win: _OpenWindow, end: float) -> WindowResult:
+        energies = win.acc.energies(self.components)
+        energy, uncertainty = counted_totals(energies)
+        return WindowResult(
+            name=win.name,
+            path=win.path,
+            start_s=win.start_s,
+            end_s=end - self._t0,
+            energy_j=energy,
+            uncertainty_j=uncertainty,
+            components=energies,
+        )
+
+    # ------------------------------------------------------------------- live view
+    @property
+    def energy_j(self) -> float:
+        """Counted energy so far, in J (the final figure once stopped)."""
+        if self.result is not None:
+            return self.result.energy_j
+        if not self._running:
+            return 0.0
+        return self._live_energy(self._root.acc)
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the run started."""
+        if self.result is not None:
+            return self.result.duration_s
+        return time.monotonic() - self._t0 if self._running else 0.0
+
+    def _live_energy(self, acc: Accumulator) -> float:
+        with self._lock:
+            return sum(s.energy_j for name, s in acc.slots.items() if self._by_name[name].counted)
+
+    @property
+    def baseline_power_w(self) -> float | None:
+        """Idle power of the counted components measured before the run, in W."""
+        if self.baseline_s <= 0 or not hasattr(self, "_baseline_power"):
+            return None
+        return sum(p for name, p in self._baseline_power.items() if self._by_name[name].counted)
+
+    # ------------------------------------------------------------------ internals
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning(message)
+
+    def _open_sink(self) -> RunSink | None:
+        if self.store is False:
+            return None
+        if self.store is None or self.store is True or isinstance(self.store, str):
+            from wattwise.store import RunStore
+
+            url = self.store if isinstance(self.store, str) else None
+            store: RunSink = RunStore.open(url)
+            return store
+        return self.store
+
+    def _start_meters(self) -> list[Meter]:
+        from wattwise.meters._registry import detect_meters
+
+        meters = (
+            list(self.meters)
+            if self.meters is not None
+            else detect_meters(cpu_tdp_w=self.cpu_tdp_w).meters
+        )
+        self._meter_components: dict[Meter, list[Component]] = {}
+        started = []
+        now = time.monotonic()
+        for m in meters:
+            try:
+                self._meter_components[m] = m.start(now)
+            except MeterError as exc:
+                self._warn(f"{m.name}: {exc}")
+                continue
+            started.append(m)
+            hint = getattr(m, "hint", None)
+            if isinstance(hint, str) and hint:
+                self._warn(hint)
+        if not started:
+            raise WattwiseError("no energy meter could be started: " + "; ".join(self.warnings))
+        names = [c.name for m in started for c in self._meter_components[m]]
+        if len(names) != len(set(names)):
+            raise ConfigError(f"two meters report components of the same name: {names}")
+        return started
+
+    def _read_meters(self, now: float) -> list[Reading]:
+        readings: list[Reading] = []
+        for m in self._meters:
+            readings.extend(m.read(now))
+        return readings
+
+    def _measure_baseline(self) -> None:
+        start = time.monotonic()
+        self._read_meters(start)
+        time.sleep(self.baseline_s)
+        end = time.monotonic()
+        energy: dict[str, float] = {}
+        for r in self._read_meters(end):
+            if r.energy_j is None:
+                self._warn(f"baseline: {r.component} could not be read ({r.note})")
+                continue
+            energy[r.component] = r.energy_j
+        self._baseline_power = {k: v / (end - start) for k, v in energy.items()}
+
+    def _shares(self) -> dict[ComponentKind, float]:
+        if self._scope is Scope.MACHINE:
+            return {}
+        cpu = self._share.cpu_share()
+        shares = dict.fromkeys(_CPU_SHARED_KINDS, cpu)
+        shares[ComponentKind.RAM] = self._share.memory_share()
+        return shares
+
+    def _tick(self, now: float) -> None:
+        """Read every meter once and account the interval. Caller holds the lock."""
+        readings = self._read_meters(now)
+        shares = self._shares()
+        dt = now - self._last_tick
+        for r in readings:
+            comp = self._by_name.get(r.component)
+            if comp is None:
+                continue
+            share = shares.get(comp.kind, 1.0)
+            start = self._last_read[r.component]
+            recovered = False
+            if r.energy_j is None:
+                if r.component not in self._open_gaps:
+                    self._open_gaps[r.component] = (start, r.note or "unreadable")
+                energy = None
+            else:
+                energy = r.energy_j * share
+                if r.since_s is not None:
+                    start = min(start, r.since_s)
+                gap = self._open_gaps.pop(r.component, None)
+                if gap is not None:
+                    # The gap ran from the last good read to the last failed one.
+                    gap_start, note = gap
+                    recovered = r.since_s is not None and r.since_s <= gap_start
+                    closed = Gap(
+                        r.component,
+                        gap_start - self._t0,
+                        self._last_read[r.component] - self._t0,
+                        note,
+                        recovered=recovered,
+                    )
+                    self._gaps.append(closed)
+                    self._pending_gaps.append(closed)
+            self._exposure_s[r.component] += share * dt
+            sample = Sample(r.component, start - self._t0, now - self._t0, energy, r.note)
+            self._samples.append(sample)
+            self._pending_samples.append(sample)
+            duration = now - self._last_read[r.component]
+            self._root.acc.add(r.component, energy, duration, recovered)
+            for win in self._open_windows:
+                win.acc.add(r.component, energy, duration, recovered)
+            self._last_read[r.component] = now
+        self._last_tick = now
+
+    def _sample_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                if not self._running:
+                    return
+                try:
+                    self._tick(time.monotonic())
+                except Exception:
+                    log.exception("wattwise sampler: a tick failed")
+
+    def _flush(self) -> None:
+        assert self._sink is not None
+        with self._lock:
+            samples, self._pending_samples = self._pending_samples, []
+            gaps, self._pending_gaps = self._pending_gaps, []
+            windows, self._pending_windows = self._pending_windows, []
+        try:
+            self._sink.append(
+                self.run_id, samples=samples, gaps=gaps, heartbeat_at=datetime.now(UTC)
+            )
+            for w in windows:
+                self._sink.add_window(self.run_id, w)
+        except Exception:
+            with self._lock:  # keep them for the next try: nothing is dropped
+                self._pending_samples[:0] = samples
+                self._pending_gaps[:0] = gaps
+                self._pending_windows[:0] = windows
+            raise
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            try:
+                self._flush()
+            except Exception as exc:
+                log.warning("wattwise: could not write samples to the store yet: %s", exc)
+
+
+def current_tracker() -> Tracker | None:
+    """The tracker of the innermost running ``track()`` block in this context, if any."""
+    return _current.get()
+
+
+class _Track(ContextDecorator):
+    """What :func:`track` returns: a context manager and a decorator."""
+
+    def __init__(self, name: str, kwargs: dict[str, Any]) -> None:
+        self.name = name
+        self.kwargs = kwargs
+        self._inner: Tracker | Window | None = None
+
+    def _recreate_cm(self) -> Self:
+        return type(self)(self.name, self.kwargs)  # a fresh tracker for each decorated call
+
+    def __enter__(self) -> Tracker | Window:
+        active = _current.get()
+        if active is not None and active.running and not self.kwargs:
+            self._inner = active.window(self.name)
+        else:
+            self._inner = Tracker(self.name, **self.kwargs)
+        return self._inner.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._inner is not None
+        self._inner.__exit__(exc_type, exc, tb)
+
+
+def track(name: str = "run", **kwargs: Any) -> _Track:
+    """Measure the energy of a block or a function.
+
+    ``with wattwise.track("train") as t:`` starts a run (a :class:`Tracker`); inside a
+    running tracker, ``track("eval")`` opens a nested named window instead (a
+    :class:`Window`). Also usable as a decorator: ``@wattwise.track("step")``.
+
+    Args:
+        name: the run's or window's name.
+        **kwargs: arguments of :class:`Tracker` (a new run is started when any is given).
+    """
+    return _Track(name, kwargs)
