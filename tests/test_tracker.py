@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -48,7 +49,7 @@ def test_energy_is_power_times_duration_and_subcomponents_are_not_added() -> Non
     cpu_samples = [s for s in r.samples if s.component == CPU.name]
     assert len(cpu_samples) >= 3
     assert sum(s.energy_j or 0 for s in cpu_samples) == pytest.approx(r.energy_j, rel=1e-9)
-    for a, b in zip(cpu_samples, cpu_samples[1:], strict=False):
+    for a, b in itertools.pairwise(cpu_samples):
         assert a.t_end_s == pytest.approx(b.t_start_s)
 
 
