@@ -1,0 +1,469 @@
+"""NVIDIA GPU energy through NVML (the ``pynvml`` module of ``nvidia-ml-py``).
+
+Each GPU visible to CUDA is one component, ``gpu:<cuda index>``, measured one of two ways:
+
+* ``nvml-energy-counter``: ``nvmlDeviceGetTotalEnergyConsumption``, the board's energy in mJ
+  since the driver was loaded (Volta and newer). Reads are differences of the counter.
+* ``nvml-power-sampling``: where the counter is not supported (``NVMLError_NotSupported``,
+  pre-Volta), ``nvmlDeviceGetPowerUsage`` in mW is sampled at every read and integrated with
+  the trapezoid rule between consecutive samples.
+
+This module is the only place that talks to NVML: raw units are converted here, once
+(mJ -> J, mW -> W), and every ``NVMLError`` is turned into a :class:`~wattwise.MeterError`
+(``start``), an unavailable :class:`Probe` (``probe``) or a gap reading (``read``).
+
+Which GPUs are visible follows ``CUDA_VISIBLE_DEVICES`` as the CUDA runtime documents it (CUDA
+C Programming Guide, "CUDA Environment Variables"): a comma-separated list of device indices
+or ``GPU-<uuid>`` prefixes long enough to be unique; the list is enumerated in its order; an
+invalid entry hides itself and every entry after it (``0,2,-1,1`` shows devices 0 and 2); an
+empty value shows no device. Integer entries are read as NVML indices, which NVML orders by
+PCI bus id; CUDA numbers devices fastest-first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so on
+a machine with mixed GPU models the two can differ (the probe's reason then says so).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from wattwise._errors import MeterError, MeterPermissionError, MeterUnavailable
+from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
+
+__all__ = ["NvmlMeter", "visible_nvml_indices"]
+
+SENSOR_COUNTER = "nvml-energy-counter"
+SENSOR_SAMPLING = "nvml-power-sampling"
+
+_J_PER_MJ = 1e-3  # NVML energy counter unit: mJ
+_W_PER_MW = 1e-3  # NVML power usage unit: mW
+
+# NVML API reference, nvmlDeviceGetPowerUsage: "On Fermi and Kepler GPUs the reading is
+# accurate to within +/- 5% of current power draw." No figure is documented for newer boards
+# or for the energy counter (which accumulates the same board sensor), so that 5% is used for
+# both. It is stated as a bound, used here as the one-sigma figure: conservative.
+NVML_RELATIVE_UNCERTAINTY = 0.05
+
+# Power sampling loses whatever happens between two samples, so reads must be frequent. The
+# NVML documentation (nvmlDeviceGetSamples, and torch.cuda.power_draw quoting it) says the
+# board's power sample period is between 1/6 s and 1 s depending on the product: polling much
+# faster than 1/6 s mostly re-reads the same value, polling slower drops sensor updates on the
+# fastest boards. 0.2 s is just above the fastest period; one NVML call per GPU five times a
+# second costs the sampler thread well under 1% of a core.
+SAMPLING_MAX_INTERVAL_S = 0.2
+
+# The energy counter is an unsigned 64-bit count of mJ: at 1 kW it wraps after ~585 000
+# years, so no read interval loses energy; the sampler's own period decides the resolution.
+COUNTER_MAX_INTERVAL_S = float("inf")
+
+_INSTALL_HINT = "pynvml is not installed: install wattwise[nvidia]"
+
+# Why nvmlInit fails, keyed by pynvml's error class name, and what to do about it.
+_INIT_FAILURES = {
+    "NVMLError_LibraryNotFound": (
+        "NVML library (libnvidia-ml.so.1 / nvml.dll) not found: no NVIDIA driver is installed"
+    ),
+    "NVMLError_DriverNotLoaded": (
+        "NVIDIA driver not loaded: no NVIDIA GPU, or the kernel module is missing "
+        "(check `nvidia-smi`)"
+    ),
+    "NVMLError_LibRmVersionMismatch": (
+        "NVML library and kernel driver versions differ: reboot or reload the nvidia module"
+    ),
+    "NVMLError_NoPermission": "no permission to use NVML: check access to /dev/nvidia*",
+}
+
+
+def _describe(error: BaseException) -> str:
+    """One line for an NVML error: its message and its pynvml class name."""
+    return f"{error} ({type(error).__name__})"
+
+
+def visible_nvml_indices(
+    spec: str | None, uuids: Sequence[str | None]
+) -> tuple[list[int], str | None]:
+    """Resolve ``CUDA_VISIBLE_DEVICES`` into NVML device indices, in CUDA order.
+
+    Args:
+        spec: the variable's value, or None when it is unset (every device is visible).
+        uuids: the UUID of each NVML device by NVML index (``GPU-...``), None where unknown.
+
+    Returns:
+        The NVML indices CUDA would show, in its order (position = CUDA index), and a note
+        saying why the list stopped early, or None.
+    """
+    count = len(uuids)
+    if spec is None:
+        return list(range(count)), None
+    if not spec.strip():
+        return [], None
+    visible: list[int] = []
+    for raw in spec.split(","):
+        entry = raw.strip()
+        index, why = _resolve_entry(entry, uuids)
+        if index is not None and index in visible:
+            index, why = None, "repeats a device"
+        if index is None:
+            shown = ",".join(str(i) for i in visible) or "none"
+            return visible, (
+                f"CUDA_VISIBLE_DEVICES entry {entry!r} {why}: CUDA ignores it and every "
+                f"entry after it (visible NVML devices: {shown})"
+            )
+        visible.append(index)
+    return visible, None
+
+
+def _resolve_entry(entry: str, uuids: Sequence[str | None]) -> tuple[int | None, str]:
+    """One ``CUDA_VISIBLE_DEVICES`` entry -> NVML index, or None and why it is invalid."""
+    if entry.upper().startswith("MIG-"):
+        # A MIG instance's energy is not reported by NVML (the counter is per board).
+        return None, "names a MIG instance, which NVML cannot meter"
+    if entry.upper().startswith("GPU-"):
+        prefix = entry.lower()
+        matches = [i for i, u in enumerate(uuids) if u is not None and u.lower().startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0], ""
+        return None, "matches no GPU UUID" if not matches else "matches several GPU UUIDs"
+    if re.fullmatch(r"\d+", entry):
+        index = int(entry)
+        if index < len(uuids):
+            return index, ""
+        return None, f"is out of range ({len(uuids)} GPU(s))"
+    return None, "is not a device index or GPU UUID"
+
+
+@dataclass(frozen=True)
+class _Device:
+    """What NVML says about one device at discovery (handle None when it could not be opened)."""
+
+    nvml_index: int
+    handle: Any
+    name: str
+    uuid: str | None
+    error: str | None = None
+
+
+class _Channel(abc.ABC):
+    """The reading logic of one GPU component."""
+
+    def __init__(self, nvml: ModuleType, device: _Device, component: Component) -> None:
+        self._nvml = nvml
+        self._handle = device.handle
+        self.device = device
+        self.component = component
+
+    @abc.abstractmethod
+    def read(self, now_s: float) -> Reading:
+        """The energy since the previous read, or a gap; never raises an NVMLError."""
+
+
+class _CounterChannel(_Channel):
+    """Differences of the board's cumulative energy counter (mJ since driver load)."""
+
+    def __init__(
+        self,
+        nvml: ModuleType,
+        device: _Device,
+        component: Component,
+        first_mj: int,
+        now_s: float,
+    ) -> None:
+        super().__init__(nvml, device, component)
+        self._last_mj = first_mj
+        self._last_s = now_s
+        self._failing = False
+
+    def read(self, now_s: float) -> Reading:
+        name = self.component.name
+        try:
+            mj = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
+        except self._nvml.NVMLError as error:
+            self._failing = True
+            return Reading(name, None, note=f"NVML energy counter unreadable: {_describe(error)}")
+        previous_mj, previous_s, was_failing = self._last_mj, self._last_s, self._failing
+        self._last_mj, self._last_s, self._failing = mj, now_s, False
+        if mj < previous_mj:
+            # The counter only restarts when the driver is reloaded: what was used between
+            # the last good read and the reload is lost.
+            return Reading(
+                name,
+                None,
+                note=(
+                    f"NVML energy counter went backwards ({previous_mj} -> {mj} mJ): driver "
+                    "reset; energy since the last good read unknown, counter re-based"
+                ),
+            )
+        energy_j = (mj - previous_mj) * _J_PER_MJ
+        if was_failing:
+            # Still monotonic: the counter kept counting while it could not be read, so the
+            # whole energy since the last good read is known (a reload that happened in the
+            # gap and counted back past the old value is not detectable; see the docs).
+            return Reading(
+                name,
+                energy_j,
+                note="NVML energy counter readable again: energy since the last good read",
+                since_s=previous_s,
+            )
+        return Reading(name, energy_j)
+
+
+class _SamplingChannel(_Channel):
+    """Trapezoid integration of sampled board power (mW)."""
+
+    def __init__(
+        self,
+        nvml: ModuleType,
+        device: _Device,
+        component: Component,
+        first_w: float,
+        now_s: float,
+    ) -> None:
+        super().__init__(nvml, device, component)
+        self._last_w: float | None = first_w
+        self._last_s = now_s
+
+    def read(self, now_s: float) -> Reading:
+        name = self.component.name
+        try:
+            power_w = int(self._nvml.nvmlDeviceGetPowerUsage(self._handle)) * _W_PER_MW
+        except self._nvml.NVMLError as error:
+            self._last_w = None
+            return Reading(name, None, note=f"NVML power reading failed: {_describe(error)}")
+        previous_w, previous_s = self._last_w, self._last_s
+        self._last_w, self._last_s = power_w, now_s
+        if previous_w is None:
+            return Reading(
+                name,
+                None,
+                note="NVML power readable again, but no sample opens this interval: unknown",
+            )
+        return Reading(name, 0.5 * (previous_w + power_w) * (now_s - previous_s))
+
+
+@dataclass
+class _Discovery:
+    """The outcome of opening NVML and the visible devices."""
+
+    channels: list[_Channel]
+    reason: str
+
+
+class NvmlMeter(Meter):
+    """Energy of the NVIDIA GPUs visible to CUDA, measured by NVML.
+
+    Args:
+        nvml: a module with pynvml's API; None imports ``pynvml`` when the meter is probed or
+            started. Tests pass :func:`wattwise.testing.make_fake_nvml`'s module.
+
+    The constructor only stores its argument; NVML is opened by :meth:`probe` (and closed
+    again) and by :meth:`start` (closed by :meth:`close`).
+    """
+
+    name = "nvml"
+
+    def __init__(self, *, nvml: ModuleType | None = None) -> None:
+        self._nvml_given = nvml
+        self._nvml: ModuleType | None = None
+        self._channels: list[_Channel] = []
+        self._initialised = False
+
+    # -- contract -----------------------------------------------------------------------
+
+    def probe(self) -> Probe:
+        """Open NVML, find the visible GPUs and how each is metered, then close NVML."""
+        try:
+            nvml = self._load()
+        except ImportError:
+            return Probe(self.name, False, _INSTALL_HINT)
+        try:
+            nvml.nvmlInit()
+        except nvml.NVMLError as error:
+            return Probe(self.name, False, _init_failure(error))
+        try:
+            found = _discover(nvml, now_s=0.0)
+        except nvml.NVMLError as error:
+            return Probe(self.name, False, f"NVML could not list the GPUs: {_describe(error)}")
+        finally:
+            _shutdown_quietly(nvml)
+        names = tuple(c.component.name for c in found.channels)
+        return Probe(self.name, bool(found.channels), found.reason, names)
+
+    def start(self, now_s: float) -> list[Component]:
+        """Open NVML and take the first reading of every visible GPU.
+
+        Raises:
+            MeterUnavailable: pynvml, the driver or any readable visible GPU is missing.
+            MeterPermissionError: NVML refuses this process.
+        """
+        if self._initialised:
+            self.close()
+        try:
+            nvml = self._load()
+        except ImportError as error:
+            raise MeterUnavailable(_INSTALL_HINT) from error
+        try:
+            nvml.nvmlInit()
+        except nvml.NVMLError as error:
+            kind = (
+                MeterPermissionError
+                if type(error).__name__ == "NVMLError_NoPermission"
+                else MeterUnavailable
+            )
+            raise kind(_init_failure(error)) from None
+        self._initialised = True
+        try:
+            found = _discover(nvml, now_s)
+        except nvml.NVMLError as error:
+            self.close()
+            raise MeterUnavailable(f"NVML could not list the GPUs: {_describe(error)}") from None
+        if not found.channels:
+            self.close()
+            raise MeterUnavailable(found.reason)
+        self._channels = found.channels
+        return [c.component for c in self._channels]
+
+    def read(self, now_s: float) -> list[Reading]:
+        """One reading per GPU; an NVML failure is a gap for that GPU only."""
+        if not self._initialised:
+            raise MeterError("NvmlMeter.read() called before start() or after close()")
+        return [channel.read(now_s) for channel in self._channels]
+
+    def close(self) -> None:
+        """Shut NVML down (once; further calls do nothing)."""
+        if self._initialised and self._nvml is not None:
+            self._initialised = False
+            _shutdown_quietly(self._nvml)
+
+    @property
+    def max_interval_s(self) -> float:
+        """0.2 s while any GPU is power-sampled (or before start, when that is unknown);
+        unlimited when every GPU has an energy counter. Units: s."""
+        if self._channels and all(isinstance(c, _CounterChannel) for c in self._channels):
+            return COUNTER_MAX_INTERVAL_S
+        return SAMPLING_MAX_INTERVAL_S
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _load(self) -> ModuleType:
+        if self._nvml is None:
+            if self._nvml_given is not None:
+                self._nvml = self._nvml_given
+            else:
+                # An optional dependency: imported on use so that wattwise imports without it.
+                import pynvml
+
+                self._nvml = pynvml
+        return self._nvml
+
+
+def _init_failure(error: BaseException) -> str:
+    known = _INIT_FAILURES.get(type(error).__name__)
+    return known or f"nvmlInit failed: {_describe(error)}"
+
+
+def _shutdown_quietly(nvml: ModuleType) -> None:
+    # A failed shutdown cannot be retried and loses nothing measured: nothing to report.
+    with contextlib.suppress(nvml.NVMLError):
+        nvml.nvmlShutdown()
+
+
+def _discover(nvml: ModuleType, now_s: float) -> _Discovery:
+    """List NVML's devices, apply CUDA_VISIBLE_DEVICES and open a channel per visible GPU.
+
+    Raises:
+        NVMLError: only when the device count itself cannot be read.
+    """
+    devices = [_open_device(nvml, i) for i in range(int(nvml.nvmlDeviceGetCount()))]
+    spec = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible, stop_note = visible_nvml_indices(spec, [d.uuid for d in devices])
+    notes = [stop_note] if stop_note else []
+    channels: list[_Channel] = []
+    for cuda_index, nvml_index in enumerate(visible):
+        device = devices[nvml_index]
+        label = f"gpu:{cuda_index} (nvml {nvml_index})"
+        if device.error is not None:
+            notes.append(f"{label} skipped: {device.error}")
+            continue
+        channel, problem = _open_channel(nvml, device, f"gpu:{cuda_index}", now_s)
+        if channel is None:
+            notes.append(f"{label} skipped: {problem}")
+        else:
+            channels.append(channel)
+    if spec is None or not spec.upper().startswith(("GPU-", "MIG-")):
+        models = {d.name for d in devices if d.error is None}
+        if len(models) > 1 and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+            notes.append(
+                "GPU models differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number "
+                "them fastest-first, unlike NVML; set CUDA_DEVICE_ORDER=PCI_BUS_ID"
+            )
+    return _Discovery(channels, _reason(devices, visible, channels, spec, notes))
+
+
+def _open_device(nvml: ModuleType, index: int) -> _Device:
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        name = str(nvml.nvmlDeviceGetName(handle))
+        uuid = str(nvml.nvmlDeviceGetUUID(handle))
+    except nvml.NVMLError as error:
+        return _Device(index, None, "?", None, error=_describe(error))
+    return _Device(index, handle, name, uuid)
+
+
+def _open_channel(
+    nvml: ModuleType, device: _Device, name: str, now_s: float
+) -> tuple[_Channel | None, str]:
+    """The channel for one device, preferring the energy counter, or None and why."""
+    detail = f"{device.name}, nvml index {device.nvml_index}, uuid {device.uuid}"
+
+    def component(sensor: str) -> Component:
+        return Component(
+            name=name,
+            kind=ComponentKind.GPU,
+            source=Source(Method.MEASURED, sensor, detail),
+            device=str(device.nvml_index),
+            relative_uncertainty=NVML_RELATIVE_UNCERTAINTY,
+        )
+
+    try:
+        first_mj = int(nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
+        return _CounterChannel(nvml, device, component(SENSOR_COUNTER), first_mj, now_s), ""
+    except nvml.NVMLError_NotSupported:
+        pass  # pre-Volta: fall back to sampling power
+    except nvml.NVMLError as error:
+        return None, f"energy counter unreadable: {_describe(error)}"
+    try:
+        first_w = int(nvml.nvmlDeviceGetPowerUsage(device.handle)) * _W_PER_MW
+    except nvml.NVMLError as error:
+        return None, f"no energy counter and no power reading: {_describe(error)}"
+    return _SamplingChannel(nvml, device, component(SENSOR_SAMPLING), first_w, now_s), ""
+
+
+def _reason(
+    devices: list[_Device],
+    visible: list[int],
+    channels: list[_Channel],
+    spec: str | None,
+    notes: list[str],
+) -> str:
+    """The probe's one line: what is measured and how, or why nothing is."""
+    if not devices:
+        head = "NVML is running but found no NVIDIA GPU"
+    elif not visible:
+        head = f"CUDA_VISIBLE_DEVICES={spec!r} hides all {len(devices)} NVIDIA GPU(s)"
+    elif not channels:
+        head = f"none of the {len(visible)} visible NVIDIA GPU(s) can be read"
+    else:
+        listed = ", ".join(
+            f"{c.component.name} = {c.device.name} "
+            f"(nvml {c.device.nvml_index}, {c.component.source.sensor})"
+            for c in channels
+        )
+        head = f"{len(channels)} NVIDIA GPU(s) measured by NVML: {listed}"
+        if spec is not None:
+            head += f" (CUDA_VISIBLE_DEVICES={spec!r}, {len(devices)} GPU(s) present)"
+    return "; ".join([head, *notes])
