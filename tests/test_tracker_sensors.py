@@ -1,0 +1,86 @@
+"""The tracker over the RAPL and NVML meters, on a fake powercap tree and a fake NVML."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from wattwise.meters._nvml import NvmlMeter
+from wattwise.meters._rapl import RaplMeter
+from wattwise.testing._fake_nvml import make_fake_nvml
+from wattwise.testing._fake_powercap import FakePowercap
+from wattwise.tracking._tracker import Tracker
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakePowercap:
+    return FakePowercap(tmp_path / "sys")
+
+
+def test_rapl_energy_equals_what_the_counters_advanced(fake: FakePowercap) -> None:
+    pkg0 = fake.add_socket(dram=True)
+    pkg1 = fake.add_socket(dram=False)
+    meter = RaplMeter(root=fake.root)
+    with fake.drive({pkg0: 30.0, pkg1: 20.0}) as driver:
+        t = Tracker("rapl", meters=[meter], store=False, interval_s=0.05)
+        with t:
+            time.sleep(0.4)
+        written_j = (driver.written_uj(pkg0) + driver.written_uj(pkg1)) / 1e6
+    r = t.result
+    assert r is not None
+    assert r.provenance == "measured"
+    # The tracker saw what was written between its first and last read: not more, and
+    # nearly all of it (the driver ran a little before and after the tracker).
+    assert r.energy_j <= written_j + 1e-6
+    assert r.energy_j == pytest.approx(50.0 * r.duration_s, rel=0.15)
+    names = {c.name for c in r.components if c.counted}
+    assert {"cpu:package-0", "cpu:package-1"} <= names
+
+
+def test_unreadable_counter_is_recovered_by_the_next_read(fake: FakePowercap) -> None:
+    pkg = fake.add_socket(dram=False, core=False)
+    meter = RaplMeter(root=fake.root)
+    t = Tracker("recover", meters=[meter], store=False, interval_s=0.02)
+    with t:
+        fake.advance(pkg, 1.0)
+        time.sleep(0.06)
+        fake.make_unreadable(pkg)
+        fake.advance(pkg, 2.0)
+        time.sleep(0.1)
+        fake.restore(pkg)
+        fake.advance(pkg, 4.0)
+        time.sleep(0.06)
+    r = t.result
+    assert r is not None
+    assert r.energy_j == pytest.approx(7.0, abs=1e-6)  # nothing lost, nothing invented
+    assert r.gaps and all(g.recovered for g in r.gaps)
+    assert r.energy_lost_s == 0.0
+    assert r.to_dict()["energy_is_lower_bound"] is False
+
+
+def test_gpu_driver_reset_is_a_gap_and_energy_is_a_lower_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = make_fake_nvml(2)
+    meter = NvmlMeter(nvml=fake.module)
+    t = Tracker("gpu", meters=[meter], store=False, interval_s=0.02)
+    with t:
+        time.sleep(0.06)
+        fake.advance(1.0, 100.0)
+        fake.reset(0)  # before the tracker read gpu:0's first 100 J: those are lost
+        time.sleep(0.06)
+        fake.advance(1.0, 100.0)
+        time.sleep(0.06)
+    r = t.result
+    assert r is not None
+    by_name = {c.name: c for c in r.components}
+    assert by_name["gpu:1"].energy_j == pytest.approx(200.0)
+    # gpu:0 lost the interval across the reset and kept only what came after it.
+    assert by_name["gpu:0"].energy_j == pytest.approx(100.0)
+    assert by_name["gpu:0"].gap_s > 0
+    assert [g.component for g in r.gaps] == ["gpu:0"]
+    assert not r.gaps[0].recovered
+    assert r.to_dict()["energy_is_lower_bound"] is True
