@@ -13,6 +13,8 @@ from wattwise._errors import (
     StoreVersionError,
     WattwiseError,
 )
+from wattwise.meters._base import Method
+from wattwise.tracking import RunResult, RunStatus, Scope, Tracker, Window, current_tracker, track
 
 __version__ = "0.1.0"
 
@@ -22,11 +24,19 @@ __all__ = [
     "MeterError",
     "MeterPermissionError",
     "MeterUnavailable",
+    "Method",
     "ProviderError",
     "RunNotFound",
+    "RunResult",
+    "RunStatus",
+    "Scope",
     "StoreError",
     "StoreUnreachable",
     "StoreVersionError",
+    "Tracker",
     "WattwiseError",
+    "Window",
     "__version__",
+    "current_tracker",
+    "track",
 ]

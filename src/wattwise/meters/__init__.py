@@ -1,6 +1,7 @@
 """Energy sources: the meter contract, RAPL, NVML, the estimate, replay, and detection.
 
-Detection probes meters in a fixed order (see :func:`detect_meters`)."""
+Detection probes meters in a fixed order (:data:`PROBE_ORDER`); see :func:`detect_meters`.
+"""
 
 from wattwise.meters._base import (
     Component,
@@ -11,13 +12,30 @@ from wattwise.meters._base import (
     Reading,
     Source,
 )
+from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
+from wattwise.meters._estimate import EstimateMeter
+from wattwise.meters._nvml import NvmlMeter
+from wattwise.meters._rapl import RaplMeter
+from wattwise.meters._registry import PROBE_ORDER, Detection, detect_meters
+from wattwise.meters._replay import ReplayMeter, TraceInterval
 
 __all__ = [
+    "PROBE_ORDER",
     "Component",
     "ComponentKind",
+    "CpuSpec",
+    "Detection",
+    "EstimateMeter",
     "Meter",
     "Method",
+    "NvmlMeter",
     "Probe",
+    "RaplMeter",
     "Reading",
+    "ReplayMeter",
     "Source",
+    "TraceInterval",
+    "detect_meters",
+    "local_cpu_brand",
+    "lookup_cpu",
 ]

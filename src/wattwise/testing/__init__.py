@@ -1,6 +1,49 @@
 """Test helpers shipped for wattwise's own tests and for users' tests.
 
-* :class:`MeterContract` / :class:`MeterEnv`: the contract test every meter passes.
-* :class:`FakePowercap`: a real powercap sysfs tree on disk whose counters can be advanced.
-* :func:`make_fake_nvml`: a faithful stand-in for the ``pynvml`` module.
+* :class:`MeterContract` / :class:`MeterEnv`: the contract test every meter passes (needs
+  pytest).
+* :class:`FakePowercap` / :class:`PowerDriver`: a real powercap sysfs tree on disk whose
+  RAPL counters can be advanced, wrapped, made unreadable or root-only.
+* :func:`make_fake_nvml` / :class:`FakeNvml` / :class:`FakeGpu`: a faithful stand-in for the
+  ``pynvml`` module (needs ``wattwise[nvidia]``).
+
+Names are imported on first use, so ``import wattwise.testing`` needs neither pytest nor
+pynvml.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wattwise.testing._fake_nvml import FakeGpu, FakeNvml, make_fake_nvml
+    from wattwise.testing._fake_powercap import FakePowercap, PowerDriver
+    from wattwise.testing._meter_contract import MeterContract, MeterEnv
+
+__all__ = [
+    "FakeGpu",
+    "FakeNvml",
+    "FakePowercap",
+    "MeterContract",
+    "MeterEnv",
+    "PowerDriver",
+    "make_fake_nvml",
+]
+
+_WHERE = {
+    "FakeGpu": "_fake_nvml",
+    "FakeNvml": "_fake_nvml",
+    "make_fake_nvml": "_fake_nvml",
+    "FakePowercap": "_fake_powercap",
+    "PowerDriver": "_fake_powercap",
+    "MeterContract": "_meter_contract",
+    "MeterEnv": "_meter_contract",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wattwise.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"wattwise.testing.{module}"), name)

@@ -164,7 +164,8 @@ class Tracker:
             e.g. a quarter of a RAPL counter's wrap period).
         baseline_s: seconds of idle baseline measured before the run (0: none).
         store: a run sink/store; ``None`` opens the default store, ``False`` stores nothing.
-        cpu_tdp_w: CPU power to assume where the CPU is not in the table, in W.
+        cpu_tdp_w: TDP of one CPU package in W; overrides the table for the estimate
+            (and bounds RAPL's wrap period where zones state no maximum power).
         flush_interval_s: how often samples are written to the store, in s (<= 2 s).
         command: the command line, when the run wraps a command.
     """
