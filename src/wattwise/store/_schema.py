@@ -1,0 +1,168 @@
+"""The tables of the run store (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Every table name starts with ``wattwise_`` so that a PostgreSQL database shared with other
+tools (an Optuna study, say) never collides with ours. Units are in the column names, as in
+the records: J, W, s. Timestamps are stored as naive UTC and come back timezone-aware.
+
+Bump :data:`SCHEMA_VERSION` on any change a previous wattwise could not read.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SCHEMA_VERSION_KEY",
+    "UTCDateTime",
+    "components",
+    "gaps",
+    "meta",
+    "metadata",
+    "runs",
+    "samples",
+    "windows",
+]
+
+#: Version of the tables below; a store holding another version is refused.
+SCHEMA_VERSION = 1
+
+#: The key of the schema version in the meta table.
+SCHEMA_VERSION_KEY = "schema_version"
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime, stored as naive UTC on every backend.
+
+    SQLite has no time zones; storing naive UTC everywhere keeps both backends identical.
+    Callers must hand in aware datetimes: the store checks that before binding.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+
+def _run_fk() -> sa.Column[str]:
+    return sa.Column(
+        "run_id",
+        sa.String(64),
+        sa.ForeignKey("wattwise_runs.run_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
+meta = sa.Table(
+    "wattwise_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+runs = sa.Table(
+    "wattwise_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # What the tracking process last wrote; ``running`` is turned into ``interrupted`` on read
+    # when the process is gone (see the store module).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer),
+    sa.Column("command", sa.JSON),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("baseline_power_w", sa.Double),
+    # Totals: NULL until the run is finished (reconstructed from samples before that).
+    sa.Column("duration_s", sa.Double),
+    sa.Column("energy_j", sa.Double),
+    sa.Column("uncertainty_j", sa.Double),
+    sa.Column("net_energy_j", sa.Double),
+    # Carbon: all NULL until computed.
+    sa.Column("emissions_g", sa.Double),
+    sa.Column("intensity_g_per_kwh", sa.Double),
+    sa.Column("zone", sa.Text),
+    sa.Column("pue", sa.Double),
+    sa.Column("intensity_source", sa.Text),
+)
+
+components = sa.Table(
+    "wattwise_components",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("sensor", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("counted", sa.Boolean, nullable=False),
+    sa.Column("device", sa.Text),
+    sa.Column("relative_uncertainty", sa.Double, nullable=False),
+    # Final figures: NULL until the run is finished.
+    sa.Column("energy_j", sa.Double),
+    sa.Column("uncertainty_j", sa.Double),
+    sa.Column("gap_s", sa.Double),
+    sa.UniqueConstraint("run_id", "name", name="uq_wattwise_components_run_name"),
+)
+
+windows = sa.Table(
+    "wattwise_windows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("start_s", sa.Double, nullable=False),
+    sa.Column("end_s", sa.Double, nullable=False),
+    sa.Column("energy_j", sa.Double, nullable=False),
+    sa.Column("uncertainty_j", sa.Double, nullable=False),
+    # Per-component energies inside the window: a list of objects (see the store module).
+    sa.Column("components", sa.JSON, nullable=False),
+)
+
+samples = sa.Table(
+    "wattwise_samples",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    _run_fk(),
+    sa.Column("component", sa.String(255), nullable=False),
+    sa.Column("t_start_s", sa.Double, nullable=False),
+    sa.Column("t_end_s", sa.Double, nullable=False),
+    # NULL: the sensor could not be read over this interval (a gap, never zero).
+    sa.Column("energy_j", sa.Double),
+    sa.Column("note", sa.Text),
+)
+
+gaps = sa.Table(
+    "wattwise_gaps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("component", sa.String(255), nullable=False),
+    sa.Column("start_s", sa.Double, nullable=False),
+    sa.Column("end_s", sa.Double, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("recovered", sa.Boolean, nullable=False),
+)
