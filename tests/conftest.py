@@ -236,3 +236,9 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes to the user's real store: the default store is a temporary file."""
+    monkeypatch.setenv("WATTWISE_STORE", str(tmp_path / "default-store" / "runs.sqlite"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from wattwise._errors import WattwiseError
-from wattwise.cli._common import fail
+from wattwise.cli._common import NoteHandler, fail
 from wattwise.cli._demo import demo
 from wattwise.cli._meters import meters
 from wattwise.cli._run import run
@@ -31,6 +33,9 @@ app.add_typer(runs_app, name="runs")
 
 def main() -> None:
     """Entry point of the console script: run the app, turning our errors into one line."""
+    logger = logging.getLogger("wattwise")
+    logger.addHandler(NoteHandler())
+    logger.propagate = False
     try:
         app()
     except WattwiseError as exc:

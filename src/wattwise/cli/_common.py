@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any, NoReturn
 
 from rich.console import Console
 
-__all__ = ["EXIT_USAGE", "console", "err_console", "fail", "print_json"]
+__all__ = ["EXIT_USAGE", "NoteHandler", "console", "err_console", "fail", "print_json"]
 
 #: Exit status for bad input, a missing file, an unreachable store (typer uses 2 too).
 EXIT_USAGE = 2
@@ -32,3 +33,15 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
+
+
+class NoteHandler(logging.Handler):
+    """Shows wattwise's warnings on stderr as ``note:`` lines (stdout stays for data)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(
+            f"[yellow]note:[/] {record.getMessage()}", highlight=False, soft_wrap=True
+        )

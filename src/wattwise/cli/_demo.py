@@ -35,19 +35,19 @@ def demo(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"cannot create {out}: {exc.strerror}")
-    epochs = 4 if quick else 12
-    n_samples = 6000 if quick else 20000
+    epochs = 8 if quick else 30
+    n_samples, hidden = 16000, 1024
     console.print(
-        f"[bold]wattwise demo[/]: training a {64}-feature MLP on {n_samples} synthetic rows "
-        f"for {epochs} epochs, measured as it runs"
+        f"[bold]wattwise demo[/]: training an MLP (64-{hidden}-10) on {n_samples} synthetic "
+        f"rows for {epochs} epochs, measured as it runs"
     )
     tracker = Tracker("demo: numpy MLP", store=store, cpu_tdp_w=cpu_tdp_w, interval_s=0.5)
     with tracker:
         with tracker.window("data"):
-            x, y = make_blobs(n_samples, 64, 10, seed=1)
+            x, y = make_blobs(n_samples, 64, 10, spread=7.0, seed=1)
             split = int(0.8 * len(x))
             xtr, ytr, xva, yva = x[:split], y[:split], x[split:], y[split:]
-        model = NumpyMLP(64, 512, 10, lr=0.05, seed=1)
+        model = NumpyMLP(64, hidden, 10, lr=0.01, seed=1)
         accuracies = []
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -58,21 +58,21 @@ def demo(
             console=console,
         ) as progress:
             task = progress.add_task("training", total=epochs, energy="")
-            with tracker.window("train"):
-                for epoch in range(1, epochs + 1):
-                    with tracker.window(f"epoch-{epoch}"):
+            for epoch in range(1, epochs + 1):
+                with tracker.window(f"epoch-{epoch}"):
+                    with tracker.window("train"):
                         model.train_epoch(xtr, ytr)
                     with tracker.window("eval"):
                         accuracies.append(model.accuracy(xva, yva))
-                    progress.update(
-                        task,
-                        advance=1,
-                        energy=f"{format_energy(tracker.energy_j)} so far, "
-                        f"val acc {accuracies[-1]:.3f}",
-                    )
+                progress.update(
+                    task,
+                    advance=1,
+                    energy=f"{format_energy(tracker.energy_j)} so far, "
+                    f"val acc {accuracies[-1]:.3f}",
+                )
     result = tracker.result
     assert result is not None
-    render_run(result, console, warnings=tracker.warnings)
+    render_run(result, console)
     console.print(f"  final validation accuracy {accuracies[-1]:.3f}", highlight=False)
     path = out / "demo-run.json"
     data = result.to_dict()

@@ -29,7 +29,7 @@ _STATUS_STYLE = {
 }
 
 
-def render_run(result: RunResult, console: Console, *, warnings: list[str] | None = None) -> None:
+def render_run(result: RunResult, console: Console) -> None:
     """Print a run's summary: totals, components with provenance, windows and gaps."""
     style = _STATUS_STYLE.get(result.status.value, "white")
     title = f"run [bold]{result.name}[/] ({result.run_id[:12]}) [{style}]{result.status.value}[/]"
@@ -94,8 +94,6 @@ def render_run(result: RunResult, console: Console, *, warnings: list[str] | Non
             "all: the energy is a lower bound",
             highlight=False,
         )
-    for message in warnings or []:
-        console.print(f"  [yellow]note:[/] {message}", highlight=False)
 
 
 def runs_table(runs: list[RunResult]) -> Table:
@@ -110,14 +108,16 @@ def runs_table(runs: list[RunResult]) -> Table:
         ("energy", "right"),
         ("provenance", "left"),
     ):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(  # type: ignore[arg-type]
+            col, justify=just, no_wrap=col != "name", min_width=12 if col == "name" else None
+        )
     for r in runs:
         style = _STATUS_STYLE.get(r.status.value, "white")
         table.add_row(
             r.run_id[:12],
             r.name,
             f"[{style}]{r.status.value}[/]",
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.started_at.strftime("%m-%d %H:%M:%S"),
             f"{r.duration_s:.1f} s",
             format_energy(r.energy_j),
             r.provenance,

@@ -107,5 +107,5 @@ def run(
     if json_out:
         print_json(result.to_dict())
     else:
-        render_run(result, err_console, warnings=tracker.warnings)
+        render_run(result, err_console)
     raise typer.Exit(exit_code)
