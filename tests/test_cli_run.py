@@ -107,7 +107,7 @@ def test_human_summary_goes_to_stderr_and_leaves_stdout_to_the_command(cli: Cli)
     [
         (["run"], "no command given", 2),
         (["run", "--", "no-such-command-xyz"], "command not found", 127),
-        (["run", "--baseline", "soon", "--", "true"], "not a duration", 2),
+        (["run", "--baseline", "soon", "--", "true"], "bad duration", 2),
         (["runs", "show", "ffffffff"], "no run with id", 2),
         (["run", "--store", "postgresql://nobody@127.0.0.1:1/x", "--", "true"], "", 2),
     ],
@@ -278,3 +278,48 @@ def test_export_csv_replays_as_the_same_energy(cli: Cli, tmp_path: Path) -> None
         if any(c.name == r.component and c.counted for c in comps)
     )
     assert replayed == pytest.approx(run["energy_j"], rel=1e-6)
+
+
+def test_run_reports_emissions_for_the_zone_and_stores_them(cli: Cli) -> None:
+    from wattwise.carbon import resolve_location
+
+    de = resolve_location("DE")
+    run = cli.json("run", "--json", "--zone", "DE", "--", sys.executable, "-c",
+                   BUSY.format(s=0.5))
+    assert run["zone"] == "DE"
+    assert run["pue"] == pytest.approx(de.pue)
+    assert run["intensity_g_per_kwh"] == pytest.approx(de.intensity_g_per_kwh)
+    expected_g = run["energy_j"] / 3.6e6 * de.pue * de.intensity_g_per_kwh
+    assert run["emissions_g"] == pytest.approx(expected_g, rel=1e-9)
+    assert str(de.year) in run["intensity_source"]
+    shown = cli.json("runs", "show", run["run_id"], "--json")
+    assert shown["emissions_g"] == pytest.approx(run["emissions_g"])
+    assert shown["zone"] == "DE"
+
+
+def test_cloud_region_brings_its_pue(cli: Cli) -> None:
+    run = cli.json("run", "--json", "--cloud", "gcp:europe-west1", "--", "true")
+    assert run["pue"] > 1.0
+    assert run["emissions_g"] is not None
+
+
+def test_without_a_zone_the_world_average_is_used_and_said(cli: Cli) -> None:
+    cli.env.pop("WATTWISE_ZONE", None)
+    cli.env["WATTWISE_CONFIG"] = "/nonexistent-dir/none.toml"
+    proc = cli("run", "--json", "--", "true")
+    # A config path that was named explicitly but is missing is an error, not a silent default.
+    assert proc.returncode == 2
+    one_line_error(proc)
+    del cli.env["WATTWISE_CONFIG"]
+    cli.env["XDG_CONFIG_HOME"] = "/nonexistent-dir"
+    run = cli.json("run", "--json", "--", "true")
+    assert run["emissions_g"] is not None
+    assert "world" in (run["intensity_source"] + run["zone"]).lower()
+
+
+def test_unknown_zone_lists_the_nearest_matches(cli: Cli) -> None:
+    proc = cli("run", "--zone", "GERMNY", "--", "true")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "GERMNY" in line and "DE" in line
+    assert cli.json("runs", "list", "--json") == []  # nothing was started

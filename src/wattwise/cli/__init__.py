@@ -7,11 +7,13 @@ import logging
 import typer
 
 from wattwise._errors import WattwiseError
+from wattwise.cli._carbon import carbon_app
 from wattwise.cli._common import NoteHandler, fail
 from wattwise.cli._demo import demo
 from wattwise.cli._meters import meters
 from wattwise.cli._run import run
 from wattwise.cli._runs import runs_app
+from wattwise.cli._schedule import schedule
 
 __all__ = ["app", "main"]
 
@@ -29,6 +31,8 @@ app.command(
 app.command("meters")(meters)
 app.command("demo")(demo)
 app.add_typer(runs_app, name="runs")
+app.add_typer(carbon_app, name="carbon")
+app.command("schedule")(schedule)
 
 
 def main() -> None:

@@ -99,17 +99,12 @@ def render_run(result: RunResult, console: Console) -> None:
 def runs_table(runs: list[RunResult]) -> Table:
     """A table of runs, newest first."""
     table = Table(header_style="bold")
-    for col, just in (
-        ("id", "left"),
-        ("name", "left"),
-        ("status", "left"),
-        ("started (UTC)", "left"),
-        ("duration", "right"),
-        ("energy", "right"),
-        ("provenance", "left"),
-    ):
-        table.add_column(  # type: ignore[arg-type]
-            col, justify=just, no_wrap=col != "name", min_width=12 if col == "name" else None
+    for col in ("id", "name", "status", "started (UTC)", "duration", "energy", "provenance"):
+        table.add_column(
+            col,
+            justify="right" if col in ("duration", "energy") else "left",
+            no_wrap=col != "name",
+            min_width=12 if col == "name" else None,
         )
     for r in runs:
         style = _STATUS_STYLE.get(r.status.value, "white")

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from wattwise._duration import parse_duration_s
+from wattwise.carbon import parse_duration
+from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, print_json
 from wattwise.cli._render import render_run
 from wattwise.tracking._records import RunStatus, Scope
@@ -44,8 +45,11 @@ def run(
     interval: Annotated[float, typer.Option(help="Sampling period in s.")] = 1.0,
     cpu_tdp_w: Annotated[
         float | None,
-        typer.Option("--cpu-tdp-w", help="Your CPU's power in W, where it is not in the table."),
+        typer.Option("--cpu-tdp-w", help="Your CPU's TDP in W (overrides the table)."),
     ] = None,
+    zone: ZoneOpt = None,
+    cloud: CloudOpt = None,
+    live: LiveOpt = False,
     store: Annotated[
         str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
     ] = None,
@@ -59,7 +63,8 @@ def run(
         fail("no command given: use `wattwise run [OPTIONS] -- CMD [ARGS...]`")
     if shutil.which(command[0]) is None:
         fail(f"command not found: {command[0]} (check the name and your PATH)", code=127)
-    baseline_s = parse_duration_s(baseline) if baseline else 0.0
+    baseline_s = parse_duration(baseline) if baseline else 0.0
+    location = resolve_run_location(zone, cloud, live=live)
 
     tracker = Tracker(
         name or " ".join(command)[:80],
@@ -69,6 +74,7 @@ def run(
         store=store,
         cpu_tdp_w=cpu_tdp_w,
         command=command,
+        intensity=location,
     )
     if baseline_s > 0 and not json_out:
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)

@@ -16,10 +16,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import ContextDecorator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from wattwise._errors import ConfigError, MeterError, WattwiseError
 from wattwise.meters._base import Component, ComponentKind, Meter, Reading
@@ -34,6 +34,9 @@ from wattwise.tracking._records import (
     WindowResult,
 )
 from wattwise.tracking._scope import ProcessTreeShare
+
+if TYPE_CHECKING:
+    from wattwise.carbon import IntensityProvider, Location
 
 __all__ = ["RunSink", "Tracker", "Window", "current_tracker", "track"]
 
@@ -168,6 +171,10 @@ class Tracker:
             (and bounds RAPL's wrap period where zones state no maximum power).
         flush_interval_s: how often samples are written to the store, in s (<= 2 s).
         command: the command line, when the run wraps a command.
+        intensity: where the electricity comes from, for emissions: a bundled
+            :class:`~wattwise.carbon.Location`, a time-varying provider (an intensity trace),
+            or None to resolve ``WATTWISE_ZONE`` / the config file / the world average.
+        emissions: compute emissions at the end of the run (default True).
     """
 
     def __init__(
@@ -183,6 +190,8 @@ class Tracker:
         cpu_tdp_w: float | None = None,
         flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
         command: Sequence[str] | None = None,
+        intensity: IntensityProvider | Location | None = None,
+        emissions: bool = True,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -194,6 +203,8 @@ class Tracker:
         self.cpu_tdp_w = cpu_tdp_w
         self.flush_interval_s = flush_interval_s
         self.command = tuple(command) if command is not None else None
+        self.intensity = intensity
+        self.emissions = emissions
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -223,6 +234,7 @@ class Tracker:
             )
         if self.baseline_s < 0:
             raise ConfigError(f"baseline must be >= 0 s, got {self.baseline_s}")
+        self._intensity = self._resolve_intensity()
         self._sink = self._open_sink()
         self._meters = self._start_meters()
         self.components = [c for m in self._meters for c in self._meter_components[m]]
@@ -338,6 +350,8 @@ class Tracker:
             pid=os.getpid(),
             samples=tuple(self._samples),
         )
+        if self._intensity is not None:
+            self.result = replace(self.result, carbon=self._carbon(self.result))
         if self._sink is not None:
             try:
                 self._flush()
@@ -346,14 +360,27 @@ class Tracker:
                 self._warn(f"the run could not be stored: {exc}")
         return self.result
 
-    def attach_carbon(self, carbon: CarbonFigures) -> RunResult:
-        """Return the result with emissions attached (the carbon layer computes them)."""
-        if self.result is None:
-            raise WattwiseError("the run has not finished yet")
-        from dataclasses import replace
+    def _resolve_intensity(self) -> IntensityProvider | Location | None:
+        if not self.emissions:
+            return None
+        if self.intensity is not None:
+            return self.intensity
+        from wattwise.carbon import resolve_location
 
-        self.result = replace(self.result, carbon=carbon)
-        return self.result
+        return resolve_location()  # env / config / world average; no network
+
+    def _carbon(self, result: RunResult) -> CarbonFigures | None:
+        from wattwise.carbon import emissions_for_samples
+
+        assert self._intensity is not None
+        counted = {c.name for c in result.components if c.counted}
+        try:
+            return emissions_for_samples(
+                result.samples, result.started_at, self._intensity, components=counted
+            )
+        except WattwiseError as exc:
+            self._warn(f"emissions could not be computed: {exc}")
+            return None
 
     def __enter__(self) -> Self:
         self.start()
