@@ -58,6 +58,8 @@ _CPU_SHARED_KINDS = frozenset(
     }
 )
 
+_logged_once: set[str] = set()
+
 _current: contextvars.ContextVar[Tracker | None] = contextvars.ContextVar(
     "wattwise_tracker", default=None
 )
@@ -223,9 +225,25 @@ class Tracker:
         return self._running
 
     def start(self) -> Self:
-        """Find and start the meters, measure the baseline, start the sampler."""
-        if self._running or self.result is not None:
+        """Find and start the meters, measure the baseline, start the sampler.
+
+        Raises:
+            ConfigError: a bad setting (interval, baseline, zone).
+            StoreError: the store cannot be opened.
+            WattwiseError: no meter could be started.
+        """
+        if self._running or self.result is not None or hasattr(self, "_scope"):
             raise WattwiseError("this tracker was already started; create a new one")
+        self._meters: list[Meter] = []
+        try:
+            self._start()
+        except BaseException:
+            for m in self._meters:
+                m.close()
+            raise
+        return self
+
+    def _start(self) -> None:
         self._scope = Scope(self.scope)
         if self.flush_interval_s <= 0 or self.flush_interval_s > DEFAULT_FLUSH_INTERVAL_S:
             raise ConfigError(
@@ -291,7 +309,6 @@ class Tracker:
             )
         for t in self._threads:
             t.start()
-        return self
 
     def stop(
         self, *, status: RunStatus = RunStatus.COMPLETED, exit_code: int | None = None
@@ -495,7 +512,9 @@ class Tracker:
     # ------------------------------------------------------------------ internals
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
-        log.warning(message)
+        if message not in _logged_once:  # a hint repeated on every run helps nobody
+            _logged_once.add(message)
+            log.warning(message)
 
     def _open_sink(self) -> RunSink | None:
         if self.store is False:
