@@ -13,15 +13,23 @@ What it measures (all interleaved, so drifts of the machine hit every variant al
 4. the sampler's own CPU seconds per hour of tracking: process CPU time of an idle process
    that tracks for ``--idle-s`` seconds (default store, real SQLite), scaled to one hour.
 
+BLAS runs single-threaded (OPENBLAS/OMP/MKL_NUM_THREADS=1, set before NumPy loads, also
+for the child): on a small shared machine an oversubscribed multi-threaded BLAS makes loop
+times swing by whole factors, which would drown the sampler's effect.
+
 Run:  python benchmarks/bench_overhead.py [--repeats 7] [--loop-s 3] [--idle-s 30] [--json F]
 Goal (issue 2): ratio <= 1.01 in process and around a command.
 """
 
 from __future__ import annotations
 
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -147,8 +155,12 @@ def sampler_cpu(idle_s: float, store: str) -> dict[str, float]:
         tracked = time.process_time() - t1
     del tr
     per_hour = (tracked - bare) * 3600.0 / idle_s
-    return {"idle_s": idle_s, "cpu_s_bare": bare, "cpu_s_tracked": tracked,
-            "sampler_cpu_s_per_hour": per_hour}
+    return {
+        "idle_s": idle_s,
+        "cpu_s_bare": bare,
+        "cpu_s_tracked": tracked,
+        "sampler_cpu_s_per_hour": per_hour,
+    }
 
 
 def main() -> None:
@@ -163,8 +175,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{tmp}/bench.sqlite"
         report = {
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                        "numpy": np.__version__},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+            },
             "in_process": in_process(args.repeats, args.loop_s, store),
             "around_command": around_command(args.repeats, args.loop_s, store),
             "sampler": sampler_cpu(args.idle_s, store),
@@ -174,8 +189,10 @@ def main() -> None:
         for name, ratio in report[section]["ratio_to_bare"].items():
             print(f"  {name:28s} {report[section]['median_s'][name]:8.3f} s  x{ratio:.4f}")
     s = report["sampler"]
-    print(f"\nsampler CPU: {s['sampler_cpu_s_per_hour']:.2f} CPU-s per hour of tracking "
-          f"(measured over {s['idle_s']:.0f} s)")
+    print(
+        f"\nsampler CPU: {s['sampler_cpu_s_per_hour']:.2f} CPU-s per hour of tracking "
+        f"(measured over {s['idle_s']:.0f} s)"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
