@@ -11,6 +11,7 @@ from wattwise.cli._carbon import carbon_app
 from wattwise.cli._common import NoteHandler, fail
 from wattwise.cli._demo import demo
 from wattwise.cli._meters import meters
+from wattwise.cli._report import report
 from wattwise.cli._run import run
 from wattwise.cli._runs import runs_app
 from wattwise.cli._schedule import schedule
@@ -30,6 +31,7 @@ app.command(
 )(run)
 app.command("meters")(meters)
 app.command("demo")(demo)
+app.command("report")(report)
 app.add_typer(runs_app, name="runs")
 app.add_typer(carbon_app, name="carbon")
 app.command("schedule")(schedule)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from wattwise.cli._common import console, fail, print_json
 from wattwise.cli._render import render_run, runs_table
+from wattwise.report import compare_table
 from wattwise.store import RunStore
 from wattwise.tracking._records import RunResult
 
@@ -113,6 +115,56 @@ def samples_csv(result: RunResult) -> str:
             ]
         )
     return buf.getvalue()
+
+
+@runs_app.command("compare")
+def compare_runs(
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids or prefixes.")],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Runs side by side: energy, net energy, emissions, duration and sources."""
+    if len(run_ids) < 2:
+        fail("give at least two runs to compare")
+    st = RunStore.open(store)
+    try:
+        results = [st.get_run(r) for r in run_ids]
+    finally:
+        st.close()
+    if json_out:
+        print_json(
+            [
+                {
+                    "run_id": r.run_id,
+                    "name": r.name,
+                    "energy_j": r.energy_j,
+                    "uncertainty_j": r.uncertainty_j,
+                    "net_energy_j": r.net_energy_j,
+                    "emissions_g": r.carbon.emissions_g if r.carbon else None,
+                    "zone": r.carbon.zone if r.carbon else None,
+                    "duration_s": r.duration_s,
+                    "provenance": r.provenance,
+                    "sources": sorted({c.source.label() for c in r.components if c.counted}),
+                }
+                for r in results
+            ]
+        )
+        return
+    table = compare_table(results)
+    rich_table = Table(header_style="bold")
+    for col in table.columns:
+        rich_table.add_column(col)
+    for row in table.rows:
+        rich_table.add_row(*row)
+    console.print(rich_table)
+    base = results[0]
+    for r in results[1:]:
+        if base.energy_j > 0:
+            console.print(
+                f"{r.name} ({r.run_id[:8]}) used {r.energy_j / base.energy_j:.2f}x the energy "
+                f"of {base.name} ({base.run_id[:8]})",
+                highlight=False,
+            )
 
 
 @runs_app.command("export")

@@ -1,0 +1,70 @@
+"""``wattwise report``: a self-contained HTML or Markdown report of a run or a study."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import wattwise
+from wattwise.cli._common import console, fail
+from wattwise.report import Report, ReportFormat, run_sections, study_sections, write_report
+from wattwise.store import RunStore
+
+__all__ = ["report"]
+
+
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="Run id or unique prefix.")] = None,
+    study: Annotated[str | None, typer.Option(help="Report a study instead of a run.")] = None,
+    last: Annotated[bool, typer.Option("--last", help="Report the newest run.")] = False,
+    fmt: Annotated[
+        ReportFormat | None,
+        typer.Option("--format", help="html or md (default: from --out's suffix, else html)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the report.")] = Path(
+        "wattwise-report/report.html"
+    ),
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
+    ] = None,
+) -> None:
+    """Write a report of one run (RUN_ID or --last) or of a study (--study ID)."""
+    chosen = sum(x for x in (run_id is not None, study is not None, last))
+    if chosen != 1:
+        fail("give exactly one of RUN_ID, --study ID or --last")
+    if fmt is None:
+        fmt = ReportFormat.MD if out.suffix.lower() in (".md", ".markdown") else ReportFormat.HTML
+    st = RunStore.open(store)
+    try:
+        if study is not None:
+            record = study_record = st.get_study(study)
+            title = f"wattwise study: {record.name}"
+            subtitle = f"{record.kind} study {record.study_id[:12]}, {len(record.runs)} runs"
+            sections = study_sections(study_record)
+        else:
+            if last:
+                runs = st.list_runs(limit=1)
+                if not runs:
+                    fail(f"no runs in {st.display_url} yet: try `wattwise run -- CMD`")
+                run_id = runs[0].run_id
+            assert run_id is not None
+            result = st.get_run(run_id, with_samples=True)
+            title = f"wattwise run: {result.name}"
+            subtitle = (
+                f"run {result.run_id[:12]}, {result.status.value}, started "
+                f"{result.started_at:%Y-%m-%d %H:%M:%S} UTC on {result.host}"
+            )
+            sections = run_sections(result)
+    finally:
+        st.close()
+    doc = Report(
+        title,
+        subtitle,
+        sections,
+        {"version": wattwise.__version__, "made_at": datetime.now(UTC).isoformat()},
+    )
+    path = write_report(doc, out, fmt)
+    console.print(f"wrote {path}", highlight=False)

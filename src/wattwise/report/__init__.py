@@ -1,0 +1,19 @@
+"""Reports: self-contained HTML and Markdown with plots, for runs, studies and the demo."""
+
+from wattwise.report._document import Figure, Report, Section, Table
+from wattwise.report._render import ReportFormat, render, write_report
+from wattwise.report._runs import compare_table, run_sections
+from wattwise.report._studies import study_sections
+
+__all__ = [
+    "Figure",
+    "Report",
+    "ReportFormat",
+    "Section",
+    "Table",
+    "compare_table",
+    "render",
+    "run_sections",
+    "study_sections",
+    "write_report",
+]

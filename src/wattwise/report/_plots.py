@@ -1,0 +1,161 @@
+"""Plots as inline SVG, drawn with matplotlib's Agg-free SVG backend.
+
+Text is drawn as paths (matplotlib's default ``svg.fonttype``), so the SVG carries no user
+text that a browser would interpret, and it renders the same without fonts.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure as MplFigure
+
+from wattwise.tracking._records import RunResult
+
+__all__ = ["bar_chart", "line_chart", "pareto_front", "power_timeline", "scatter_chart"]
+
+_COLOURS = ["#1b7f5b", "#c2571a", "#3a5bbf", "#9c2f8f", "#7a7a1f", "#1f8fa6", "#a63a3a"]
+
+
+def _svg(fig: MplFigure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _figure(width: float = 7.5, height: float = 3.2) -> tuple[MplFigure, Axes]:
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def power_timeline(result: RunResult) -> str:
+    """Power of each component over the run, with its top-level windows shaded."""
+    fig, ax = _figure()
+    by_comp: dict[str, list[tuple[float, float, float | None]]] = {}
+    for s in result.samples:
+        by_comp.setdefault(s.component, []).append((s.t_start_s, s.t_end_s, s.power_w))
+    for i, comp in enumerate(result.components):
+        points = sorted(by_comp.get(comp.name, []))
+        xs: list[float] = []
+        ys: list[float] = []
+        for t0, t1, p in points:
+            xs += [t0, t1]
+            value = float("nan") if p is None else p  # a gap stays a hole, never a zero
+            ys += [value, value]
+        style = "-" if comp.counted else ":"
+        label = f"{comp.name} ({comp.source.method.value})"
+        ax.plot(xs, ys, style, color=_COLOURS[i % len(_COLOURS)], label=label, lw=1.4)
+    for j, w in enumerate(w for w in result.windows if "/" not in w.path):
+        ax.axvspan(w.start_s, w.end_s, color=_COLOURS[j % len(_COLOURS)], alpha=0.07)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("power (W)")
+    ax.legend(fontsize=8, loc="upper right", frameon=False)
+    return _svg(fig)
+
+
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    ylabel: str,
+    errors: Sequence[float] | None = None,
+) -> str:
+    """Vertical bars, one per label, with optional error bars."""
+    fig, ax = _figure(width=max(5.0, 0.6 * len(labels) + 2))
+    ax.bar(range(len(values)), values, yerr=errors, color=_COLOURS[0], alpha=0.85, capsize=3)
+    ax.set_xticks(
+        range(len(labels)),
+        labels,
+        rotation=30 if len(labels) > 5 else 0,
+        ha="right" if len(labels) > 5 else "center",
+        fontsize=8,
+    )
+    ax.set_ylabel(ylabel)
+    return _svg(fig)
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    secondary: tuple[str, Sequence[float], Sequence[float], str] | None = None,
+    step: bool = False,
+) -> str:
+    """Lines (name, xs, ys); optionally one more line on a right-hand axis."""
+    fig, ax = _figure()
+    for i, (name, xs, ys) in enumerate(series):
+        if step:
+            ax.step(xs, ys, where="post", label=name, color=_COLOURS[i % len(_COLOURS)])
+        else:
+            ax.plot(xs, ys, "-o", ms=3, label=name, color=_COLOURS[i % len(_COLOURS)])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if secondary is not None:
+        name, xs, ys, label = secondary
+        ax2 = ax.twinx()
+        ax2.plot(xs, ys, "--s", ms=3, color="#555555", label=name)
+        ax2.set_ylabel(label)
+        ax2.spines[["top"]].set_visible(False)
+        lines = ax.get_legend_handles_labels()
+        lines2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, frameon=False)
+    elif len(series) > 1 or series:
+        ax.legend(fontsize=8, frameon=False)
+    return _svg(fig)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indexes of the points no other point beats: (energy, accuracy), lower energy and
+    higher accuracy are better. Ties on both count as non-dominated."""
+    front = []
+    for i, (e_i, a_i) in enumerate(points):
+        dominated = any(
+            (e_j <= e_i and a_j >= a_i) and (e_j < e_i or a_j > a_i)
+            for j, (e_j, a_j) in enumerate(points)
+            if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def scatter_chart(
+    labels: Sequence[str],
+    xs: Sequence[float],
+    ys: Sequence[float],
+    *,
+    xlabel: str,
+    ylabel: str,
+    front: Sequence[int] = (),
+) -> str:
+    """Labelled points, with a Pareto front drawn as a step line through ``front``."""
+    fig, ax = _figure(height=3.6)
+    ax.scatter(xs, ys, color=_COLOURS[2], zorder=3)
+    for label, x, y in zip(labels, xs, ys, strict=True):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if front:
+        pts = sorted((xs[i], ys[i]) for i in front)
+        ax.step(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            where="post",
+            color=_COLOURS[1],
+            label="Pareto front",
+            zorder=2,
+        )
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _svg(fig)

@@ -1,0 +1,205 @@
+"""Reports: content with provenance, escaping, self-containment, and a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from wattwise.carbon import resolve_location
+from wattwise.meters._base import Component, ComponentKind, Method, Source
+from wattwise.meters._replay import ReplayMeter, TraceInterval
+from wattwise.report import Report, render, run_sections, study_sections, write_report
+from wattwise.store import RunStore
+from wattwise.tracking._records import RunResult
+from wattwise.tracking._tracker import Tracker
+
+CPU = Component("cpu:package-0", ComponentKind.CPU, Source(Method.MEASURED, "rapl-powercap"))
+CORE = Component(
+    "cpu:core-0", ComponentKind.CPU_CORE, Source(Method.MEASURED, "rapl-powercap"), counted=False
+)
+EVIL = "<script>alert('x')</script> *bold* | pipe"
+
+
+def tracked_run(store: RunStore, name: str = EVIL) -> RunResult:
+    intervals = [
+        TraceInterval(CPU.name, 0.0, 0.15, 3.0),
+        TraceInterval(CPU.name, 0.15, 0.25, None),  # a recorded gap
+        TraceInterval(CPU.name, 0.25, 100.0, 20.0 * 99.75),
+        TraceInterval(CORE.name, 0.0, 100.0, 1000.0),
+    ]
+    t = Tracker(
+        name,
+        meters=[ReplayMeter([CPU, CORE], intervals)],
+        store=store,
+        interval_s=0.03,
+        intensity=resolve_location("FR"),
+    )
+    with t:
+        for epoch in (1, 2, 3):
+            with t.window(f"epoch-{epoch}"):
+                time.sleep(0.08)
+    assert t.result is not None
+    return store.get_run(t.run_id, with_samples=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore.open(str(tmp_path / "r.sqlite"))
+
+
+def test_run_report_says_what_was_measured_and_escapes_names(store: RunStore) -> None:
+    result = tracked_run(store)
+    doc = Report(f"wattwise run: {result.name}", "sub", run_sections(result))
+    html = render(doc, "html")
+    assert "&lt;script&gt;" in html
+    assert "<script>alert" not in html
+    assert "<script" not in html  # self-contained and script-free
+    # No external resources: sources are cited as text, nothing is fetched.
+    for attr in ('src="http', "src='http", 'href="http', "url(http", "@import"):
+        assert attr not in html
+    assert "measured (rapl-powercap)" in html
+    assert "part of another component, not added" in html  # the core sub-component
+    assert "energy lost" in html  # the gap is listed, not hidden
+    assert "lower bound" in html
+    assert "gCO2e" in html and "FR" in html
+    assert html.count("<svg") >= 2  # timeline + energy per epoch
+    md = render(doc, "md")
+    assert "\\<script\\>" in md and "\\*bold\\*" in md and "\\| pipe" in md
+    assert "data:image/svg+xml;base64," in md
+
+
+def test_study_report_draws_the_pareto_front(store: RunStore) -> None:
+    r = tracked_run(store, "m")
+    store.create_study(
+        study_id="a" * 32, kind="architectures", name="digits <b>", params={"repeats": 1}
+    )
+    store.add_study_run("a" * 32, r.run_id, label="mlp", attributes={})
+    models = [
+        {
+            "model": "mlp",
+            "params": 1000,
+            "flops": 2e4,
+            "energy_j": 10.0,
+            "val_accuracy": 0.9,
+            "pareto": True,
+        },
+        {
+            "model": "cnn",
+            "params": 9000,
+            "flops": 9e5,
+            "energy_j": 30.0,
+            "val_accuracy": 0.97,
+            "pareto": True,
+        },
+        {
+            "model": "big",
+            "params": 90000,
+            "flops": 9e6,
+            "energy_j": 50.0,
+            "val_accuracy": 0.95,
+            "pareto": False,
+        },
+    ]
+    store.finish_study("a" * 32, {"models": models, "headline_saving_ratio": 0.66})
+    html = render(Report("t", "s", study_sections(store.get_study("aaaa"))), "html")
+    assert "digits &lt;b&gt;" in html
+    assert "headline_saving_ratio" in html
+    assert html.count("<svg") == 1
+    assert ">big<" in html
+
+
+def test_unknown_format_from_suffix_is_a_clear_error(tmp_path: Path) -> None:
+    from wattwise._errors import ConfigError
+
+    with pytest.raises(ConfigError, match="format"):
+        write_report(Report("t", "s", ()), tmp_path / "r.pdf")
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(
+    store: RunStore, tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: CI must install it (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    tracked_run(store, "browser <check>")
+    out = tmp_path / "report.html"
+    env = dict(child_env, WATTWISE_STORE=store.display_url)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wattwise", "report", "--last", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    shot = tmp_path / "shot.png"
+    browser_proc = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,1400",
+            f"--screenshot={shot}",
+            out.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.exists(), browser_proc.stderr[-2000:]
+    console = [ln for ln in browser_proc.stderr.splitlines() if ":CONSOLE" in ln]
+    assert console == [], console
+    pixels = np.asarray(imread(str(shot)))
+    assert pixels.std() > 0.05, "the screenshot is blank"
+    # Dark text and the green headings are on the page, not only the background.
+    assert (pixels[..., :3].mean(axis=-1) < 0.3).mean() > 0.002
+
+
+def test_runs_compare_json(store: RunStore, child_env: dict[str, str]) -> None:
+    a = tracked_run(store, "a")
+    b = tracked_run(store, "b")
+    env = dict(child_env, WATTWISE_STORE=store.display_url)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wattwise", "runs", "compare", a.run_id[:8], b.run_id[:8], "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["run_id"] for r in rows] == [a.run_id, b.run_id]
+    assert rows[0]["energy_j"] == pytest.approx(a.energy_j)
+    assert rows[0]["sources"] == ["measured (rapl-powercap)"]
+    assert rows[0]["emissions_g"] == pytest.approx(a.carbon.emissions_g if a.carbon else -1)
+    one = subprocess.run(
+        [sys.executable, "-m", "wattwise", "runs", "compare", a.run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert one.returncode == 2 and "at least two" in one.stderr
