@@ -49,9 +49,17 @@ from wattwise.carbon._schedule import (
     plan_interruptible,
     schedule_job,
 )
-from wattwise.carbon._trace import IntensityTrace, TraceIntensity, load_trace, parse_timezone
+from wattwise.carbon._trace import (
+    BUNDLED_TRACES,
+    IntensityTrace,
+    TraceIntensity,
+    bundled_trace,
+    load_trace,
+    parse_timezone,
+)
 
 __all__ = [
+    "BUNDLED_TRACES",
     "TOKEN_ENV",
     "UNITS_GRAMS",
     "UNITS_RELATIVE",
@@ -69,6 +77,7 @@ __all__ = [
     "PueDefault",
     "ScheduleResult",
     "TraceIntensity",
+    "bundled_trace",
     "cloud_regions",
     "config_path",
     "dataset_credit",

@@ -32,8 +32,10 @@ from wattwise._errors import ConfigError, DataFileError
 from wattwise.carbon._base import IntensityProvider
 
 __all__ = [
+    "BUNDLED_TRACES",
     "IntensityTrace",
     "TraceIntensity",
+    "bundled_trace",
     "load_trace",
     "parse_timezone",
 ]
@@ -395,3 +397,32 @@ def load_trace(
         end_s=float(times_array[-1] + step),
         source=f"{path.name} ({column})",
     )
+
+
+#: Zones with a bundled hourly trace of 2020 (see :func:`bundled_trace`).
+BUNDLED_TRACES = ("DE", "FR")
+
+
+def bundled_trace(zone: str) -> IntensityTrace:
+    """The bundled hourly intensity trace of 2020 for ``DE`` or ``FR`` (times in UTC).
+
+    Hourly means built by ``scripts/build_demo_traces.py`` from Wiesner et al., "Let's Wait
+    Awhile: How Temporal Workload Shifting Can Reduce Carbon Emissions in the Cloud",
+    Middleware 2021, doi:10.1145/3464298.3493399 (ENTSO-E production data, IPCC lifecycle
+    emission factors).
+
+    Raises:
+        ConfigError: no trace is bundled for that zone.
+    """
+    from importlib.resources import as_file, files
+
+    code = zone.strip().upper()
+    if code not in BUNDLED_TRACES:
+        raise ConfigError(
+            f"no bundled trace for zone {zone!r}: bundled are {', '.join(BUNDLED_TRACES)}; "
+            "load your own with --trace PATH"
+        )
+    resource = files("wattwise.carbon") / "data" / f"trace_{code.lower()}_2020_hourly.csv"
+    with as_file(resource) as path:
+        trace = load_trace(path, zone=code)
+    return trace
