@@ -17,6 +17,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
+# spinning threads make an epoch 100x slower: one thread keeps the suite fast everywhere.
+torch.set_num_threads(1)
+
 from wattwise._errors import ConfigError, DataFileError  # noqa: E402
 from wattwise.meters._base import (  # noqa: E402
     Component,

@@ -43,6 +43,9 @@ def _app() -> typer.Typer:
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run ``wattwise train`` with a constant 20 W replayed meter and no store."""
+    import torch
+
+    torch.set_num_threads(1)  # see tests/test_train.py
     made: list[Tracker] = []
 
     def make_tracker(name: str, store: str | None) -> Tracker:

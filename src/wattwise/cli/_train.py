@@ -364,7 +364,7 @@ def _train(
                 "energy_j": result.total_energy_j,
             },
         )
-    extra = {
+    extra: dict[str, Any] = {
         "model": spec,
         "dataset": data.name,
         "classes": list(data.class_names),
