@@ -12,7 +12,6 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -261,10 +260,3 @@ def unfreeze(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
     for _, p in hits:
         p.requires_grad_(True)
     return sorted({n for n, _ in hits})
-
-
-def trainable(model: nn.Module) -> dict[str, Any]:
-    """Counts of trainable and frozen parameters (elements)."""
-    on = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    off = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-    return {"trainable": on, "frozen": off}
