@@ -132,6 +132,14 @@ def test_prediction_keeps_epoch_1_when_it_is_not_a_warm_up() -> None:
     p = predict_total([10.2, 10.0, 9.8], 10)
     assert not p.warmup_left_out and p.basis_epochs == (1, 2, 3)
     assert p.total_j == pytest.approx(100.0)
+    # A warm-up only adds cost: a cheaper epoch 1 is noise, and is averaged in.
+    cheap = predict_total([8.0, 12.0], 10)
+    assert not cheap.warmup_left_out and cheap.epoch_mean_j == pytest.approx(10.0)
+    # With one steady epoch the bar is 2 x 10 % x sqrt(2) = 28 % above it...
+    assert not predict_total([12.5, 10.0], 10).warmup_left_out
+    assert predict_total([13.0, 10.0], 10).warmup_left_out
+    # ...and lower once steady epochs show a small spread.
+    assert predict_total([11.5, 10.0, 10.1, 9.9, 10.0, 10.05, 9.95], 20).warmup_left_out
 
 
 def test_prediction_uncertainty_is_never_zero_and_shrinks_with_evidence() -> None:

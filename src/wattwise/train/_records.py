@@ -43,7 +43,7 @@ class EnergyPrediction:
 
     ``total_j = measured_j + remaining_epochs * epoch_mean_j``. The per-epoch mean comes
     from the *steady* epochs: epoch 1 is left out as warm-up (first-time allocation, kernel
-    selection, caches) when it differs from the later epochs by more than the noise. Its
+    selection, caches) when it costs more than the later epochs by more than the noise. Its
     uncertainty adds the epoch-to-epoch spread of the remaining epochs and the uncertainty
     of the mean; while fewer than three steady epochs are known, the spread is pooled with
     an assumed prior (see :func:`wattwise.train.predict_total`).
@@ -285,7 +285,10 @@ class FitResult:
             "predicted_full_energy_source": pred.describe() if pred else None,
             "energy_saved_j": self.energy_saved_j,
             "energy_saved_source": (
-                "prediction: predicted full run minus measured total" if pred else "none"
+                f"prediction: the full run predicted from {pred.source} epochs, minus the "
+                "measured total"
+                if pred
+                else "none: the run was not stopped early"
             ),
             "final_val_accuracy": self.final_val_accuracy,
             "final_val_loss": self.final_val_loss,
