@@ -15,6 +15,7 @@ from wattwise.cli._report import report
 from wattwise.cli._run import run
 from wattwise.cli._runs import runs_app
 from wattwise.cli._schedule import schedule
+from wattwise.cli._train import train
 
 __all__ = ["app", "main"]
 
@@ -35,6 +36,7 @@ app.command("report")(report)
 app.add_typer(runs_app, name="runs")
 app.add_typer(carbon_app, name="carbon")
 app.command("schedule")(schedule)
+app.command("train")(train)
 
 
 def main() -> None:

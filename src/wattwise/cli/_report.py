@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +11,16 @@ import typer
 
 import wattwise
 from wattwise.cli._common import console, fail
-from wattwise.report import Report, ReportFormat, run_sections, study_sections, write_report
 from wattwise.store import RunStore
 
 __all__ = ["report"]
+
+
+class ReportFormat(StrEnum):
+    """Formats of ``wattwise report`` (matplotlib loads only when a report is made)."""
+
+    HTML = "html"
+    MD = "md"
 
 
 def report(
@@ -32,6 +39,8 @@ def report(
     ] = None,
 ) -> None:
     """Write a report of one run (RUN_ID or --last) or of a study (--study ID)."""
+    from wattwise.report import Report, run_sections, study_sections, write_report
+
     chosen = sum(x for x in (run_id is not None, study is not None, last))
     if chosen != 1:
         fail("give exactly one of RUN_ID, --study ID or --last")
@@ -66,5 +75,5 @@ def report(
         sections,
         {"version": wattwise.__version__, "made_at": datetime.now(UTC).isoformat()},
     )
-    path = write_report(doc, out, fmt)
+    path = write_report(doc, out, fmt.value)
     console.print(f"wrote {path}", highlight=False)

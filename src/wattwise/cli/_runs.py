@@ -14,7 +14,6 @@ from rich.table import Table
 
 from wattwise.cli._common import console, fail, print_json
 from wattwise.cli._render import render_run, runs_table
-from wattwise.report import compare_table
 from wattwise.store import RunStore
 from wattwise.tracking._records import RunResult
 
@@ -150,6 +149,8 @@ def compare_runs(
             ]
         )
         return
+    from wattwise.report import compare_table
+
     table = compare_table(results)
     rich_table = Table(header_style="bold")
     for col in table.columns:
