@@ -1,0 +1,385 @@
+"""``wattwise train``: train a classifier, measuring each epoch, with energy-saving levers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wattwise._errors import ConfigError, WattwiseError
+from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.cli._render import format_energy
+from wattwise.tracking._tracker import Tracker
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from wattwise.train import EpochRecord, FitResult, TrainState
+
+__all__ = ["train"]
+
+
+def _make_tracker(name: str, store: str | None) -> Tracker:
+    """The run's tracker: default meters, the default store or ``--store``."""
+    return Tracker(name, store=store)
+
+
+def _progress_callback(progress: Progress) -> Any:
+    from wattwise.train import Callback
+
+    class _Live(Callback):
+        """One bar per epoch with the live energy of the epoch and of the run."""
+
+        def __init__(self) -> None:
+            self.task: TaskID | None = None
+            self.epoch_start_j = 0.0
+            self.last_update = 0.0
+
+        def _fields(self, state: TrainState) -> str:
+            total = state.tracker.energy_j
+            return f"{format_energy(total - self.epoch_start_j)} · run {format_energy(total)}"
+
+        def on_batch_end(self, state: TrainState) -> None:
+            if state.batch == 1:
+                self.epoch_start_j = state.tracker.energy_j
+                self.task = progress.add_task(
+                    f"epoch {state.epoch}/{state.planned_epochs}",
+                    total=state.batches_per_epoch,
+                    info="",
+                )
+            now = time.monotonic()
+            assert self.task is not None
+            if now - self.last_update > 0.2 or state.batch == state.batches_per_epoch:
+                progress.update(self.task, completed=state.batch, info=self._fields(state))
+                self.last_update = now
+
+        def on_epoch_end(self, state: TrainState, record: EpochRecord) -> None:
+            if self.task is None:
+                return
+            progress.update(
+                self.task,
+                completed=state.batches_per_epoch,
+                info=(
+                    f"{format_energy(record.energy_j)} ({record.source.split(' ')[0]}) · "
+                    f"val acc {record.val_accuracy:.4f} · loss {record.val_loss:.4f}"
+                ),
+            )
+            self.task = None
+
+    return _Live()
+
+
+def _render(result: FitResult, console: Console, extra: dict[str, Any]) -> None:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("epoch", "energy", "power", "time", "val acc", "val loss"):
+        table.add_column(col, justify="right")
+    for e in result.epochs:
+        table.add_row(
+            str(e.epoch),
+            format_energy(e.energy_j),
+            f"{e.mean_power_w:.1f} W",
+            f"{e.duration_s:.2f} s",
+            f"{e.val_accuracy:.4f}",
+            f"{e.val_loss:.4f}",
+        )
+    console.print(table)
+    lines = [
+        f"stopped   {result.stop_reason}",
+        f"energy    {format_energy(result.total_energy_j)} ± "
+        f"{format_energy(result.total_uncertainty_j)} — {result.energy_source}",
+    ]
+    p = result.prediction
+    if p is not None:
+        lines.append(
+            f"planned   {p.planned_epochs} epochs: {format_energy(p.total_j)} ± "
+            f"{format_energy(p.sigma_j)} PREDICTED ({p.describe()})"
+        )
+        share = result.energy_saved_j / p.total_j if p.total_j > 0 else 0.0
+        lines.append(
+            f"saved     {format_energy(result.energy_saved_j)} ({share:.0%} of the planned run; "
+            "predicted, not measured)"
+        )
+    if result.final_val_accuracy is not None:
+        lines.append(
+            f"accuracy  {result.final_val_accuracy:.4f} final, "
+            f"{result.best_val_accuracy:.4f} best (validation)"
+        )
+    if extra.get("extended_classes"):
+        lines.append(f"extended  new classes {', '.join(extra['extended_classes'])}")
+    if extra.get("emissions_g") is not None:
+        lines.append(
+            f"carbon    {extra['emissions_g']:.4g} gCO2e ({extra['zone']}, "
+            f"{extra['intensity_g_per_kwh']:.0f} gCO2e/kWh)"
+        )
+    if extra.get("checkpoint"):
+        lines.append(f"saved to  {extra['checkpoint']}")
+    lines.append(f"run       {result.run_id[:12]}")
+    for line in lines:
+        console.print("  " + line, highlight=False)
+
+
+def train(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="mlp, cnn (options: cnn:depth=3,width=32) or a torchvision model "
+            "(resnet18, mobilenet_v3_small...). Default with --init: the checkpoint's."
+        ),
+    ] = None,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="digits, synthetic[:OPTIONS], cifar10:PATH, fashion-mnist:PATH, imagefolder:PATH."
+        ),
+    ] = "digits",
+    classes: Annotated[
+        str | None, typer.Option(help="Keep these classes only: 0-7, 0,2,5.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs planned.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[
+        float, typer.Option(help="Learning rate (of the head, with --finetune-lr).")
+    ] = 1e-3,
+    finetune_lr: Annotated[
+        float | None,
+        typer.Option(help="Learning rate of everything but the classifier head (fine-tuning)."),
+    ] = None,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw or sgd.")] = "adam",
+    stop: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Stop rule, repeatable: target:0.95, plateau[:5[:0.001]], budget:2kJ, "
+            "budget:0.01kWh, budget:5gCO2e (with --intensity).",
+        ),
+    ] = None,
+    intensity: Annotated[
+        float | None,
+        typer.Option(help="Grid intensity in gCO2e/kWh, for a budget in gCO2e."),
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Start from this checkpoint (transfer learning).")
+    ] = None,
+    extend_classes: Annotated[
+        bool,
+        typer.Option(
+            "--extend-classes", help="Add the data's new classes to the checkpoint's head."
+        ),
+    ] = False,
+    freeze: Annotated[
+        list[str] | None,
+        typer.Option(help="Freeze parameters matching this pattern (features.*), repeatable."),
+    ] = None,
+    unfreeze: Annotated[
+        list[str] | None,
+        typer.Option(help="Unfreeze parameters matching this pattern, after --freeze."),
+    ] = None,
+    save: Annotated[Path | None, typer.Option(help="Write a checkpoint here at the end.")] = None,
+    tensorboard: Annotated[
+        Path | None, typer.Option(help="Write TensorBoard logs to this folder.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for weights and batch order.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    download: Annotated[
+        bool, typer.Option("--download", help="Fetch CIFAR-10 / Fashion-MNIST into PATH.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a classifier, measuring each epoch's energy; stop early to save energy.
+
+    Every energy figure says whether it was measured (which sensor) or estimated; the
+    energy saved by an early stop is a prediction of the full planned run minus what was
+    measured.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("wattwise train needs PyTorch: pip install 'wattwise[torch]'")
+    try:
+        _train(
+            model=model,
+            dataset=dataset,
+            classes=classes,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            finetune_lr=finetune_lr,
+            optimizer=optimizer,
+            stop=stop or [],
+            intensity=intensity,
+            init=init,
+            extend_classes=extend_classes,
+            freeze=freeze or [],
+            unfreeze=unfreeze or [],
+            save=save,
+            tensorboard=tensorboard,
+            seed=seed,
+            device=device,
+            download=download,
+            name=name,
+            store=store,
+            json_out=json_out,
+        )
+    except WattwiseError as exc:
+        fail(str(exc))
+
+
+def _train(
+    *,
+    model: str | None,
+    dataset: str,
+    classes: str | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    finetune_lr: float | None,
+    optimizer: str,
+    stop: list[str],
+    intensity: float | None,
+    init: Path | None,
+    extend_classes: bool,
+    freeze: list[str],
+    unfreeze: list[str],
+    save: Path | None,
+    tensorboard: Path | None,
+    seed: int,
+    device: str,
+    download: bool,
+    name: str | None,
+    store: str | None,
+    json_out: bool,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from wattwise import train as tr
+    from wattwise.workloads import build_model, find_head, load_dataset, parse_classes
+
+    rules = [tr.parse_stop(s, intensity_g_per_kwh=intensity) for s in stop]
+    if epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {epochs}")
+    if extend_classes and init is None:
+        raise ConfigError("--extend-classes extends a checkpoint's head: give --init CKPT")
+    if model is None and init is None:
+        raise ConfigError("give --model NAME (or --init CKPT to start from a checkpoint)")
+    wanted = parse_classes(classes) if classes else None
+    ckpt = tr.load_checkpoint(init) if init is not None else None
+    if ckpt is not None and model is not None and model.lower() != ckpt.model_spec.lower():
+        raise ConfigError(
+            f"--model {model} does not match checkpoint {init}, which holds {ckpt.model_spec}"
+        )
+    tr.resolve_device(device)  # a bad device fails before the data is loaded
+    tr.seed_everything(seed)
+    data = load_dataset(dataset, classes=wanted, download=download)
+    added: list[str] = []
+    if ckpt is not None:
+        net = tr.model_from_checkpoint(
+            ckpt,
+            class_names=data.class_names,
+            input_shape=data.input_shape,
+            extend=extend_classes,
+        )
+        added = [c for c in data.class_names if c not in ckpt.class_names]
+        spec = ckpt.model_spec
+    else:
+        assert model is not None
+        spec = model
+        net = build_model(spec, input_shape=data.input_shape, num_classes=data.num_classes)
+    frozen = tr.freeze(net, freeze) if freeze else []
+    if unfreeze:
+        thawed = set(tr.unfreeze(net, unfreeze))
+        frozen = [n for n in frozen if n not in thawed]
+    lr_groups: dict[str, float] = {}
+    base_lr = lr
+    if finetune_lr is not None:
+        head_name, _ = find_head(net)
+        lr_groups = {f"{head_name}.*": lr}
+        base_lr = finetune_lr
+
+    run_name = name or f"train {spec} on {dataset}" + (f" classes {classes}" if classes else "")
+    tracker = _make_tracker(run_name, store)
+    callbacks: list[Any] = []
+    if tensorboard is not None:
+        callbacks.append(tr.TensorBoardCallback(tensorboard))
+    hparams = {
+        "model": spec,
+        "init": str(init) if init else "",
+        "frozen_params": len(frozen),
+        "finetune_lr": finetune_lr if finetune_lr is not None else lr,
+    }
+
+    def run(extra_callbacks: list[Any]) -> FitResult:
+        return tr.fit(
+            net,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=base_lr,
+            lr_groups=lr_groups,
+            optimizer=optimizer,
+            stop=rules,
+            callbacks=callbacks + extra_callbacks,
+            device=device,
+            seed=seed,
+            tracker=tracker,
+            name=run_name,
+            hparams=hparams,
+        )
+
+    if json_out:
+        result = run([])
+    else:
+        err_console.print(
+            f"training [bold]{spec}[/] on {data.name} ({data.num_classes} classes, "
+            f"{len(data.train)} train / {len(data.val)} val), "  # type: ignore[arg-type]
+            f"{epochs} epochs planned",
+            highlight=False,
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=err_console,
+        ) as progress:
+            result = run([_progress_callback(progress)])
+
+    checkpoint = None
+    if save is not None:
+        checkpoint = tr.save_checkpoint(
+            save,
+            net,
+            model_spec=spec,
+            class_names=data.class_names,
+            input_shape=data.input_shape,
+            dataset=data.name,
+            metrics={
+                "val_accuracy": result.final_val_accuracy or 0.0,
+                "energy_j": result.total_energy_j,
+            },
+        )
+    extra: dict[str, Any] = {
+        "model": spec,
+        "dataset": data.name,
+        "classes": list(data.class_names),
+        "init": str(init) if init else None,
+        "extended_classes": added,
+        "frozen": frozen,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "tensorboard": str(tensorboard) if tensorboard else None,
+    }
+    carbon = tracker.result.carbon if tracker.result is not None else None
+    if carbon is not None:
+        extra["emissions_g"] = carbon.emissions_g
+        extra["intensity_g_per_kwh"] = carbon.intensity_g_per_kwh
+        extra["zone"] = carbon.zone
+    if json_out:
+        print_json({**extra, **result.to_dict()})
+    else:
+        _render(result, console, extra)

@@ -1,0 +1,65 @@
+"""Energy-aware training: a PyTorch loop with per-epoch energy, stopping rules that save
+energy (target accuracy, plateau, energy budget), transfer learning and TensorBoard.
+
+Needs the ``torch`` extra. Framework callbacks live in their own modules, each needing its
+framework: :mod:`wattwise.train.lightning`, :mod:`wattwise.train.keras`,
+:mod:`wattwise.train.hf`.
+"""
+
+from wattwise.train._callbacks import Callback, TrainState
+from wattwise.train._loop import OPTIMIZERS, fit, resolve_device, seed_everything
+from wattwise.train._predict import predict_total
+from wattwise.train._records import (
+    EnergyPrediction,
+    EpochRecord,
+    FitResult,
+    StopDecision,
+    describe_sources,
+)
+from wattwise.train._stopping import (
+    EnergyBudget,
+    Plateau,
+    StopContext,
+    StopRule,
+    TargetAccuracy,
+    parse_stop,
+)
+from wattwise.train._tensorboard import TensorBoardCallback
+from wattwise.train._transfer import (
+    Checkpoint,
+    extend_head,
+    freeze,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    unfreeze,
+)
+
+__all__ = [
+    "OPTIMIZERS",
+    "Callback",
+    "Checkpoint",
+    "EnergyBudget",
+    "EnergyPrediction",
+    "EpochRecord",
+    "FitResult",
+    "Plateau",
+    "StopContext",
+    "StopDecision",
+    "StopRule",
+    "TargetAccuracy",
+    "TensorBoardCallback",
+    "TrainState",
+    "describe_sources",
+    "extend_head",
+    "fit",
+    "freeze",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "parse_stop",
+    "predict_total",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+    "unfreeze",
+]

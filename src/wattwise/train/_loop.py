@@ -1,0 +1,418 @@
+"""The energy-aware training loop: per-epoch energy from the tracker, stopping rules.
+
+Each epoch is a tracker window ``epoch-N`` with two nested windows, ``train`` and
+``eval``, so an epoch's energy covers its validation pass too, and the split is kept.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812 - the usual alias
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from wattwise._errors import ConfigError
+from wattwise.meters._base import Meter
+from wattwise.tracking._tracker import RunSink, Tracker, Window
+from wattwise.train._callbacks import Callback, TrainState
+from wattwise.train._predict import predict_total
+from wattwise.train._records import (
+    EnergyPrediction,
+    EpochRecord,
+    FitResult,
+    StopDecision,
+    describe_sources,
+)
+from wattwise.train._stopping import StopContext, StopRule
+from wattwise.workloads._datasets import DataSplit
+
+__all__ = ["OPTIMIZERS", "fit", "resolve_device", "seed_everything"]
+
+#: Optimizers by name (SGD with momentum 0.9).
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: the first CUDA device when there is one, else the CPU.
+
+    Raises:
+        ConfigError: CUDA asked for but not available, or an unknown device.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} asked for, but PyTorch sees no CUDA GPU here")
+    return dev
+
+
+class _Batches:
+    """Batches of a dataset on a device. Tensor datasets are indexed directly (fast);
+    others go through a DataLoader. A trailing training batch of one sample is dropped
+    (batch normalisation cannot train on it)."""
+
+    def __init__(
+        self,
+        ds: Dataset[Any],
+        *,
+        batch_size: int,
+        shuffle: bool,
+        generator: torch.Generator,
+        device: torch.device,
+        workers: int,
+    ) -> None:
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.device = device
+        n = len(ds)  # type: ignore[arg-type]
+        if n == 0:
+            raise ConfigError("a dataset split is empty (check the class list)")
+        self.n = n
+        self.drop_last = shuffle and n > 1 and n % batch_size == 1
+        self.tensors: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.loader: DataLoader[Any] | None = None
+        if isinstance(ds, TensorDataset) and len(ds.tensors) == 2:
+            x, y = ds.tensors
+            self.tensors = (x.to(device), y.to(device))
+        else:
+            self.loader = DataLoader(
+                ds,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                generator=generator if shuffle else None,
+                num_workers=workers,
+                pin_memory=device.type == "cuda",
+                drop_last=self.drop_last,
+            )
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.loader is not None:
+            for x, y in self.loader:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            return
+        assert self.tensors is not None
+        x, y = self.tensors
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=self.generator).to(x.device)
+        else:
+            order = torch.arange(self.n, device=x.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            yield x[idx], y[idx]
+
+
+def _logits(out: Any) -> torch.Tensor:
+    """Class scores from a model's output (a tensor, or an object with ``logits``)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    logits = getattr(out, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise ConfigError(f"the model returned {type(out).__name__}, not class scores")
+
+
+def _param_groups(
+    model: nn.Module, lr: float, lr_groups: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by learning rate (first matching pattern wins)."""
+    by_lr: dict[float, list[nn.Parameter]] = {}
+    used = dict.fromkeys(lr_groups, False)
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        chosen = lr
+        for pattern, group_lr in lr_groups.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                chosen, used[pattern] = group_lr, True
+                break
+        by_lr.setdefault(chosen, []).append(p)
+    unused = [p for p, u in used.items() if not u]
+    if unused:
+        raise ConfigError(f"learning-rate pattern {unused[0]!r} matches no trainable parameter")
+    if not by_lr:
+        raise ConfigError("every parameter is frozen: nothing to train")
+    return [{"params": ps, "lr": group_lr} for group_lr, ps in by_lr.items()]
+
+
+def _make_optimizer(name: str, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+    raise ConfigError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZERS)})")
+
+
+def _train_mode(model: nn.Module) -> None:
+    """Training mode, except batch norms whose parameters are all frozen: their running
+    statistics stay as learned (freezing a backbone should freeze it whole)."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+
+
+def _train_epoch(
+    state: TrainState,
+    batches: _Batches,
+    callbacks: Sequence[Callback],
+) -> float:
+    model, optimizer = state.model, state.optimizer
+    _train_mode(model)
+    loss_sum = torch.zeros((), device=batches.device)
+    count = 0
+    state.batch = 0
+    for x, y in batches:
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(_logits(model(x)), y)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        loss_sum += loss.detach() * len(y)
+        count += len(y)
+        state.batch += 1
+        for cb in callbacks:
+            cb.on_batch_end(state)
+    return float(loss_sum.item()) / max(count, 1)
+
+
+def _evaluate(model: nn.Module, batches: _Batches) -> tuple[float, float]:
+    model.eval()
+    loss_sum = torch.zeros((), device=batches.device)
+    correct = torch.zeros((), device=batches.device, dtype=torch.int64)
+    count = 0
+    with torch.inference_mode():
+        for x, y in batches:
+            logits = _logits(model(x))
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+            count += len(y)
+    return float(loss_sum.item()) / count, float(correct.item()) / count
+
+
+def _window_energy(w: Window) -> float:
+    return w.result.energy_j if w.result is not None else w.energy_j
+
+
+def fit(
+    model: nn.Module,
+    data: DataSplit,
+    *,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    lr_groups: Mapping[str, float] | None = None,
+    optimizer: str = "adam",
+    stop: Sequence[StopRule] = (),
+    callbacks: Sequence[Callback] = (),
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+    workers: int = 0,
+    tracker: Tracker | None = None,
+    name: str = "train",
+    meters: Sequence[Meter] | None = None,
+    store: RunSink | str | bool | None = None,
+    hparams: Mapping[str, Any] | None = None,
+) -> FitResult:
+    """Train a classifier with cross-entropy, measuring each epoch's energy.
+
+    Every epoch runs inside the tracker window ``epoch-N`` (with ``train`` and ``eval``
+    inside it). After each epoch the stopping rules are asked in order; the first to give
+    a reason ends the run. When a run stops early, the energy of the full planned run is
+    predicted from the measured epochs and the difference reported as saved (a prediction).
+
+    Args:
+        model: the classifier (outputs ``N x num_classes`` scores).
+        data: training and validation sets.
+        epochs: epochs planned (>= 1).
+        batch_size: training and validation batch size.
+        lr: learning rate of every parameter not matched by ``lr_groups``.
+        lr_groups: parameter-name pattern (fnmatch) -> its own learning rate, e.g.
+            ``{"head.*": 1e-2}`` to fine-tune a backbone gently and a new head fast.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        stop: stopping rules; any may end the run.
+        callbacks: hooks (progress, TensorBoard, ...).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        seed: seeds Python, NumPy and PyTorch before training, and the batch order; None:
+            leave the generators as they are.
+        workers: DataLoader worker processes for datasets that are not in-memory tensors.
+        tracker: a tracker to measure with; when it is running already, the fit is one
+            window of it, named ``name``. Default: a new tracker named ``name``.
+        name: the run's (or window's) name.
+        meters: meters for a new tracker (default: detected).
+        store: the store for a new tracker (None: the default store; False: none).
+        hparams: extra hyperparameters to report (TensorBoard's hparams).
+
+    Raises:
+        ConfigError: bad arguments (epochs, batch size, patterns, device).
+    """
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    if not lr > 0:
+        raise ConfigError(f"learning rate must be > 0, got {lr}")
+    dev = resolve_device(device)
+    if seed is not None:
+        seed_everything(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed if seed is not None else int(torch.initial_seed()) % 2**63)
+    model.to(dev)
+    opt = _make_optimizer(optimizer, _param_groups(model, lr, lr_groups or {}), lr)
+    train_batches = _Batches(
+        data.train, batch_size=batch_size, shuffle=True, generator=gen, device=dev, workers=workers
+    )
+    val_batches = _Batches(
+        data.val, batch_size=batch_size, shuffle=False, generator=gen, device=dev, workers=workers
+    )
+
+    own = tracker is None or not tracker.running
+    if tracker is None:
+        tracker = Tracker(name, meters=meters, store=store)
+    all_hparams: dict[str, Any] = {
+        "model": type(model).__name__,
+        "dataset": data.name,
+        "classes": data.num_classes,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "seed": -1 if seed is None else seed,
+        "device": str(dev),
+        **(hparams or {}),
+    }
+
+    stop_decision: StopDecision | None = None
+    with ExitStack() as stack:
+        if own:
+            stack.enter_context(tracker)
+        outer = None if own else stack.enter_context(tracker.window(name))
+        t0 = time.monotonic()
+        state = TrainState(
+            model=model,
+            optimizer=opt,
+            tracker=tracker,
+            planned_epochs=epochs,
+            batches_per_epoch=len(train_batches),
+            hparams=all_hparams,
+        )
+
+        def spent() -> float:
+            assert tracker is not None
+            return tracker.energy_j if outer is None else _window_energy(outer)
+
+        for cb in callbacks:
+            cb.on_fit_start(state)
+        for n in range(1, epochs + 1):
+            state.epoch = n
+            with tracker.window(f"epoch-{n}") as w:
+                with tracker.window("train") as wt:
+                    train_loss = _train_epoch(state, train_batches, callbacks)
+                with tracker.window("eval") as we:
+                    val_loss, val_acc = _evaluate(model, val_batches)
+            res = w.result
+            assert res is not None
+            source = describe_sources(res.components)
+            energies = [e.energy_j for e in state.history] + [res.energy_j]
+            used = spent()
+            prediction = predict_total(
+                energies, epochs, overhead_j=max(used - sum(energies), 0.0), source=source
+            )
+            record = EpochRecord(
+                epoch=n,
+                energy_j=res.energy_j,
+                uncertainty_j=res.uncertainty_j,
+                duration_s=res.duration_s,
+                train_energy_j=_window_energy(wt),
+                eval_energy_j=_window_energy(we),
+                train_loss=train_loss,
+                val_loss=val_loss,
+                val_accuracy=val_acc,
+                source=source,
+                components=res.components,
+                prediction=prediction,
+            )
+            state.history.append(record)
+            for cb in callbacks:
+                cb.on_epoch_end(state, record)
+            if n == epochs:
+                break
+            ctx = StopContext(state.history, epochs, used, prediction)
+            for rule in stop:
+                reason = rule.check(ctx)
+                if reason is not None:
+                    stop_decision = StopDecision(rule.name, reason, n)
+                    break
+            if stop_decision is None and state.stop_request is not None:
+                stop_decision = StopDecision(*state.stop_request, n)
+            if stop_decision is not None:
+                break
+        duration = time.monotonic() - t0
+    if outer is not None:
+        assert outer.result is not None
+        total, unc, comps = (
+            outer.result.energy_j,
+            outer.result.uncertainty_j,
+            outer.result.components,
+        )
+        run = None
+    else:
+        run = tracker.result
+        assert run is not None
+        total, unc, comps = run.energy_j, run.uncertainty_j, run.components
+        duration = run.duration_s
+    source = describe_sources(comps)
+    final_prediction: EnergyPrediction | None = None
+    saved = 0.0
+    if stop_decision is not None:
+        energies = [e.energy_j for e in state.history]
+        final_prediction = predict_total(
+            energies, epochs, overhead_j=max(total - sum(energies), 0.0), source=source
+        )
+        saved = final_prediction.total_j - total
+    result = FitResult(
+        epochs=tuple(state.history),
+        planned_epochs=epochs,
+        stop=stop_decision,
+        total_energy_j=total,
+        total_uncertainty_j=unc,
+        energy_source=source,
+        duration_s=duration,
+        prediction=final_prediction,
+        energy_saved_j=saved,
+        device=str(dev),
+        run_id=tracker.run_id,
+        run=run,
+    )
+    for cb in callbacks:
+        cb.on_fit_end(state, result)
+    return result

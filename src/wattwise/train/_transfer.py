@@ -1,0 +1,270 @@
+"""Transfer learning: checkpoints, freezing by name pattern, extending a classifier head.
+
+A checkpoint holds the weights with what is needed to rebuild the model: the model spec,
+the input shape and the class names in output-row order. Extending to new classes maps
+rows by class *name*, so every class the checkpoint knew keeps its learned row wherever it
+lands in the new order, and only the new classes start from fresh weights.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wattwise._errors import ConfigError, DataFileError
+from wattwise.workloads._models import build_model, find_head, set_submodule
+
+__all__ = [
+    "Checkpoint",
+    "extend_head",
+    "freeze",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "save_checkpoint",
+    "unfreeze",
+]
+
+_FORMAT = "wattwise-checkpoint"
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A saved model and what it was trained on.
+
+    Attributes:
+        path: where it was read from.
+        model_spec: the spec to rebuild it (``cnn``, ``resnet18``).
+        class_names: the class of each output row, in order.
+        input_shape: ``(C, H, W)`` of its inputs.
+        state_dict: its weights.
+        dataset: the dataset it was trained on.
+        metrics: figures saved with it (``val_accuracy``, ``energy_j``...).
+    """
+
+    path: Path
+    model_spec: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+    dataset: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    model_spec: str,
+    class_names: Sequence[str],
+    input_shape: Sequence[int],
+    dataset: str = "",
+    metrics: dict[str, float] | None = None,
+) -> Path:
+    """Write a checkpoint (the weights on the CPU, and how to rebuild the model).
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    path = Path(path)
+    payload = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "model_spec": model_spec,
+        "class_names": list(class_names),
+        "input_shape": [int(s) for s in input_shape],
+        "dataset": dataset,
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    try:
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors only: no code runs).
+
+    Raises:
+        ConfigError: the file is missing.
+        DataFileError: it is not a wattwise checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
+        raise DataFileError(f"{path} is not a readable checkpoint: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise DataFileError(f"{path} is not a wattwise checkpoint")
+    if payload.get("version") != _VERSION:
+        raise DataFileError(f"{path}: checkpoint version {payload.get('version')} not supported")
+    try:
+        shape = tuple(int(s) for s in payload["input_shape"])
+        if len(shape) != 3:
+            raise ValueError("input_shape")
+        return Checkpoint(
+            path=path,
+            model_spec=str(payload["model_spec"]),
+            class_names=tuple(str(c) for c in payload["class_names"]),
+            input_shape=(shape[0], shape[1], shape[2]),
+            state_dict=dict(payload["state_dict"]),
+            dataset=str(payload.get("dataset", "")),
+            metrics={str(k): float(v) for k, v in payload.get("metrics", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFileError(f"{path}: incomplete checkpoint ({exc})") from None
+
+
+def extend_head(
+    model: nn.Module, old_classes: Sequence[str], new_classes: Sequence[str]
+) -> list[str]:
+    """Give the classifier one output row per class of ``new_classes``, keeping the learned
+    row (weights and bias) of every class of ``old_classes``.
+
+    Returns:
+        the classes that got new, freshly initialised rows.
+
+    Raises:
+        ConfigError: a known class is missing from ``new_classes``, or the head's width
+            does not match ``old_classes``.
+    """
+    name, head = find_head(model)
+    if head.out_features != len(old_classes):
+        raise ConfigError(
+            f"the classifier {name} has {head.out_features} outputs but "
+            f"{len(old_classes)} classes were given"
+        )
+    dropped = [c for c in old_classes if c not in new_classes]
+    if dropped:
+        raise ConfigError(
+            f"cannot extend: class(es) {', '.join(dropped)} of the checkpoint are not in the "
+            f"new class list {', '.join(new_classes)}"
+        )
+    new = nn.Linear(
+        head.in_features,
+        len(new_classes),
+        bias=head.bias is not None,
+        device=head.weight.device,
+        dtype=head.weight.dtype,
+    )
+    old_index = {c: i for i, c in enumerate(old_classes)}
+    with torch.no_grad():
+        for row, cls in enumerate(new_classes):
+            if cls in old_index:
+                new.weight[row] = head.weight[old_index[cls]]
+                if head.bias is not None and new.bias is not None:
+                    new.bias[row] = head.bias[old_index[cls]]
+    set_submodule(model, name, new)
+    return [c for c in new_classes if c not in old_index]
+
+
+def model_from_checkpoint(
+    ckpt: Checkpoint,
+    *,
+    class_names: Sequence[str] | None = None,
+    input_shape: Sequence[int] | None = None,
+    extend: bool = False,
+) -> nn.Module:
+    """Rebuild a checkpoint's model for data with ``class_names``.
+
+    Args:
+        ckpt: the checkpoint.
+        class_names: the classes of the data to train on (default: the checkpoint's).
+        input_shape: the data's ``(C, H, W)``, checked against the checkpoint's.
+        extend: allow new classes (:func:`extend_head`); without it the classes must be
+            the checkpoint's, in the same order.
+
+    Raises:
+        ConfigError: a class or input-shape mismatch (saying what to do).
+    """
+    if input_shape is not None and tuple(input_shape) != ckpt.input_shape:
+        raise ConfigError(
+            f"checkpoint {ckpt.path} takes inputs of shape {ckpt.input_shape}, the data has "
+            f"{tuple(input_shape)}"
+        )
+    model = build_model(
+        ckpt.model_spec, input_shape=ckpt.input_shape, num_classes=len(ckpt.class_names)
+    )
+    try:
+        model.load_state_dict(ckpt.state_dict)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise DataFileError(f"{ckpt.path}: weights do not fit {ckpt.model_spec}: {first}") from None
+    wanted = tuple(class_names) if class_names is not None else ckpt.class_names
+    if wanted != ckpt.class_names:
+        if not extend:
+            raise ConfigError(
+                f"class mismatch: checkpoint {ckpt.path} was trained on classes "
+                f"{_names(ckpt.class_names)}, the data has {_names(wanted)} "
+                "(use --extend-classes to add new classes to its head)"
+            )
+        extend_head(model, ckpt.class_names, wanted)
+    return model
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ",".join(names[:12])
+    return f"[{shown}{',...' if len(names) > 12 else ''}]"
+
+
+def _match(model: nn.Module, patterns: Iterable[str]) -> list[tuple[str, nn.Parameter]]:
+    params = list(model.named_parameters())
+    out: list[tuple[str, nn.Parameter]] = []
+    for pattern in patterns:
+        hits = [(n, p) for n, p in params if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            sample = ", ".join(n for n, _ in params[:6])
+            raise ConfigError(
+                f"pattern {pattern!r} matches no parameter (names look like: {sample}, ...)"
+            )
+        out.extend(hits)
+    return out
+
+
+def freeze(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
+    """Stop training the parameters whose names match any pattern (fnmatch: ``features.*``).
+
+    Returns:
+        the names of the parameters frozen.
+
+    Raises:
+        ConfigError: a pattern matches nothing.
+    """
+    hits = _match(model, [patterns] if isinstance(patterns, str) else patterns)
+    for _, p in hits:
+        p.requires_grad_(False)
+    return sorted({n for n, _ in hits})
+
+
+def unfreeze(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
+    """Train again the parameters whose names match any pattern.
+
+    Returns:
+        the names of the parameters unfrozen.
+
+    Raises:
+        ConfigError: a pattern matches nothing.
+    """
+    hits = _match(model, [patterns] if isinstance(patterns, str) else patterns)
+    for _, p in hits:
+        p.requires_grad_(True)
+    return sorted({n for n, _ in hits})
+
+
+def trainable(model: nn.Module) -> dict[str, Any]:
+    """Counts of trainable and frozen parameters (elements)."""
+    on = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    off = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    return {"trainable": on, "frozen": off}

@@ -1,0 +1,66 @@
+"""Keras 3 callback: each epoch's energy, into the run store and the epoch's logs.
+
+Needs ``keras`` >= 3 (the ``keras`` extra) with any backend. Keras validates before
+``on_epoch_end``, so an epoch's energy includes its validation. The figures are added to
+the epoch's logs as ``energy_j`` and ``power_w``, so ``History`` keeps them.
+
+Example::
+
+    model.fit(x, y, epochs=10, validation_split=0.2, callbacks=[EnergyCallback("my-run")])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras  # type: ignore[import-untyped,unused-ignore]
+
+from wattwise.meters._base import Meter
+from wattwise.tracking._records import WindowResult
+from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.train._recorder import EpochEnergyRecorder
+
+__all__ = ["EnergyCallback"]
+
+
+class EnergyCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
+    """Measure each Keras epoch as the tracker window ``epoch-N``.
+
+    Args:
+        name: the run's name.
+        tracker: a tracker to use (default: a new one, started when training starts).
+        meters: meters for a new tracker (default: detected).
+        store: store for a new tracker (None: the default store; False: none).
+    """
+
+    def __init__(
+        self,
+        name: str = "train",
+        *,
+        tracker: Tracker | None = None,
+        meters: Sequence[Meter] | None = None,
+        store: RunSink | str | bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.recorder = EpochEnergyRecorder(name, tracker=tracker, meters=meters, store=store)
+
+    @property
+    def epochs(self) -> list[WindowResult]:
+        """The measured epochs."""
+        return self.recorder.epochs
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.recorder.begin()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.recorder.epoch_begin(epoch + 1)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        result = self.recorder.epoch_end()
+        if result is not None and logs is not None:
+            logs["energy_j"] = result.energy_j
+            logs["power_w"] = result.energy_j / result.duration_s if result.duration_s else 0.0
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.recorder.end()

@@ -1,0 +1,205 @@
+"""``wattwise train``: real training on digits through the command, JSON and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+import typer
+from typer.testing import CliRunner
+
+import wattwise.store
+
+if not hasattr(wattwise.store, "RunStore"):  # the CLI package imports the store
+    pytest.skip("the run store is not on this branch yet", allow_module_level=True)
+
+from wattwise.cli import _train as train_cli
+from wattwise.meters._base import Component, ComponentKind, Method, Source
+from wattwise.meters._replay import ReplayMeter, TraceInterval
+from wattwise.tracking._tracker import Tracker
+
+CPU = Component(
+    "cpu", ComponentKind.CPU, Source(Method.ESTIMATED, "cpu-model"), relative_uncertainty=0.2
+)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("train")(train_cli.train)
+
+    @app.command("other")
+    def _other() -> None:  # a second command keeps `train` a named sub-command
+        pass
+
+    return app
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run ``wattwise train`` with a constant 20 W replayed meter and no store."""
+    import torch
+
+    torch.set_num_threads(1)  # see tests/test_train.py
+    made: list[Tracker] = []
+
+    def make_tracker(name: str, store: str | None) -> Tracker:
+        meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])
+        t = Tracker(name, meters=[meter], store=False)
+        made.append(t)
+        return t
+
+    monkeypatch.setattr(train_cli, "_make_tracker", make_tracker)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        result = runner.invoke(_app(), ["train", *args])
+        result.trackers = made
+        return result
+
+    return invoke
+
+
+def test_train_json_has_every_figure_with_its_source(cli: Any, tmp_path: Path) -> None:
+    ckpt = tmp_path / "m.pt"
+    r = cli(
+        "--model", "cnn", "--epochs", "4", "--stop", "plateau:1:0.5",
+        "--save", str(ckpt), "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["model"] == "cnn" and d["dataset"] == "digits" and len(d["classes"]) == 10
+    assert [e["epoch"] for e in d["epochs"]] == [1, 2]  # improvement < 0.5 stops at once
+    for e in d["epochs"]:
+        assert {"epoch", "energy_j", "val_accuracy", "val_loss", "duration_s"} <= set(e)
+        assert e["energy_source"] == "estimated (cpu-model)"
+        assert e["energy_j"] == pytest.approx(20.0 * e["duration_s"], rel=1e-6)
+    assert d["stop_rule"] == "plateau" and d["stop_reason"].startswith("plateau:")
+    assert d["total_energy_source"] == "estimated (cpu-model)"
+    assert d["predicted_full_energy_j"] > d["total_energy_j"] > 0
+    assert d["energy_saved_j"] == pytest.approx(d["predicted_full_energy_j"] - d["total_energy_j"])
+    assert "estimated" in d["predicted_full_energy_source"]
+    assert d["final_val_accuracy"] == d["epochs"][-1]["val_accuracy"]
+    assert d["checkpoint"] == str(ckpt) and ckpt.is_file()
+    # The run is a normal tracked run with one window per epoch.
+    run = r.trackers[-1].result
+    assert run is not None and run.run_id == d["run_id"]
+    assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}
+
+
+def test_transfer_extends_the_head_and_freezes_by_pattern(cli: Any, tmp_path: Path) -> None:
+    ckpt = tmp_path / "08.pt"
+    first = cli(
+        "--model", "cnn", "--classes", "0-7", "--epochs", "2", "--save", str(ckpt), "--json"
+    )
+    assert first.exit_code == 0, first.output
+    r = cli(
+        "--init", str(ckpt), "--extend-classes", "--freeze", "features.*",
+        "--epochs", "1", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["extended_classes"] == ["8", "9"] and d["model"] == "cnn"
+    assert d["frozen"] == [
+        "features.0.bias",
+        "features.0.weight",
+        "features.3.bias",
+        "features.3.weight",
+    ]
+    assert d["init"] == str(ckpt)
+    # Fine-tuning the backbone at its own rate, with the head at --lr.
+    r2 = cli(
+        "--init", str(ckpt), "--extend-classes", "--finetune-lr", "1e-4", "--epochs", "1", "--json"
+    )
+    assert r2.exit_code == 0, r2.output
+
+
+def test_human_output_labels_the_prediction_and_the_source(cli: Any, tmp_path: Path) -> None:
+    r = cli(
+        "--model",
+        "mlp",
+        "--epochs",
+        "5",
+        "--stop",
+        "target:0.3",
+        "--tensorboard",
+        str(tmp_path / "tb"),
+    )
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert "estimated (cpu-model)" in out
+    assert "PREDICTED" in out and "predicted, not measured" in out
+    assert "target: validation accuracy" in out
+    assert "epoch 1/5" in out
+    assert any((tmp_path / "tb").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nonet"], "unknown model 'nonet'"),
+        (["--model", "cnn", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--model", "cnn", "--stop", "plateau:soon"], "bad --stop 'plateau:soon'"),
+        (["--model", "cnn", "--stop", "budget:3g"], "grid intensity"),
+        (["--model", "cnn", "--init", "/nonexistent/m.pt"], "no checkpoint at /nonexistent/m.pt"),
+        (["--model", "cnn", "--extend-classes"], "--extend-classes extends"),
+        (["--model", "cnn", "--classes", "0-12"], "class 10 is not in digits"),
+        (["--model", "cnn", "--freeze", "trunk.*"], "matches no parameter"),
+        (["--model", "cnn", "--device", "tpu"], "unknown device"),
+        (["--epochs", "2"], "give --model"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli: Any, args: list[str], message: str) -> None:
+    r = cli(*args)
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert r.stdout == ""
+
+
+def test_class_mismatch_without_extend_is_refused(cli: Any, tmp_path: Path) -> None:
+    ckpt = tmp_path / "m.pt"
+    assert (
+        cli(
+            "--model", "mlp", "--classes", "0-7", "--epochs", "1", "--save", str(ckpt), "--json"
+        ).exit_code
+        == 0
+    )
+    r = cli("--init", str(ckpt), "--epochs", "1")
+    assert r.exit_code == 2
+    assert "class mismatch" in r.stderr and "--extend-classes" in r.stderr
+    r = cli("--init", str(ckpt), "--model", "cnn", "--classes", "0-7")
+    assert r.exit_code == 2 and "holds mlp" in r.stderr
+
+
+def test_the_run_lands_in_the_store(tmp_path: Path) -> None:
+    from wattwise.meters._registry import Detection
+    from wattwise.store import RunStore
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])
+    mp = pytest.MonkeyPatch()
+    mp.setattr(
+        "wattwise.meters._registry.detect_meters",
+        lambda **_: Detection((meter,), (), ()),
+    )
+    try:
+        r = CliRunner().invoke(
+            _app(), ["train", "--model", "mlp", "--epochs", "2", "--store", url, "--json"]
+        )
+    finally:
+        mp.undo()
+    assert r.exit_code == 0, r.output
+    run_id = json.loads(r.stdout)["run_id"]
+    store = RunStore.open(url)
+    try:
+        run = store.get_run(run_id)
+    finally:
+        store.close()
+    assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}

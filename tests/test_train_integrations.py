@@ -1,0 +1,175 @@
+"""Framework callbacks (Lightning, Keras 3 on the torch backend, HF Trainer) on real,
+tiny training runs: each epoch becomes a tracker window with the replayed meter's energy.
+Each test is skipped where its framework is not installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's
+# spinning threads make an epoch 100x slower: one thread keeps the suite fast everywhere.
+torch.set_num_threads(1)
+
+from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
+from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.tracking._records import RunStatus  # noqa: E402
+from wattwise.tracking._tracker import Tracker  # noqa: E402
+from wattwise.train._recorder import EpochEnergyRecorder  # noqa: E402
+
+CPU = Component("cpu", ComponentKind.CPU, Source(Method.MEASURED, "replayed-sensor"))
+
+
+def meter(power_w: float = 8.0) -> ReplayMeter:
+    return ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, power_w * 36000.0)])
+
+
+def data(n: int = 96) -> tuple[Any, Any]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    return x, y
+
+
+def check_epochs(epochs: list[Any], n: int, power_w: float = 8.0) -> None:
+    assert len(epochs) == n
+    assert [e.name for e in epochs] == [f"epoch-{i}" for i in range(1, n + 1)]
+    for e in epochs:
+        assert e.energy_j == pytest.approx(power_w * e.duration_s, rel=1e-6)
+        assert e.energy_j > 0
+
+
+def test_recorder_runs_its_own_tracker_or_uses_a_running_one() -> None:
+    rec = EpochEnergyRecorder("r", meters=[meter()], store=False)
+    rec.begin()
+    rec.epoch_begin(1)
+    rec.epoch_begin(2)  # closes epoch 1
+    run = rec.end()
+    check_epochs(rec.epochs, 2)
+    assert run is not None and run.status is RunStatus.COMPLETED
+    outer = Tracker("outer", meters=[meter()], store=False)
+    with outer:
+        rec2 = EpochEnergyRecorder(tracker=outer)
+        rec2.begin()
+        rec2.epoch_begin(1)
+        assert rec2.epoch_end() is not None
+        assert rec2.end() is None  # not ours to stop
+        assert outer.running
+    assert outer.result is not None and [w.path for w in outer.result.windows] == ["epoch-1"]
+
+
+# Lightning's own warnings (a deprecated torch pytree call, advice on data workers) are
+# about Lightning here, not about the callback.
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
+def test_lightning_callback_measures_each_epoch_including_validation(tmp_path: Path) -> None:
+    pl = pytest.importorskip("lightning.pytorch")
+    from wattwise.train.lightning import EnergyCallback
+
+    order: list[str] = []
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def training_step(self, batch: Any, _: int) -> Any:
+            x, y = batch
+            return torch.nn.functional.cross_entropy(self.net(x), y)
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.cross_entropy(self.net(x), y))
+
+        def on_validation_epoch_end(self) -> None:
+            order.append(f"val-end-{len(cb.epochs)}")
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x, y = data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    cb = EnergyCallback("lightning-run", meters=[meter()], store=False)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        default_root_dir=str(tmp_path),
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(Tiny(), loader, loader)
+    check_epochs(cb.epochs, 2)
+    # Validation of epoch N ended while epoch N's window was still open.
+    assert order == ["val-end-0", "val-end-1"]
+    assert float(trainer.callback_metrics["energy/epoch_j"]) == pytest.approx(
+        cb.epochs[-1].energy_j, rel=1e-5
+    )
+    tracker = cb.recorder.tracker
+    assert tracker is not None and tracker.result is not None
+    assert tracker.result.status is RunStatus.COMPLETED
+
+
+def test_keras_callback_puts_energy_in_the_history() -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("keras runs on another backend in this process")
+    from wattwise.train.keras import EnergyCallback
+
+    x, y = data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    cb = EnergyCallback("keras-run", meters=[meter()], store=False)
+    history = model.fit(
+        x.numpy(), y.numpy(), epochs=3, batch_size=32, validation_split=0.25, verbose=0,
+        callbacks=[cb],
+    )  # fmt: skip
+    check_epochs(cb.epochs, 3)
+    assert history.history["energy_j"] == pytest.approx([e.energy_j for e in cb.epochs])
+    assert "val_loss" in history.history
+
+
+def test_hf_trainer_callback_measures_each_epoch(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    from wattwise.train.hf import EnergyCallback
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def forward(self, x: Any, labels: Any = None) -> dict[str, Any]:
+            logits = self.net(x)
+            out = {"logits": logits}
+            if labels is not None:
+                out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+            return out
+
+    x, y = data()
+    rows = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=2,
+        per_device_train_batch_size=32,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    cb = EnergyCallback("hf-run", meters=[meter()], store=False)
+    trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=rows, callbacks=[cb])
+    trainer.train()
+    check_epochs(cb.epochs, 2)
+    logged = [h["energy/epoch_j"] for h in trainer.state.log_history if "energy/epoch_j" in h]
+    assert logged == pytest.approx([e.energy_j for e in cb.epochs])
