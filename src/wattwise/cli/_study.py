@@ -446,7 +446,7 @@ def layers(
         shape = _shape(input_shape)
         if shape is not None and (variants or variant):
             raise ConfigError("variants are trained on --dataset: leave out --input-shape")
-        data = load_dataset(dataset) if shape is None or variants or variant else None
+        data = load_dataset(dataset) if shape is None else None
         chosen: bool | list[str] = list(variant) if variant else variants
         with _progress(json_out) as progress:
             study = study_layers(

@@ -31,7 +31,7 @@ from wattwise.studies._layers import auto_variants, study_layers
 from wattwise.studies._method import PRECISIONS, StudyMethod
 from wattwise.studies._profile import StepProfile, profile_steps
 from wattwise.studies._records import (
-    SCHEMA_VERSION,
+    RESULTS_SCHEMA_VERSION,
     ArchitectureStudy,
     EnvironmentResult,
     EnvironmentStudy,
@@ -60,7 +60,7 @@ from wattwise.studies._stats import (
 __all__ = [
     "LAYER_TYPES",
     "PRECISIONS",
-    "SCHEMA_VERSION",
+    "RESULTS_SCHEMA_VERSION",
     "TESTS",
     "ArchitectureStudy",
     "Comparison",

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import torch
 from torch import nn
@@ -38,6 +38,9 @@ from wattwise.tracking._tracker import Tracker
 from wattwise.train import StopRule, fit, seed_everything
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import build_model
+
+if TYPE_CHECKING:
+    from wattwise.store import RunStore
 
 __all__ = [
     "PRECISIONS",
@@ -56,7 +59,7 @@ MetersFactory = Callable[[], Sequence[Meter]]
 #: Told after each measured run: (runs done, runs planned, what just ran).
 Progress = Callable[[int, int, str], None]
 #: Where a study is stored: None (the default store), a URL or path, a RunStore, or False.
-StoreArg = Any
+StoreArg: TypeAlias = "RunStore | str | Literal[False] | None"
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class _Session:
         self.planned = 0
         self.done = 0
         self.sources: list[str] = []
-        self._store: Any = None
+        self._store: RunStore | None = None
         self._own_store = False
 
     @property

@@ -4,13 +4,13 @@ fractions (``_frac``: -0.4 = 40 % less)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wattwise.studies._stats import Comparison, Summary, summarize
 
 __all__ = [
-    "SCHEMA_VERSION",
+    "RESULTS_SCHEMA_VERSION",
     "ArchitectureStudy",
     "EnvironmentResult",
     "EnvironmentStudy",
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Version of the ``results`` JSON a study stores; bumped when a field changes meaning.
-SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,7 @@ class ArchitectureStudy:
         """The study's results (what is stored, and what ``--json`` prints)."""
         return {
             "kind": "architectures",
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULTS_SCHEMA_VERSION,
             "study_id": self.study_id,
             "name": self.name,
             "stored": self.stored,
@@ -469,7 +469,7 @@ class LayerStudy:
         """The study's results (what is stored, and what ``--json`` prints)."""
         return {
             "kind": "layers",
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULTS_SCHEMA_VERSION,
             "study_id": self.study_id,
             "name": self.name,
             "stored": self.stored,
@@ -640,7 +640,7 @@ class EnvironmentStudy:
     method: dict[str, Any]
     results: tuple[EnvironmentResult, ...]
     recommendation: Saving
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
     stored: bool = False
 
     @property
@@ -652,7 +652,7 @@ class EnvironmentStudy:
         """The study's results (what is stored, and what ``--json`` prints)."""
         return {
             "kind": "environments",
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": RESULTS_SCHEMA_VERSION,
             "study_id": self.study_id,
             "name": self.name,
             "stored": self.stored,
