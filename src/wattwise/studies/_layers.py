@@ -281,6 +281,8 @@ def study_layers(
         net.to(dev).train()
         x, y = x.to(dev), y.to(dev)
         opt = _make_optimizer(optimizer, net, lr)
+        n_variants = 1 + len(variant_specs) if variant_specs else 0
+        session.begin(method.repeats * (1 + n_variants))
         warm = max(method.warmup_batches, MIN_WINDOW_STEPS)
         for _ in range(warm - MIN_WINDOW_STEPS):
             _train_step(net, x, y, opt)
@@ -289,8 +291,6 @@ def study_layers(
             _train_step(net, x, y, opt)
         step_guess = (time.perf_counter() - t0) / MIN_WINDOW_STEPS
         steps = max(MIN_WINDOW_STEPS, math.ceil(window_s / max(step_guess, 1e-9)))
-        n_variants = 1 + len(variant_specs) if variant_specs else 0
-        session.begin(method.repeats * (1 + n_variants))
         energies, times, profiles = [], [], []
         sources: list[str] = []
         for r in range(1, method.repeats + 1):

@@ -349,7 +349,8 @@ class LayerRow:
         params: the module's own parameters (not its children's).
         flops: own forward FLOPs per input sample.
         train_flops: own forward + backward FLOPs per input sample.
-        forward_s: time of its own forward operations per training step, in s (profiled).
+        forward_s: time of its own forward operations per training step, in s (profiled;
+            for the pseudo rows, their whole time).
         backward_s: time of the backward operations of those, per step, in s (profiled).
         time_share: share of the profiled step time.
         energy_share: share of the measured energy attributed to it (= ``time_share``).
