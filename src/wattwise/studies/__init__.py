@@ -1,0 +1,103 @@
+"""Comparative studies: architectures and their Pareto front, per-layer energy, training
+environments. Needs the ``torch`` extra and SciPy.
+
+Every study trains or steps real models, repeated under one protocol
+(:class:`StudyMethod`: warm-up, round-robin repeats, optional cool-down, medians and spread,
+a significance test), stores each measured run with the study when a store is given, and
+compares configurations only with others measured in the same study.
+
+* :func:`study_architectures` -- models on the same data, budget and stopping rules: the
+  energy/accuracy Pareto front and the energy the cheapest good-enough model saves.
+* :func:`study_layers` -- per-module FLOPs, parameters and profiled time share of training
+  steps, with the measured energy attributed by time share; smaller variants trained and
+  compared.
+* :func:`study_environments` -- threads, batch size, precision and device: the cheapest
+  setting that keeps the baseline's accuracy; on a GPU, whether it is oversized.
+"""
+
+from wattwise.studies._architectures import study_architectures
+from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type
+from wattwise.studies._environments import study_environments
+from wattwise.studies._gpu import (
+    GpuMonitor,
+    GpuProbe,
+    GpuSample,
+    NvmlGpuProbe,
+    ReplayGpuProbe,
+    assess_gpu,
+    summarize_gpu,
+)
+from wattwise.studies._layers import auto_variants, study_layers
+from wattwise.studies._method import PRECISIONS, StudyMethod
+from wattwise.studies._profile import StepProfile, profile_steps
+from wattwise.studies._records import (
+    RESULTS_SCHEMA_VERSION,
+    ArchitectureStudy,
+    EnvironmentResult,
+    EnvironmentStudy,
+    GpuFit,
+    GpuUsage,
+    LayerRow,
+    LayerStudy,
+    ModelResult,
+    RepeatedRuns,
+    Saving,
+    Setting,
+    Trial,
+    VariantResult,
+    Versus,
+)
+from wattwise.studies._stats import (
+    TESTS,
+    Comparison,
+    Summary,
+    compare,
+    min_p_value,
+    pareto_mask,
+    summarize,
+)
+
+__all__ = [
+    "LAYER_TYPES",
+    "PRECISIONS",
+    "RESULTS_SCHEMA_VERSION",
+    "TESTS",
+    "ArchitectureStudy",
+    "Comparison",
+    "EnvironmentResult",
+    "EnvironmentStudy",
+    "GpuFit",
+    "GpuMonitor",
+    "GpuProbe",
+    "GpuSample",
+    "GpuUsage",
+    "LayerRow",
+    "LayerStudy",
+    "ModelCost",
+    "ModelResult",
+    "ModuleCost",
+    "NvmlGpuProbe",
+    "RepeatedRuns",
+    "ReplayGpuProbe",
+    "Saving",
+    "Setting",
+    "StepProfile",
+    "StudyMethod",
+    "Summary",
+    "Trial",
+    "VariantResult",
+    "Versus",
+    "assess_gpu",
+    "auto_variants",
+    "compare",
+    "count_costs",
+    "layer_type",
+    "min_p_value",
+    "pareto_mask",
+    "profile_steps",
+    "study_architectures",
+    "study_environments",
+    "study_layers",
+    "summarize",
+    "summarize_gpu",
+]
