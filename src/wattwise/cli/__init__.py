@@ -15,6 +15,7 @@ from wattwise.cli._report import report
 from wattwise.cli._run import run
 from wattwise.cli._runs import runs_app
 from wattwise.cli._schedule import schedule
+from wattwise.cli._study import study_app
 from wattwise.cli._train import train
 
 __all__ = ["app", "main"]
@@ -37,6 +38,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(carbon_app, name="carbon")
 app.command("schedule")(schedule)
 app.command("train")(train)
+app.add_typer(study_app, name="study")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from wattwise.tracking._records import RunResult
 
-__all__ = ["bar_chart", "line_chart", "pareto_front", "power_timeline", "scatter_chart"]
+__all__ = ["bar_chart", "line_chart", "power_timeline", "scatter_chart"]
 
 _COLOURS = ["#1b7f5b", "#c2571a", "#3a5bbf", "#9c2f8f", "#7a7a1f", "#1f8fa6", "#a63a3a"]
 
@@ -114,21 +114,6 @@ def line_chart(
     elif len(series) > 1 or series:
         ax.legend(fontsize=8, frameon=False)
     return _svg(fig)
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indexes of the points no other point beats: (energy, accuracy), lower energy and
-    higher accuracy are better. Ties on both count as non-dominated."""
-    front = []
-    for i, (e_i, a_i) in enumerate(points):
-        dominated = any(
-            (e_j <= e_i and a_j >= a_i) and (e_j < e_i or a_j > a_i)
-            for j, (e_j, a_j) in enumerate(points)
-            if j != i
-        )
-        if not dominated:
-            front.append(i)
-    return front
 
 
 def scatter_chart(

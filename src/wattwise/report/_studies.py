@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from wattwise._pareto import pareto_mask
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
 from wattwise.store._study import StudyRecord
@@ -44,6 +45,14 @@ def _generic_tables(results: dict[str, Any]) -> list[Table]:
     for key, value in results.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             tables.append(_records_table(key, value))
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(not isinstance(v, dict | list) for v in value.values())
+        ):
+            tables.append(
+                Table(("key", "value"), tuple((k, _cell(v)) for k, v in value.items()), key)
+            )
     scalars = [(k, _cell(v)) for k, v in results.items() if not isinstance(v, list | dict)]
     if scalars:
         tables.insert(0, Table(("figure", "value"), tuple(scalars)))
@@ -74,12 +83,27 @@ def _pareto_figure(
     labels = [u[0] for u in usable]
     xs = [float(u[1]) for u in usable]
     ys = [float(u[2]) for u in usable]
-    front = _plots.pareto_front(list(zip(xs, ys, strict=True)))
+    front = [i for i, on in enumerate(pareto_mask(xs, ys)) if on]
     return [
         Figure(
             _plots.scatter_chart(
                 labels, xs, ys, xlabel="energy (J)", ylabel="accuracy", front=front
             ),
+            what,
+        )
+    ]
+
+
+def _bar_figure(
+    records: list[dict[str, Any]], label_key: str, value_key: str, ylabel: str, what: str
+) -> list[Figure]:
+    rows = [(str(r.get(label_key, "?")), _num(r, value_key)) for r in records]
+    usable = [(label, v) for label, v in rows if v is not None]
+    if len(usable) < 2:
+        return []
+    return [
+        Figure(
+            _plots.bar_chart([u[0] for u in usable], [float(u[1]) for u in usable], ylabel=ylabel),
             what,
         )
     ]
@@ -93,6 +117,20 @@ def _figures_for(kind: str, results: dict[str, Any]) -> list[Figure]:
             ("energy_j",),
             ("val_accuracy",),
             "Energy against validation accuracy per model, with the Pareto front.",
+        ),
+        "layers": lambda r: _bar_figure(
+            [{"type": k, "share": v} for k, v in (r.get("by_type") or {}).items()],
+            "type",
+            "share",
+            "share of energy (attributed)",
+            "Energy share per layer type, attributed by time share of the measured window.",
+        ),
+        "environments": lambda r: _bar_figure(
+            r.get("environments", []),
+            "label",
+            "energy_j",
+            "energy (J)",
+            "Median energy of the same work per environment setting.",
         ),
         "zoo": lambda r: _pareto_figure(
             r.get("models", []),
