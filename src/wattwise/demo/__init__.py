@@ -1,0 +1,6 @@
+"""``wattwise demo``: the levers on bundled data, each measured against its baseline."""
+
+from wattwise.demo._levers import DemoSettings, LeverOutcome
+from wattwise.demo._run import DemoResult, run_demo, savings_table
+
+__all__ = ["DemoResult", "DemoSettings", "LeverOutcome", "run_demo", "savings_table"]

@@ -1,0 +1,402 @@
+"""The levers the demo shows, each measured against its baseline in the same run.
+
+Every lever returns a :class:`LeverOutcome` (one row of the closing table) and a report
+:class:`~wattwise.report.Section`. Energies come from the meters detected on this machine,
+in process scope (other work on the machine stays out); every figure carries its source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wattwise.report import Figure, Section, Table
+from wattwise.report import _plots as plots
+from wattwise.report._runs import fmt_j
+from wattwise.tracking._records import RunResult
+from wattwise.tracking._tracker import Tracker
+
+__all__ = ["DemoSettings", "LeverOutcome", "Step"]
+
+#: Reports progress: (what is happening, fraction of the demo done).
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How big the demo's workloads are.
+
+    Attributes:
+        quick: the short variant.
+        arch_models: models compared in the architecture study.
+        arch_epochs: epochs per model there.
+        arch_repeats: repeats per model there.
+        full_epochs: the planned run the stopping rules are measured against.
+        transfer_max_epochs: epoch cap of the transfer runs (they stop at the target).
+        target_accuracy: the validation accuracy the transfer runs aim at.
+        within_pp: accuracy tolerance of the architecture headline, in points.
+        scope: tracking scope of every run.
+        store: where runs go (None: the default store; False: nowhere).
+    """
+
+    quick: bool
+    arch_models: tuple[str, ...]
+    arch_epochs: int
+    arch_repeats: int
+    full_epochs: int
+    transfer_max_epochs: int
+    target_accuracy: float
+    within_pp: float
+    scope: str
+    store: Any
+
+    @classmethod
+    def make(cls, *, quick: bool, store: Any) -> DemoSettings:
+        """The demo's settings; ``quick`` keeps it well under two minutes on 2 cores."""
+        models = ("mlp:depth=0", "mlp", "cnn", "cnn:depth=3,width=32")
+        if quick:
+            return cls(True, models, 8, 1, 40, 40, 0.95, 2.0, "process", store)
+        return cls(False, models, 15, 3, 40, 40, 0.95, 2.0, "process", store)
+
+
+@dataclass(frozen=True)
+class LeverOutcome:
+    """One lever's saving, both sides measured in this run.
+
+    Attributes:
+        lever: what was done.
+        baseline: what it is compared with.
+        baseline_energy_j: energy of the baseline, in J (or gCO2e for the carbon lever).
+        lever_energy_j: energy with the lever, same units.
+        accuracy_change_pp: validation accuracy with the lever minus the baseline's, in
+            percentage points (None where accuracy does not apply).
+        source: provenance of the figures.
+        units: ``J`` or ``gCO2e``.
+        note: one line of context.
+    """
+
+    lever: str
+    baseline: str
+    baseline_energy_j: float
+    lever_energy_j: float
+    accuracy_change_pp: float | None
+    source: str
+    units: str = "J"
+    note: str = ""
+
+    @property
+    def saving_frac(self) -> float:
+        """Fraction of the baseline saved (negative: the lever cost more)."""
+        if self.baseline_energy_j <= 0:
+            return 0.0
+        return 1.0 - self.lever_energy_j / self.baseline_energy_j
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "lever": self.lever,
+            "baseline": self.baseline,
+            "baseline_value": self.baseline_energy_j,
+            "lever_value": self.lever_energy_j,
+            "units": self.units,
+            "saving_frac": self.saving_frac,
+            "accuracy_change_pp": self.accuracy_change_pp,
+            "source": self.source,
+            "note": self.note,
+        }
+
+
+def _tracker(name: str, settings: DemoSettings) -> Tracker:
+    return Tracker(name, scope=settings.scope, store=settings.store)
+
+
+def architectures(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
+    """Models compared on digits: the Pareto front and the cheapest model near the best."""
+    from wattwise.studies import StudyMethod, study_architectures
+    from wattwise.workloads import load_dataset
+
+    step("architectures: training each model on digits")
+    data = load_dataset("digits")
+    study = study_architectures(
+        list(settings.arch_models),
+        data,
+        epochs=settings.arch_epochs,
+        threads=1,
+        within_pp=settings.within_pp,
+        method=StudyMethod(repeats=settings.arch_repeats, warmup_batches=5, scope=settings.scope),
+        name="demo: architectures on digits",
+        store=settings.store,
+    )
+    saving = study.saving
+    rows = tuple(
+        (
+            m.model,
+            f"{m.params:,}",
+            f"{m.flops:,}",
+            fmt_j(m.runs.energy_j.median),
+            f"{m.runs.val_accuracy.median:.3f}",
+            "yes" if m.pareto else "",
+        )
+        for m in study.models
+    )
+    labels = [m.model for m in study.models]
+    xs = [m.runs.energy_j.median for m in study.models]
+    ys = [m.runs.val_accuracy.median for m in study.models]
+    front = [i for i, m in enumerate(study.models) if m.pareto]
+    section = Section(
+        "Architectures: energy against accuracy",
+        (
+            f"{len(study.models)} models trained on digits for {settings.arch_epochs} epochs "
+            f"each, {settings.arch_repeats} repeat(s), medians shown; energy "
+            f"{saving.energy_source}.",
+            saving.describe(),
+        ),
+        (Table(("model", "params", "FLOPs/sample", "energy", "val acc", "Pareto"), rows),),
+        (
+            Figure(
+                plots.scatter_chart(
+                    labels, xs, ys, xlabel="energy (J)", ylabel="validation accuracy", front=front
+                ),
+                "Energy and accuracy of each model, the Pareto front joined.",
+            ),
+        ),
+    )
+    outcome = LeverOutcome(
+        lever=f"architecture: {saving.choice}",
+        baseline=f"most accurate model ({saving.reference})",
+        baseline_energy_j=saving.reference_energy_j,
+        lever_energy_j=saving.choice_energy_j,
+        accuracy_change_pp=saving.accuracy_change_pp,
+        source=saving.energy_source,
+        note=f"cheapest model within {settings.within_pp:g} pp of the best",
+    )
+    return outcome, section, study
+
+
+def stopping(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
+    """The default plateau rule against the full planned run, both trained here."""
+    import torch
+
+    from wattwise.train import Plateau, fit
+    from wattwise.workloads import build_model, load_dataset
+
+    data = load_dataset("digits")
+    torch.set_num_threads(1)
+    results = {}
+    for label, rules in (("full planned run", ()), ("plateau rule", (Plateau(),))):
+        step(f"stopping: {label} ({settings.full_epochs} epochs planned)")
+        torch.manual_seed(0)
+        model = build_model("cnn", input_shape=data.input_shape, num_classes=data.num_classes)
+        results[label] = fit(
+            model,
+            data,
+            epochs=settings.full_epochs,
+            stop=list(rules),
+            seed=0,
+            device="cpu",
+            tracker=_tracker(f"demo: {label}", settings),
+        )
+    full, stopped = results["full planned run"], results["plateau rule"]
+    acc_full = full.final_val_accuracy or 0.0
+    acc_stop = stopped.final_val_accuracy or 0.0
+    why = stopped.stop.reason if stopped.stop is not None else "ran every planned epoch"
+    section = Section(
+        "Stopping when accuracy plateaus",
+        (
+            f"The small CNN on digits, {settings.full_epochs} epochs planned. The full run "
+            f"used {fmt_j(full.total_energy_j)} for {acc_full:.3f} validation accuracy; the "
+            f"default plateau rule stopped after {len(stopped.epochs)} epochs ({why}) using "
+            f"{fmt_j(stopped.total_energy_j)} for {acc_stop:.3f}. Both measured here "
+            f"({full.energy_source}).",
+        ),
+        figures=(
+            Figure(
+                plots.line_chart(
+                    [
+                        (label, [e.epoch for e in r.epochs], [e.val_accuracy for e in r.epochs])
+                        for label, r in results.items()
+                    ],
+                    xlabel="epoch",
+                    ylabel="validation accuracy",
+                    secondary=(
+                        "energy per epoch (full run)",
+                        [e.epoch for e in full.epochs],
+                        [e.energy_j for e in full.epochs],
+                        "energy per epoch (J)",
+                    ),
+                ),
+                "Validation accuracy per epoch of both runs, and the energy of each epoch.",
+            ),
+        ),
+    )
+    outcome = LeverOutcome(
+        lever="stop at a plateau",
+        baseline=f"full planned run ({settings.full_epochs} epochs)",
+        baseline_energy_j=full.total_energy_j,
+        lever_energy_j=stopped.total_energy_j,
+        accuracy_change_pp=100 * (acc_stop - acc_full),
+        source=full.energy_source,
+        note=f"stopped after {len(stopped.epochs)} epochs",
+    )
+    return outcome, section, results
+
+
+def transfer(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
+    """New classes by extending a trained model, against training from scratch."""
+    import torch
+
+    from wattwise.train import Plateau, TargetAccuracy, extend_head, fit
+    from wattwise.workloads import build_model, load_dataset
+
+    torch.set_num_threads(1)
+    full = load_dataset("digits")
+    first8 = load_dataset("digits", classes=tuple(range(8)))
+    target = settings.target_accuracy
+    step("transfer: the model one already has (digits 0-7)")
+    torch.manual_seed(0)
+    base = build_model("cnn", input_shape=first8.input_shape, num_classes=8)
+    pre = fit(
+        base,
+        first8,
+        epochs=settings.transfer_max_epochs,
+        stop=[Plateau()],
+        seed=0,
+        device="cpu",
+        tracker=_tracker("demo: pre-trained model, digits 0-7", settings),
+    )
+    step(f"transfer: training 0-9 from scratch to {target:.0%}")
+    torch.manual_seed(0)
+    scratch_model = build_model("cnn", input_shape=full.input_shape, num_classes=10)
+    scratch = fit(
+        scratch_model,
+        full,
+        epochs=settings.transfer_max_epochs,
+        stop=[TargetAccuracy(target)],
+        seed=0,
+        device="cpu",
+        tracker=_tracker("demo: digits 0-9 from scratch", settings),
+    )
+    step(f"transfer: extending the 0-7 model to 0-9 and fine-tuning to {target:.0%}")
+    extend_head(base, first8.class_names, full.class_names)
+    tuned = fit(
+        base,
+        full,
+        epochs=settings.transfer_max_epochs,
+        lr=1e-4,
+        lr_groups={"head.*": 1e-3},
+        stop=[TargetAccuracy(target)],
+        seed=0,
+        device="cpu",
+        tracker=_tracker("demo: digits 0-9 by transfer", settings),
+    )
+
+    def reached(r: Any) -> str:
+        acc = r.final_val_accuracy or 0.0
+        return f"{acc:.3f} ({'reached' if acc >= target else 'not reached'})"
+
+    rows = (
+        (
+            "pre-training on 0-7 (already done)",
+            str(len(pre.epochs)),
+            fmt_j(pre.total_energy_j),
+            f"{pre.final_val_accuracy or 0:.3f} on 0-7",
+        ),
+        (
+            "0-9 from scratch",
+            str(len(scratch.epochs)),
+            fmt_j(scratch.total_energy_j),
+            reached(scratch),
+        ),
+        (
+            "0-9 by extending the 0-7 model",
+            str(len(tuned.epochs)),
+            fmt_j(tuned.total_energy_j),
+            reached(tuned),
+        ),
+    )
+    section = Section(
+        "Transfer learning for new classes",
+        (
+            f"As sAIn does for new gestures: a model trained on digits 0-7 gets two new output "
+            f"rows (the eight learned rows kept) and is fine-tuned on 0-9 until {target:.0%} "
+            f"validation accuracy, against training 0-9 from scratch to the same target. "
+            f"Energy {scratch.energy_source}.",
+        ),
+        (Table(("run", "epochs", "energy", "final val acc"), rows),),
+    )
+    outcome = LeverOutcome(
+        lever="transfer learning (extend the head)",
+        baseline=f"0-9 from scratch to {target:.0%}",
+        baseline_energy_j=scratch.total_energy_j,
+        lever_energy_j=tuned.total_energy_j,
+        accuracy_change_pp=100
+        * ((tuned.final_val_accuracy or 0) - (scratch.final_val_accuracy or 0)),
+        source=scratch.energy_source,
+        note=f"pre-training on 0-7 cost {fmt_j(pre.total_energy_j)} more, once",
+    )
+    return outcome, section, {"pretrain": pre, "scratch": scratch, "transfer": tuned}
+
+
+def carbon(
+    runs: list[RunResult], energy_j: float, duration_s: float, step: Step
+) -> tuple[LeverOutcome, Section, Any]:
+    """The demo's emissions in two zones, and the best start in a bundled trace."""
+    from wattwise.carbon import bundled_trace, emissions_for_energy, resolve_location, schedule_job
+
+    step("carbon: emissions and the best start time")
+    de, fr = resolve_location("DE"), resolve_location("FR")
+    e_de = emissions_for_energy(energy_j, de)
+    e_fr = emissions_for_energy(energy_j, fr)
+    trace = bundled_trace("DE")
+    now = datetime.now(UTC)
+    # The same day and hour of the trace's year, so the plan is for "now" in 2020.
+    start = datetime(2020, now.month, min(now.day, 28), now.hour, tzinfo=UTC)
+    duration = max(3600.0, duration_s)
+    plan = schedule_job(
+        [trace],
+        start=start,
+        deadline=start + timedelta(hours=24),
+        duration_s=duration,
+        energy_j=energy_j,
+    )
+    best = plan.best
+    rows = (
+        (
+            "Germany (DE)",
+            f"{de.intensity_g_per_kwh:.0f}",
+            de.intensity_source,
+            f"{e_de.emissions_g:.4f}",
+        ),
+        (
+            "France (FR)",
+            f"{fr.intensity_g_per_kwh:.0f}",
+            fr.intensity_source,
+            f"{e_fr.emissions_g:.4f}",
+        ),
+    )
+    section = Section(
+        "Carbon: where and when",
+        (
+            f"The demo's training used {fmt_j(energy_j)} (measured above). Its emissions at "
+            "each zone's annual mean intensity are below. Run as a job of "
+            f"{duration / 3600:.1f} h in Germany on the 2020 hourly trace (Wiesner et al. "
+            f"2021), starting at {start:%m-%d %H:00} UTC (today's date and hour in 2020) "
+            f"would emit {best.baseline_emissions:.4f} {best.units}; starting at "
+            f"{best.start:%m-%d %H:%M} UTC instead, within 24 h, {best.emissions:.4f} "
+            f"{best.units} ({best.saving_ratio:.0%} less).",
+        ),
+        (Table(("zone", "gCO2e/kWh", "source", "emissions (g)"), rows),),
+    )
+    outcome = LeverOutcome(
+        lever=f"start at {best.start:%H:%M} UTC instead of {start:%H:%M}",
+        baseline="start now (DE, 2020 trace)",
+        baseline_energy_j=best.baseline_emissions,
+        lever_energy_j=best.emissions,
+        accuracy_change_pp=None,
+        source="2020 hourly intensity trace of DE (Wiesner et al. 2021)",
+        units=best.units,
+        note="same energy, shifted in time within a 24 h deadline",
+    )
+    return outcome, section, plan
