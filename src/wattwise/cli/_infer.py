@@ -155,7 +155,11 @@ def batching(
             err_console.print(
                 f"serving [bold]{model}[/] on {dev}: {len(policies)} policies x {requests} "
                 f"requests at {rate:g} req/s ({clock} clock"
-                + (f", about {len(policies) * requests / rate:.0f} s" if clock == "real" else "")
+                + (
+                    f", about {len(policies) * requests / rate:.0f} s"
+                    if clock == "real" and rate > 0
+                    else ""
+                )
                 + ")",
                 highlight=False,
             )

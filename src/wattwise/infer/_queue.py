@@ -35,6 +35,8 @@ __all__ = [
     "serve_queue",
 ]
 
+_EPS_S = 1e-9
+
 #: Arrival processes :func:`make_arrivals` knows.
 ARRIVAL_PROCESSES = ("jitter", "poisson")
 
@@ -90,7 +92,9 @@ class BatchPolicy:
             return False
         if not self.waits or queued >= self.max_batch_size or arrivals_done:
             return True
-        return self.max_wait_s is not None and oldest_wait_s >= self.max_wait_s
+        # The tolerance keeps a virtual clock that sleeps exactly to the deadline from
+        # seeing (arrival + wait) - arrival fall one rounding error short of the wait.
+        return self.max_wait_s is not None and oldest_wait_s >= self.max_wait_s - _EPS_S
 
 
 def parse_policies(
