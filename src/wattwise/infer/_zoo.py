@@ -8,6 +8,7 @@ metadata of torchvision's DEFAULT weights, which ships inside torchvision.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -260,7 +261,13 @@ def measure_zoo(
             if progress is not None:
                 progress(i, len(infos), info.model)
             torch.manual_seed(seed)
-            net = tvm.get_model(info.model, weights=None).to(dev).eval()
+            with warnings.catch_warnings():
+                # GoogLeNet and Inception v3 warn that their default init will change: the
+                # init does not matter here (energy does not depend on weight values).
+                warnings.filterwarnings(
+                    "ignore", "The default weight initialization", FutureWarning
+                )
+                net = tvm.get_model(info.model, weights=None).to(dev).eval()
             gen = torch.Generator().manual_seed(seed)
             x = torch.randn(batch_size, 3, info.input_size, info.input_size, generator=gen).to(dev)
 
