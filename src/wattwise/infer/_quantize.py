@@ -301,8 +301,12 @@ def measure_quantization(
         store: store for a new tracker.
         scope: scope of a new tracker.
 
+    A variant that cannot be made (torchao missing, a model ``torch.export`` cannot
+    capture) is left out and listed in ``skipped`` with the reason; fp32 is always measured.
+
     Raises:
-        ConfigError: bad arguments, or every int8 variant failed.
+        ConfigError: bad arguments (batch size, rounds, empty or mismatched data, an unknown
+            variant).
     """
     if batch_size < 1 or rounds < 1:
         raise ConfigError("batch size and rounds must be >= 1")
