@@ -1,0 +1,424 @@
+"""``wattwise infer batching | quantize``: inference energy per request and per precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from wattwise._errors import ConfigError, WattwiseError
+from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.tracking._tracker import Tracker
+
+__all__ = ["infer_app"]
+
+infer_app = typer.Typer(
+    help="Inference energy: batching under a request queue, int8 quantization.",
+    no_args_is_help=True,
+)
+
+
+def _make_tracker(name: str, store: str | None, scope: str) -> Tracker:
+    """The run's tracker: default meters, the default store or ``--store``."""
+    return Tracker(name, store=store, scope=scope)
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("wattwise infer needs PyTorch: pip install 'wattwise[torch]'")
+
+
+def _parse_waits(spec: str) -> list[float | None]:
+    waits: list[float | None] = []
+    for raw in spec.split(","):
+        item = raw.strip().lower()
+        if not item:
+            continue
+        if item in ("none", "inf"):
+            waits.append(None)
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ConfigError(
+                f"bad --max-wait-ms {raw.strip()!r}: give ms, e.g. 50 or 10,50"
+            ) from None
+        if value < 0:
+            raise ConfigError(f"--max-wait-ms must be >= 0, got {value}")
+        waits.append(value / 1e3)
+    if not waits:
+        raise ConfigError("give at least one --max-wait-ms")
+    return waits
+
+
+def _times(ratio: float) -> str:
+    """``2.1x less`` / ``3.4x more``: fp32's J/inference over a variant's, in words."""
+    if ratio >= 1.0:
+        return f"{ratio:.2f}x less"
+    return f"{1.0 / ratio:.2f}x more" if ratio > 0 else "n/a"
+
+
+def _input_shape(model: str, input_size: int) -> tuple[tuple[int, ...], int]:
+    from wattwise.workloads import BUILTIN_MODELS
+    from wattwise.workloads._spec import split_spec
+
+    name, _ = split_spec(model)
+    if name in BUILTIN_MODELS:
+        return (1, 8, 8), 10  # the digits shape the built-in models are made for
+    return (3, input_size, input_size), 1000
+
+
+@infer_app.command("batching")
+def batching(
+    model: Annotated[
+        str, typer.Option(help="mlp, cnn or a torchvision model (mobilenet_v3_small...).")
+    ],
+    rate: Annotated[float, typer.Option(help="Mean arrival rate, requests/s.")] = 16.0,
+    jitter: Annotated[
+        float, typer.Option(help="Relative jitter of the gaps between arrivals (0..1).")
+    ] = 0.2,
+    arrival: Annotated[str, typer.Option(help="jitter or poisson arrivals.")] = "jitter",
+    requests: Annotated[int, typer.Option(help="Requests served by each policy.")] = 160,
+    batch_sizes: Annotated[
+        str, typer.Option(help="Policies: batch sizes and 'greedy', comma-separated.")
+    ] = "1,4,16,64,greedy",
+    max_wait_ms: Annotated[
+        str,
+        typer.Option(
+            help="Longest wait for a batch to fill, ms ('none': until full); a comma list "
+            "tries each."
+        ),
+    ] = "50",
+    greedy_max: Annotated[int, typer.Option(help="Largest batch a greedy policy serves.")] = 64,
+    slo_ms: Annotated[float | None, typer.Option(help="p95 latency SLO for the tuner, ms.")] = None,
+    clock: Annotated[
+        str,
+        typer.Option(
+            help="real: wall-clock, the server idles between arrivals (idle power counted); "
+            "virtual: simulated time with measured service times (serving energy only)."
+        ),
+    ] = "real",
+    idle_power_w: Annotated[
+        float | None,
+        typer.Option(help="With --clock virtual: idle power to charge for idle time, W."),
+    ] = None,
+    input_size: Annotated[
+        int, typer.Option(help="Image side for torchvision models, pixels.")
+    ] = 224,
+    threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Seed of arrivals, weights and inputs.")] = 0,
+    scope: Annotated[str, typer.Option(help="machine or process.")] = "machine",
+    name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Energy per request against batch size under a simulated request queue, and the
+    policy with the lowest J/request that meets the latency SLO.
+
+    Every policy serves the same arrivals with real inference (random weights: energy does
+    not depend on their values), each in its own window of one run.
+    """
+    _need_torch()
+    try:
+        import torch
+
+        from wattwise.infer import measure_batching, parse_policies, record_study
+        from wattwise.train import resolve_device
+        from wattwise.workloads import build_model
+
+        _set_threads(threads)
+        policies = parse_policies(
+            batch_sizes, max_wait_s=_parse_waits(max_wait_ms), greedy_max=greedy_max
+        )
+        dev = resolve_device(device)
+        shape, classes = _input_shape(model, input_size)
+        torch.manual_seed(seed)
+        net = build_model(model, input_shape=shape, num_classes=classes)
+        tracker = _make_tracker(name or f"infer batching {model}", store, scope)
+        if not json_out:
+            err_console.print(
+                f"serving [bold]{model}[/] on {dev}: {len(policies)} policies x {requests} "
+                f"requests at {rate:g} req/s ({clock} clock"
+                + (
+                    f", about {len(policies) * requests / rate:.0f} s"
+                    if clock == "real" and rate > 0
+                    else ""
+                )
+                + ")",
+                highlight=False,
+            )
+        result = measure_batching(
+            net,
+            input_shape=shape,
+            policies=policies,
+            rate_rps=rate,
+            requests=requests,
+            arrival=arrival,
+            jitter=jitter,
+            seed=seed,
+            slo_s=slo_ms / 1e3 if slo_ms is not None else None,
+            clock=clock,
+            idle_power_w=idle_power_w,
+            device=dev,
+            model_name=model,
+            tracker=tracker,
+        )
+        data = result.to_dict()
+        data["threads"] = torch.get_num_threads()
+        data["study_id"] = record_study(
+            tracker,
+            kind="batching",
+            name=name or f"batching {model}",
+            params={
+                k: data[k]
+                for k in (
+                    "model",
+                    "clock",
+                    "arrival",
+                    "rate_rps",
+                    "jitter",
+                    "requests",
+                    "seed",
+                    "slo_ms",
+                    "threads",
+                )
+            },
+            results=data,
+            label=f"batching {model}",
+        )
+    except WattwiseError as exc:
+        fail(str(exc))
+    if json_out:
+        print_json(data)
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("policy", "J/request", "p50", "p95", "p99", "req/s", "mean batch", "power", "busy"):
+        table.add_column(col, justify="right")
+    for p in data["policies"]:
+        mark = " *" if p["policy"] == data["best"] else ""
+        table.add_row(
+            p["policy"] + mark,
+            f"{p['j_per_request']:.4g} J",
+            f"{p['p50_ms']:.1f} ms",
+            f"{p['p95_ms']:.1f} ms",
+            f"{p['p99_ms']:.1f} ms",
+            f"{p['throughput']:.2f}",
+            f"{p['mean_batch_size']:.2f}",
+            f"{p['mean_power_w']:.2f} W",
+            f"{p['busy_share']:.0%}",
+        )
+    console.print(table)
+    lines = [f"energy    {data['source']}, {data['scope']} scope"]
+    if data["best"] is not None:
+        lines.append(f"best      {data['best']} (*): {data['best_reason']}")
+        if data["ratio_to_batch1"] is not None:
+            lines.append(
+                f"vs batch=1 {data['ratio_to_batch1']:.2f}x the J/request (same run, same arrivals)"
+            )
+    else:
+        lines.append(f"best      none: {data['best_reason']}")
+    lines += [f"note      {n}" for n in data["notes"]]
+    lines.append(f"run       {data['run_id'][:12]}")
+    for line in lines:
+        console.print("  " + line, highlight=False, soft_wrap=True)
+
+
+@infer_app.command("quantize")
+def quantize(
+    model: Annotated[
+        str | None, typer.Option(help="mlp, cnn or a torchvision model; trained first.")
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option(help="digits, synthetic[:OPTIONS], cifar10:PATH, imagefolder:PATH.")
+    ] = "digits",
+    init: Annotated[
+        Path | None, typer.Option(help="Quantize this checkpoint instead of training.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs before quantizing.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 64,
+    variants: Annotated[
+        str | None,
+        typer.Option(help="int8 variants: int8-dynamic,int8-static (default: those that fit)."),
+    ] = None,
+    calibration: Annotated[
+        int, typer.Option(help="Training inputs used to calibrate static quantization.")
+    ] = 256,
+    rounds: Annotated[int, typer.Option(help="Interleaved measuring rounds.")] = 3,
+    min_time_s: Annotated[
+        float, typer.Option(help="Shortest window per variant and round, s.")
+    ] = 1.0,
+    max_accuracy_drop_pp: Annotated[
+        float, typer.Option(help="Largest accuracy loss the pick may have, percentage points.")
+    ] = 1.0,
+    threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for training.")] = 0,
+    scope: Annotated[str, typer.Option(help="machine or process.")] = "machine",
+    name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """fp32 against int8 (torchao PT2E: dynamic for Linear layers, static with calibration):
+    energy per inference, latency, size and accuracy on the validation set, on the CPU."""
+    _need_torch()
+    try:
+        data = _quantize(
+            model=model, dataset=dataset, init=init, epochs=epochs, batch_size=batch_size,
+            variants=variants, calibration=calibration, rounds=rounds, min_time_s=min_time_s,
+            max_accuracy_drop_pp=max_accuracy_drop_pp, threads=threads, seed=seed,
+            scope=scope, name=name, store=store, quiet=json_out,
+        )  # fmt: skip
+    except WattwiseError as exc:
+        fail(str(exc))
+    if json_out:
+        print_json(data)
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("variant", "J/inference", "vs fp32", "latency", "size", "accuracy", "kernels"):
+        table.add_column(col, justify="right")
+    for v in data["variants"]:
+        mark = " *" if v["variant"] == data["best"] else ""
+        table.add_row(
+            v["variant"] + mark,
+            f"{v['j_per_inference'] * 1e6:.3g} µJ",
+            _times(v["energy_ratio_vs_fp32"]),
+            f"{v['latency_ms']:.3f} ms",
+            f"{v['size_bytes'] / 1024:.1f} KiB",
+            f"{v['accuracy']:.4f}",
+            v["kernels"].split(" (")[0],
+        )
+    console.print(table)
+    lines = [
+        f"energy    {data['source']}; batch {data['batch_size']}, {data['threads']} thread(s)",
+        f"best      {data['best']} (*): lowest J/inference within "
+        f"{data['max_accuracy_drop_pp']:g} pp of fp32's accuracy",
+    ]
+    if data.get("training"):
+        t = data["training"]
+        lines.append(
+            f"trained   {t['epochs']} epochs, val acc {t['val_accuracy']:.4f} (not in the figures)"
+        )
+    for v in data["variants"]:
+        lines += [f"note      {v['variant']}: {n}" for n in v["notes"]]
+        if v["variant"] != "fp32":
+            lines.append(f"method    {v['variant']}: {v['method']}")
+    lines += [f"skipped   {k}: {r}" for k, r in data["skipped"].items()]
+    lines += [f"note      {n}" for n in data["notes"]]
+    lines.append(f"run       {data['run_id'][:12]}")
+    for line in lines:
+        console.print("  " + line, highlight=False, soft_wrap=True)
+
+
+def _quantize(
+    *,
+    model: str | None,
+    dataset: str,
+    init: Path | None,
+    epochs: int,
+    batch_size: int,
+    variants: str | None,
+    calibration: int,
+    rounds: int,
+    min_time_s: float,
+    max_accuracy_drop_pp: float,
+    threads: int | None,
+    seed: int,
+    scope: str,
+    name: str | None,
+    store: str | None,
+    quiet: bool,
+) -> dict[str, Any]:
+    import torch
+
+    from wattwise import train as tr
+    from wattwise.infer import measure_quantization, record_study
+    from wattwise.workloads import build_model, load_dataset
+
+    _set_threads(threads)
+    if model is None and init is None:
+        raise ConfigError("give --model NAME (trained first) or --init CKPT")
+    if calibration < 1:
+        raise ConfigError(f"--calibration must be >= 1, got {calibration}")
+    wanted = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    data = load_dataset(dataset)
+    ckpt = tr.load_checkpoint(init) if init is not None else None
+    if ckpt is not None:
+        net = tr.model_from_checkpoint(
+            ckpt, class_names=data.class_names, input_shape=data.input_shape
+        )
+        spec = ckpt.model_spec
+    else:
+        assert model is not None
+        spec = model
+        tr.seed_everything(seed)
+        net = build_model(spec, input_shape=data.input_shape, num_classes=data.num_classes)
+    val = data.val
+    xs = torch.stack([val[i][0] for i in range(len(val))])  # type: ignore[arg-type]
+    ys = torch.tensor([int(val[i][1]) for i in range(len(val))])  # type: ignore[arg-type]
+    train_set = data.train
+    n_cal = min(calibration, len(train_set))  # type: ignore[arg-type]
+    cal = torch.stack([train_set[i][0] for i in range(n_cal)])
+    tracker = _make_tracker(name or f"infer quantize {spec}", store, scope)
+    training = None
+    with tracker:
+        if ckpt is None:
+            if not quiet:
+                err_console.print(f"training [bold]{spec}[/] on {data.name} for {epochs} epochs")
+            fit = tr.fit(
+                net, data, epochs=epochs, seed=seed, tracker=tracker, name="train", device="cpu"
+            )
+            training = {
+                "epochs": len(fit.epochs),
+                "val_accuracy": fit.final_val_accuracy,
+                "energy_j": fit.total_energy_j,
+            }
+        if not quiet:
+            err_console.print("quantizing and measuring fp32 and int8, interleaved")
+        result = measure_quantization(
+            net,
+            val=(xs, ys),
+            calibration=cal,
+            batch_size=batch_size,
+            variants=wanted,
+            rounds=rounds,
+            min_time_s=min_time_s,
+            max_accuracy_drop=max_accuracy_drop_pp / 100.0,
+            model_name=spec,
+            dataset=data.name,
+            tracker=tracker,
+        )
+    out = result.to_dict()
+    out["threads"] = torch.get_num_threads()
+    out["training"] = training
+    out["study_id"] = record_study(
+        tracker,
+        kind="quantization",
+        name=name or f"quantization {spec}",
+        params={
+            "model": spec,
+            "dataset": data.name,
+            "batch_size": batch_size,
+            "rounds": rounds,
+            "threads": out["threads"],
+        },
+        results=out,
+        label=f"quantization {spec}",
+    )
+    return out

@@ -1,0 +1,127 @@
+"""Inference energy: batching under a simulated request queue and its tuner, int8
+quantization against fp32, and the model-zoo trend (energy per image by year and accuracy).
+
+The queue (:func:`serve_queue`, policies, arrivals, clocks) and the records need no PyTorch;
+the measuring functions (``measure_batching``, ``measure_quantization``, ``measure_zoo``)
+need the ``torch`` extra, and quantization torchao, and are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from wattwise.infer._queue import (
+    ARRIVAL_PROCESSES,
+    BatchPolicy,
+    Clock,
+    QueueTrace,
+    RealClock,
+    ServedBatch,
+    VirtualClock,
+    make_arrivals,
+    parse_policies,
+    serve_queue,
+)
+from wattwise.infer._records import (
+    BatchingResult,
+    InferenceMeasurement,
+    PolicyResult,
+    QuantizationResult,
+    QuantVariant,
+    ZooEntry,
+    ZooResult,
+)
+
+if TYPE_CHECKING:
+    from wattwise.infer._batching import CLOCKS, measure_batching, pick_policy
+    from wattwise.infer._measure import measure_calls
+    from wattwise.infer._plots import plot_zoo
+    from wattwise.infer._quantize import (
+        INT8_VARIANTS,
+        PreparedModel,
+        applicable_variants,
+        measure_quantization,
+        prepare_variant,
+        tensor_bytes,
+    )
+    from wattwise.infer._study import STUDY_KINDS, record_study
+    from wattwise.infer._zoo import (
+        DEFAULT_ZOO,
+        FAMILY_YEARS,
+        ModelInfo,
+        measure_zoo,
+        model_info,
+        pareto_front,
+        zoo_models,
+    )
+
+__all__ = [
+    "ARRIVAL_PROCESSES",
+    "CLOCKS",
+    "DEFAULT_ZOO",
+    "FAMILY_YEARS",
+    "INT8_VARIANTS",
+    "STUDY_KINDS",
+    "BatchPolicy",
+    "BatchingResult",
+    "Clock",
+    "InferenceMeasurement",
+    "ModelInfo",
+    "PolicyResult",
+    "PreparedModel",
+    "QuantVariant",
+    "QuantizationResult",
+    "QueueTrace",
+    "RealClock",
+    "ServedBatch",
+    "VirtualClock",
+    "ZooEntry",
+    "ZooResult",
+    "applicable_variants",
+    "make_arrivals",
+    "measure_batching",
+    "measure_calls",
+    "measure_quantization",
+    "measure_zoo",
+    "model_info",
+    "pareto_front",
+    "parse_policies",
+    "pick_policy",
+    "plot_zoo",
+    "prepare_variant",
+    "record_study",
+    "serve_queue",
+    "tensor_bytes",
+    "zoo_models",
+]
+
+_LAZY = {
+    "CLOCKS": "_batching",
+    "measure_batching": "_batching",
+    "pick_policy": "_batching",
+    "measure_calls": "_measure",
+    "plot_zoo": "_plots",
+    "INT8_VARIANTS": "_quantize",
+    "PreparedModel": "_quantize",
+    "applicable_variants": "_quantize",
+    "measure_quantization": "_quantize",
+    "prepare_variant": "_quantize",
+    "tensor_bytes": "_quantize",
+    "STUDY_KINDS": "_study",
+    "record_study": "_study",
+    "DEFAULT_ZOO": "_zoo",
+    "FAMILY_YEARS": "_zoo",
+    "ModelInfo": "_zoo",
+    "measure_zoo": "_zoo",
+    "model_info": "_zoo",
+    "pareto_front": "_zoo",
+    "zoo_models": "_zoo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,0 +1,140 @@
+"""``wattwise infer batching | quantize`` and ``wattwise zoo`` through the commands: JSON,
+studies in a real SQLite store, human output and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+pytest.importorskip("torchvision")
+
+import typer  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from wattwise.cli import _infer as infer_cli  # noqa: E402
+from wattwise.cli import _zoo as zoo_cli  # noqa: E402
+from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
+from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.store import RunStore  # noqa: E402
+from wattwise.tracking._tracker import Tracker  # noqa: E402
+
+CPU = Component(
+    "cpu", ComponentKind.CPU, Source(Method.ESTIMATED, "cpu-model"), relative_uncertainty=0.2
+)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(infer_cli.infer_app, name="infer")
+    app.command("zoo")(zoo_cli.zoo)
+    return app
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run the commands with a constant 20 W replayed meter and the test's default store."""
+    torch.set_num_threads(1)
+
+    def make_tracker(name: str, store: str | None, scope: str) -> Tracker:
+        meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])
+        return Tracker(name, meters=[meter], store=store, scope=scope)
+
+    monkeypatch.setattr(infer_cli, "_make_tracker", make_tracker)
+    monkeypatch.setattr(zoo_cli, "_make_tracker", make_tracker)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(_app(), list(args))
+
+
+def _study(study_id: str) -> Any:
+    with RunStore.open(None) as store:  # the test's temporary default store
+        return store.get_study(study_id)
+
+
+def test_batching_json_and_its_study(cli: Any) -> None:
+    r = cli(
+        "infer", "batching", "--model", "mlp", "--rate", "400", "--requests", "24",
+        "--batch-sizes", "1,4,greedy", "--max-wait-ms", "10", "--slo-ms", "500", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [p["policy"] for p in d["policies"]] == ["batch=1", "batch=4 wait=10ms", "greedy<=64"]
+    for p in d["policies"]:
+        assert {"policy", "batch_size", "j_per_request", "p95_ms", "throughput"} <= set(p)
+        assert p["source"] == "estimated (cpu-model)"
+        assert p["j_per_request"] == pytest.approx(p["energy_j"] / 24)
+    assert d["best"] == min(d["policies"], key=lambda p: p["j_per_request"])["policy"]
+    assert d["threads"] == 1 and d["clock"] == "real" and d["slo_ms"] == 500
+    study = _study(d["study_id"])
+    assert study.kind == "batching" and study.params["rate_rps"] == 400
+    assert [s.run_id for s in study.runs] == [d["run_id"]]
+    assert study.results["policies"] == d["policies"]
+    with RunStore.open(None) as store:
+        run = store.get_run(d["run_id"])
+    assert [w.name for w in run.windows] == [f"policy {p['policy']}" for p in d["policies"]]
+
+
+def test_batching_prints_a_table_with_the_pick(cli: Any) -> None:
+    r = cli(
+        "infer", "batching", "--model", "mlp", "--rate", "500", "--requests", "10",
+        "--batch-sizes", "1,2", "--clock", "virtual", "--idle-power-w", "3",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "J/request" in r.stdout and "best " in r.stdout and "virtual time" in r.stdout
+
+
+def test_quantize_json_and_its_study(cli: Any) -> None:
+    pytest.importorskip("torchao")
+    r = cli(
+        "infer", "quantize", "--model", "mlp", "--epochs", "2", "--rounds", "1",
+        "--min-time-s", "0.05", "--batch-size", "32", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [v["variant"] for v in d["variants"]] == ["fp32", "int8-dynamic", "int8-static"]
+    for v in d["variants"]:
+        assert {"variant", "j_per_inference", "latency_ms", "size_bytes", "accuracy"} <= set(v)
+    assert d["training"]["epochs"] == 2 and d["dataset"] == "digits"
+    study = _study(d["study_id"])
+    assert study.kind == "quantization" and study.results["variants"] == d["variants"]
+    with RunStore.open(None) as store:
+        run = store.get_run(d["run_id"])
+    names = [w.name for w in run.windows]
+    assert "train" in names and "int8-static round-1" in names
+
+
+def test_zoo_json_plots_and_study(cli: Any, tmp_path: Path) -> None:
+    r = cli(
+        "zoo", "--models", "mobilenet_v3_small,shufflenet_v2_x0_5", "--min-time-s", "0.05",
+        "--out", str(tmp_path / "plots"), "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [m["model"] for m in d["models"]] == ["shufflenet_v2_x0_5", "mobilenet_v3_small"]
+    for m in d["models"]:
+        assert {"model", "year", "top1", "gflops", "params", "j_per_image", "latency_ms"} <= set(m)
+    assert all(Path(p).is_file() for p in d["plots"]) and len(d["plots"]) == 2
+    assert "shufflenet_v2_x0_5" in d["shufflenet"]
+    assert _study(d["study_id"]).kind == "zoo"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("infer", "batching", "--model", "nope"), "unknown model 'nope'"),
+        (("infer", "batching", "--model", "mlp", "--batch-sizes", "1,x"), "bad batch size"),
+        (("infer", "batching", "--model", "mlp", "--max-wait-ms", "soon"), "bad --max-wait-ms"),
+        (("infer", "batching", "--model", "mlp", "--rate", "0"), "arrival rate"),
+        (("infer", "quantize"), "give --model"),
+        (("zoo", "--models", "all,resnet18"), "'all' stands alone"),
+        (("zoo", "--models", "resnet9000"), "not a torchvision"),
+    ],
+)
+def test_bad_input_fails_with_one_line(cli: Any, args: tuple[str, ...], message: str) -> None:
+    r = cli(*args)
+    assert r.exit_code == 2
+    assert message in r.output and "Traceback" not in r.output
