@@ -10,6 +10,7 @@ from wattwise._errors import WattwiseError
 from wattwise.cli._carbon import carbon_app
 from wattwise.cli._common import NoteHandler, fail
 from wattwise.cli._demo import demo
+from wattwise.cli._infer import infer_app
 from wattwise.cli._meters import meters
 from wattwise.cli._report import report
 from wattwise.cli._run import run
@@ -17,6 +18,7 @@ from wattwise.cli._runs import runs_app
 from wattwise.cli._schedule import schedule
 from wattwise.cli._study import study_app
 from wattwise.cli._train import train
+from wattwise.cli._zoo import zoo
 
 __all__ = ["app", "main"]
 
@@ -39,6 +41,8 @@ app.add_typer(carbon_app, name="carbon")
 app.command("schedule")(schedule)
 app.command("train")(train)
 app.add_typer(study_app, name="study")
+app.add_typer(infer_app, name="infer")
+app.command("zoo")(zoo)
 
 
 def main() -> None:

@@ -55,9 +55,11 @@ def zoo(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Energy per image and latency of torchvision classifiers from 2012 to 2022, on random
-    weights (energy does not depend on their values), with year, ImageNet top-1, GFLOPs and
-    parameters from torchvision's weight metadata (nothing is downloaded)."""
+    """Energy per image and latency of torchvision classifiers from 2012 to 2022.
+
+    Models run on random weights (energy does not depend on their values); year, ImageNet
+    top-1, GFLOPs and parameters come from torchvision's weight metadata (no download).
+    """
     try:
         import torch
         import torchvision  # type: ignore[import-untyped,unused-ignore]  # noqa: F401

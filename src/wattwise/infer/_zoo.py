@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from wattwise._errors import ConfigError
+from wattwise._pareto import pareto_mask
 from wattwise.infer._measure import measure_calls, tracking
 from wattwise.infer._records import ZooEntry, ZooResult
 from wattwise.meters._base import Meter
@@ -149,17 +150,9 @@ def model_info(name: str) -> ModelInfo:
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[bool]:
-    """For each ``(energy, accuracy)``: True when no other point has lower-or-equal energy
-    and higher-or-equal accuracy with at least one strictly better."""
-    flags = []
-    for i, (e, a) in enumerate(points):
-        dominated = any(
-            (e2 <= e and a2 >= a) and (e2 < e or a2 > a)
-            for j, (e2, a2) in enumerate(points)
-            if j != i
-        )
-        flags.append(not dominated)
-    return flags
+    """For each ``(energy, accuracy)``: whether it is on the Pareto front (see
+    :func:`wattwise._pareto.pareto_mask`)."""
+    return pareto_mask([p[0] for p in points], [p[1] for p in points])
 
 
 def _trend(entries: Sequence[ZooEntry]) -> tuple[float, float] | None:
