@@ -132,6 +132,20 @@ def _figures_for(kind: str, results: dict[str, Any]) -> list[Figure]:
             "energy (J)",
             "Median energy of the same work per environment setting.",
         ),
+        "batching": lambda r: _bar_figure(
+            r.get("policies", []),
+            "policy",
+            "j_per_request",
+            "energy per request (J)",
+            "Energy per request of each batching policy under the same request stream.",
+        ),
+        "quantization": lambda r: _bar_figure(
+            r.get("variants", []),
+            "variant",
+            "j_per_inference",
+            "energy per inference (J)",
+            "Energy per inference of each variant of the model.",
+        ),
         "zoo": lambda r: _pareto_figure(
             r.get("models", []),
             "model",
