@@ -38,8 +38,8 @@ def demo(
 
     console.print(
         f"[bold]wattwise demo[/]{' (quick)' if quick else ''}: architectures, stopping, "
-        "transfer learning and carbon-aware timing on bundled digits, each measured against "
-        "its baseline in this run"
+        "transfer learning, carbon-aware timing, quantization and batching on bundled data, "
+        "each measured against its baseline in this run"
     )
     with Progress(
         TextColumn("[progress.description]{task.description}"),

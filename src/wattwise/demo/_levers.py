@@ -184,11 +184,13 @@ def stopping(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
 
     data = load_dataset("digits")
     torch.set_num_threads(1)
-    results = {}
+    results: dict[str, Any] = {}
+    models: dict[str, Any] = {}
     for label, rules in (("full planned run", ()), ("plateau rule", (Plateau(),))):
         step(f"stopping: {label} ({settings.full_epochs} epochs planned)")
         torch.manual_seed(0)
         model = build_model("cnn", input_shape=data.input_shape, num_classes=data.num_classes)
+        models[label] = model
         results[label] = fit(
             model,
             data,
@@ -240,7 +242,8 @@ def stopping(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
         source=full.energy_source,
         note=f"stopped after {len(stopped.epochs)} epochs",
     )
-    return outcome, section, results
+    # The fully trained CNN goes on to the quantization step.
+    return outcome, section, (results, models["full planned run"])
 
 
 def transfer(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
@@ -400,3 +403,139 @@ def carbon(
         note="same energy, shifted in time within a 24 h deadline",
     )
     return outcome, section, plan
+
+
+def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
+    """Dynamic batching against one request at a time, same request stream, real time."""
+    import torch
+
+    from wattwise.infer import measure_batching, parse_policies
+    from wattwise.workloads import build_model
+
+    step("batching: serving mobilenet_v3_small at 16 requests/s")
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v3_small", input_shape=(3, 224, 224), num_classes=1000)
+    requests = 48 if settings.quick else 160
+    result = measure_batching(
+        model,
+        input_shape=(3, 224, 224),
+        policies=parse_policies("1,16", max_wait_s=(0.25,)),
+        rate_rps=16.0,
+        requests=requests,
+        slo_s=0.5,
+        model_name="mobilenet_v3_small",
+        store=settings.store,
+        scope=settings.scope,
+    )
+    by_name = {p.policy: p for p in result.policies}
+    one = next(p for p in result.policies if p.max_batch_size == 1)
+    best = by_name.get(result.best or "", one)
+    rows = tuple(
+        (
+            p.policy,
+            f"{p.j_per_request:.4f} J",
+            f"{p.p95_latency_s * 1e3:.0f} ms",
+            f"{p.requests / p.batches:.1f}" if p.batches else "–",
+        )
+        for p in result.policies
+    )
+    section = Section(
+        "Batching requests",
+        (
+            f"{requests} requests at 16 req/s (±20 % jitter, as Yarally used) served in real time "
+            "by mobilenet_v3_small with random weights, once per policy; the tuner picks the "
+            f"lowest energy per request with p95 latency under 500 ms: {result.best} "
+            f"({result.best_reason}). Energy {result.source}.",
+        ),
+        (Table(("policy", "energy per request", "p95 latency", "mean batch"), rows),),
+    )
+    outcome = LeverOutcome(
+        lever=f"batching ({best.policy})",
+        baseline="one request at a time",
+        baseline_energy_j=one.j_per_request,
+        lever_energy_j=best.j_per_request,
+        accuracy_change_pp=None,
+        source=result.source,
+        note=f"J per request; p95 {best.p95_latency_s * 1e3:.0f} ms against "
+        f"{one.p95_latency_s * 1e3:.0f} ms",
+    )
+    return outcome, section, result
+
+
+def quantization(
+    model: Any, settings: DemoSettings, step: Step
+) -> tuple[LeverOutcome, Section, Any]:
+    """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
+    import torch
+
+    from wattwise.infer import measure_quantization
+    from wattwise.workloads import load_dataset
+
+    step("quantization: the trained CNN in fp32 and int8")
+    torch.set_num_threads(1)
+    data = load_dataset("digits")
+    val = data.val
+    xs = torch.stack([val[i][0] for i in range(len(val))])  # type: ignore[arg-type]
+    ys = torch.tensor([int(val[i][1]) for i in range(len(val))])  # type: ignore[arg-type]
+    cal = torch.stack([data.train[i][0] for i in range(256)])
+    result = measure_quantization(
+        model,
+        val=(xs, ys),
+        calibration=cal,
+        rounds=2 if settings.quick else 3,
+        min_time_s=0.5 if settings.quick else 1.0,
+        model_name="cnn",
+        dataset="digits",
+        store=settings.store,
+        scope=settings.scope,
+    )
+    fp32 = result.variant("fp32")
+    int8 = [v for v in result.variants if v.variant != "fp32"]
+    rows = tuple(
+        (
+            v.variant,
+            f"{v.j_per_inference * 1e3:.4f} mJ",
+            f"{v.latency_s * 1e3:.3f} ms",
+            f"{v.size_bytes:,}",
+            f"{v.accuracy:.3f}",
+        )
+        for v in result.variants
+    )
+    paragraphs = [
+        "The small CNN trained in the stopping step, quantized to int8 (torchao PT2E) and "
+        f"measured against fp32 on the digits validation set, interleaved. Energy "
+        f"{result.source}.",
+        *result.notes,
+    ]
+    if result.skipped:
+        paragraphs.append(
+            "Not made here: " + "; ".join(f"{k}: {v}" for k, v in result.skipped.items())
+        )
+    section = Section(
+        "Quantization",
+        tuple(paragraphs),
+        (Table(("variant", "energy per inference", "latency", "bytes", "accuracy"), rows),),
+    )
+    if not int8:
+        outcome = LeverOutcome(
+            "int8 quantization",
+            "fp32",
+            fp32.j_per_inference,
+            fp32.j_per_inference,
+            None,
+            result.source,
+            note="no int8 variant could be made here",
+        )
+        return outcome, section, result
+    best = min(int8, key=lambda v: v.j_per_inference)
+    outcome = LeverOutcome(
+        lever=f"int8 ({best.variant})",
+        baseline="fp32",
+        baseline_energy_j=fp32.j_per_inference,
+        lever_energy_j=best.j_per_inference,
+        accuracy_change_pp=100 * (best.accuracy - fp32.accuracy),
+        source=result.source,
+        note="J per inference; the int8 variant with the lowest energy",
+    )
+    return outcome, section, result

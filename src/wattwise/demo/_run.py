@@ -15,7 +15,9 @@ from wattwise.demo._levers import (
     LeverOutcome,
     Step,
     architectures,
+    batching,
     carbon,
+    quantization,
     stopping,
     transfer,
 )
@@ -25,7 +27,7 @@ from wattwise.report._runs import fmt_j
 __all__ = ["DemoResult", "run_demo"]
 
 #: The levers in the order they run; each adds a step to the progress bar.
-LEVER_STEPS = 8
+LEVER_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,15 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
     say: Step = step or (lambda _msg: None)
     t0 = time.monotonic()
     arch, arch_section, _ = architectures(settings, say)
-    stop, stop_section, stop_runs = stopping(settings, say)
+    stop, stop_section, (stop_runs, trained_cnn) = stopping(settings, say)
     trans, trans_section, trans_runs = transfer(settings, say)
     fits = [*stop_runs.values(), *trans_runs.values()]
     energy_j = sum(f.total_energy_j for f in fits)
     duration_s = sum(f.duration_s for f in fits)
     carb, carb_section, _ = carbon([], energy_j, duration_s, say)
-    levers = (arch, stop, trans, carb)
+    quant, quant_section, _ = quantization(trained_cnn, settings, say)
+    batch, batch_section, _ = batching(settings, say)
+    levers = (arch, stop, trans, carb, quant, batch)
     summary = Section(
         "What each lever saved",
         (
@@ -106,7 +110,15 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
     doc = Report(
         "wattwise demo",
         f"{'quick ' if quick else ''}demo run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        (summary, arch_section, stop_section, trans_section, carb_section),
+        (
+            summary,
+            arch_section,
+            stop_section,
+            trans_section,
+            carb_section,
+            quant_section,
+            batch_section,
+        ),
         {"version": wattwise.__version__},
     )
     report_path = write_report(doc, out / "report.html", "html")

@@ -22,7 +22,11 @@ def fmt_j(joules: float | None) -> str:
         return f"{joules / 3.6e6:.3f} kWh"
     if abs(joules) >= 1e3:
         return f"{joules / 1e3:.2f} kJ"
-    return f"{joules:.2f} J"
+    if abs(joules) >= 1.0 or joules == 0:
+        return f"{joules:.2f} J"
+    if abs(joules) >= 1e-3:
+        return f"{joules * 1e3:.2f} mJ"
+    return f"{joules * 1e6:.2f} µJ"
 
 
 def _summary(result: RunResult) -> Section:
