@@ -284,8 +284,7 @@ def test_run_reports_emissions_for_the_zone_and_stores_them(cli: Cli) -> None:
     from wattwise.carbon import resolve_location
 
     de = resolve_location("DE")
-    run = cli.json("run", "--json", "--zone", "DE", "--", sys.executable, "-c",
-                   BUSY.format(s=0.5))
+    run = cli.json("run", "--json", "--zone", "DE", "--", sys.executable, "-c", BUSY.format(s=0.5))
     assert run["zone"] == "DE"
     assert run["pue"] == pytest.approx(de.pue)
     assert run["intensity_g_per_kwh"] == pytest.approx(de.intensity_g_per_kwh)

@@ -4,6 +4,7 @@ from wattwise.store._backend import ENV_VAR
 from wattwise.store._liveness import STALE_AFTER_S
 from wattwise.store._schema import SCHEMA_VERSION
 from wattwise.store._store import MIN_PREFIX_LEN, RunStore, default_store_path
+from wattwise.store._study import StudyRecord, StudyRun
 
 __all__ = [
     "ENV_VAR",
@@ -11,5 +12,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
     "RunStore",
+    "StudyRecord",
+    "StudyRun",
     "default_store_path",
 ]

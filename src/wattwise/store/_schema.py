@@ -23,6 +23,8 @@ __all__ = [
     "metadata",
     "runs",
     "samples",
+    "studies",
+    "study_runs",
     "windows",
 ]
 
@@ -165,4 +167,42 @@ gaps = sa.Table(
     sa.Column("end_s", sa.Double, nullable=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("recovered", sa.Boolean, nullable=False),
+)
+
+# A study groups runs made to compare something (architectures, environments, a sweep of
+# hyperparameters, batching policies). Its parameters and results are JSON documents whose
+# shape belongs to the study's kind; the store only keeps them.
+studies = sa.Table(
+    "wattwise_studies",
+    metadata,
+    sa.Column("study_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("results", sa.JSON),
+)
+
+study_runs = sa.Table(
+    "wattwise_study_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "study_id",
+        sa.String(64),
+        sa.ForeignKey("wattwise_studies.study_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "run_id",
+        sa.String(64),
+        sa.ForeignKey("wattwise_runs.run_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.UniqueConstraint("study_id", "run_id", name="uq_wattwise_study_runs"),
 )
