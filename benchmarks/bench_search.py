@@ -1,0 +1,174 @@
+"""Energy of search strategies to reach a target accuracy, against grid search's total.
+
+Digits, the built-in small CNN and its built-in space (a 16-point grid; the other
+strategies search the ranges), the same trial budget for every strategy, repeated with
+different sampler seeds; strategies interleave within each repeat. The target is grid
+search's best validation accuracy (mean over the repeats) minus 0.5 percentage points.
+For each strategy: best accuracy found, the whole search's energy, and the energy spent when
+its best accuracy first reached the target, as a ratio of grid search's total energy (the
+issue's goal: <= 0.35 for Hyperband, ASHA and TPE). Medians over repeats count a repeat
+that never reached the target as infinite.
+
+Energy is what this machine's meters give, at process scope so that other programs' load
+is not counted; PyTorch runs on one thread so that other programs' load does not change
+how the work is split. On a machine without RAPL or NVML it is the CPU *estimate*.
+
+Usage::
+
+    python benchmarks/bench_search.py [--trials 16] [--repeats 5]
+        [--strategies grid,random,tpe,gp,hyperband,asha] [--json OUT] [--write-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from wattwise.search import Comparison, Workload, builtin_space, compare_strategies
+from wattwise.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "search.md"
+BEGIN, END = "<!-- bench_search:begin -->", "<!-- bench_search:end -->"
+GOAL = 0.35
+GOAL_STRATEGIES = ("hyperband", "asha", "tpe")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def table(c: Comparison) -> str:
+    rows = [
+        "| strategy | best accuracy (mean; min–max) | search energy | energy to target "
+        "(median) | ÷ grid total | reached | epochs trained | trials c/p/f |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in c.strategies:
+        accs = [r.best_accuracy for r in s.repeats if r.best_accuracy is not None]
+        n = len(s.repeats)
+        counts = "/".join(
+            f"{statistics.fmean(r.count(state) for r in s.repeats):.3g}"
+            for state in ("complete", "pruned", "fail")
+        )
+        to_target = f"{s.energy_to_target_j:.1f} J" if s.energy_to_target_j is not None else "never"
+        ratio = s.energy_to_target_vs_grid_total
+        rows.append(
+            f"| {s.strategy} | {statistics.fmean(accs):.4f}; {min(accs):.4f}–{max(accs):.4f} "
+            f"| {s.total_energy_j:.1f} J | {to_target} | "
+            f"{f'{ratio:.2f}' if ratio is not None else '—'} | {s.reached}/{n} | "
+            f"{statistics.fmean(r.epochs for r in s.repeats):.0f} | {counts} |"
+        )
+    return "\n".join(rows)
+
+
+def verdicts(c: Comparison) -> list[str]:
+    out = []
+    for name in GOAL_STRATEGIES:
+        try:
+            s = c.strategy(name)
+        except KeyError:
+            continue
+        ratio = s.energy_to_target_vs_grid_total
+        if ratio is None:
+            out.append(f"{name}: MISSES the goal: the median repeat never reached the target")
+        else:
+            word = "meets" if ratio <= GOAL else "MISSES"
+            out.append(f"{name}: {ratio:.2f} of grid's total energy: {word} the goal <= {GOAL}")
+    return out
+
+
+def write_docs(text: str) -> None:
+    doc = DOCS.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(doc):
+        raise SystemExit(f"{DOCS} has no {BEGIN} ... {END} section")
+    DOCS.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--strategies", default="grid,random,tpe,gp,hyperband,asha")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--store", help="run store (default: a temporary SQLite file)")
+    parser.add_argument("--json", type=Path, help="write the comparison's JSON here")
+    parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS.name}")
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tmp = tempfile.TemporaryDirectory()
+    store = RunStore.open(args.store or str(Path(tmp.name) / "bench.sqlite"))
+    space = builtin_space("cnn")
+    load_before = os.getloadavg()
+    t0 = time.monotonic()
+    done = [0]
+
+    def progress(strategy: str, repeat: int, trial: object) -> None:
+        done[0] += 1
+        if done[0] % 16 == 0:
+            print(f"  {done[0]} trials, {time.monotonic() - t0:.0f} s", file=sys.stderr)
+
+    c = compare_strategies(
+        Workload(dataset="digits", model="cnn", device="cpu", seed=0),
+        space,
+        strategies=args.strategies,
+        trials=args.trials,
+        repeats=args.repeats,
+        seed=args.seed,
+        store=store,
+        scope="process",
+        on_trial=progress,
+    )
+    wall = time.monotonic() - t0
+    load_after = os.getloadavg()
+    command = (
+        f"python benchmarks/bench_search.py --trials {args.trials} --repeats {args.repeats} "
+        f"--strategies {args.strategies} --seed {args.seed}"
+    )
+    header = [
+        f"Command: `{command}`",
+        "",
+        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, shared with other work (load "
+        f"average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end); "
+        f"PyTorch on 1 thread; {wall:.0f} s in all.",
+        "",
+        f"Energy: {c.energy_source}, {c.scope} scope. Target: {c.target_accuracy:.4f} "
+        f"({c.target_source}). {args.trials} trials per search, {args.repeats} repeats "
+        f"(sampler seeds {args.seed}–{args.seed + args.repeats - 1}).",
+        "",
+        "",
+    ]
+    text = "\n".join(header) + table(c) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(c))
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(c.to_dict(), indent=1, default=str))
+    if args.write_docs:
+        write_docs(text)
+    store.close()
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,645 @@
+"""Strategies compared on the same work: best accuracy, energy, and energy to a target.
+
+Every strategy gets the same workload, space, trial budget and training seed, in the same
+run of the program on the same machine; repeats interleave the strategies (grid, random,
+tpe, grid, random, tpe...) so that a drift in the machine's load spreads over all of them.
+Before the first search, one untracked epoch warms PyTorch up, so that the first strategy
+does not pay its one-time start-up.
+
+Each strategy's search is one tracked run, with a window per trial: its energy counts the
+trials *and* what happens between them (the sampler choosing, the pruner deciding), so a
+strategy that thinks hard pays for it. The anytime curve is read at the end of every trial:
+the search's energy so far against the best accuracy of a complete trial so far. A pruned
+trial never counts as found: its energy does.
+
+The target accuracy is grid search's best accuracy minus 0.5 percentage points (its mean
+over the repeats), unless one is given. A strategy's energy to target is the energy its
+search had spent when its best accuracy first reached the target; over repeats, the median,
+with a repeat that never reached it counting as infinite (so it is None when more than half
+never did: never a mean over the lucky repeats only).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from wattwise._errors import ConfigError
+from wattwise.meters._base import Meter
+from wattwise.search._objective import EnergyObjective, Workload
+from wattwise.search._records import TrialRecord, combine_sources
+from wattwise.search._search import _resolve_store
+from wattwise.search._space import SearchSpace, builtin_space
+from wattwise.search._strategies import Strategy, parse_strategies
+from wattwise.tracking._records import Scope
+from wattwise.tracking._tracker import Tracker
+
+if TYPE_CHECKING:
+    import optuna
+
+    from wattwise.store import RunStore
+
+__all__ = [
+    "TARGET_MARGIN",
+    "Comparison",
+    "CurvePoint",
+    "RepeatResult",
+    "StrategyResult",
+    "anytime_curve",
+    "compare_strategies",
+    "energy_to_target_j",
+]
+
+#: The default target is grid search's best accuracy minus this (0.5 percentage points).
+TARGET_MARGIN: Final = 0.005
+
+ProgressHook = Callable[[str, int, TrialRecord], None]
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of an anytime curve, read as a trial finished.
+
+    Attributes:
+        trial: the trial that just finished.
+        energy_j: the search's energy so far, in J.
+        best_accuracy: best accuracy of a complete trial so far (None: none yet).
+    """
+
+    trial: int
+    energy_j: float
+    best_accuracy: float | None
+
+    def to_list(self) -> list[Any]:
+        """``[energy_j, best_accuracy, trial]``: compact for JSON."""
+        return [self.energy_j, self.best_accuracy, self.trial]
+
+
+def anytime_curve(
+    trials: Sequence[TrialRecord], energies_j: Sequence[float]
+) -> tuple[CurvePoint, ...]:
+    """Best accuracy so far against energy so far.
+
+    Args:
+        trials: trials in the order they finished.
+        energies_j: the search's energy when each finished, in J (non-decreasing).
+
+    Raises:
+        ValueError: the sequences differ in length.
+    """
+    if len(trials) != len(energies_j):
+        raise ValueError("one energy per trial is needed")
+    best: float | None = None
+    out = []
+    for t, e in zip(trials, energies_j, strict=True):
+        if t.state == "complete" and t.accuracy is not None:
+            best = t.accuracy if best is None else max(best, t.accuracy)
+        out.append(CurvePoint(t.number, e, best))
+    return tuple(out)
+
+
+def energy_to_target_j(curve: Sequence[CurvePoint], target: float) -> float | None:
+    """The energy spent when the best accuracy first reached ``target``, in J (None: never)."""
+    for p in curve:
+        if p.best_accuracy is not None and p.best_accuracy >= target:
+            return p.energy_j
+    return None
+
+
+@dataclass(frozen=True)
+class RepeatResult:
+    """One strategy's search in one repeat.
+
+    Attributes:
+        repeat: 0-based repeat.
+        seed: the sampler's seed.
+        trials: its trials, in the order they finished.
+        curve: its anytime curve.
+        total_energy_j: energy of the whole search (trials and the work between them), J.
+        trials_energy_j: energy of the trials alone, in J.
+        best_accuracy: best accuracy of a complete trial (None: none completed).
+        energy_to_target_j: energy when the target was first reached, J (None: never).
+        run_id: the search's tracked run.
+        energy_source: provenance of its energy.
+    """
+
+    repeat: int
+    seed: int
+    trials: tuple[TrialRecord, ...]
+    curve: tuple[CurvePoint, ...]
+    total_energy_j: float
+    trials_energy_j: float
+    best_accuracy: float | None
+    energy_to_target_j: float | None
+    run_id: str
+    energy_source: str
+
+    def count(self, state: str) -> int:
+        """Trials in a state."""
+        return sum(1 for t in self.trials if t.state == state)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained over all trials."""
+        return sum(t.epochs or 0 for t in self.trials)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "repeat": self.repeat,
+            "seed": self.seed,
+            "best_accuracy": self.best_accuracy,
+            "total_energy_j": self.total_energy_j,
+            "trials_energy_j": self.trials_energy_j,
+            "search_overhead_j": self.total_energy_j - self.trials_energy_j,
+            "energy_to_target_j": self.energy_to_target_j,
+            "trials": len(self.trials),
+            "complete": self.count("complete"),
+            "pruned": self.count("pruned"),
+            "failed": self.count("fail"),
+            "epochs": self.epochs,
+            "run_id": self.run_id,
+            "energy_source": self.energy_source,
+            "curve": [p.to_list() for p in self.curve],
+            "trial_list": [t.to_dict() for t in self.trials],
+        }
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    """Median with None as +inf; None when the median is infinite."""
+    m = statistics.median([math.inf if v is None else v for v in values])
+    return None if math.isinf(m) else m
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """One strategy over every repeat.
+
+    Attributes:
+        strategy: its name.
+        description: what ran, with its settings.
+        repeats: each repeat's search.
+        energy_to_target_vs_grid_total: ``energy_to_target_j`` over grid search's
+            ``total_energy_j`` (None: no grid, or the target was not reached).
+    """
+
+    strategy: str
+    description: str
+    repeats: tuple[RepeatResult, ...]
+    energy_to_target_vs_grid_total: float | None = None
+
+    @property
+    def best_accuracy(self) -> float | None:
+        """Mean over repeats of the best accuracy found (None: no complete trial)."""
+        found = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
+        return statistics.fmean(found) if found else None
+
+    @property
+    def total_energy_j(self) -> float:
+        """Mean over repeats of the whole search's energy, in J."""
+        return statistics.fmean(r.total_energy_j for r in self.repeats)
+
+    @property
+    def trials_energy_j(self) -> float:
+        """Mean over repeats of the trials' energy, in J."""
+        return statistics.fmean(r.trials_energy_j for r in self.repeats)
+
+    @property
+    def energy_to_target_j(self) -> float | None:
+        """Median over repeats of the energy to target, in J; None when more than half of
+        the repeats never reached it."""
+        return _median_or_none([r.energy_to_target_j for r in self.repeats])
+
+    @property
+    def reached(self) -> int:
+        """Repeats that reached the target."""
+        return sum(1 for r in self.repeats if r.energy_to_target_j is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        accs = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
+        return {
+            "strategy": self.strategy,
+            "description": self.description,
+            "best_accuracy": self.best_accuracy,
+            "best_accuracy_min": min(accs) if accs else None,
+            "best_accuracy_max": max(accs) if accs else None,
+            "total_energy_j": self.total_energy_j,
+            "trials_energy_j": self.trials_energy_j,
+            "search_overhead_j": self.total_energy_j - self.trials_energy_j,
+            "energy_to_target_j": self.energy_to_target_j,
+            "target_reached_repeats": self.reached,
+            "energy_to_target_vs_grid_total": self.energy_to_target_vs_grid_total,
+            "repeats": [r.to_dict() for r in self.repeats],
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Strategies compared on the same workload, space and trial budget.
+
+    Attributes:
+        workload: what every trial trained.
+        space: the search space.
+        trials: the trial budget of each strategy's search.
+        repeats: searches per strategy.
+        target_accuracy: the accuracy to reach (None: no complete grid trial to set it).
+        target_source: where the target came from.
+        strategies: each strategy's results, in the order asked.
+        energy_source: provenance of every energy figure.
+        scope: the trackers' scope.
+        study_id: the stored ``sweep-compare`` study, or None.
+        notes: caveats worth reading with the figures.
+    """
+
+    workload: Workload
+    space: SearchSpace
+    trials: int
+    repeats: int
+    target_accuracy: float | None
+    target_source: str
+    strategies: tuple[StrategyResult, ...]
+    energy_source: str
+    scope: str
+    study_id: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def strategy(self, name: str) -> StrategyResult:
+        """One strategy's results by name.
+
+        Raises:
+            KeyError: no such strategy in the comparison.
+        """
+        for s in self.strategies:
+            if s.strategy == name:
+                return s
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the schema of ``wattwise sweep compare --json``)."""
+        return {
+            "kind": "sweep-compare",
+            "study_id": self.study_id,
+            "workload": self.workload.to_dict(),
+            "space": self.space.to_dict(),
+            "space_source": self.space.source,
+            "trials": self.trials,
+            "repeats": self.repeats,
+            "target_accuracy": self.target_accuracy,
+            "target_source": self.target_source,
+            "energy_source": self.energy_source,
+            "scope": self.scope,
+            "curve_columns": ["energy_j", "best_accuracy", "trial"],
+            "notes": list(self.notes),
+            "strategies": [s.to_dict() for s in self.strategies],
+        }
+
+
+@dataclass
+class _Raw:
+    """One search as it ran, before the target is known."""
+
+    repeat: int
+    seed: int
+    trials: list[TrialRecord]
+    energies: list[float]
+    total_j: float
+    run_id: str
+    source: str
+
+
+def compare_strategies(
+    workload: Workload,
+    space: SearchSpace | None = None,
+    *,
+    strategies: Sequence[Strategy | str] | str = ("grid", "random", "tpe", "hyperband"),
+    trials: int = 16,
+    repeats: int = 1,
+    target_accuracy: float | None = None,
+    seed: int = 0,
+    store: RunStore | str | bool | None = None,
+    meters: Callable[[], Sequence[Meter]] | None = None,
+    scope: Scope | str = Scope.PROCESS,
+    name: str | None = None,
+    on_trial: ProgressHook | None = None,
+) -> Comparison:
+    """Run every strategy on the same work and compare them.
+
+    Args:
+        workload: what each trial trains.
+        space: the search space (default: the model's built-in space).
+        strategies: strategies or their names, or a comma-separated string.
+        trials: trials per search (grid search stops early when its grid is smaller).
+        repeats: searches per strategy; repeat ``r`` seeds the samplers with ``seed + r``.
+        target_accuracy: the accuracy to reach (0..1); default: grid's best minus 0.5 pp.
+        seed: the first repeat's sampler seed.
+        store: the wattwise store (a store, a URL, None: the default, False: none).
+        meters: a factory of fresh meters for each tracker (None: detected).
+        scope: the trackers' scope (``process`` by default).
+        name: the stored study's name.
+        on_trial: called after each trial with the strategy, the repeat and the trial.
+
+    Raises:
+        ConfigError: bad settings; no target and no grid search to set one.
+    """
+    strats = (
+        parse_strategies(strategies)
+        if isinstance(strategies, str)
+        else tuple(parse_strategies(s)[0] if isinstance(s, str) else s for s in strategies)
+    )
+    names = [s.name for s in strats]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a strategy is listed twice: {', '.join(names)}")
+    if trials < 1 or repeats < 1:
+        raise ConfigError(f"trials and repeats must be >= 1, got {trials} and {repeats}")
+    if target_accuracy is not None and not 0 < target_accuracy <= 1:
+        raise ConfigError(f"the target accuracy is in (0, 1], got {target_accuracy}")
+    if target_accuracy is None and "grid" not in names:
+        raise ConfigError(
+            "give a target accuracy, or include grid to set it (grid's best - 0.5 pp)"
+        )
+    space = space if space is not None else builtin_space(workload.model)
+    space.check_model(workload.model)
+    with ExitStack() as stack:
+        return _compare(
+            stack,
+            workload,
+            space,
+            strats,
+            names=names,
+            trials=trials,
+            repeats=repeats,
+            target_accuracy=target_accuracy,
+            seed=seed,
+            store=store,
+            meters=meters,
+            scope=scope,
+            name=name,
+            on_trial=on_trial,
+        )
+
+
+def _compare(
+    stack: ExitStack,
+    workload: Workload,
+    space: SearchSpace,
+    strats: tuple[Strategy, ...],
+    *,
+    names: list[str],
+    trials: int,
+    repeats: int,
+    target_accuracy: float | None,
+    seed: int,
+    store: RunStore | str | bool | None,
+    meters: Callable[[], Sequence[Meter]] | None,
+    scope: Scope | str,
+    name: str | None,
+    on_trial: ProgressHook | None,
+) -> Comparison:
+    run_store = _resolve_store(store, stack)
+
+    objective0 = EnergyObjective(workload, space)
+    data = objective0.data()
+    _warm_up(workload, space, data, meters)
+
+    study_id = uuid.uuid4().hex if run_store is not None else None
+    if run_store is not None and study_id is not None:
+        run_store.create_study(
+            study_id=study_id,
+            kind="sweep-compare",
+            name=name or f"{workload.dataset} {workload.model}: {', '.join(names)}",
+            params={
+                "workload": workload.to_dict(),
+                "space": space.to_dict(),
+                "strategies": names,
+                "trials": trials,
+                "repeats": repeats,
+                "seed": seed,
+                "target_accuracy": target_accuracy,
+                "scope": str(Scope(scope)),
+            },
+        )
+
+    raw: dict[str, list[_Raw]] = {n: [] for n in names}
+    for r in range(repeats):
+        for strat in strats:
+            raw[strat.name].append(
+                _one_search(
+                    strat,
+                    workload,
+                    space,
+                    data,
+                    repeat=r,
+                    seed=seed + r,
+                    trials=trials,
+                    store=run_store,
+                    study_id=study_id,
+                    meters=meters,
+                    scope=scope,
+                    on_trial=on_trial,
+                )
+            )
+
+    target, target_source = _target(raw, target_accuracy)
+    results: list[StrategyResult] = []
+    for strat in strats:
+        reps = tuple(_finish(x, target) for x in raw[strat.name])
+        results.append(StrategyResult(strat.name, strat.describe(space), reps))
+    if "grid" in names:
+        grid_total = next(s for s in results if s.strategy == "grid").total_energy_j
+        results = [
+            StrategyResult(
+                s.strategy,
+                s.description,
+                s.repeats,
+                s.energy_to_target_j / grid_total
+                if s.energy_to_target_j is not None and grid_total > 0
+                else None,
+            )
+            for s in results
+        ]
+    notes = _notes(space, trials, strats, raw)
+    comparison = Comparison(
+        workload=workload,
+        space=space,
+        trials=trials,
+        repeats=repeats,
+        target_accuracy=target,
+        target_source=target_source,
+        strategies=tuple(results),
+        energy_source=combine_sources(x.source for xs in raw.values() for x in xs),
+        scope=str(Scope(scope)),
+        study_id=study_id,
+        notes=notes,
+    )
+    if run_store is not None and study_id is not None:
+        run_store.finish_study(study_id, comparison.to_dict())
+    return comparison
+
+
+def _warm_up(
+    workload: Workload,
+    space: SearchSpace,
+    data: Any,
+    meters: Callable[[], Sequence[Meter]] | None,
+) -> None:
+    """One untracked epoch, so no strategy pays PyTorch's first-use start-up."""
+    from wattwise.train import fit
+    from wattwise.workloads import build_model
+
+    first = {k: v[0] for k, v in space.grid().items()}
+    model = build_model(
+        workload.model_spec(first), input_shape=data.input_shape, num_classes=data.num_classes
+    )
+    fit(
+        model,
+        data,
+        epochs=1,
+        device=workload.device,
+        seed=workload.seed,
+        store=False,
+        meters=meters() if meters is not None else None,
+        name="sweep-compare warm-up",
+    )
+
+
+def _one_search(
+    strat: Strategy,
+    workload: Workload,
+    space: SearchSpace,
+    data: Any,
+    *,
+    repeat: int,
+    seed: int,
+    trials: int,
+    store: RunStore | None,
+    study_id: str | None,
+    meters: Callable[[], Sequence[Meter]] | None,
+    scope: Scope | str,
+    on_trial: ProgressHook | None,
+) -> _Raw:
+    import optuna
+
+    label = f"{strat.name} r{repeat} "
+    objective = EnergyObjective(
+        workload,
+        space,
+        store=store,
+        study_id=study_id,
+        meters=meters,
+        scope=scope,
+        label=label,
+        attributes={"role": "trial", "strategy": strat.name, "repeat": repeat},
+        data=data,
+    )
+    study = optuna.create_study(
+        study_name=f"compare {strat.name} r{repeat}",
+        sampler=strat.make_sampler(space, seed=seed, trials=trials),
+        pruner=strat.make_pruner(space),
+        directions=strat.directions,
+    )
+    search = Tracker(
+        f"sweep-compare {strat.name} r{repeat}",
+        scope=scope,
+        meters=meters() if meters is not None else None,
+        store=store if store is not None else False,
+    )
+    finished: list[TrialRecord] = []
+    energies: list[float] = []
+
+    def timed(trial: optuna.Trial) -> float | tuple[float, float]:
+        # A window per trial: its edges force a reading, so the search's energy read
+        # after the trial is exact, not up to a sampling interval old.
+        with search.window(f"trial-{trial.number}"):
+            return objective(trial)
+
+    def after(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        record = TrialRecord.from_frozen(frozen)
+        finished.append(record)
+        energies.append(search.energy_j)
+        if on_trial is not None:
+            on_trial(strat.name, repeat, record)
+
+    with search:
+        study.optimize(timed, n_trials=trials, callbacks=[after], catch=())
+    run = search.result
+    assert run is not None
+    from wattwise.train import describe_sources
+
+    source = describe_sources(run.components)
+    if store is not None and study_id is not None:
+        store.add_study_run(
+            study_id,
+            run.run_id,
+            label=f"{label}search",
+            attributes={
+                "role": "search",
+                "strategy": strat.name,
+                "repeat": repeat,
+                "seed": seed,
+                "energy_j": run.energy_j,
+                "trials_energy_j": sum(t.energy_j or 0.0 for t in finished),
+                "energy_source": source,
+            },
+        )
+    return _Raw(repeat, seed, finished, energies, run.energy_j, run.run_id, source)
+
+
+def _target(raw: dict[str, list[_Raw]], given: float | None) -> tuple[float | None, str]:
+    if given is not None:
+        return given, "given"
+    bests = []
+    for x in raw["grid"]:
+        accs = [t.accuracy for t in x.trials if t.state == "complete" and t.accuracy is not None]
+        if accs:
+            bests.append(max(accs))
+    if not bests:
+        return None, "none: grid search completed no trial"
+    grid_best = statistics.fmean(bests)
+    over = f"mean over {len(bests)} repeats of " if len(bests) > 1 else ""
+    return (
+        grid_best - TARGET_MARGIN,
+        f"{over}grid's best accuracy {grid_best:.4f} minus {TARGET_MARGIN * 100:g} pp",
+    )
+
+
+def _finish(x: _Raw, target: float | None) -> RepeatResult:
+    curve = anytime_curve(x.trials, x.energies)
+    best = curve[-1].best_accuracy if curve else None
+    return RepeatResult(
+        repeat=x.repeat,
+        seed=x.seed,
+        trials=tuple(x.trials),
+        curve=curve,
+        total_energy_j=x.total_j,
+        trials_energy_j=sum(t.energy_j or 0.0 for t in x.trials),
+        best_accuracy=best,
+        energy_to_target_j=energy_to_target_j(curve, target) if target is not None else None,
+        run_id=x.run_id,
+        energy_source=x.source,
+    )
+
+
+def _notes(
+    space: SearchSpace, trials: int, strats: Sequence[Strategy], raw: dict[str, list[_Raw]]
+) -> tuple[str, ...]:
+    notes = [
+        "accuracy is validation accuracy, the same split the search selects on: "
+        "an optimistic estimate of accuracy on new data",
+        "a pruned trial's energy counts; its accuracy never counts as found",
+    ]
+    if any(s.sampler == "grid" for s in strats):
+        size = space.grid_size
+        if size > trials:
+            notes.append(
+                f"grid search tried {trials} of its {size} grid points, in a seeded shuffled order"
+            )
+        elif size < trials:
+            ran = max(len(x.trials) for x in raw.get("grid", [])) if raw.get("grid") else size
+            notes.append(f"grid search stopped after its {size} grid points ({ran} trials)")
+    return tuple(notes)
