@@ -32,7 +32,7 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
 
     data = json.loads((out / "demo.json").read_text())
     levers = {row["lever"].split(":")[0].split(" (")[0]: row for row in data["levers"]}
-    assert len(data["levers"]) == 6
+    assert len(data["levers"]) == 7
     assert {"stop at a plateau", "architecture", "transfer learning"} <= set(levers)
     assert any(k.startswith("int8") for k in levers) and any(
         k.startswith("batching") for k in levers

@@ -17,6 +17,7 @@ from wattwise.cli._run import run
 from wattwise.cli._runs import runs_app
 from wattwise.cli._schedule import schedule
 from wattwise.cli._study import study_app
+from wattwise.cli._sweep import sweep_app
 from wattwise.cli._train import train
 from wattwise.cli._zoo import zoo
 
@@ -42,6 +43,7 @@ app.command("schedule")(schedule)
 app.command("train")(train)
 app.add_typer(study_app, name="study")
 app.add_typer(infer_app, name="infer")
+app.add_typer(sweep_app, name="sweep")
 app.command("zoo")(zoo)
 
 

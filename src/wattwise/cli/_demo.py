@@ -38,7 +38,8 @@ def demo(
 
     console.print(
         f"[bold]wattwise demo[/]{' (quick)' if quick else ''}: architectures, stopping, "
-        "transfer learning, carbon-aware timing, quantization and batching on bundled data, "
+        "transfer learning, search, carbon-aware timing, quantization and batching on bundled "
+        "data, "
         "each measured against its baseline in this run"
     )
     with Progress(
@@ -65,7 +66,8 @@ def demo(
     console.print(table)
     console.print(
         f"Energy: {result.source}; the carbon row uses the bundled 2020 trace of Germany. "
-        f"{result.energy_j:.1f} J of training in {result.duration_s:.0f} s. "
+        f"The training runs used {result.energy_j:.1f} J; the demo took "
+        f"{result.duration_s:.0f} s. "
         f"Report: {result.report_path}",
         highlight=False,
     )

@@ -18,6 +18,7 @@ from wattwise.demo._levers import (
     batching,
     carbon,
     quantization,
+    search,
     stopping,
     transfer,
 )
@@ -27,7 +28,7 @@ from wattwise.report._runs import fmt_j
 __all__ = ["DemoResult", "run_demo"]
 
 #: The levers in the order they run; each adds a step to the progress bar.
-LEVER_STEPS = 10
+LEVER_STEPS = 11
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
     carb, carb_section, _ = carbon([], energy_j, duration_s, say)
     quant, quant_section, _ = quantization(trained_cnn, settings, say)
     batch, batch_section, _ = batching(settings, say)
-    levers = (arch, stop, trans, carb, quant, batch)
+    hpo, hpo_section, _ = search(settings, say)
+    levers = (arch, stop, trans, hpo, carb, quant, batch)
     summary = Section(
         "What each lever saved",
         (
@@ -115,6 +117,7 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
             arch_section,
             stop_section,
             trans_section,
+            hpo_section,
             carb_section,
             quant_section,
             batch_section,
