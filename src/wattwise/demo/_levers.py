@@ -543,9 +543,8 @@ def quantization(
 
 def search(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
     """Bayesian search (TPE) against grid search: energy to reach grid's accuracy."""
-    import torch
-
     import optuna
+    import torch
 
     from wattwise.search import Workload, compare_strategies
 
