@@ -9,7 +9,17 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-__all__ = ["EXIT_USAGE", "NoteHandler", "console", "err_console", "fail", "print_json"]
+from wattwise._extras import MissingExtra, require
+
+__all__ = [
+    "EXIT_USAGE",
+    "NoteHandler",
+    "console",
+    "err_console",
+    "fail",
+    "need",
+    "print_json",
+]
 
 #: Exit status for bad input, a missing file, an unreachable store (typer uses 2 too).
 EXIT_USAGE = 2
@@ -45,3 +55,15 @@ class NoteHandler(logging.Handler):
         err_console.print(
             f"[yellow]note:[/] {record.getMessage()}", highlight=False, soft_wrap=True
         )
+
+
+def need(what: str, extra: str, modules: list[str] | None = None) -> None:
+    """Exit with one line unless the optional packages ``what`` needs are installed.
+
+    Called first thing in a command, so a missing extra is said before any work starts.
+    See :func:`wattwise._extras.require` for the arguments.
+    """
+    try:
+        require(what, extra, modules)
+    except MissingExtra as exc:
+        fail(str(exc))

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from wattwise.cli._common import console, fail
+from wattwise.cli._common import console, fail, need
 
 __all__ = ["demo"]
 
@@ -26,14 +26,12 @@ def demo(
     ] = None,
 ) -> None:
     """Train, compare and schedule on bundled data, showing what each lever saves."""
+    need("wattwise demo", "demo")  # before anything is written or trained
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"cannot create {out}: {exc.strerror}")
-    try:
-        from wattwise.demo import run_demo, savings_table
-    except ImportError as exc:  # torch / scikit-learn are the `torch` extra
-        fail(f"the demo needs PyTorch: pip install 'wattwise[torch]' ({exc.name} is missing)")
+    from wattwise.demo import run_demo, savings_table
     from wattwise.demo._run import LEVER_STEPS
 
     console.print(

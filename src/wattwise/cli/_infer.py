@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.tracking._tracker import Tracker
 
 __all__ = ["infer_app"]
@@ -35,10 +35,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _need_torch() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        fail("wattwise infer needs PyTorch: pip install 'wattwise[torch]'")
+    need("wattwise infer", "torch", ["torch", "torchvision", "sklearn"])
 
 
 def _parse_waits(spec: str) -> list[float | None]:
@@ -278,6 +275,7 @@ def quantize(
     """fp32 against int8 (torchao PT2E: dynamic for Linear layers, static with calibration):
     energy per inference, latency, size and accuracy on the validation set, on the CPU."""
     _need_torch()
+    need("wattwise infer quantize", "torch", ["torchao"])
     try:
         data = _quantize(
             model=model, dataset=dataset, init=init, epochs=epochs, batch_size=batch_size,

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.cli._render import format_energy
 
 if TYPE_CHECKING:
@@ -166,10 +166,7 @@ def _progress(json_out: bool) -> Iterator[Callable[[int, int, str], None] | None
 
 
 def _guard(work: Callable[[], None]) -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        fail("wattwise study needs PyTorch: pip install 'wattwise[torch]'")
+    need("wattwise study", "torch", ["torch", "torchvision", "sklearn", "scipy"])
     try:
         work()
     except WattwiseError as exc:

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.cli._render import format_energy
 
 if TYPE_CHECKING:
@@ -53,12 +53,10 @@ StudyOpt = Annotated[str, typer.Option(help="Name of the shared Optuna study.")]
 
 def _require_search(*, training: bool = True) -> None:
     """The search needs Optuna, PyYAML and (to train) PyTorch: say which is missing."""
-    needed = [("optuna", "search"), ("yaml", "search")] + ([("torch", "torch")] if training else [])
-    for module, extra in needed:
-        try:
-            __import__(module)
-        except ImportError:
-            fail(f"wattwise sweep needs {module}: pip install 'wattwise[{extra},torch]'")
+    if training:
+        need("wattwise sweep", "search,torch", ["optuna", "yaml", "torch", "sklearn"])
+    else:
+        need("wattwise sweep", "search", ["optuna", "yaml"])
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -492,10 +490,7 @@ def space_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Print a built-in search space as YAML (a start for your own), or check a space file."""
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        fail("wattwise sweep needs PyYAML: pip install 'wattwise[search]'")
+    need("wattwise sweep space", "search", ["yaml"])
     try:
         sp = _space(check, model)
     except WattwiseError as exc:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.cli._render import format_energy
 from wattwise.tracking._tracker import Tracker
 
@@ -198,10 +198,9 @@ def train(
     energy saved by an early stop is a prediction of the full planned run minus what was
     measured.
     """
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        fail("wattwise train needs PyTorch: pip install 'wattwise[torch]'")
+    need("wattwise train", "torch", ["torch", "torchvision", "sklearn"])
+    if tensorboard is not None:
+        need("wattwise train --tensorboard", "torch", ["tensorboard"])
     try:
         _train(
             model=model,

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, print_json
+from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.tracking._tracker import Tracker
 
 __all__ = ["zoo"]
@@ -60,11 +60,8 @@ def zoo(
     Models run on random weights (energy does not depend on their values); year, ImageNet
     top-1, GFLOPs and parameters come from torchvision's weight metadata (no download).
     """
-    try:
-        import torch
-        import torchvision  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
-    except ImportError:
-        fail("wattwise zoo needs PyTorch and torchvision: pip install 'wattwise[torch]'")
+    need("wattwise zoo", "torch", ["torch", "torchvision"])
+    import torch
     try:
         from wattwise.infer import measure_zoo, record_study
         from wattwise.train import resolve_device

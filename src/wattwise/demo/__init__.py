@@ -1,5 +1,9 @@
 """``wattwise demo``: the levers on bundled data, each measured against its baseline."""
 
+from wattwise._extras import require
+
+require("wattwise.demo", "demo", None)
+
 from wattwise.demo._levers import DemoSettings, LeverOutcome
 from wattwise.demo._run import DemoResult, run_demo, savings_table
 

@@ -6,6 +6,10 @@ framework: :mod:`wattwise.train.lightning`, :mod:`wattwise.train.keras`,
 :mod:`wattwise.train.hf`.
 """
 
+from wattwise._extras import require
+
+require("wattwise.train", "torch", ["torch"])
+
 from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._loop import OPTIMIZERS, fit, resolve_device, seed_everything
 from wattwise.train._predict import predict_total

@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from wattwise._extras import require
+
+require("wattwise.train.hf", "hf", ["transformers"])
+
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from wattwise.meters._base import Meter

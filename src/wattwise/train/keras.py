@@ -14,6 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from wattwise._extras import require
+
+require("wattwise.train.keras", "keras", ["keras"])
+
 import keras  # type: ignore[import-untyped,unused-ignore]
 
 from wattwise.meters._base import Meter

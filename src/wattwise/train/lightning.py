@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from wattwise._extras import require
+
+require("wattwise.train.lightning", "lightning", ["lightning"])
+
 import lightning.pytorch as pl
 
 from wattwise.meters._base import Meter
