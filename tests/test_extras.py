@@ -68,9 +68,7 @@ def test_require_names_what_is_missing_and_the_extra() -> None:
     with pytest.raises(MissingExtra) as caught:
         require("wattwise sweep", "search", ["yaml", "no_such_module_xyz"])
     message = str(caught.value)
-    assert message == (
-        "wattwise sweep needs no_such_module_xyz: pip install 'wattwise[search]'"
-    )
+    assert message == ("wattwise sweep needs no_such_module_xyz: pip install 'wattwise[search]'")
     # A ConfigError for the CLI's one-line exit, an ImportError for Python callers.
     assert isinstance(caught.value, ConfigError)
     assert isinstance(caught.value, ImportError)
@@ -96,9 +94,7 @@ def test_missing_modules_sees_a_hidden_package(monkeypatch: pytest.MonkeyPatch) 
 
 def test_extras_table_matches_pyproject() -> None:
     """Every module EXTRAS names comes from a distribution that extra declares, and back."""
-    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     owners = packages_distributions()
     for extra, modules in EXTRAS.items():
         assert extra in table, f"EXTRAS names {extra!r}, which pyproject.toml lacks"
@@ -112,7 +108,11 @@ def test_extras_table_matches_pyproject() -> None:
 @pytest.mark.parametrize(
     ("blocked", "args", "line"),
     [
-        (["optuna"], ["demo", "--quick"], "wattwise demo needs Optuna: pip install 'wattwise[demo]'"),
+        (
+            ["optuna"],
+            ["demo", "--quick"],
+            "wattwise demo needs Optuna: pip install 'wattwise[demo]'",
+        ),
         (
             ["torch"],
             ["train", "--model", "mlp", "--epochs", "1"],
@@ -123,7 +123,11 @@ def test_extras_table_matches_pyproject() -> None:
             ["sweep", "compare", "--trials", "1"],
             "wattwise sweep needs Optuna and PyTorch: pip install 'wattwise[search,torch]'",
         ),
-        (["yaml"], ["sweep", "space"], "wattwise sweep space needs PyYAML: pip install 'wattwise[search]'"),
+        (
+            ["yaml"],
+            ["sweep", "space"],
+            "wattwise sweep space needs PyYAML: pip install 'wattwise[search]'",
+        ),
         (["torchvision"], ["zoo"], "wattwise zoo needs torchvision: pip install 'wattwise[torch]'"),
         (
             ["torchao"],
@@ -153,7 +157,9 @@ def test_a_command_missing_its_extra_says_so_in_one_line_before_any_work(
     assert not store.exists()
 
 
-def test_the_python_api_says_which_extra_on_import(child_env: dict[str, str], tmp_path: Path) -> None:
+def test_the_python_api_says_which_extra_on_import(
+    child_env: dict[str, str], tmp_path: Path
+) -> None:
     code = (
         "import sys\nsys.modules['optuna'] = None\n"
         "try:\n    import wattwise.search\n"
