@@ -74,7 +74,56 @@ def test_run_report_says_what_was_measured_and_escapes_names(store: RunStore) ->
     assert html.count("<svg") >= 2  # timeline + energy per epoch
     md = render(doc, "md")
     assert "\\<script\\>" in md and "\\*bold\\*" in md and "\\| pipe" in md
-    assert "data:image/svg+xml;base64," in md
+    assert "data:image" not in md and "](report_files/chart-1.png)" in md
+
+
+def test_markdown_report_links_png_files_and_captions_outside_tables(
+    store: RunStore, tmp_path: Path
+) -> None:
+    from markdown_it import MarkdownIt
+
+    result = tracked_run(store, "md [check]")
+    doc = Report(f"wattwise run: {result.name}", "sub", run_sections(result))
+    stale = tmp_path / "my run_files" / "chart-9.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    path = write_report(doc, tmp_path / "my run.md")
+    md = path.read_text()
+    assert "data:image" not in md and len(md) < 20_000
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    images = [
+        child.attrGet("src")
+        for t in tokens
+        if t.type == "inline"
+        for child in t.children or ()
+        if child.type == "image"
+    ]
+    assert images == ["my%20run_files/chart-1.png", "my%20run_files/chart-2.png"]
+    files = sorted((tmp_path / "my run_files").iterdir())
+    assert [f.name for f in files] == ["chart-1.png", "chart-2.png"]  # the stale one is gone
+    for f in files:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert imread(str(f)).shape[0] > 100  # decodes, and is a real plot
+
+    # Every caption is a paragraph of its own, never a row of the table above it.
+    in_table = False
+    cells: list[str] = []
+    paragraphs: list[str] = []
+    last_open = ""
+    for t in tokens:
+        if t.type in ("table_open", "table_close"):
+            in_table = t.type == "table_open"
+        elif t.type.endswith("_open"):
+            last_open = t.type
+        elif t.type == "inline":
+            (cells if in_table else paragraphs if last_open == "paragraph_open" else []).append(
+                t.content
+            )
+    captions = [p for p in paragraphs if p.startswith("_")]
+    assert "_Everyday equivalents of the emissions above._" in captions
+    assert any(p.startswith("_Figure 1: Power over time") for p in captions)
+    assert not any("Everyday equivalents" in c or "Figure" in c for c in cells)
 
 
 def test_study_report_draws_the_pareto_front(store: RunStore) -> None:
