@@ -29,6 +29,7 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "What each lever saved" in proc.stdout
     assert "Report:" in proc.stdout
+    assert "KernelPreference" not in proc.stderr and "_pytree" not in proc.stderr
 
     data = json.loads((out / "demo.json").read_text())
     levers = {row["lever"].split(":")[0].split(" (")[0]: row for row in data["levers"]}
