@@ -203,3 +203,65 @@ def test_the_run_lands_in_the_store(tmp_path: Path) -> None:
     finally:
         store.close()
     assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}
+
+
+def _bad_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files that are not checkpoints, each with what our one line must say."""
+    import datetime
+    import pickle
+    import zipfile
+
+    import torch
+
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("garbage\n")
+    pickled = tmp_path / "pickled.pt"
+    pickled.write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    objects = tmp_path / "objects.pt"
+    torch.save({"when": datetime.datetime(2020, 1, 1), "w": torch.zeros(8)}, objects)
+    whole = (tmp_path / "objects.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole[: len(whole) // 2])
+    bad_pickle = tmp_path / "bad-pickle.pt"
+    with zipfile.ZipFile(bad_pickle, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02garbage")
+        z.writestr("archive/version", b"3\n")
+    bad_zip = tmp_path / "bad-zip.pt"
+    with zipfile.ZipFile(bad_zip, "w") as z:
+        z.writestr("hello.txt", b"x")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(4)}, foreign)
+    return {
+        "empty": (empty, "is empty"),
+        "garbage": (garbage, "is not a whole torch.save file"),
+        "pickled": (pickled, "is not a whole torch.save file"),
+        "objects": (objects, "holds Python objects (datetime.datetime), not only tensors"),
+        "cut": (cut, "cut short"),
+        "bad-pickle": (bad_pickle, "is damaged (unreadable pickle)"),
+        "bad-zip": (bad_zip, "is damaged (file in archive is not in a subdirectory"),
+        "foreign": (foreign, "is not a wattwise checkpoint"),
+    }
+
+
+@pytest.mark.slow
+def test_a_bad_checkpoint_is_one_line_of_ours(tmp_path: Path, child_env: dict[str, str]) -> None:
+    """torch's four lines of advice about ``weights_only`` never reach the user."""
+    import subprocess
+    import sys
+
+    env = dict(child_env, WATTWISE_STORE=str(tmp_path / "s.sqlite"))
+    for label, (path, needle) in _bad_checkpoints(tmp_path).items():
+        proc = subprocess.run(
+            [sys.executable, "-m", "wattwise", "train", "--init", str(path), "--epochs", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode == 2, (label, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error:"), (label, proc.stderr)
+        assert needle in lines[0] and path.name in lines[0], (label, lines[0])
+        assert "weights_only" not in lines[0] and "wattwise train --save" in lines[0]
