@@ -265,3 +265,60 @@ def test_a_bad_checkpoint_is_one_line_of_ours(tmp_path: Path, child_env: dict[st
         assert len(lines) == 1 and lines[0].startswith("error:"), (label, proc.stderr)
         assert needle in lines[0] and path.name in lines[0], (label, lines[0])
         assert "weights_only" not in lines[0] and "wattwise train --save" in lines[0]
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_and_stores_what_was_done(tmp_path: Path, child_env: dict[str, str]) -> None:
+    """SIGINT during `wattwise train`: exit 130, the summary of the completed epochs printed,
+    and the run stored as interrupted with its epochs and their accuracy."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from wattwise.store import RunStore
+    from wattwise.tracking._records import RunStatus
+    from wattwise.train._history import history_id
+
+    db = tmp_path / "s.sqlite"
+    env = dict(child_env, WATTWISE_STORE=str(db), COLUMNS="160")
+    argv = [sys.executable, "-m", "wattwise", "train", "--model", "mlp", "--epochs", "2000"]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        recorded = 0
+        while recorded < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            if db.exists():
+                with RunStore.open(str(db)) as store:
+                    studies = store.list_studies(kind="training")
+                    if studies and studies[0].results:
+                        recorded = len(studies[0].results["epochs"])
+        assert recorded >= 2, "no epoch was recorded in time"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Aborted" not in err
+    assert "interrupted (Ctrl-C) during epoch" in out and "stored as interrupted" in out
+    assert "val acc" in out and "energy" in out
+
+    with RunStore.open(str(db)) as store:
+        (run,) = store.list_runs()
+        history = store.get_study(history_id(run.run_id))
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.energy_j > 0
+    done = history.results["epochs"] if history.results else []
+    assert history.results is not None and history.results["status"] == "interrupted"
+    assert len(done) >= 2 and [e["epoch"] for e in done] == list(range(1, len(done) + 1))
+    assert all(0 <= e["val_accuracy"] <= 1 and e["energy_j"] > 0 for e in done)
+    epochs = {w.path for w in run.windows if w.path.startswith("epoch-") and "/" not in w.path}
+    # The completed epochs, and the one cut short (its energy was spent: it is kept).
+    assert {f"epoch-{e['epoch']}" for e in done} <= epochs
+    assert len(epochs) in (len(done), len(done) + 1)
+    assert f"{len(done)} of 2000 epochs completed" in out

@@ -14,6 +14,7 @@ from wattwise.train._records import (
     EpochRecord,
     FitResult,
     StopDecision,
+    TrainingInterrupted,
     describe_sources,
 )
 from wattwise.train._stopping import (
@@ -50,6 +51,7 @@ __all__ = [
     "TargetAccuracy",
     "TensorBoardCallback",
     "TrainState",
+    "TrainingInterrupted",
     "describe_sources",
     "extend_head",
     "fit",
