@@ -252,3 +252,53 @@ def test_runs_compare_json(store: RunStore, child_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert one.returncode == 2 and "at least two" in one.stderr
+
+
+@pytest.mark.slow
+def test_training_run_report_shows_accuracy_per_epoch_and_the_stop(
+    tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from markdown_it import MarkdownIt
+
+    env = dict(child_env, WATTWISE_STORE=str(tmp_path / "s.sqlite"))
+
+    def wattwise(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wattwise", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    trained = wattwise(
+        "train", "--model", "mlp", "--epochs", "30", "--stop", "target:0.9", "--json"
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    fit = json.loads(trained.stdout)
+    assert fit["stopped_early"] and fit["stop_rule"] == "target" and len(fit["epochs"]) >= 2
+    made = wattwise("report", fit["run_id"][:10], "--out", str(tmp_path / "r.md"))
+    assert made.returncode == 0, made.stderr
+    md = (tmp_path / "r.md").read_text()
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    text = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<h2>Training</h2>" in text
+    assert f"Ended: {fit['stop_reason']}." in text and "Stop rules: TargetAccuracy(0.9)." in text
+    assert "status stopped early" in text
+    header = [t.content for t in tokens if t.type == "inline"]
+    start = header.index("epoch", header.index("Training"))
+    assert header[start : start + 6] == [
+        "epoch", "val accuracy", "val loss", "train loss", "energy", "time",
+    ]  # fmt: skip
+    cells = header[start + 6 : start + 6 + 6 * len(fit["epochs"])]
+    for i, epoch in enumerate(fit["epochs"]):
+        row = cells[6 * i : 6 * i + 6]
+        assert row[0] == str(epoch["epoch"])
+        assert row[1] == f"{epoch['val_accuracy']:.4f}"
+        assert row[2] == f"{epoch['val_loss']:.4f}"
+    html = wattwise("report", fit["run_id"], "--out", str(tmp_path / "r.html"))
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "<h2>Training</h2>" in page and "val accuracy" in page

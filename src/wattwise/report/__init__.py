@@ -5,6 +5,7 @@ from wattwise.report._document import Chart, Figure, Report, Section, Table
 from wattwise.report._render import ReportFormat, render, write_report
 from wattwise.report._runs import compare_table, run_sections
 from wattwise.report._studies import study_sections
+from wattwise.report._training import find_training_history, training_sections
 
 __all__ = [
     "Chart",
@@ -14,8 +15,10 @@ __all__ = [
     "Section",
     "Table",
     "compare_table",
+    "find_training_history",
     "render",
     "run_sections",
     "study_sections",
+    "training_sections",
     "write_report",
 ]
