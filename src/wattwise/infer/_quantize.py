@@ -50,6 +50,7 @@ __all__ = [
 INT8_VARIANTS = ("int8-dynamic", "int8-static")
 
 _RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 #: What torch logs (not warns) when torchao registers its ``KernelPreference`` enum as a
 #: pytree constant on import: a deprecation notice between the two libraries, nothing a
@@ -69,7 +70,6 @@ def _quiet_torchao_import() -> None:
     logger = logging.getLogger("torch.utils._pytree")
     if not any(isinstance(f, _DropEnumConstantNotice) for f in logger.filters):
         logger.addFilter(_DropEnumConstantNotice())
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 @dataclass(frozen=True)
