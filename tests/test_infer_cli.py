@@ -138,3 +138,31 @@ def test_bad_input_fails_with_one_line(cli: Any, args: tuple[str, ...], message:
     r = cli(*args)
     assert r.exit_code == 2
     assert message in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_quantize_prints_no_torch_pytree_notice(tmp_path: Path, child_env: dict[str, str]) -> None:
+    """torch logs a deprecation notice (``_pytree ... KernelPreference``) when torchao is
+    imported; the command silences exactly that one."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torchao")
+    env = dict(child_env, WATTWISE_STORE=str(tmp_path / "s.sqlite"))
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "wattwise", "infer", "quantize", "--model", "mlp",
+            "--epochs", "1", "--rounds", "1", "--min-time-s", "0.05", "--batch-size", "32",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [v["variant"] for v in json.loads(proc.stdout)["variants"]][1:] == [
+        "int8-dynamic",
+        "int8-static",
+    ]  # torchao really was imported and used
+    assert "KernelPreference" not in proc.stderr and "_pytree" not in proc.stderr

@@ -74,7 +74,56 @@ def test_run_report_says_what_was_measured_and_escapes_names(store: RunStore) ->
     assert html.count("<svg") >= 2  # timeline + energy per epoch
     md = render(doc, "md")
     assert "\\<script\\>" in md and "\\*bold\\*" in md and "\\| pipe" in md
-    assert "data:image/svg+xml;base64," in md
+    assert "data:image" not in md and "](report_files/chart-1.png)" in md
+
+
+def test_markdown_report_links_png_files_and_captions_outside_tables(
+    store: RunStore, tmp_path: Path
+) -> None:
+    from markdown_it import MarkdownIt
+
+    result = tracked_run(store, "md [check]")
+    doc = Report(f"wattwise run: {result.name}", "sub", run_sections(result))
+    stale = tmp_path / "my run_files" / "chart-9.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    path = write_report(doc, tmp_path / "my run.md")
+    md = path.read_text()
+    assert "data:image" not in md and len(md) < 20_000
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    images = [
+        child.attrGet("src")
+        for t in tokens
+        if t.type == "inline"
+        for child in t.children or ()
+        if child.type == "image"
+    ]
+    assert images == ["my%20run_files/chart-1.png", "my%20run_files/chart-2.png"]
+    files = sorted((tmp_path / "my run_files").iterdir())
+    assert [f.name for f in files] == ["chart-1.png", "chart-2.png"]  # the stale one is gone
+    for f in files:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert imread(str(f)).shape[0] > 100  # decodes, and is a real plot
+
+    # Every caption is a paragraph of its own, never a row of the table above it.
+    in_table = False
+    cells: list[str] = []
+    paragraphs: list[str] = []
+    last_open = ""
+    for t in tokens:
+        if t.type in ("table_open", "table_close"):
+            in_table = t.type == "table_open"
+        elif t.type.endswith("_open"):
+            last_open = t.type
+        elif t.type == "inline":
+            (cells if in_table else paragraphs if last_open == "paragraph_open" else []).append(
+                t.content
+            )
+    captions = [p for p in paragraphs if p.startswith("_")]
+    assert "_Everyday equivalents of the emissions above._" in captions
+    assert any(p.startswith("_Figure 1: Power over time") for p in captions)
+    assert not any("Everyday equivalents" in c or "Figure" in c for c in cells)
 
 
 def test_study_report_draws_the_pareto_front(store: RunStore) -> None:
@@ -203,3 +252,53 @@ def test_runs_compare_json(store: RunStore, child_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert one.returncode == 2 and "at least two" in one.stderr
+
+
+@pytest.mark.slow
+def test_training_run_report_shows_accuracy_per_epoch_and_the_stop(
+    tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from markdown_it import MarkdownIt
+
+    env = dict(child_env, WATTWISE_STORE=str(tmp_path / "s.sqlite"))
+
+    def wattwise(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wattwise", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    trained = wattwise(
+        "train", "--model", "mlp", "--epochs", "30", "--stop", "target:0.9", "--json"
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    fit = json.loads(trained.stdout)
+    assert fit["stopped_early"] and fit["stop_rule"] == "target" and len(fit["epochs"]) >= 2
+    made = wattwise("report", fit["run_id"][:10], "--out", str(tmp_path / "r.md"))
+    assert made.returncode == 0, made.stderr
+    md = (tmp_path / "r.md").read_text()
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    text = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<h2>Training</h2>" in text
+    assert f"Ended: {fit['stop_reason']}." in text and "Stop rules: TargetAccuracy(0.9)." in text
+    assert "status stopped early" in text
+    header = [t.content for t in tokens if t.type == "inline"]
+    start = header.index("epoch", header.index("Training"))
+    assert header[start : start + 6] == [
+        "epoch", "val accuracy", "val loss", "train loss", "energy", "time",
+    ]  # fmt: skip
+    cells = header[start + 6 : start + 6 + 6 * len(fit["epochs"])]
+    for i, epoch in enumerate(fit["epochs"]):
+        row = cells[6 * i : 6 * i + 6]
+        assert row[0] == str(epoch["epoch"])
+        assert row[1] == f"{epoch['val_accuracy']:.4f}"
+        assert row[2] == f"{epoch['val_loss']:.4f}"
+    html = wattwise("report", fit["run_id"], "--out", str(tmp_path / "r.html"))
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "<h2>Training</h2>" in page and "val accuracy" in page

@@ -203,3 +203,122 @@ def test_the_run_lands_in_the_store(tmp_path: Path) -> None:
     finally:
         store.close()
     assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}
+
+
+def _bad_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files that are not checkpoints, each with what our one line must say."""
+    import datetime
+    import pickle
+    import zipfile
+
+    import torch
+
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("garbage\n")
+    pickled = tmp_path / "pickled.pt"
+    pickled.write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    objects = tmp_path / "objects.pt"
+    torch.save({"when": datetime.datetime(2020, 1, 1), "w": torch.zeros(8)}, objects)
+    whole = (tmp_path / "objects.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole[: len(whole) // 2])
+    bad_pickle = tmp_path / "bad-pickle.pt"
+    with zipfile.ZipFile(bad_pickle, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02garbage")
+        z.writestr("archive/version", b"3\n")
+    bad_zip = tmp_path / "bad-zip.pt"
+    with zipfile.ZipFile(bad_zip, "w") as z:
+        z.writestr("hello.txt", b"x")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(4)}, foreign)
+    return {
+        "empty": (empty, "is empty"),
+        "garbage": (garbage, "is not a whole torch.save file"),
+        "pickled": (pickled, "is not a whole torch.save file"),
+        "objects": (objects, "holds Python objects (datetime.datetime), not only tensors"),
+        "cut": (cut, "cut short"),
+        "bad-pickle": (bad_pickle, "is damaged (unreadable pickle)"),
+        "bad-zip": (bad_zip, "is damaged (file in archive is not in a subdirectory"),
+        "foreign": (foreign, "is not a wattwise checkpoint"),
+    }
+
+
+@pytest.mark.slow
+def test_a_bad_checkpoint_is_one_line_of_ours(tmp_path: Path, child_env: dict[str, str]) -> None:
+    """torch's four lines of advice about ``weights_only`` never reach the user."""
+    import subprocess
+    import sys
+
+    env = dict(child_env, WATTWISE_STORE=str(tmp_path / "s.sqlite"))
+    for label, (path, needle) in _bad_checkpoints(tmp_path).items():
+        proc = subprocess.run(
+            [sys.executable, "-m", "wattwise", "train", "--init", str(path), "--epochs", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode == 2, (label, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error:"), (label, proc.stderr)
+        assert needle in lines[0] and path.name in lines[0], (label, lines[0])
+        assert "weights_only" not in lines[0] and "wattwise train --save" in lines[0]
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_and_stores_what_was_done(tmp_path: Path, child_env: dict[str, str]) -> None:
+    """SIGINT during `wattwise train`: exit 130, the summary of the completed epochs printed,
+    and the run stored as interrupted with its epochs and their accuracy."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from wattwise.store import RunStore
+    from wattwise.tracking._records import RunStatus
+    from wattwise.train._history import history_id
+
+    db = tmp_path / "s.sqlite"
+    env = dict(child_env, WATTWISE_STORE=str(db), COLUMNS="160")
+    argv = [sys.executable, "-m", "wattwise", "train", "--model", "mlp", "--epochs", "2000"]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        recorded = 0
+        while recorded < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            if db.exists():
+                with RunStore.open(str(db)) as store:
+                    studies = store.list_studies(kind="training")
+                    if studies and studies[0].results:
+                        recorded = len(studies[0].results["epochs"])
+        assert recorded >= 2, "no epoch was recorded in time"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "Aborted" not in err
+    assert "interrupted (Ctrl-C) during epoch" in out and "stored as interrupted" in out
+    assert "val acc" in out and "energy" in out
+
+    with RunStore.open(str(db)) as store:
+        (run,) = store.list_runs()
+        history = store.get_study(history_id(run.run_id))
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.energy_j > 0
+    done = history.results["epochs"] if history.results else []
+    assert history.results is not None and history.results["status"] == "interrupted"
+    assert len(done) >= 2 and [e["epoch"] for e in done] == list(range(1, len(done) + 1))
+    assert all(0 <= e["val_accuracy"] <= 1 and e["energy_j"] > 0 for e in done)
+    epochs = {w.path for w in run.windows if w.path.startswith("epoch-") and "/" not in w.path}
+    # The completed epochs, and the one cut short (its energy was spent: it is kept).
+    assert {f"epoch-{e['epoch']}" for e in done} <= epochs
+    assert len(epochs) in (len(done), len(done) + 1)
+    assert f"{len(done)} of 2000 epochs completed" in out

@@ -63,7 +63,8 @@ def demo(
         table.add_row(*row[:-1])
     console.print(table)
     console.print(
-        f"Energy: {result.source}; the carbon row uses the bundled 2020 trace of Germany. "
+        f"Energy: {result.source}; the carbon row times the same daily job on every day "
+        "of the bundled 2020 trace of Germany (the report says how). "
         f"The training runs used {result.energy_j:.1f} J; the demo took "
         f"{result.duration_s:.0f} s. "
         f"Report: {result.report_path}",

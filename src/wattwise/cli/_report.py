@@ -39,7 +39,14 @@ def report(
     ] = None,
 ) -> None:
     """Write a report of one run (RUN_ID or --last) or of a study (--study ID)."""
-    from wattwise.report import Report, run_sections, study_sections, write_report
+    from wattwise.report import (
+        Report,
+        find_training_history,
+        run_sections,
+        study_sections,
+        training_sections,
+        write_report,
+    )
 
     chosen = sum(x for x in (run_id is not None, study is not None, last))
     if chosen != 1:
@@ -67,6 +74,9 @@ def report(
                 f"{result.started_at:%Y-%m-%d %H:%M:%S} UTC on {result.host}"
             )
             sections = run_sections(result)
+            history = find_training_history(st, result.run_id)
+            if history is not None:  # a run of `wattwise train` / fit(): what it bought
+                sections = (sections[0], *training_sections(history), *sections[1:])
     finally:
         st.close()
     doc = Report(

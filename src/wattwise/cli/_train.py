@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
     from wattwise.train import EpochRecord, FitResult, TrainState
 
-__all__ = ["train"]
+__all__ = ["EXIT_INTERRUPTED", "train"]
+
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it); the run is stored as
+#: interrupted, with the epochs it completed, and its summary is printed.
+EXIT_INTERRUPTED = 130
 
 
 def _make_tracker(name: str, store: str | None) -> Tracker:
@@ -117,7 +121,10 @@ def _render(result: FitResult, console: Console, extra: dict[str, Any]) -> None:
         )
     if extra.get("checkpoint"):
         lines.append(f"saved to  {extra['checkpoint']}")
-    lines.append(f"run       {result.run_id[:12]}")
+    if extra.get("checkpoint_skipped"):
+        lines.append(f"not saved {extra['checkpoint_skipped']}")
+    status = " (stored as interrupted)" if result.interrupted else ""
+    lines.append(f"run       {result.run_id[:12]}{status}")
     for line in lines:
         console.print("  " + line, highlight=False)
 
@@ -228,6 +235,8 @@ def train(
         )
     except WattwiseError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # before the first epoch: fit() handles it from there on
+        fail("interrupted before training started: nothing was recorded", code=EXIT_INTERRUPTED)
 
 
 def _train(
@@ -313,7 +322,16 @@ def _train(
         "finetune_lr": finetune_lr if finetune_lr is not None else lr,
     }
 
+    interrupted: list[tr.TrainingInterrupted] = []
+
     def run(extra_callbacks: list[Any]) -> FitResult:
+        try:
+            return _fit(extra_callbacks)
+        except tr.TrainingInterrupted as exc:  # stored as interrupted; summarised below
+            interrupted.append(exc)
+            return exc.result
+
+    def _fit(extra_callbacks: list[Any]) -> FitResult:
         return tr.fit(
             net,
             data,
@@ -350,7 +368,7 @@ def _train(
             result = run([_progress_callback(progress)])
 
     checkpoint = None
-    if save is not None:
+    if save is not None and not interrupted:  # a half-trained model overwrites nothing
         checkpoint = tr.save_checkpoint(
             save,
             net,
@@ -378,7 +396,11 @@ def _train(
         extra["emissions_g"] = carbon.emissions_g
         extra["intensity_g_per_kwh"] = carbon.intensity_g_per_kwh
         extra["zone"] = carbon.zone
+    if interrupted and save is not None:
+        extra["checkpoint_skipped"] = f"{save} not written: the run was interrupted"
     if json_out:
         print_json({**extra, **result.to_dict()})
     else:
         _render(result, console, extra)
+    if interrupted:
+        raise SystemExit(EXIT_INTERRUPTED)

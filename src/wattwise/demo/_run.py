@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,22 @@ def _fmt_value(value: float, units: str) -> str:
     return fmt_j(value) if units == "J" else f"{value:.4f} {units}"
 
 
+def _saved(o: LeverOutcome) -> str:
+    """The saving; a lever that saved nothing (or cost more) says why, in the same cell."""
+    text = f"{o.saving_frac:.0%}"
+    return f"{text}: {o.note}" if round(100 * o.saving_frac) <= 0 and o.note else text
+
+
 def savings_table(levers: tuple[LeverOutcome, ...]) -> Table:
-    """The closing table: each lever against its baseline, both measured in this run."""
+    """The closing table: each lever against its baseline, both measured in this run; a
+    saving of 0 % or less carries the lever's note, which says why."""
     rows = tuple(
         (
             o.lever,
             o.baseline,
             _fmt_value(o.baseline_energy_j, o.units),
             _fmt_value(o.lever_energy_j, o.units),
-            f"{o.saving_frac:.0%}",
+            _saved(o),
             "–" if o.accuracy_change_pp is None else f"{o.accuracy_change_pp:+.1f} pp",
             o.source,
         )
@@ -77,7 +85,14 @@ def savings_table(levers: tuple[LeverOutcome, ...]) -> Table:
     )
 
 
-def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = None) -> DemoResult:
+def run_demo(
+    out: Path,
+    *,
+    quick: bool,
+    store: Any = None,
+    step: Step | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> DemoResult:
     """Run the demo and write ``out/report.html`` and ``out/demo.json``.
 
     Args:
@@ -85,8 +100,9 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
         quick: the short variant (well under 2 minutes on 2 cores).
         store: where the runs go (None: the default store; False: nowhere).
         step: called with a description as each step starts.
+        clock: the current time for the report's date (default: now, UTC).
     """
-    settings = DemoSettings.make(quick=quick, store=store)
+    settings = DemoSettings.make(quick=quick, store=store, clock=clock)
     say: Step = step or (lambda _msg: None)
     t0 = time.monotonic()
     arch, arch_section, _ = architectures(settings, say)
@@ -95,7 +111,7 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
     fits = [*stop_runs.values(), *trans_runs.values()]
     energy_j = sum(f.total_energy_j for f in fits)
     duration_s = sum(f.duration_s for f in fits)
-    carb, carb_section, _ = carbon([], energy_j, duration_s, say)
+    carb, carb_section, _ = carbon(settings, energy_j, duration_s, say)
     quant, quant_section, _ = quantization(trained_cnn, settings, say)
     batch, batch_section, _ = batching(settings, say)
     hpo, hpo_section, _ = search(settings, say)
@@ -111,7 +127,7 @@ def run_demo(out: Path, *, quick: bool, store: Any = None, step: Step | None = N
     )
     doc = Report(
         "wattwise demo",
-        f"{'quick ' if quick else ''}demo run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"{'quick ' if quick else ''}demo run {settings.clock():%Y-%m-%d %H:%M} UTC",
         (
             summary,
             arch_section,

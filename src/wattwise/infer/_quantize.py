@@ -21,6 +21,7 @@ accuracy is int8's but its latency and energy are not.
 from __future__ import annotations
 
 import copy
+import logging
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,25 @@ INT8_VARIANTS = ("int8-dynamic", "int8-static")
 
 _RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+#: What torch logs (not warns) when torchao registers its ``KernelPreference`` enum as a
+#: pytree constant on import: a deprecation notice between the two libraries, nothing a
+#: wattwise user can act on.
+_ENUM_CONSTANT_NOTICE = "is an Enum subclass and is now natively supported by torch.compile"
+
+
+class _DropEnumConstantNotice(logging.Filter):
+    """Drops exactly torch's Enum-registration notice from ``torch.utils._pytree``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _ENUM_CONSTANT_NOTICE not in record.getMessage()
+
+
+def _quiet_torchao_import() -> None:
+    """Silence the notice torch logs while torchao is imported (once per process)."""
+    logger = logging.getLogger("torch.utils._pytree")
+    if not any(isinstance(f, _DropEnumConstantNotice) for f in logger.filters):
+        logger.addFilter(_DropEnumConstantNotice())
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,7 @@ def prepare_variant(
     if variant not in INT8_VARIANTS:
         known = ", ".join(("fp32", *INT8_VARIANTS))
         raise ConfigError(f"unknown variant {variant!r} (known: {known})")
+    _quiet_torchao_import()
     try:
         from torchao.quantization.pt2e.quantize_pt2e import (  # type: ignore[import-untyped,unused-ignore]
             convert_pt2e,

@@ -1,19 +1,24 @@
-"""Reports: self-contained HTML and Markdown with plots, for runs, studies and the demo."""
+"""Reports for runs, studies and the demo: self-contained HTML, or Markdown with its plots as
+PNG files beside it."""
 
-from wattwise.report._document import Figure, Report, Section, Table
+from wattwise.report._document import Chart, Figure, Report, Section, Table
 from wattwise.report._render import ReportFormat, render, write_report
 from wattwise.report._runs import compare_table, run_sections
 from wattwise.report._studies import study_sections
+from wattwise.report._training import find_training_history, training_sections
 
 __all__ = [
+    "Chart",
     "Figure",
     "Report",
     "ReportFormat",
     "Section",
     "Table",
     "compare_table",
+    "find_training_history",
     "render",
     "run_sections",
     "study_sections",
+    "training_sections",
     "write_report",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Figure", "Report", "Section", "Table"]
+__all__ = ["Chart", "Figure", "Report", "Section", "Table"]
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,36 @@ class Table:
 
 
 @dataclass(frozen=True)
-class Figure:
-    """A plot as inline SVG.
+class Chart:
+    """One plot, drawn twice by matplotlib: as SVG (inline in HTML) and as PNG (a file
+    beside a Markdown report, which GitHub and most viewers show, unlike ``data:`` URIs).
 
     Attributes:
-        svg: the ``<svg>...</svg>`` markup produced by matplotlib (trusted: text is drawn as
-            paths, so no user text reaches the markup).
-        caption: what the figure shows, including where its figures come from.
+        svg: the ``<svg>...</svg>`` markup (trusted: text is drawn as paths, so no user
+            text reaches the markup).
+        png: the same plot as PNG bytes.
     """
 
     svg: str
+    png: bytes = field(repr=False, default=b"")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A plot with its caption.
+
+    Attributes:
+        chart: the plot (see :mod:`wattwise.report._plots`).
+        caption: what the figure shows, including where its figures come from.
+    """
+
+    chart: Chart
     caption: str
+
+    @property
+    def svg(self) -> str:
+        """The plot's SVG markup."""
+        return self.chart.svg
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Plots as inline SVG, drawn with matplotlib's Agg-free SVG backend.
+"""Plots drawn with matplotlib, each as SVG (inline in HTML reports) and PNG (files beside
+Markdown reports).
 
 Text is drawn as paths (matplotlib's default ``svg.fonttype``), so the SVG carries no user
 text that a browser would interpret, and it renders the same without fonts.
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
+from wattwise.report._document import Chart
 from wattwise.tracking._records import RunResult
 
 __all__ = ["bar_chart", "line_chart", "power_timeline", "scatter_chart"]
@@ -24,12 +26,18 @@ __all__ = ["bar_chart", "line_chart", "power_timeline", "scatter_chart"]
 _COLOURS = ["#1b7f5b", "#c2571a", "#3a5bbf", "#9c2f8f", "#7a7a1f", "#1f8fa6", "#a63a3a"]
 
 
-def _svg(fig: MplFigure) -> str:
+#: Resolution of the PNG files: sharp on a high-density screen, ~50-90 KB a chart.
+PNG_DPI = 150
+
+
+def _chart(fig: MplFigure) -> Chart:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=PNG_DPI, bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg") :]
+    return Chart(text[text.index("<svg") :], png.getvalue())
 
 
 def _figure(width: float = 7.5, height: float = 3.2) -> tuple[MplFigure, Axes]:
@@ -39,7 +47,7 @@ def _figure(width: float = 7.5, height: float = 3.2) -> tuple[MplFigure, Axes]:
     return fig, ax
 
 
-def power_timeline(result: RunResult) -> str:
+def power_timeline(result: RunResult) -> Chart:
     """Power of each component over the run, with its top-level windows shaded."""
     fig, ax = _figure()
     by_comp: dict[str, list[tuple[float, float, float | None]]] = {}
@@ -61,7 +69,7 @@ def power_timeline(result: RunResult) -> str:
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("power (W)")
     ax.legend(fontsize=8, loc="upper right", frameon=False)
-    return _svg(fig)
+    return _chart(fig)
 
 
 def bar_chart(
@@ -70,7 +78,7 @@ def bar_chart(
     *,
     ylabel: str,
     errors: Sequence[float] | None = None,
-) -> str:
+) -> Chart:
     """Vertical bars, one per label, with optional error bars."""
     fig, ax = _figure(width=max(5.0, 0.6 * len(labels) + 2))
     ax.bar(range(len(values)), values, yerr=errors, color=_COLOURS[0], alpha=0.85, capsize=3)
@@ -82,7 +90,7 @@ def bar_chart(
         fontsize=8,
     )
     ax.set_ylabel(ylabel)
-    return _svg(fig)
+    return _chart(fig)
 
 
 def line_chart(
@@ -92,7 +100,7 @@ def line_chart(
     ylabel: str,
     secondary: tuple[str, Sequence[float], Sequence[float], str] | None = None,
     step: bool = False,
-) -> str:
+) -> Chart:
     """Lines (name, xs, ys); optionally one more line on a right-hand axis."""
     fig, ax = _figure()
     for i, (name, xs, ys) in enumerate(series):
@@ -113,7 +121,7 @@ def line_chart(
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, frameon=False)
     elif len(series) > 1 or series:
         ax.legend(fontsize=8, frameon=False)
-    return _svg(fig)
+    return _chart(fig)
 
 
 def scatter_chart(
@@ -124,7 +132,7 @@ def scatter_chart(
     xlabel: str,
     ylabel: str,
     front: Sequence[int] = (),
-) -> str:
+) -> Chart:
     """Labelled points, with a Pareto front drawn as a step line through ``front``."""
     fig, ax = _figure(height=3.6)
     ax.scatter(xs, ys, color=_COLOURS[2], zorder=3)
@@ -143,4 +151,4 @@ def scatter_chart(
         ax.legend(fontsize=8, frameon=False)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    return _svg(fig)
+    return _chart(fig)

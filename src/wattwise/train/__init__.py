@@ -18,6 +18,7 @@ from wattwise.train._records import (
     EpochRecord,
     FitResult,
     StopDecision,
+    TrainingInterrupted,
     describe_sources,
 )
 from wattwise.train._stopping import (
@@ -54,6 +55,7 @@ __all__ = [
     "TargetAccuracy",
     "TensorBoardCallback",
     "TrainState",
+    "TrainingInterrupted",
     "describe_sources",
     "extend_head",
     "fit",

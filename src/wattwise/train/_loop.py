@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -23,12 +23,14 @@ from wattwise._errors import ConfigError
 from wattwise.meters._base import Meter
 from wattwise.tracking._tracker import RunSink, Tracker, Window
 from wattwise.train._callbacks import Callback, TrainState
+from wattwise.train._history import TrainingHistory
 from wattwise.train._predict import predict_total
 from wattwise.train._records import (
     EnergyPrediction,
     EpochRecord,
     FitResult,
     StopDecision,
+    TrainingInterrupted,
     describe_sources,
 )
 from wattwise.train._stopping import StopContext, StopRule
@@ -250,6 +252,12 @@ def fit(
     a reason ends the run. When a run stops early, the energy of the full planned run is
     predicted from the measured epochs and the difference reported as saved (a prediction).
 
+    When ``fit`` owns its tracker and that stores runs, each epoch's accuracy and loss, the
+    stopping rules and why the run ended are stored too (see ``wattwise.train._history``),
+    after every epoch. A KeyboardInterrupt (Ctrl-C) ends the run as ``interrupted``: the
+    run is stored with what it measured, and :class:`TrainingInterrupted` (a
+    KeyboardInterrupt) is raised carrying the :class:`FitResult` of the completed epochs.
+
     Args:
         model: the classifier (outputs ``N x num_classes`` scores).
         data: training and validation sets.
@@ -274,6 +282,7 @@ def fit(
 
     Raises:
         ConfigError: bad arguments (epochs, batch size, patterns, device).
+        TrainingInterrupted: interrupted; ``.result`` holds what was done.
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -312,71 +321,45 @@ def fit(
     }
 
     stop_decision: StopDecision | None = None
-    with ExitStack() as stack:
-        if own:
-            stack.enter_context(tracker)
-        outer = None if own else stack.enter_context(tracker.window(name))
-        t0 = time.monotonic()
-        state = TrainState(
-            model=model,
-            optimizer=opt,
-            tracker=tracker,
-            planned_epochs=epochs,
-            batches_per_epoch=len(train_batches),
-            hparams=all_hparams,
-        )
+    interrupt: KeyboardInterrupt | None = None
+    history: TrainingHistory | None = None
+    t0 = time.monotonic()
+    state = TrainState(
+        model=model,
+        optimizer=opt,
+        tracker=tracker,
+        planned_epochs=epochs,
+        batches_per_epoch=len(train_batches),
+        hparams=all_hparams,
+    )
+    outer: Window | None = None
+    try:
+        with ExitStack() as stack:
+            if own:
+                stack.enter_context(tracker)
+                history = TrainingHistory(
+                    tracker, name=name, params=all_hparams, planned_epochs=epochs, stop=stop
+                )
+            else:
+                outer = stack.enter_context(tracker.window(name))
+            t0 = time.monotonic()
 
-        def spent() -> float:
-            assert tracker is not None
-            return tracker.energy_j if outer is None else _window_energy(outer)
+            def spent() -> float:
+                return tracker.energy_j if outer is None else _window_energy(outer)
 
-        for cb in callbacks:
-            cb.on_fit_start(state)
-        for n in range(1, epochs + 1):
-            state.epoch = n
-            with tracker.window(f"epoch-{n}") as w:
-                with tracker.window("train") as wt:
-                    train_loss = _train_epoch(state, train_batches, callbacks)
-                with tracker.window("eval") as we:
-                    val_loss, val_acc = _evaluate(model, val_batches)
-            res = w.result
-            assert res is not None
-            source = describe_sources(res.components)
-            energies = [e.energy_j for e in state.history] + [res.energy_j]
-            used = spent()
-            prediction = predict_total(
-                energies, epochs, overhead_j=max(used - sum(energies), 0.0), source=source
+            stop_decision = _epochs(
+                state, train_batches, val_batches, callbacks, stop, history, spent
             )
-            record = EpochRecord(
-                epoch=n,
-                energy_j=res.energy_j,
-                uncertainty_j=res.uncertainty_j,
-                duration_s=res.duration_s,
-                train_energy_j=_window_energy(wt),
-                eval_energy_j=_window_energy(we),
-                train_loss=train_loss,
-                val_loss=val_loss,
-                val_accuracy=val_acc,
-                source=source,
-                components=res.components,
-                prediction=prediction,
-            )
-            state.history.append(record)
-            for cb in callbacks:
-                cb.on_epoch_end(state, record)
-            if n == epochs:
-                break
-            ctx = StopContext(state.history, epochs, used, prediction)
-            for rule in stop:
-                reason = rule.check(ctx)
-                if reason is not None:
-                    stop_decision = StopDecision(rule.name, reason, n)
-                    break
-            if stop_decision is None and state.stop_request is not None:
-                stop_decision = StopDecision(*state.stop_request, n)
-            if stop_decision is not None:
-                break
+            duration = time.monotonic() - t0
+    except KeyboardInterrupt as exc:  # the tracker above stored the run as interrupted
+        interrupt = exc
         duration = time.monotonic() - t0
+        done = len(state.history)
+        stop_decision = StopDecision(
+            "interrupted",
+            f"interrupted (Ctrl-C) during epoch {done + 1}: {done} of {epochs} epochs completed",
+            done,
+        )
     if outer is not None:
         assert outer.result is not None
         total, unc, comps = (
@@ -393,7 +376,7 @@ def fit(
     source = describe_sources(comps)
     final_prediction: EnergyPrediction | None = None
     saved = 0.0
-    if stop_decision is not None:
+    if stop_decision is not None and interrupt is None:
         energies = [e.energy_j for e in state.history]
         final_prediction = predict_total(
             energies, epochs, overhead_j=max(total - sum(energies), 0.0), source=source
@@ -412,7 +395,75 @@ def fit(
         device=str(dev),
         run_id=tracker.run_id,
         run=run,
+        interrupted=interrupt is not None,
     )
+    if history is not None:
+        history.finish(result)
+    if interrupt is not None:
+        raise TrainingInterrupted(result) from interrupt
     for cb in callbacks:
         cb.on_fit_end(state, result)
     return result
+
+
+def _epochs(
+    state: TrainState,
+    train_batches: _Batches,
+    val_batches: _Batches,
+    callbacks: Sequence[Callback],
+    stop: Sequence[StopRule],
+    history: TrainingHistory | None,
+    spent: Callable[[], float],
+) -> StopDecision | None:
+    """The epochs of :func:`fit`, each in its window; the decision that ended them early."""
+    tracker, model, epochs = state.tracker, state.model, state.planned_epochs
+    stop_decision: StopDecision | None = None
+    for cb in callbacks:
+        cb.on_fit_start(state)
+    for n in range(1, epochs + 1):
+        state.epoch = n
+        with tracker.window(f"epoch-{n}") as w:
+            with tracker.window("train") as wt:
+                train_loss = _train_epoch(state, train_batches, callbacks)
+            with tracker.window("eval") as we:
+                val_loss, val_acc = _evaluate(model, val_batches)
+        res = w.result
+        assert res is not None
+        source = describe_sources(res.components)
+        energies = [e.energy_j for e in state.history] + [res.energy_j]
+        used = spent()
+        prediction = predict_total(
+            energies, epochs, overhead_j=max(used - sum(energies), 0.0), source=source
+        )
+        record = EpochRecord(
+            epoch=n,
+            energy_j=res.energy_j,
+            uncertainty_j=res.uncertainty_j,
+            duration_s=res.duration_s,
+            train_energy_j=_window_energy(wt),
+            eval_energy_j=_window_energy(we),
+            train_loss=train_loss,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            source=source,
+            components=res.components,
+            prediction=prediction,
+        )
+        state.history.append(record)
+        if history is not None:
+            history.epoch(state.history)
+        for cb in callbacks:
+            cb.on_epoch_end(state, record)
+        if n == epochs:
+            break
+        ctx = StopContext(state.history, epochs, used, prediction)
+        for rule in stop:
+            reason = rule.check(ctx)
+            if reason is not None:
+                stop_decision = StopDecision(rule.name, reason, n)
+                break
+        if stop_decision is None and state.stop_request is not None:
+            stop_decision = StopDecision(*state.stop_request, n)
+        if stop_decision is not None:
+            break
+    return stop_decision

@@ -15,6 +15,7 @@ __all__ = [
     "EpochRecord",
     "FitResult",
     "StopDecision",
+    "TrainingInterrupted",
     "describe_sources",
 ]
 
@@ -218,6 +219,8 @@ class FitResult:
         device: where it trained (``cpu``, ``cuda:0``).
         run_id: the tracker's run id.
         run: the tracked run, when ``fit`` owned its tracker.
+        interrupted: the run was interrupted (Ctrl-C); ``epochs`` are those it completed,
+            the totals include the part of the epoch that was cut short.
     """
 
     epochs: tuple[EpochRecord, ...]
@@ -232,6 +235,7 @@ class FitResult:
     device: str
     run_id: str
     run: RunResult | None = None
+    interrupted: bool = False
 
     @property
     def stop_reason(self) -> str:
@@ -276,6 +280,7 @@ class FitResult:
             "stop_rule": self.stop.rule if self.stop else None,
             "stop_reason": self.stop_reason,
             "stopped_early": self.stop is not None,
+            "interrupted": self.interrupted,
             "total_energy_j": self.total_energy_j,
             "total_energy_uncertainty_j": self.total_uncertainty_j,
             "total_energy_source": self.energy_source,
@@ -294,3 +299,16 @@ class FitResult:
             "final_val_loss": self.final_val_loss,
             "best_val_accuracy": self.best_val_accuracy,
         }
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`wattwise.train.fit` on Ctrl-C, after the run was stored as
+    interrupted; a KeyboardInterrupt, so code that does not know it stops as before.
+
+    Attributes:
+        result: what was done: the completed epochs and the energy measured until then.
+    """
+
+    def __init__(self, result: FitResult) -> None:
+        super().__init__(result.stop_reason)
+        self.result = result

@@ -9,6 +9,10 @@ lands in the new order, and only the new classes start from fresh weights.
 from __future__ import annotations
 
 import fnmatch
+import pickle
+import re
+import warnings
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,12 +105,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a corrupt or foreign file
-        raise DataFileError(f"{path} is not a readable checkpoint: {exc}") from None
+    payload = _read_payload(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise DataFileError(f"{path} is not a wattwise checkpoint")
+        raise DataFileError(
+            f"{path} is not a wattwise checkpoint: use a file written by `wattwise train --save`"
+        )
     if payload.get("version") != _VERSION:
         raise DataFileError(f"{path}: checkpoint version {payload.get('version')} not supported")
     try:
@@ -124,6 +127,41 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataFileError(f"{path}: incomplete checkpoint ({exc})") from None
+
+
+def _read_payload(path: Path) -> object:
+    """The object ``torch.save`` wrote, tensors only; one line of ours for any bad file
+    (torch's own messages run to several lines of advice that does not apply here)."""
+    what = "use a file written by `wattwise train --save`"
+    try:
+        if path.stat().st_size == 0:
+            raise DataFileError(f"checkpoint {path} is empty: {what}")
+        if not zipfile.is_zipfile(path):  # torch.save has written zip archives since 1.6
+            raise DataFileError(
+                f"{path} is not a whole torch.save file (another format, or cut short): {what}"
+            )
+    except OSError as exc:
+        raise DataFileError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    try:
+        with warnings.catch_warnings():
+            # torch warns about a pickle protocol it did not write before refusing or
+            # reading the file; the outcome below says all there is to say.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found is None:
+            raise DataFileError(
+                f"checkpoint {path} is damaged (unreadable pickle); {what}"
+            ) from None
+        raise DataFileError(
+            f"{path} holds Python objects ({found.group(1)}), not only tensors: not a wattwise "
+            f"checkpoint (refused: loading it could run code); {what}"
+        ) from None
+    except Exception as exc:  # torch raises many kinds for a damaged archive
+        text = re.sub(r"^\[enforce fail at [^\]]*\][\s.]*", "", str(exc).strip())  # C++ origin
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise DataFileError(f"checkpoint {path} is damaged ({first[:120]}); {what}") from None
 
 
 def extend_head(
