@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 
+@pytest.mark.slow
 def test_quick_demo_measures_each_lever_and_writes_the_report(
     tmp_path: Path, child_env: dict[str, str]
 ) -> None:
