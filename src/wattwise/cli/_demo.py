@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from wattwise._units import format_energy
 from wattwise.cli._common import console, fail
 
 __all__ = ["demo"]
@@ -66,7 +67,7 @@ def demo(
     console.print(table)
     console.print(
         f"Energy: {result.source}; the carbon row uses the bundled 2020 trace of Germany. "
-        f"The training runs used {result.energy_j:.1f} J; the demo took "
+        f"The training runs used {format_energy(result.energy_j)}; the demo took "
         f"{result.duration_s:.0f} s. "
         f"Report: {result.report_path}",
         highlight=False,

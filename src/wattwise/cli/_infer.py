@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
+from wattwise._units import format_energy, ratio_phrase
 from wattwise.cli._common import console, err_console, fail, print_json
 from wattwise.tracking._tracker import Tracker
 
@@ -65,10 +66,8 @@ def _parse_waits(spec: str) -> list[float | None]:
 
 
 def _times(ratio: float) -> str:
-    """``2.1x less`` / ``3.4x more``: fp32's J/inference over a variant's, in words."""
-    if ratio >= 1.0:
-        return f"{ratio:.2f}x less"
-    return f"{1.0 / ratio:.2f}x more" if ratio > 0 else "n/a"
+    """``2.10x less`` / ``3.40x more`` / ``same energy``: fp32's J/inference over a variant's."""
+    return ratio_phrase(1.0, ratio)  # the variant's energy over fp32's is 1 / ratio
 
 
 def _input_shape(model: str, input_size: int) -> tuple[tuple[int, ...], int]:
@@ -214,7 +213,7 @@ def batching(
         mark = " *" if p["policy"] == data["best"] else ""
         table.add_row(
             p["policy"] + mark,
-            f"{p['j_per_request']:.4g} J",
+            format_energy(p["j_per_request"]),
             f"{p['p50_ms']:.1f} ms",
             f"{p['p95_ms']:.1f} ms",
             f"{p['p99_ms']:.1f} ms",
@@ -297,7 +296,7 @@ def quantize(
         mark = " *" if v["variant"] == data["best"] else ""
         table.add_row(
             v["variant"] + mark,
-            f"{v['j_per_inference'] * 1e6:.3g} µJ",
+            format_energy(v["j_per_inference"]),
             _times(v["energy_ratio_vs_fp32"]),
             f"{v['latency_ms']:.3f} ms",
             f"{v['size_bytes'] / 1024:.1f} KiB",

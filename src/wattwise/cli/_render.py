@@ -5,20 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from wattwise._units import format_energy
 from wattwise.tracking._records import RunResult
 
 __all__ = ["format_energy", "render_run", "runs_table"]
-
-
-def format_energy(joules: float) -> str:
-    """A readable energy: J, kJ, MJ, with kWh for large figures."""
-    if abs(joules) >= 3.6e6:
-        return f"{joules / 3.6e6:.3f} kWh"
-    if abs(joules) >= 1e6:
-        return f"{joules / 1e6:.2f} MJ"
-    if abs(joules) >= 1e3:
-        return f"{joules / 1e3:.2f} kJ"
-    return f"{joules:.2f} J"
 
 
 _STATUS_STYLE = {

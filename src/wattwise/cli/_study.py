@@ -260,7 +260,7 @@ def _render_layers(study: LayerStudy) -> None:
             f"{row.forward_s * 1e3:.3f}",
             f"{row.backward_s * 1e3:.3f}",
             f"{row.time_share:.1%}",
-            f"{row.energy_per_step_j * 1e3:.3g} mJ",
+            format_energy(row.energy_per_step_j),
         )
     console.print(table)
     by_type = ", ".join(f"{k} {v:.1%}" for k, v in study.by_type.items())
@@ -270,7 +270,7 @@ def _render_layers(study: LayerStudy) -> None:
         highlight=False,
     )
     console.print(
-        f"  measured: {_spread(study.energy_per_step_j, lambda v: f'{v * 1e3:.3g} mJ')} per "
+        f"  measured: {_spread(study.energy_per_step_j, format_energy)} per "
         f"step over {study.steps_per_window}-step windows × {study.energy_per_step_j.n} — "
         f"{study.energy_source}; profiler overhead {study.profiler_overhead_frac:+.0%}",
         highlight=False,

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
+from wattwise._units import format_energy
 from wattwise.cli._common import console, err_console, fail, print_json
 from wattwise.tracking._tracker import Tracker
 
@@ -121,7 +122,7 @@ def zoo(
             f"{e['top1']:.1f} %",
             f"{e['gflops']:.2f}",
             f"{e['params'] / 1e6:.1f} M",
-            f"{e['j_per_image']:.4g} J",
+            format_energy(e["j_per_image"]),
             f"{e['latency_ms']:.1f} ms",
             "*" if e["on_pareto_front"] else "",
         )
