@@ -127,8 +127,9 @@ def batching(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Energy per request against batch size under a simulated request queue, and the
-    policy with the lowest J/request that meets the latency SLO.
+    """Energy per request against batch size under a simulated request queue.
+
+    The best policy is the one with the lowest J/request that meets the latency SLO.
 
     Every policy serves the same arrivals with real inference (random weights: energy does
     not depend on their values), each in its own window of one run.
@@ -274,8 +275,10 @@ def quantize(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """fp32 against int8 (torchao PT2E: dynamic for Linear layers, static with calibration):
-    energy per inference, latency, size and accuracy on the validation set, on the CPU."""
+    """fp32 against int8: energy per inference, latency, size and accuracy, on the CPU.
+
+    int8 is torchao PT2E quantization (dynamic for Linear layers, static with calibration);
+    accuracy is measured on the validation set."""
     _need_torch()
     try:
         data = _quantize(

@@ -321,7 +321,13 @@ def _render_environments(study: EnvironmentStudy) -> None:
 def architectures(
     dataset: Dataset = "digits",
     models: Annotated[
-        str, typer.Option(help="Models, comma-separated (options stay with their model).")
+        str,
+        typer.Option(
+            help="Models, comma-separated (options stay with their model). Default: "
+            + ", ".join(split_models(DEFAULT_MODELS))
+            + ".",
+            show_default=False,
+        ),
     ] = DEFAULT_MODELS,
     epochs: Epochs = 10,
     stop: Stop = None,
@@ -342,9 +348,10 @@ def architectures(
     store: Store = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Train each model under the same budget and stop rules, repeated: energy, time,
-    accuracy, the Pareto front, and the energy the cheapest model within --within-pp of
-    the best accuracy saves against the most accurate one."""
+    """Train each model under the same budget and stop rules, repeated, and compare them.
+
+    Energy, time, accuracy, the Pareto front, and the energy the cheapest model within
+    --within-pp of the best accuracy saves against the most accurate one."""
 
     def work() -> None:
         from wattwise.studies import study_architectures
@@ -433,8 +440,10 @@ def layers(
     store: Store = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Per-layer FLOPs, parameters, profiled forward+backward time share, and the measured
-    energy of training steps attributed by time share, grouped by layer type."""
+    """Per-layer FLOPs, parameters, time share and attributed energy of training steps.
+
+    Forward+backward time is profiled per layer; the measured energy of training steps is
+    attributed by time share, and grouped by layer type."""
 
     def work() -> None:
         from wattwise.studies import study_layers
@@ -504,9 +513,11 @@ def environments(
     store: Store = None,
     json_out: JsonOut = False,
 ) -> None:
-    """The same training under every combination of the settings. The first value of each
-    list is the baseline; the recommendation is the cheapest setting within --within-pp of
-    the baseline's accuracy. On a GPU: its utilisation, and whether it is oversized."""
+    """The same training under every combination of the settings, and the cheapest one.
+
+    The first value of each list is the baseline; the recommendation is the cheapest
+    setting within --within-pp of the baseline's accuracy. On a GPU: its utilisation, and
+    whether it is oversized."""
 
     def work() -> None:
         from wattwise.studies import study_environments

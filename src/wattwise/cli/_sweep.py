@@ -132,8 +132,10 @@ def compare(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare search strategies on the same space and trial budget: best accuracy, energy,
-    and energy to reach a target accuracy, with anytime curves stored for reports.
+    """Compare search strategies on the same space and trial budget.
+
+    Best accuracy, energy, and energy to reach a target accuracy, with anytime curves
+    stored for reports.
 
     Every figure is measured in this run of the program, on this machine; the comparison is
     stored as a study of kind sweep-compare (default store: WATTWISE_STORE or a local file).
@@ -311,8 +313,10 @@ def run(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Be one worker of a shared study: start it or join it, and run trials until the study
-    has its trials (or spent its budget). Start this on as many machines as you like.
+    """Be one worker of a shared study: start or join it, and run trials until it is done.
+
+    The study is done when it has its trials (or has spent its budget). Start this on as
+    many machines as you like.
 
     A worker killed mid-trial stops beating that trial's heartbeat; the next worker to ask
     for a trial marks it failed, and the study goes on.
