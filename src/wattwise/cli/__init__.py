@@ -86,6 +86,8 @@ def _options(
     ] = False,
 ) -> None:
     set_quiet(quiet)
+
+
 app.command(
     "run",
     context_settings={"allow_interspersed_args": False},
