@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
@@ -153,7 +154,7 @@ def batching(
         tracker = _make_tracker(name or f"infer batching {model}", store, scope)
         if not json_out:
             err_console.print(
-                f"serving [bold]{model}[/] on {dev}: {len(policies)} policies x {requests} "
+                f"serving [bold]{escape(model)}[/] on {dev}: {len(policies)} policies x {requests} "
                 f"requests at {rate:g} req/s ({clock} clock"
                 + (
                     f", about {len(policies) * requests / rate:.0f} s"
@@ -213,7 +214,7 @@ def batching(
     for p in data["policies"]:
         mark = " *" if p["policy"] == data["best"] else ""
         table.add_row(
-            p["policy"] + mark,
+            escape(p["policy"] + mark),
             format_energy(p["j_per_request"]),
             f"{p['p50_ms']:.1f} ms",
             f"{p['p95_ms']:.1f} ms",
@@ -236,7 +237,7 @@ def batching(
     lines += [f"note      {n}" for n in data["notes"]]
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
 
 
 @infer_app.command("quantize")
@@ -298,13 +299,13 @@ def quantize(
     for v in data["variants"]:
         mark = " *" if v["variant"] == data["best"] else ""
         table.add_row(
-            v["variant"] + mark,
+            escape(v["variant"] + mark),
             format_energy(v["j_per_inference"]),
             _times(v["energy_ratio_vs_fp32"]),
             f"{v['latency_ms']:.3f} ms",
             f"{v['size_bytes'] / 1024:.1f} KiB",
             f"{v['accuracy']:.4f}",
-            v["kernels"].split(" (")[0],
+            escape(v["kernels"].split(" (")[0]),
         )
     console.print(table)
     lines = [
@@ -325,7 +326,7 @@ def quantize(
     lines += [f"note      {n}" for n in data["notes"]]
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _quantize(
@@ -382,7 +383,9 @@ def _quantize(
     with tracker:
         if ckpt is None:
             if not quiet:
-                err_console.print(f"training [bold]{spec}[/] on {data.name} for {epochs} epochs")
+                err_console.print(
+                    f"training [bold]{escape(spec)}[/] on {escape(data.name)} for {epochs} epochs"
+                )
             fit = tr.fit(
                 net, data, epochs=epochs, seed=seed, tracker=tracker, name="train", device="cpu"
             )

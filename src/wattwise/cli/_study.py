@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
@@ -146,7 +147,7 @@ def _progress(json_out: bool) -> Iterator[Callable[[int, int, str], None] | None
         TextColumn("measured runs"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=err_console,
         transient=True,
     )
@@ -211,14 +212,14 @@ def _table(*columns: str) -> Table:
 
 def _footer(notes: Sequence[str], study_id: str, stored: bool) -> None:
     for note in notes:
-        console.print(f"  note: {note}", highlight=False, style="dim")
+        console.print(f"  note: {note}", highlight=False, style="dim", markup=False)
     where = "stored" if stored else "not stored"
     console.print(f"  study {study_id[:12]} ({where})", highlight=False)
 
 
 def _render_architectures(study: ArchitectureStudy) -> None:
     table = _table(
-        "model", "params", "FLOPs", "energy", "time", "val acc", "J/pp", "front", "vs best"
+        "model", "params", "FLOPs", "energy", "time", "val acc", "per pp", "front", "vs best"
     )
     for m in study.models:
         r = m.runs
@@ -227,13 +228,13 @@ def _render_architectures(study: ArchitectureStudy) -> None:
         if m.versus is not None:
             vs = f"{m.versus.energy_change_frac:+.0%} {_p(m.versus.energy_test)}"
         table.add_row(
-            m.model,
+            escape(m.model),
             _num(m.params),
             _num(m.flops),
             _spread(r.energy_j, format_energy),
             _spread(r.duration_s, lambda v: f"{v:.2f} s"),
             _spread(r.val_accuracy, lambda v: f"{v:.3f}"),
-            f"{per_point:.3g}" if per_point is not None else "-",
+            format_energy(per_point) if per_point is not None else "-",
             "●" if m.pareto else "",
             vs or "(best)",
         )
@@ -243,9 +244,10 @@ def _render_architectures(study: ArchitectureStudy) -> None:
         f"  medians ± half the interquartile range over {study.method['repeats']} repeats; "
         f"energy {sources}; * significant, ? test cannot decide",
         highlight=False,
+        markup=False,
     )
-    console.print(f"  Pareto front: {', '.join(study.pareto_front)}", highlight=False)
-    console.print(f"  [bold]headline[/]: {study.saving.describe()}", highlight=False)
+    console.print(f"  Pareto front: {', '.join(study.pareto_front)}", highlight=False, markup=False)
+    console.print(f"  [bold]headline[/]: {escape(study.saving.describe())}", highlight=False)
     _footer(study.notes, study.study_id, study.stored)
 
 
@@ -253,8 +255,8 @@ def _render_layers(study: LayerStudy) -> None:
     table = _table("layer", "type", "params", "FLOPs", "fwd ms", "bwd ms", "time", "energy*")
     for row in study.layers:
         table.add_row(
-            row.name,
-            row.type,
+            escape(row.name),
+            escape(row.type),
             _num(row.params) if row.params else "",
             _num(row.flops) if row.flops else "",
             f"{row.forward_s * 1e3:.3f}",
@@ -264,7 +266,7 @@ def _render_layers(study: LayerStudy) -> None:
         )
     console.print(table)
     by_type = ", ".join(f"{k} {v:.1%}" for k, v in study.by_type.items())
-    console.print(f"  energy by type: {by_type}", highlight=False)
+    console.print(f"  energy by type: {by_type}", highlight=False, markup=False)
     console.print(
         "  * attributed: measured energy per step × the layer's share of profiled step time",
         highlight=False,
@@ -274,14 +276,15 @@ def _render_layers(study: LayerStudy) -> None:
         f"step over {study.steps_per_window}-step windows × {study.energy_per_step_j.n} — "
         f"{study.energy_source}; profiler overhead {study.profiler_overhead_frac:+.0%}",
         highlight=False,
+        markup=False,
     )
     if study.variants:
         vt = _table("variant", "change", "params", "energy", "val acc", "Δ energy", "Δ acc")
         for v in study.variants:
             vs = v.versus
             vt.add_row(
-                v.model,
-                v.change,
+                escape(v.model),
+                escape(v.change),
                 _num(v.params),
                 _spread(v.runs.energy_j, format_energy),
                 _spread(v.runs.val_accuracy, lambda x: f"{x:.3f}"),
@@ -302,7 +305,7 @@ def _render_environments(study: EnvironmentStudy) -> None:
                 ", oversized" if r.gpu_fit.oversized else ""
             )
         table.add_row(
-            r.setting.label,
+            escape(r.setting.label),
             _spread(r.runs.energy_j, format_energy),
             _spread(r.runs.duration_s, lambda v: f"{v:.2f} s"),
             _spread(r.runs.val_accuracy, lambda v: f"{v:.3f}"),
@@ -310,7 +313,9 @@ def _render_environments(study: EnvironmentStudy) -> None:
             gpu,
         )
     console.print(table)
-    console.print(f"  [bold]recommendation[/]: {study.recommendation.describe()}", highlight=False)
+    console.print(
+        f"  [bold]recommendation[/]: {escape(study.recommendation.describe())}", highlight=False
+    )
     _footer(study.notes, study.study_id, study.stored)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
@@ -80,7 +81,7 @@ def zoo(
 
         def progress(i: int, total: int, model: str) -> None:
             if not json_out:
-                err_console.print(f"[{i + 1}/{total}] {model}", highlight=False)
+                err_console.print(f"[{i + 1}/{total}] {model}", highlight=False, markup=False)
 
         result = measure_zoo(
             names,
@@ -117,7 +118,7 @@ def zoo(
         table.add_column(col, justify="right")
     for e in data["models"]:
         table.add_row(
-            e["model"],
+            escape(e["model"]),
             str(e["year"]),
             f"{e['top1']:.1f} %",
             f"{e['gflops']:.2f}",
@@ -135,4 +136,4 @@ def zoo(
     lines += [f"note      {n}" for n in data["notes"]]
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
