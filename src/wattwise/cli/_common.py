@@ -35,6 +35,7 @@ __all__ = [
     "print_json",
     "set_quiet",
     "state_dir",
+    "summary_console",
 ]
 
 #: Exit status for bad input, a missing file, an unreachable store (typer uses 2 too).
@@ -46,8 +47,11 @@ STATE_DIR_ENV = "WATTWISE_STATE_DIR"
 _NOTES_FILE = "notes-shown.json"
 
 console = Console()
-#: stderr for everything but errors: silenced by ``--quiet``.
+#: stderr for notes, warnings and progress: silenced by ``--quiet``.
 err_console = Console(stderr=True)
+#: stderr for a command's result when stdout is not ours (``run``: the command's output):
+#: data, so never silenced.
+summary_console = Console(stderr=True)
 _error_console = Console(stderr=True)
 
 
