@@ -242,3 +242,9 @@ def child_env() -> dict[str, str]:
 def _isolated_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test writes to the user's real store: the default store is a temporary file."""
     monkeypatch.setenv("WATTWISE_STORE", str(tmp_path / "default-store" / "runs.sqlite"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes to the user's real state dir (where the CLI remembers shown notes)."""
+    monkeypatch.setenv("WATTWISE_STATE_DIR", str(tmp_path / "state"))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperOption
 
 from wattwise._errors import WattwiseError
 from wattwise.cli._carbon import carbon_app
-from wattwise.cli._common import NoteHandler, fail
+from wattwise.cli._common import NoteHandler, fail, set_quiet
 from wattwise.cli._demo import demo
 from wattwise.cli._infer import infer_app
 from wattwise.cli._meters import meters
@@ -23,13 +27,67 @@ from wattwise.cli._zoo import zoo
 
 __all__ = ["app", "main"]
 
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _no_type_for_flags(self: TyperOption, ctx: Any) -> str | None:
+    """Typer's rich help writes ``<bool>`` after every flag: a flag takes no value."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _no_type_for_flags  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="wattwise",
     help="Measure, compare and cut the energy and carbon of deep learning, honestly.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    # Inherited by every group and command below: `-h` works everywhere.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version() -> str:
+    try:
+        return _dist_version("wattwise")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        from wattwise import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"wattwise {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Errors only on stderr: no notes, warnings or progress. Data on stdout "
+            "(tables, JSON, reports) is unchanged.",
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print `wattwise <version>` and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    set_quiet(quiet)
+
+
 app.command(
     "run",
     context_settings={"allow_interspersed_args": False},
@@ -53,6 +111,6 @@ def main() -> None:
     logger.addHandler(NoteHandler())
     logger.propagate = False
     try:
-        app()
+        app(prog_name="wattwise")
     except WattwiseError as exc:
         fail(str(exc))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import WattwiseError
@@ -36,7 +37,7 @@ _YEAR_NOT_STATED = "n.d."
 
 
 def _warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _credit_line() -> str:
@@ -85,17 +86,22 @@ def intensity(
         return
     year = location.year if location.year is not None else _YEAR_NOT_STATED
     console.print(
-        f"[bold]{location.zone}[/] {location.name}: "
+        f"[bold]{escape(location.zone)}[/] {escape(location.name)}: "
         f"[bold]{location.intensity_g_per_kwh:g}[/] gCO2e/kWh ({location.kind}, {year})",
         highlight=False,
     )
-    console.print(f"  source: {location.source}", highlight=False, soft_wrap=True)
+    console.print(f"  source: {location.source}", highlight=False, soft_wrap=True, markup=False)
     where = f" ({location.cloud})" if location.cloud else ""
     console.print(
-        f"  PUE {location.pue:g}{where}: {location.pue_source}", highlight=False, soft_wrap=True
+        f"  PUE {location.pue:g}{where}: {location.pue_source}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
     )
     if location.kind == "bundled":
-        console.print(f"  {_credit_line()}", style="dim", highlight=False, soft_wrap=True)
+        console.print(
+            f"  {_credit_line()}", style="dim", highlight=False, soft_wrap=True, markup=False
+        )
 
 
 @carbon_app.command("zones")
@@ -127,9 +133,15 @@ def zones(
         table = Table("cloud", "zone", "PUE", "PUE year", "note", title="Cloud regions")
         for r in regions:
             year = str(r.pue_year) if r.pue_year else _YEAR_NOT_STATED
-            table.add_row(f"{r.provider}:{r.region}", r.zone, f"{r.pue:g}", year, r.note)
+            table.add_row(
+                escape(f"{r.provider}:{r.region}"),
+                escape(r.zone),
+                f"{r.pue:g}",
+                year,
+                escape(r.note),
+            )
         console.print(table)
-        console.print(_credit_line(), style="dim", highlight=False, soft_wrap=True)
+        console.print(_credit_line(), style="dim", highlight=False, soft_wrap=True, markup=False)
         return
     all_zones = list(grid_zones().values())
     if as_json:
@@ -151,9 +163,11 @@ def zones(
     table = Table("zone", "name", "gCO2e/kWh", "year", "source", title="Grid zones")
     for z in all_zones:
         year = str(z.year) if z.year is not None else _YEAR_NOT_STATED
-        table.add_row(z.zone, z.name, f"{z.intensity_g_per_kwh:g}", year, z.source)
+        table.add_row(
+            escape(z.zone), escape(z.name), f"{z.intensity_g_per_kwh:g}", year, escape(z.source)
+        )
     console.print(table)
-    console.print(_credit_line(), style="dim", highlight=False, soft_wrap=True)
+    console.print(_credit_line(), style="dim", highlight=False, soft_wrap=True, markup=False)
 
 
 @carbon_app.command("equivalents")
@@ -173,8 +187,8 @@ def equivalents_command(
     for item in items:
         year = item.year if item.year is not None else _YEAR_NOT_STATED
         console.print(
-            f"  {item.amount:.3g} {item.unit} {item.label} "
-            f"[dim]({item.g_per_unit:g} g each; {item.source}; {year})[/]",
+            f"  {item.amount:.3g} {escape(item.unit)} {escape(item.label)} "
+            f"[dim]({item.g_per_unit:g} g each; {escape(item.source)}; {year})[/]",
             highlight=False,
             soft_wrap=True,
         )

@@ -21,8 +21,8 @@ CloudOpt = Annotated[
 LiveOpt = Annotated[
     bool,
     typer.Option(
-        help="Ask Electricity Maps for the live intensity (WATTWISE_ELECTRICITYMAPS_TOKEN); "
-        "falls back to the bundled figure."
+        help="Ask Electricity Maps for the live intensity (token as for `wattwise carbon "
+        "intensity --live`); falls back to the bundled figure."
     ),
 ]
 

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from wattwise.cli._common import console, fail, need
+from wattwise._units import format_energy
+from wattwise.cli._common import console, err_console, fail, need
 
 __all__ = ["demo"]
 
@@ -41,10 +43,10 @@ def demo(
         "each measured against its baseline in this run"
     )
     with Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=err_console,  # progress is not data: stderr, silenced by --quiet
     ) as progress:
         task = progress.add_task("starting", total=LEVER_STEPS)
 
@@ -60,13 +62,14 @@ def demo(
     for col in summary.columns[:-1]:  # the source is said once, below
         table.add_column(col)
     for row in summary.rows:
-        table.add_row(*row[:-1])
+        table.add_row(*(escape(cell) for cell in row[:-1]))
     console.print(table)
     console.print(
         f"Energy: {result.source}; the carbon row times the same daily job on every day "
         "of the bundled 2020 trace of Germany (the report says how). "
-        f"The training runs used {result.energy_j:.1f} J; the demo took "
+        f"The training runs used {format_energy(result.energy_j)}; the demo took "
         f"{result.duration_s:.0f} s. "
         f"Report: {result.report_path}",
         highlight=False,
+        markup=False,
     )

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
+from wattwise._units import format_energy, ratio_phrase
 from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.tracking._tracker import Tracker
 
@@ -62,10 +64,8 @@ def _parse_waits(spec: str) -> list[float | None]:
 
 
 def _times(ratio: float) -> str:
-    """``2.1x less`` / ``3.4x more``: fp32's J/inference over a variant's, in words."""
-    if ratio >= 1.0:
-        return f"{ratio:.2f}x less"
-    return f"{1.0 / ratio:.2f}x more" if ratio > 0 else "n/a"
+    """``2.10x less`` / ``3.40x more`` / ``same energy``: fp32's J/inference over a variant's."""
+    return ratio_phrase(1.0, ratio)  # the variant's energy over fp32's is 1 / ratio
 
 
 def _input_shape(model: str, input_size: int) -> tuple[tuple[int, ...], int]:
@@ -125,8 +125,9 @@ def batching(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Energy per request against batch size under a simulated request queue, and the
-    policy with the lowest J/request that meets the latency SLO.
+    """Energy per request against batch size under a simulated request queue.
+
+    The best policy is the one with the lowest J/request that meets the latency SLO.
 
     Every policy serves the same arrivals with real inference (random weights: energy does
     not depend on their values), each in its own window of one run.
@@ -150,7 +151,7 @@ def batching(
         tracker = _make_tracker(name or f"infer batching {model}", store, scope)
         if not json_out:
             err_console.print(
-                f"serving [bold]{model}[/] on {dev}: {len(policies)} policies x {requests} "
+                f"serving [bold]{escape(model)}[/] on {dev}: {len(policies)} policies x {requests} "
                 f"requests at {rate:g} req/s ({clock} clock"
                 + (
                     f", about {len(policies) * requests / rate:.0f} s"
@@ -210,8 +211,8 @@ def batching(
     for p in data["policies"]:
         mark = " *" if p["policy"] == data["best"] else ""
         table.add_row(
-            p["policy"] + mark,
-            f"{p['j_per_request']:.4g} J",
+            escape(p["policy"] + mark),
+            format_energy(p["j_per_request"]),
             f"{p['p50_ms']:.1f} ms",
             f"{p['p95_ms']:.1f} ms",
             f"{p['p99_ms']:.1f} ms",
@@ -233,7 +234,7 @@ def batching(
     lines += [f"note      {n}" for n in data["notes"]]
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
 
 
 @infer_app.command("quantize")
@@ -272,8 +273,10 @@ def quantize(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """fp32 against int8 (torchao PT2E: dynamic for Linear layers, static with calibration):
-    energy per inference, latency, size and accuracy on the validation set, on the CPU."""
+    """fp32 against int8: energy per inference, latency, size and accuracy, on the CPU.
+
+    int8 is torchao PT2E quantization (dynamic for Linear layers, static with calibration);
+    accuracy is measured on the validation set."""
     _need_torch()
     need("wattwise infer quantize", "torch", ["torchao"])
     try:
@@ -294,13 +297,13 @@ def quantize(
     for v in data["variants"]:
         mark = " *" if v["variant"] == data["best"] else ""
         table.add_row(
-            v["variant"] + mark,
-            f"{v['j_per_inference'] * 1e6:.3g} µJ",
+            escape(v["variant"] + mark),
+            format_energy(v["j_per_inference"]),
             _times(v["energy_ratio_vs_fp32"]),
             f"{v['latency_ms']:.3f} ms",
             f"{v['size_bytes'] / 1024:.1f} KiB",
             f"{v['accuracy']:.4f}",
-            v["kernels"].split(" (")[0],
+            escape(v["kernels"].split(" (")[0]),
         )
     console.print(table)
     lines = [
@@ -321,7 +324,7 @@ def quantize(
     lines += [f"note      {n}" for n in data["notes"]]
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _quantize(
@@ -378,7 +381,9 @@ def _quantize(
     with tracker:
         if ckpt is None:
             if not quiet:
-                err_console.print(f"training [bold]{spec}[/] on {data.name} for {epochs} epochs")
+                err_console.print(
+                    f"training [bold]{escape(spec)}[/] on {escape(data.name)} for {epochs} epochs"
+                )
             fit = tr.fit(
                 net, data, epochs=epochs, seed=seed, tracker=tracker, name="train", device="cpu"
             )

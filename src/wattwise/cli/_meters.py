@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise.cli._common import console, print_json
@@ -52,9 +53,9 @@ def meters(
             p.meter,
             "[green]yes[/]" if p.available else "[red]no[/]",
             "yes" if p.meter in used else "",
-            ", ".join(p.components),
-            p.reason,
+            escape(", ".join(p.components)),
+            escape(p.reason),
         )
     console.print(table)
     for note in detection.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)

@@ -1,24 +1,19 @@
-"""Rich rendering of runs for humans. Every energy figure shows its provenance."""
+"""Rich rendering of runs for humans. Every energy figure shows its provenance.
+
+Names, paths and notes come from users and the store: they are escaped before Rich sees
+them, and plain lines are printed with ``markup=False``.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.markup import escape
 from rich.table import Table
 
+from wattwise._units import format_energy
 from wattwise.tracking._records import RunResult
 
 __all__ = ["format_energy", "render_run", "runs_table"]
-
-
-def format_energy(joules: float) -> str:
-    """A readable energy: J, kJ, MJ, with kWh for large figures."""
-    if abs(joules) >= 3.6e6:
-        return f"{joules / 3.6e6:.3f} kWh"
-    if abs(joules) >= 1e6:
-        return f"{joules / 1e6:.2f} MJ"
-    if abs(joules) >= 1e3:
-        return f"{joules / 1e3:.2f} kJ"
-    return f"{joules:.2f} J"
 
 
 _STATUS_STYLE = {
@@ -32,7 +27,10 @@ _STATUS_STYLE = {
 def render_run(result: RunResult, console: Console) -> None:
     """Print a run's summary: totals, components with provenance, windows and gaps."""
     style = _STATUS_STYLE.get(result.status.value, "white")
-    title = f"run [bold]{result.name}[/] ({result.run_id[:12]}) [{style}]{result.status.value}[/]"
+    title = (
+        f"run [bold]{escape(result.name)}[/] ({escape(result.run_id[:12])}) "
+        f"[{style}]{result.status.value}[/]"
+    )
     console.print(title, highlight=False)
     lines = [
         f"duration {result.duration_s:.2f} s, scope {result.scope.value}",
@@ -57,7 +55,7 @@ def render_run(result: RunResult, console: Console) -> None:
     else:
         lines.append("carbon   not computed (no zone given)")
     for line in lines:
-        console.print("  " + line, highlight=False)
+        console.print("  " + line, highlight=False, markup=False)
 
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     table.add_column("component")
@@ -70,11 +68,11 @@ def render_run(result: RunResult, console: Console) -> None:
         if comp.gap_s > 0:
             note = (note + "; " if note else "") + f"{comp.gap_s:.1f} s unreadable, energy lost"
         table.add_row(
-            comp.name,
+            escape(comp.name),
             format_energy(comp.energy_j),
             format_energy(comp.uncertainty_j),
-            comp.source.label(),
-            note,
+            escape(comp.source.label()),
+            escape(note),
         )
     console.print(table)
     if result.windows:
@@ -85,7 +83,9 @@ def render_run(result: RunResult, console: Console) -> None:
         wt.add_column("share", justify="right")
         for w in result.windows:
             share = w.energy_j / result.energy_j if result.energy_j > 0 else 0.0
-            wt.add_row(w.path, f"{w.duration_s:.2f} s", format_energy(w.energy_j), f"{share:.0%}")
+            wt.add_row(
+                escape(w.path), f"{w.duration_s:.2f} s", format_energy(w.energy_j), f"{share:.0%}"
+            )
         console.print(wt)
     lost = [g for g in result.gaps if not g.recovered]
     if lost:
@@ -96,25 +96,96 @@ def render_run(result: RunResult, console: Console) -> None:
         )
 
 
-def runs_table(runs: list[RunResult]) -> Table:
-    """A table of runs, newest first."""
-    table = Table(header_style="bold")
-    for col in ("id", "name", "status", "started (UTC)", "duration", "energy", "provenance"):
-        table.add_column(
-            col,
-            justify="right" if col in ("duration", "energy") else "left",
-            no_wrap=col != "name",
-            min_width=12 if col == "name" else None,
+_SHORT_PROVENANCE = {"measured": "meas.", "estimated": "est.", "mixed": "mixed"}
+#: Columns that go first when the terminal is narrow, in that order. id, name, status and
+#: energy always show; the provenance then moves into the energy cell ("300 mJ est.").
+_DROP_ORDER = ("started (UTC)", "duration", "provenance")
+_NAME_MIN_W = 12
+
+
+class _RunsTable:
+    """The runs table, laid out for the width it is rendered at."""
+
+    def __init__(self, runs: list[RunResult]) -> None:
+        self.rows = []
+        for r in runs:
+            self.rows.append(
+                {
+                    "id": r.run_id[:12],
+                    "name": r.name,
+                    "status": r.status.value,
+                    "started (UTC)": r.started_at.strftime("%m-%d %H:%M:%S"),
+                    "duration": f"{r.duration_s:.1f} s",
+                    "energy": format_energy(r.energy_j),
+                    "provenance": r.provenance,
+                }
+            )
+
+    def _cell(self, row: dict[str, str], col: str, merged: bool) -> str:
+        if col == "energy" and merged:
+            return f"{row['energy']} {_SHORT_PROVENANCE.get(row['provenance'], row['provenance'])}"
+        return row[col]
+
+    def _needed(self, columns: list[str], name_w: int, per_column: int) -> int:
+        merged = "provenance" not in columns
+        fixed = sum(
+            max([len(_header(c, merged)), *(len(self._cell(r, c, merged)) for r in self.rows)])
+            for c in columns
+            if c != "name"
         )
-    for r in runs:
-        style = _STATUS_STYLE.get(r.status.value, "white")
-        table.add_row(
-            r.run_id[:12],
-            r.name,
-            f"[{style}]{r.status.value}[/]",
-            r.started_at.strftime("%m-%d %H:%M:%S"),
-            f"{r.duration_s:.1f} s",
-            format_energy(r.energy_j),
-            r.provenance,
+        longest_name = max([4, *(len(r["name"]) for r in self.rows)])
+        return fixed + min(longest_name, name_w) + per_column * len(columns) + 1
+
+    def _layout(self, width: int) -> tuple[list[str], bool]:
+        """The columns that fit in ``width``, and whether to drop the borders too."""
+        columns = ["id", "name", "status", "started (UTC)", "duration", "energy", "provenance"]
+        for drop in _DROP_ORDER:
+            # Each column has one space of padding each side and a border on its left,
+            # plus the right edge.
+            if self._needed(columns, _NAME_MIN_W, 3) <= width:
+                return columns, False
+            columns.remove(drop)
+        return columns, self._needed(columns, _NAME_MIN_W, 3) > width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        columns, compact = self._layout(options.max_width)
+        merged = "provenance" not in columns
+        # Narrower than the key columns with borders: no borders, a narrower name column.
+        table = (
+            Table(header_style="bold", box=None, pad_edge=False)
+            if compact
+            else Table(header_style="bold")
         )
-    return table
+        name_w = _NAME_MIN_W // 2 if compact else _NAME_MIN_W
+        for col in columns:
+            table.add_column(
+                _header(col, merged),
+                justify="right" if col in ("duration", "energy") else "left",
+                no_wrap=col != "name",
+                min_width=min(name_w, max(len(r["name"]) for r in self.rows))
+                if col == "name" and self.rows
+                else None,
+                overflow="fold",
+            )
+        for row in self.rows:
+            cells = []
+            for col in columns:
+                cell = escape(self._cell(row, col, merged))
+                if col == "status":
+                    cell = f"[{_STATUS_STYLE.get(row['status'], 'white')}]{cell}[/]"
+                cells.append(cell)
+            table.add_row(*cells)
+        yield table
+
+
+def _header(col: str, merged: bool) -> str:
+    return "energy (how)" if merged and col == "energy" else col
+
+
+def runs_table(runs: list[RunResult]) -> RenderableType:
+    """A table of runs, newest first, fitted to the width it is printed at.
+
+    id, name, status and energy always show (a long name wraps); on a narrow terminal the
+    start time and duration go first, then the provenance joins the energy cell.
+    """
+    return _RunsTable(runs)

@@ -86,4 +86,4 @@ def report(
         {"version": wattwise.__version__, "made_at": datetime.now(UTC).isoformat()},
     )
     path = write_report(doc, out, fmt.value)
-    console.print(f"wrote {path}", highlight=False)
+    console.print(f"wrote {path}", highlight=False, markup=False)

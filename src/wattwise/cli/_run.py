@@ -14,7 +14,7 @@ import typer
 
 from wattwise.carbon import parse_duration
 from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
-from wattwise.cli._common import err_console, fail, print_json
+from wattwise.cli._common import err_console, fail, print_json, summary_console
 from wattwise.cli._render import render_run
 from wattwise.tracking._records import RunStatus, Scope
 from wattwise.tracking._tracker import Tracker
@@ -113,5 +113,5 @@ def run(
     if json_out:
         print_json(result.to_dict())
     else:
-        render_run(result, err_console)
+        render_run(result, summary_console)
     raise typer.Exit(exit_code)

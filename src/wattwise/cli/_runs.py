@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise.cli._common import console, fail, print_json
@@ -50,7 +51,7 @@ def list_runs(
         print_json([r.to_dict() for r in runs])
         return
     if not runs:
-        console.print(f"no runs in {st.display_url} yet: try `wattwise run -- CMD`")
+        console.print(f"no runs in {st.display_url} yet: try `wattwise run -- CMD`", markup=False)
         return
     console.print(runs_table(runs))
 
@@ -156,7 +157,7 @@ def compare_runs(
     for col in table.columns:
         rich_table.add_column(col)
     for row in table.rows:
-        rich_table.add_row(*row)
+        rich_table.add_row(*(escape(cell) for cell in row))
     console.print(rich_table)
     base = results[0]
     for r in results[1:]:
@@ -165,6 +166,7 @@ def compare_runs(
                 f"{r.name} ({r.run_id[:8]}) used {r.energy_j / base.energy_j:.2f}x the energy "
                 f"of {base.name} ({base.run_id[:8]})",
                 highlight=False,
+                markup=False,
             )
 
 
@@ -204,4 +206,4 @@ def export_run(
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror}")
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {out}", highlight=False, markup=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import WattwiseError
@@ -59,26 +60,27 @@ def _render(result: ScheduleResult, tz: tzinfo | None) -> None:
     units = result.units
     best = result.best
     console.print(
-        f"Best: [bold]{best.zone}[/], start [bold]{_when(best.start, tz)}[/], "
-        f"end {_when(best.end, tz)} — {best.emissions:.4g} {units}",
+        f"Best: [bold]{escape(best.zone)}[/], start [bold]{_when(best.start, tz)}[/], "
+        f"end {_when(best.end, tz)} — {best.emissions:.4g} {escape(units)}",
         highlight=False,
         soft_wrap=True,
     )
     console.print(
-        f"Baseline (start now in {result.baseline.zone}, {_when(result.window_start, tz)}): "
-        f"{result.baseline.baseline_emissions:.4g} {units}; "
+        f"Baseline (start now in {escape(result.baseline.zone)}, "
+        f"{_when(result.window_start, tz)}): "
+        f"{result.baseline.baseline_emissions:.4g} {escape(units)}; "
         f"saving [bold]{result.saving_ratio:.1%}[/]",
         highlight=False,
         soft_wrap=True,
     )
     if len(best.slots) > 1:
         runs = ", ".join(f"{_when(a, tz)}–{_when(b, tz, '%H:%M')}" for a, b in best.slots)
-        console.print(f"Slots: {runs}", highlight=False, soft_wrap=True)
+        console.print(f"Slots: {runs}", highlight=False, soft_wrap=True, markup=False)
     if len(result.plans) > 1:
         table = Table("zone", "best start", "end", "emissions", "baseline", "saving")
         for plan in result.plans:
             table.add_row(
-                plan.zone,
+                escape(plan.zone),
                 _when(plan.start, tz),
                 _when(plan.end, tz),
                 f"{plan.emissions:.4g}",
@@ -86,7 +88,7 @@ def _render(result: ScheduleResult, tz: tzinfo | None) -> None:
                 f"{plan.saving_ratio:.1%}",
             )
         console.print(table)
-        console.print(f"Emissions in {units}.", highlight=False)
+        console.print(f"Emissions in {units}.", highlight=False, markup=False)
     if units == UNITS_RELATIVE:
         console.print(
             "Relative units: pass --power-w or --energy-j for grams of CO2e.",

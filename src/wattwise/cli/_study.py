@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
@@ -146,7 +147,7 @@ def _progress(json_out: bool) -> Iterator[Callable[[int, int, str], None] | None
         TextColumn("measured runs"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=err_console,
         transient=True,
     )
@@ -208,14 +209,14 @@ def _table(*columns: str) -> Table:
 
 def _footer(notes: Sequence[str], study_id: str, stored: bool) -> None:
     for note in notes:
-        console.print(f"  note: {note}", highlight=False, style="dim")
+        console.print(f"  note: {note}", highlight=False, style="dim", markup=False)
     where = "stored" if stored else "not stored"
     console.print(f"  study {study_id[:12]} ({where})", highlight=False)
 
 
 def _render_architectures(study: ArchitectureStudy) -> None:
     table = _table(
-        "model", "params", "FLOPs", "energy", "time", "val acc", "J/pp", "front", "vs best"
+        "model", "params", "FLOPs", "energy", "time", "val acc", "per pp", "front", "vs best"
     )
     for m in study.models:
         r = m.runs
@@ -224,13 +225,13 @@ def _render_architectures(study: ArchitectureStudy) -> None:
         if m.versus is not None:
             vs = f"{m.versus.energy_change_frac:+.0%} {_p(m.versus.energy_test)}"
         table.add_row(
-            m.model,
+            escape(m.model),
             _num(m.params),
             _num(m.flops),
             _spread(r.energy_j, format_energy),
             _spread(r.duration_s, lambda v: f"{v:.2f} s"),
             _spread(r.val_accuracy, lambda v: f"{v:.3f}"),
-            f"{per_point:.3g}" if per_point is not None else "-",
+            format_energy(per_point) if per_point is not None else "-",
             "●" if m.pareto else "",
             vs or "(best)",
         )
@@ -240,9 +241,10 @@ def _render_architectures(study: ArchitectureStudy) -> None:
         f"  medians ± half the interquartile range over {study.method['repeats']} repeats; "
         f"energy {sources}; * significant, ? test cannot decide",
         highlight=False,
+        markup=False,
     )
-    console.print(f"  Pareto front: {', '.join(study.pareto_front)}", highlight=False)
-    console.print(f"  [bold]headline[/]: {study.saving.describe()}", highlight=False)
+    console.print(f"  Pareto front: {', '.join(study.pareto_front)}", highlight=False, markup=False)
+    console.print(f"  [bold]headline[/]: {escape(study.saving.describe())}", highlight=False)
     _footer(study.notes, study.study_id, study.stored)
 
 
@@ -250,35 +252,36 @@ def _render_layers(study: LayerStudy) -> None:
     table = _table("layer", "type", "params", "FLOPs", "fwd ms", "bwd ms", "time", "energy*")
     for row in study.layers:
         table.add_row(
-            row.name,
-            row.type,
+            escape(row.name),
+            escape(row.type),
             _num(row.params) if row.params else "",
             _num(row.flops) if row.flops else "",
             f"{row.forward_s * 1e3:.3f}",
             f"{row.backward_s * 1e3:.3f}",
             f"{row.time_share:.1%}",
-            f"{row.energy_per_step_j * 1e3:.3g} mJ",
+            format_energy(row.energy_per_step_j),
         )
     console.print(table)
     by_type = ", ".join(f"{k} {v:.1%}" for k, v in study.by_type.items())
-    console.print(f"  energy by type: {by_type}", highlight=False)
+    console.print(f"  energy by type: {by_type}", highlight=False, markup=False)
     console.print(
         "  * attributed: measured energy per step × the layer's share of profiled step time",
         highlight=False,
     )
     console.print(
-        f"  measured: {_spread(study.energy_per_step_j, lambda v: f'{v * 1e3:.3g} mJ')} per "
+        f"  measured: {_spread(study.energy_per_step_j, format_energy)} per "
         f"step over {study.steps_per_window}-step windows × {study.energy_per_step_j.n} — "
         f"{study.energy_source}; profiler overhead {study.profiler_overhead_frac:+.0%}",
         highlight=False,
+        markup=False,
     )
     if study.variants:
         vt = _table("variant", "change", "params", "energy", "val acc", "Δ energy", "Δ acc")
         for v in study.variants:
             vs = v.versus
             vt.add_row(
-                v.model,
-                v.change,
+                escape(v.model),
+                escape(v.change),
                 _num(v.params),
                 _spread(v.runs.energy_j, format_energy),
                 _spread(v.runs.val_accuracy, lambda x: f"{x:.3f}"),
@@ -299,7 +302,7 @@ def _render_environments(study: EnvironmentStudy) -> None:
                 ", oversized" if r.gpu_fit.oversized else ""
             )
         table.add_row(
-            r.setting.label,
+            escape(r.setting.label),
             _spread(r.runs.energy_j, format_energy),
             _spread(r.runs.duration_s, lambda v: f"{v:.2f} s"),
             _spread(r.runs.val_accuracy, lambda v: f"{v:.3f}"),
@@ -307,7 +310,9 @@ def _render_environments(study: EnvironmentStudy) -> None:
             gpu,
         )
     console.print(table)
-    console.print(f"  [bold]recommendation[/]: {study.recommendation.describe()}", highlight=False)
+    console.print(
+        f"  [bold]recommendation[/]: {escape(study.recommendation.describe())}", highlight=False
+    )
     _footer(study.notes, study.study_id, study.stored)
 
 
@@ -318,7 +323,13 @@ def _render_environments(study: EnvironmentStudy) -> None:
 def architectures(
     dataset: Dataset = "digits",
     models: Annotated[
-        str, typer.Option(help="Models, comma-separated (options stay with their model).")
+        str,
+        typer.Option(
+            help="Models, comma-separated (options stay with their model). Default: "
+            + ", ".join(split_models(DEFAULT_MODELS))
+            + ".",
+            show_default=False,
+        ),
     ] = DEFAULT_MODELS,
     epochs: Epochs = 10,
     stop: Stop = None,
@@ -339,9 +350,10 @@ def architectures(
     store: Store = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Train each model under the same budget and stop rules, repeated: energy, time,
-    accuracy, the Pareto front, and the energy the cheapest model within --within-pp of
-    the best accuracy saves against the most accurate one."""
+    """Train each model under the same budget and stop rules, repeated, and compare them.
+
+    Energy, time, accuracy, the Pareto front, and the energy the cheapest model within
+    --within-pp of the best accuracy saves against the most accurate one."""
 
     def work() -> None:
         from wattwise.studies import study_architectures
@@ -430,8 +442,10 @@ def layers(
     store: Store = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Per-layer FLOPs, parameters, profiled forward+backward time share, and the measured
-    energy of training steps attributed by time share, grouped by layer type."""
+    """Per-layer FLOPs, parameters, time share and attributed energy of training steps.
+
+    Forward+backward time is profiled per layer; the measured energy of training steps is
+    attributed by time share, and grouped by layer type."""
 
     def work() -> None:
         from wattwise.studies import study_layers
@@ -501,9 +515,11 @@ def environments(
     store: Store = None,
     json_out: JsonOut = False,
 ) -> None:
-    """The same training under every combination of the settings. The first value of each
-    list is the baseline; the recommendation is the cheapest setting within --within-pp of
-    the baseline's accuracy. On a GPU: its utilisation, and whether it is oversized."""
+    """The same training under every combination of the settings, and the cheapest one.
+
+    The first value of each list is the baseline; the recommendation is the cheapest
+    setting within --within-pp of the baseline's accuracy. On a GPU: its utilisation, and
+    whether it is oversized."""
 
     def work() -> None:
         from wattwise.studies import study_environments

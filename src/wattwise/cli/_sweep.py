@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
@@ -130,8 +131,10 @@ def compare(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare search strategies on the same space and trial budget: best accuracy, energy,
-    and energy to reach a target accuracy, with anytime curves stored for reports.
+    """Compare search strategies on the same space and trial budget.
+
+    Best accuracy, energy, and energy to reach a target accuracy, with anytime curves
+    stored for reports.
 
     Every figure is measured in this run of the program, on this machine; the comparison is
     stored as a study of kind sweep-compare (default store: WATTWISE_STORE or a local file).
@@ -193,6 +196,7 @@ def _compare(
             f"[{done[0]}/{total}] {strategy} r{repeat} trial {trial.number}: {trial.state}, "
             f"accuracy {acc}, {energy} ({trial.epochs} epochs)",
             highlight=False,
+            markup=False,
         )
 
     if not json_out:
@@ -200,6 +204,7 @@ def _compare(
             f"comparing {', '.join(s.name for s in strats)} on {dataset} / {model}: "
             f"{trials} trials each, {repeats} repeat(s), space {sp.source}",
             highlight=False,
+            markup=False,
         )
     result = compare_strategies(
         workload,
@@ -241,7 +246,7 @@ def _render_comparison(c: Comparison) -> None:
             to_target += f" ({s.reached}/{len(reps)} reached)"
         ratio = s.energy_to_target_vs_grid_total
         table.add_row(
-            s.strategy,
+            escape(s.strategy),
             _fmt_acc(s.best_accuracy),
             format_energy(s.total_energy_j),
             to_target,
@@ -268,7 +273,7 @@ def _render_comparison(c: Comparison) -> None:
     if c.study_id:
         lines.append(f"stored    study {c.study_id[:12]} (kind sweep-compare)")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -309,8 +314,10 @@ def run(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Be one worker of a shared study: start it or join it, and run trials until the study
-    has its trials (or spent its budget). Start this on as many machines as you like.
+    """Be one worker of a shared study: start or join it, and run trials until it is done.
+
+    The study is done when it has its trials (or has spent its budget). Start this on as
+    many machines as you like.
 
     A worker killed mid-trial stops beating that trial's heartbeat; the next worker to ask
     for a trial marks it failed, and the study goes on.
@@ -373,12 +380,13 @@ def _run(
             f"{energy} ({trial.epochs} epochs); study so far "
             f"{format_energy(trial.study_energy_j or 0.0)}",
             highlight=False,
+            markup=False,
         )
 
     if not json_out:
         err_console.print(
-            f"worker {os.getpid()} joining study [bold]{study}[/] ({strat.name}, target "
-            f"{trials} finished trials, space {sp.source})",
+            f"worker {os.getpid()} joining study [bold]{escape(study)}[/] ({strat.name}, target "
+            f"{trials} finished trials, space {escape(sp.source)})",
             highlight=False,
         )
     result = search(
@@ -420,7 +428,7 @@ def _render_search(r: SearchResult) -> None:
             f"{format_energy(t.energy_j or 0.0)}, {t.params}"
         )
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -457,7 +465,7 @@ def _render_status(s: StudyStatus) -> None:
     for col in ("host", "trials", "energy"):
         table.add_column(col, justify="left" if col == "host" else "right")
     for h in s.hosts:
-        table.add_row(h.host, str(h.trials), format_energy(h.energy_j))
+        table.add_row(escape(h.host), str(h.trials), format_energy(h.energy_j))
     lines = [
         f"study     {s.study_name} ({s.strategy or 'strategy not recorded'}) in {s.storage}",
         f"trials    {s.trials}: {s.complete} complete, {s.pruned} pruned, {s.failed} failed, "
@@ -474,7 +482,7 @@ def _render_status(s: StudyStatus) -> None:
     if s.best_trial is not None:
         lines.append(f"best      trial {s.best_trial}: accuracy {_fmt_acc(s.best_accuracy)}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
     console.print(table)
 
 
@@ -503,5 +511,6 @@ def space_cmd(
         err_console.print(
             f"{check}: ok ({len(sp.params)} parameters, grid of {sp.grid_size} points)",
             highlight=False,
+            markup=False,
         )
     console.print(sp.to_yaml().rstrip(), highlight=False, markup=False, soft_wrap=True)

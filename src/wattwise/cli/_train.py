@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
@@ -126,7 +127,7 @@ def _render(result: FitResult, console: Console, extra: dict[str, Any]) -> None:
     status = " (stored as interrupted)" if result.interrupted else ""
     lines.append(f"run       {result.run_id[:12]}{status}")
     for line in lines:
-        console.print("  " + line, highlight=False)
+        console.print("  " + line, highlight=False, markup=False)
 
 
 def train(
@@ -353,16 +354,16 @@ def _train(
         result = run([])
     else:
         err_console.print(
-            f"training [bold]{spec}[/] on {data.name} ({data.num_classes} classes, "
+            f"training [bold]{escape(spec)}[/] on {escape(data.name)} ({data.num_classes} classes, "
             f"{len(data.train)} train / {len(data.val)} val), "  # type: ignore[arg-type]
             f"{epochs} epochs planned",
             highlight=False,
         )
         with Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("{task.fields[info]}", markup=False),
             console=err_console,
         ) as progress:
             result = run([_progress_callback(progress)])

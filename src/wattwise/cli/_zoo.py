@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
+from wattwise._units import format_energy
 from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.tracking._tracker import Tracker
 
@@ -62,6 +64,7 @@ def zoo(
     """
     need("wattwise zoo", "torch", ["torch", "torchvision"])
     import torch
+
     try:
         from wattwise.infer import measure_zoo, record_study
         from wattwise.train import resolve_device
@@ -76,7 +79,7 @@ def zoo(
 
         def progress(i: int, total: int, model: str) -> None:
             if not json_out:
-                err_console.print(f"[{i + 1}/{total}] {model}", highlight=False)
+                err_console.print(f"[{i + 1}/{total}] {model}", highlight=False, markup=False)
 
         result = measure_zoo(
             names,
@@ -113,12 +116,12 @@ def zoo(
         table.add_column(col, justify="right")
     for e in data["models"]:
         table.add_row(
-            e["model"],
+            escape(e["model"]),
             str(e["year"]),
             f"{e['top1']:.1f} %",
             f"{e['gflops']:.2f}",
             f"{e['params'] / 1e6:.1f} M",
-            f"{e['j_per_image']:.4g} J",
+            format_energy(e["j_per_image"]),
             f"{e['latency_ms']:.1f} ms",
             "*" if e["on_pareto_front"] else "",
         )
@@ -131,4 +134,4 @@ def zoo(
     lines += [f"note      {n}" for n in data["notes"]]
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
-        console.print("  " + line, highlight=False, soft_wrap=True)
+        console.print("  " + line, highlight=False, soft_wrap=True, markup=False)

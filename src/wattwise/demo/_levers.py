@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from wattwise._units import format_energy as fmt_j
 from wattwise.report import Figure, Section, Table
 from wattwise.report import _plots as plots
-from wattwise.report._runs import fmt_j
 from wattwise.tracking._tracker import Tracker
 
 if TYPE_CHECKING:
@@ -548,7 +548,7 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
     rows = tuple(
         (
             p.policy,
-            f"{p.j_per_request:.4f} J",
+            fmt_j(p.j_per_request),
             f"{p.p95_latency_s * 1e3:.0f} ms",
             f"{p.requests / p.batches:.1f}" if p.batches else "–",
         )
@@ -611,7 +611,7 @@ def quantization(
     rows = tuple(
         (
             v.variant,
-            f"{v.j_per_inference * 1e3:.4f} mJ",
+            fmt_j(v.j_per_inference),
             f"{v.latency_s * 1e3:.3f} ms",
             f"{v.size_bytes:,}",
             f"{v.accuracy:.3f}",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import wattwise
+from wattwise._units import format_energy as fmt_j
 from wattwise.demo._levers import (
     DemoSettings,
     LeverOutcome,
@@ -24,7 +25,6 @@ from wattwise.demo._levers import (
     transfer,
 )
 from wattwise.report import Report, Section, Table, write_report
-from wattwise.report._runs import fmt_j
 
 __all__ = ["DemoResult", "run_demo"]
 

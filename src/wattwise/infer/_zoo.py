@@ -18,6 +18,7 @@ import torch
 
 from wattwise._errors import ConfigError
 from wattwise._pareto import pareto_mask
+from wattwise._units import format_energy
 from wattwise.infer._measure import measure_calls, tracking
 from wattwise.infer._records import ZooEntry, ZooResult
 from wattwise.meters._base import Meter
@@ -186,7 +187,7 @@ def _shufflenet(entries: Sequence[ZooEntry], trend: tuple[float, float] | None) 
         below = trend is not None and item["ratio_to_trend"] < 1.0
         lowest = later and item["models_since_with_less_energy"] == 0
         item["summary"] = (
-            f"{s.model}: {s.j_per_image:.4g} J/image"
+            f"{s.model}: {format_energy(s.j_per_image)}/image"
             + (f", {item['ratio_to_trend']:.2f}x the trend line" if trend is not None else "")
             + (
                 f"; {item['models_since_with_less_energy']} of {item['models_since']} models "

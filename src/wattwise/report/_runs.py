@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from wattwise._units import format_energy as fmt_j
 from wattwise.carbon import equivalents
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
@@ -12,21 +13,6 @@ from wattwise.tracking._records import RunResult
 __all__ = ["compare_table", "run_sections"]
 
 _EPOCH = re.compile(r"^epoch-(\d+)$")
-
-
-def fmt_j(joules: float | None) -> str:
-    """Energy for a table cell."""
-    if joules is None:
-        return "–"
-    if abs(joules) >= 3.6e6:
-        return f"{joules / 3.6e6:.3f} kWh"
-    if abs(joules) >= 1e3:
-        return f"{joules / 1e3:.2f} kJ"
-    if abs(joules) >= 1.0 or joules == 0:
-        return f"{joules:.2f} J"
-    if abs(joules) >= 1e-3:
-        return f"{joules * 1e3:.2f} mJ"
-    return f"{joules * 1e6:.2f} µJ"
 
 
 def _summary(result: RunResult) -> Section:

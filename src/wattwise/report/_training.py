@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from wattwise._errors import StoreError
+from wattwise._units import format_energy as fmt_j
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
-from wattwise.report._runs import fmt_j
 from wattwise.store import RunStore, StudyRecord
 
 __all__ = ["find_training_history", "training_sections"]

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError, StoreError, WattwiseError
+from wattwise._units import format_energy
 from wattwise.meters._base import Meter
 from wattwise.search._objective import EnergyObjective, Workload
 from wattwise.search._records import (
@@ -138,7 +139,8 @@ class _StopRules:
             )
             if spent >= self.budget_j:
                 return (
-                    f"the study's energy budget is spent: {spent:.4g} J of {self.budget_j:.4g} J "
+                    f"the study's energy budget is spent: {format_energy(spent)} of "
+                    f"{format_energy(self.budget_j)} "
                     "(no new trial once it is)"
                 )
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from wattwise._units import format_energy
 from wattwise.studies._stats import Comparison, Summary, summarize
 
 __all__ = [
@@ -210,8 +211,9 @@ class Saving:
             )
         test = f"; energy difference {self.energy_test.describe()}" if self.energy_test else ""
         return (
-            f"{self.choice} saves {self.saved_frac:.0%} energy ({self.reference_energy_j:.4g} J "
-            f"-> {self.choice_energy_j:.4g} J, medians) for {self.accuracy_change_pp:+.2f} pp "
+            f"{self.choice} saves {self.saved_frac:.0%} energy "
+            f"({format_energy(self.reference_energy_j)} -> {format_energy(self.choice_energy_j)}, "
+            f"medians) for {self.accuracy_change_pp:+.2f} pp "
             f"accuracy against {self.reference}, measured in this study "
             f"[{self.energy_source}]{test}"
         )

@@ -47,6 +47,9 @@ log = logging.getLogger("wattwise")
 DEFAULT_INTERVAL_S = 1.0
 #: Samples reach the store at least this often, so a killed process loses at most this much.
 DEFAULT_FLUSH_INTERVAL_S = 2.0
+#: Log-record attribute marking a note about this machine's configuration (the same on every
+#: run until the user acts on it): the CLI shows such a note once per machine, not per run.
+NOTE_ONCE_ATTR = "wattwise_note_once"
 
 _CPU_SHARED_KINDS = frozenset(
     {
@@ -510,11 +513,11 @@ class Tracker:
         return sum(p for name, p in self._baseline_power.items() if self._by_name[name].counted)
 
     # ------------------------------------------------------------------ internals
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, *, about_machine: bool = False) -> None:
         self.warnings.append(message)
         if message not in _logged_once:  # a hint repeated on every run helps nobody
             _logged_once.add(message)
-            log.warning(message)
+            log.warning(message, extra={NOTE_ONCE_ATTR: about_machine})
 
     def _open_sink(self) -> RunSink | None:
         if self.store is False:
@@ -547,7 +550,7 @@ class Tracker:
             started.append(m)
             hint = getattr(m, "hint", None)
             if isinstance(hint, str) and hint:
-                self._warn(hint)
+                self._warn(hint, about_machine=True)
         if not started:
             raise WattwiseError("no energy meter could be started: " + "; ".join(self.warnings))
         names = [c.name for m in started for c in self._meter_components[m]]

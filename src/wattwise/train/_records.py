@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from wattwise._units import format_energy
 from wattwise.meters._base import Method
 from wattwise.tracking._records import ComponentEnergy, RunResult
 
@@ -98,7 +99,8 @@ class EnergyPrediction:
             warm = ", warm-up included: likely high"
         return (
             f"predicted from {self.measured_epochs} measured epoch(s) "
-            f"({self.source}): {self.remaining_epochs} more x {self.epoch_mean_j:.4g} J "
+            f"({self.source}): {self.remaining_epochs} more x "
+            f"{format_energy(self.epoch_mean_j)} "
             f"(mean of epoch {basis}{warm}{assumed})"
         )
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wattwise._errors import ConfigError
+from wattwise._units import format_energy as format_joules
 from wattwise.train._records import EnergyPrediction, EpochRecord
 
 __all__ = [
@@ -33,17 +34,6 @@ __all__ = [
 ]
 
 J_PER_KWH = 3.6e6
-
-
-def format_joules(joules: float) -> str:
-    """A readable energy: J, kJ, MJ, kWh."""
-    if abs(joules) >= 3.6e6:
-        return f"{joules / 3.6e6:.4g} kWh"
-    if abs(joules) >= 1e6:
-        return f"{joules / 1e6:.4g} MJ"
-    if abs(joules) >= 1e3:
-        return f"{joules / 1e3:.4g} kJ"
-    return f"{joules:.4g} J"
 
 
 @dataclass(frozen=True)
