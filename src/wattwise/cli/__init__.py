@@ -10,9 +10,12 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperOption
 
+# typer >= 0.29 vendors click and names its usage errors nowhere public.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
 from wattwise._errors import WattwiseError
 from wattwise.cli._carbon import carbon_app
-from wattwise.cli._common import NoteHandler, fail, set_quiet
+from wattwise.cli._common import EXIT_USAGE, NoteHandler, fail, set_quiet
 from wattwise.cli._demo import demo
 from wattwise.cli._infer import infer_app
 from wattwise.cli._meters import meters
@@ -111,6 +114,24 @@ def main() -> None:
     logger.addHandler(NoteHandler())
     logger.propagate = False
     try:
-        app(prog_name="wattwise")
+        code = app(prog_name="wattwise", standalone_mode=False)
     except WattwiseError as exc:
         fail(str(exc))
+    except NoArgsIsHelpError as exc:  # `wattwise` or a group, alone
+        if exc.ctx is not None:
+            typer.echo(exc.ctx.get_help())
+        raise SystemExit(EXIT_USAGE) from None
+    except UsageError as exc:
+        fail(_usage_line(exc))
+    except ClickException as exc:  # e.g. a file typer could not open
+        fail(" ".join(exc.format_message().split()), code=exc.exit_code)
+    except typer.Abort:  # Ctrl-C outside a command's own handling
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: UsageError) -> str:
+    """Click's usage error (a box of several lines) as one line that says where to look."""
+    message = " ".join(exc.format_message().split()).removesuffix(".")
+    where = exc.ctx.command_path if exc.ctx is not None else "wattwise"
+    return f"{message} (see `{where} --help`)"
