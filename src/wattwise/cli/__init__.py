@@ -8,10 +8,10 @@ from importlib.metadata import version as _dist_version
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperOption
 
 # typer >= 0.29 vendors click and names its usage errors nowhere public.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperOption
 
 from wattwise._errors import WattwiseError
 from wattwise.cli._carbon import carbon_app

@@ -1,8 +1,8 @@
 """``wattwise demo``: the levers on bundled data, each measured against its baseline."""
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.demo", "demo", None)
+_require("wattwise.demo", "demo", None)
 
 from wattwise.demo._levers import DemoSettings, LeverOutcome
 from wattwise.demo._run import DemoResult, run_demo, savings_table

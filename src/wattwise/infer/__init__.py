@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 from wattwise.infer._queue import (
     ARRIVAL_PROCESSES,
     BatchPolicy,
@@ -125,5 +125,5 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    require(f"{__name__}.{name}", "torch", ["torch"])
+    _require(f"{__name__}.{name}", "torch", ["torch"])
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)

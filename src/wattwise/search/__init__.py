@@ -9,9 +9,9 @@ database (:func:`search` with ``storage=``, :func:`study_status`).
 Needs the ``search`` and ``torch`` extras (Optuna, PyYAML, PyTorch).
 """
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.search", "search", ["optuna", "yaml"])
+_require("wattwise.search", "search", ["optuna", "yaml"])
 
 from wattwise.search._compare import (
     TARGET_MARGIN,

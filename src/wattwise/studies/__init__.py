@@ -15,9 +15,9 @@ compares configurations only with others measured in the same study.
   setting that keeps the baseline's accuracy; on a GPU, whether it is oversized.
 """
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.studies", "torch", ["torch"])
+_require("wattwise.studies", "torch", ["torch"])
 
 from wattwise.studies._architectures import study_architectures
 from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type

@@ -6,9 +6,9 @@ framework: :mod:`wattwise.train.lightning`, :mod:`wattwise.train.keras`,
 :mod:`wattwise.train.hf`.
 """
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.train", "torch", ["torch"])
+_require("wattwise.train", "torch", ["torch"])
 
 from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._loop import OPTIMIZERS, fit, resolve_device, seed_everything

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.train.hf", "hf", ["transformers"])
+_require("wattwise.train.hf", "hf", ["transformers"])
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.train.keras", "keras", ["keras"])
+_require("wattwise.train.keras", "keras", ["keras"])
 
 import keras  # type: ignore[import-untyped,unused-ignore]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("wattwise.train.lightning", "lightning", ["lightning"])
+_require("wattwise.train.lightning", "lightning", ["lightning"])
 
 import lightning.pytorch as pl
 

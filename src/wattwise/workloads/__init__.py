@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 from wattwise.workloads._numpy_mlp import NumpyMLP, make_blobs
 from wattwise.workloads._spec import parse_classes
 
@@ -59,5 +59,5 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    require(f"{__name__}.{name}", "torch", ["torch"])
+    _require(f"{__name__}.{name}", "torch", ["torch"])
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
