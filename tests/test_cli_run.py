@@ -108,7 +108,7 @@ def test_human_summary_goes_to_stderr_and_leaves_stdout_to_the_command(cli: Cli)
         (["run"], "no command given", 2),
         (["run", "--", "no-such-command-xyz"], "command not found", 127),
         (["run", "--baseline", "soon", "--", "true"], "bad duration", 2),
-        (["runs", "show", "ffffffff"], "no run with id", 2),
+        (["runs", "show", "ffffffff"], "no run store at", 2),
         (["run", "--store", "postgresql://nobody@127.0.0.1:1/x", "--", "true"], "", 2),
     ],
 )

@@ -37,6 +37,7 @@ from wattwise.tracking._scope import ProcessTreeShare
 
 if TYPE_CHECKING:
     from wattwise.carbon import IntensityProvider, Location
+    from wattwise.store import RunStore
 
 __all__ = ["RunSink", "Tracker", "Window", "current_tracker", "track"]
 
@@ -217,6 +218,7 @@ class Tracker:
         self._threads: list[threading.Thread] = []
         self._running = False
         self._token: contextvars.Token[Tracker | None] | None = None
+        self._owned_store: RunStore | None = None
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -240,6 +242,7 @@ class Tracker:
         except BaseException:
             for m in self._meters:
                 m.close()
+            self._close_owned_store()
             raise
         return self
 
@@ -375,7 +378,13 @@ class Tracker:
                 self._sink.finish_run(self.result)
             except WattwiseError as exc:
                 self._warn(f"the run could not be stored: {exc}")
+        self._close_owned_store()
         return self.result
+
+    def _close_owned_store(self) -> None:
+        owned, self._owned_store = self._owned_store, None
+        if owned is not None:
+            owned.close()
 
     def _resolve_intensity(self) -> IntensityProvider | Location | None:
         if not self.emissions:
@@ -523,7 +532,8 @@ class Tracker:
             from wattwise.store import RunStore
 
             url = self.store if isinstance(self.store, str) else None
-            store: RunSink = RunStore.open(url)
+            store = RunStore.open(url)
+            self._owned_store = store  # opened here, so closed here (see stop)
             return store
         return self.store
 
