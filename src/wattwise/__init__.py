@@ -15,7 +15,16 @@ from wattwise._errors import (
     WattwiseError,
 )
 from wattwise.meters._base import Method
-from wattwise.tracking import RunResult, RunStatus, Scope, Tracker, Window, current_tracker, track
+from wattwise.tracking import (
+    RunResult,
+    RunStatus,
+    Scope,
+    Tracker,
+    Window,
+    current_tracker,
+    last_run,
+    track,
+)
 
 __version__ = "0.1.0"
 
@@ -40,5 +49,6 @@ __all__ = [
     "Window",
     "__version__",
     "current_tracker",
+    "last_run",
     "track",
 ]
