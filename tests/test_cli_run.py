@@ -187,8 +187,10 @@ def test_signals_are_forwarded_to_the_command(cli: Cli, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stderr is not None
+    # With --json the command's stdout goes to stderr (stdout is the JSON's alone).
+    while proc.stderr.readline().strip() != "ready":
+        assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 5, err
