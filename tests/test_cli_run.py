@@ -108,7 +108,7 @@ def test_human_summary_goes_to_stderr_and_leaves_stdout_to_the_command(cli: Cli)
         (["run"], "no command given", 2),
         (["run", "--", "no-such-command-xyz"], "command not found", 127),
         (["run", "--baseline", "soon", "--", "true"], "bad duration", 2),
-        (["runs", "show", "ffffffff"], "no run with id", 2),
+        (["runs", "show", "ffffffff"], "no run store at", 2),
         (["run", "--store", "postgresql://nobody@127.0.0.1:1/x", "--", "true"], "", 2),
     ],
 )
@@ -187,8 +187,10 @@ def test_signals_are_forwarded_to_the_command(cli: Cli, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stderr is not None
+    # With --json the command's stdout goes to stderr (stdout is the JSON's alone).
+    while proc.stderr.readline().strip() != "ready":
+        assert proc.poll() is None
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 5, err

@@ -9,12 +9,22 @@ from wattwise._errors import (
     ProviderError,
     RunNotFound,
     StoreError,
+    StoreNotFound,
     StoreUnreachable,
     StoreVersionError,
     WattwiseError,
 )
 from wattwise.meters._base import Method
-from wattwise.tracking import RunResult, RunStatus, Scope, Tracker, Window, current_tracker, track
+from wattwise.tracking import (
+    RunResult,
+    RunStatus,
+    Scope,
+    Tracker,
+    Window,
+    current_tracker,
+    last_run,
+    track,
+)
 
 __version__ = "0.1.0"
 
@@ -31,6 +41,7 @@ __all__ = [
     "RunStatus",
     "Scope",
     "StoreError",
+    "StoreNotFound",
     "StoreUnreachable",
     "StoreVersionError",
     "Tracker",
@@ -38,5 +49,6 @@ __all__ = [
     "Window",
     "__version__",
     "current_tracker",
+    "last_run",
     "track",
 ]

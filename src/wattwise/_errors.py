@@ -11,6 +11,7 @@ message is one line saying what is wrong and what to do::
     │   └── MeterPermissionError the sensor exists but may not be read
     ├── StoreError               the run store
     │   ├── StoreUnreachable     cannot connect / open
+    │   ├── StoreNotFound        no store there yet (a read-only open creates none)
     │   ├── StoreVersionError    schema of another wattwise version
     │   └── RunNotFound          no run with that id
     └── ProviderError            a live data provider failed (HTTP, timeout, bad answer)
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderError",
     "RunNotFound",
     "StoreError",
+    "StoreNotFound",
     "StoreUnreachable",
     "StoreVersionError",
     "WattwiseError",
@@ -66,6 +68,10 @@ class StoreError(WattwiseError):
 
 class StoreUnreachable(StoreError):
     """The store cannot be opened or connected to."""
+
+
+class StoreNotFound(StoreError):
+    """A store opened read-only does not exist yet (nothing was recorded there)."""
 
 
 class StoreVersionError(StoreError):

@@ -53,7 +53,7 @@ def report(
         fail("give exactly one of RUN_ID, --study ID or --last")
     if fmt is None:
         fmt = ReportFormat.MD if out.suffix.lower() in (".md", ".markdown") else ReportFormat.HTML
-    st = RunStore.open(store)
+    st = RunStore.open(store, read_only=True)
     try:
         if study is not None:
             record = study_record = st.get_study(study)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import subprocess
 import sys
 import types
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -53,7 +55,21 @@ def run(
     store: Annotated[
         str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the run as JSON, the only thing on stdout: CMD's stdout goes to stderr.",
+        ),
+    ] = False,
+    json_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-out",
+            help="Also write the run as JSON to this file; CMD's stdout stays on stdout.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Run CMD, measure its energy, store the run and print a summary.
 
@@ -61,6 +77,8 @@ def run(
     """
     if not command:
         fail("no command given: use `wattwise run [OPTIONS] -- CMD [ARGS...]`")
+    if json_file is not None and not json_file.absolute().parent.is_dir():
+        fail(f"cannot write --json-out {json_file}: its directory does not exist")
     if shutil.which(command[0]) is None:
         fail(f"command not found: {command[0]} (check the name and your PATH)", code=127)
     baseline_s = parse_duration(baseline) if baseline else 0.0
@@ -80,7 +98,8 @@ def run(
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
     tracker.start()
     try:
-        proc = subprocess.Popen(command)
+        # --json: stdout carries the JSON alone, so CMD writes its own stdout to our stderr.
+        proc = subprocess.Popen(command, stdout=sys.stderr.fileno() if json_out else None)
     except OSError as exc:
         tracker.stop(status=RunStatus.FAILED, exit_code=127)
         fail(f"cannot start {command[0]}: {exc.strerror}", code=127)
@@ -114,4 +133,12 @@ def run(
         print_json(result.to_dict())
     else:
         render_run(result, summary_console)
+    if json_file is not None:
+        try:
+            json_file.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(
+                f"cannot write --json-out {json_file}: {exc.strerror} "
+                f"(the run is stored as {result.run_id})"
+            )
     raise typer.Exit(exit_code)

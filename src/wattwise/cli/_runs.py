@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from wattwise._errors import StoreNotFound
 from wattwise.cli._common import console, fail, print_json
 from wattwise.cli._render import render_run, runs_table
 from wattwise.store import RunStore
@@ -42,7 +43,14 @@ def list_runs(
     json_out: JsonOpt = False,
 ) -> None:
     """List runs, newest first."""
-    st = RunStore.open(store)
+    try:
+        st = RunStore.open(store, read_only=True)
+    except StoreNotFound as exc:  # nothing recorded yet: an empty list, not an error
+        if json_out:
+            print_json([])
+        else:
+            console.print(escape(str(exc)), highlight=False, soft_wrap=True)
+        return
     try:
         runs = st.list_runs(limit=limit)
     finally:
@@ -63,7 +71,7 @@ def show_run(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one run: totals, components with their sources, windows and gaps."""
-    st = RunStore.open(store)
+    st = RunStore.open(store, read_only=True)
     try:
         result = st.get_run(run_id)
     finally:
@@ -126,7 +134,7 @@ def compare_runs(
     """Runs side by side: energy, net energy, emissions, duration and sources."""
     if len(run_ids) < 2:
         fail("give at least two runs to compare")
-    st = RunStore.open(store)
+    st = RunStore.open(store, read_only=True)
     try:
         results = [st.get_run(r) for r in run_ids]
     finally:
@@ -178,7 +186,7 @@ def export_run(
     store: StoreOpt = None,
 ) -> None:
     """Export a run's power timeline (CSV) or everything about it (JSON)."""
-    st = RunStore.open(store)
+    st = RunStore.open(store, read_only=True)
     try:
         result = st.get_run(run_id, with_samples=True)
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Final
 
-from wattwise._errors import ConfigError, StoreError, WattwiseError
+from wattwise._errors import ConfigError, StoreError, StoreNotFound, WattwiseError
 from wattwise._units import format_energy
 from wattwise.meters._base import Meter
 from wattwise.search._objective import EnergyObjective, Workload
@@ -34,6 +34,7 @@ from wattwise.search._storage import (
     DEFAULT_HEARTBEAT_S,
     close_storage,
     open_storage,
+    require_existing_storage,
     store_url_for,
 )
 from wattwise.search._strategies import Strategy, parse_strategy
@@ -62,7 +63,9 @@ def sweep_study_id(study_name: str) -> str:
     return f"sweep:{study_name}"
 
 
-def _resolve_store(store: RunStore | str | bool | None, stack: ExitStack) -> RunStore | None:
+def _resolve_store(
+    store: RunStore | str | bool | None, stack: ExitStack, *, read_only: bool = False
+) -> RunStore | None:
     """The store to use: None for ``False``; one opened here is closed with ``stack``."""
     if store is False:
         return None
@@ -70,7 +73,7 @@ def _resolve_store(store: RunStore | str | bool | None, stack: ExitStack) -> Run
 
     if isinstance(store, RunStore):
         return store
-    opened = RunStore.open(store if isinstance(store, str) else None)
+    opened = RunStore.open(store if isinstance(store, str) else None, read_only=read_only)
     stack.callback(opened.close)
     return opened
 
@@ -453,6 +456,7 @@ def study_status(
         ConfigError: a bad URL, or no such study (the message lists the studies there).
         StoreUnreachable: the storage cannot be reached.
     """
+    require_existing_storage(storage)  # looking must not create a storage
     with ExitStack() as stack:
         storage_obj = open_storage(storage, heartbeat_interval_s=None)
         stack.callback(close_storage, storage_obj)
@@ -488,10 +492,14 @@ def _status(
             if t.state != "running":
                 unmeasured += 1
             continue
-        if run_store is None:
-            run_store = _resolve_store(
-                store if store is not None else store_url_for(storage), stack
-            )
+        if run_store is None:  # only read: never create the wattwise store here
+            try:
+                run_store = _resolve_store(
+                    store if store is not None else store_url_for(storage), stack, read_only=True
+                )
+            except StoreNotFound:
+                unmeasured += 1
+                continue
         assert run_store is not None
         try:
             partial = run_store.get_run(t.run_id).energy_j

@@ -16,6 +16,7 @@ import inspect
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError, StoreUnreachable
@@ -24,7 +25,13 @@ from wattwise.store._backend import mask_url
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["DEFAULT_HEARTBEAT_S", "close_storage", "open_storage", "store_url_for"]
+__all__ = [
+    "DEFAULT_HEARTBEAT_S",
+    "close_storage",
+    "open_storage",
+    "require_existing_storage",
+    "store_url_for",
+]
 
 #: A running trial's heartbeat period, in s.
 DEFAULT_HEARTBEAT_S: Final = 10
@@ -60,6 +67,29 @@ def _normalise(url: str) -> tuple[str, str]:
     if backend in ("sqlite", "mysql"):
         return url, backend
     raise ConfigError(f"unsupported --storage {shown}: use {_HINT}")
+
+
+def require_existing_storage(url: str) -> None:
+    """Refuse a SQLite storage file that does not exist (Optuna would create it).
+
+    For the commands that only look at a study (``sweep status``): they must not create one.
+
+    Raises:
+        ConfigError: the SQLite file is missing, or the URL is bad.
+    """
+    import sqlalchemy as sa
+
+    _, backend = _normalise(url)
+    if backend != "sqlite":
+        return
+    database = sa.make_url(url).database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).expanduser().is_file():
+        raise ConfigError(
+            f"no study storage at {mask_url(url)}: start the study there first "
+            f"(`wattwise sweep run --storage URL --study NAME`)"
+        )
 
 
 def store_url_for(storage_url: str) -> str | None:

@@ -8,16 +8,32 @@ SQLite is set up so that several processes may write one file at once: WAL journ
 never block the writer), a busy timeout, write transactions that take the lock at
 ``BEGIN IMMEDIATE``, and, when SQLite still answers "database is locked", the whole
 transaction retried with jittered exponential backoff.
+
+A store opened read-only (``read_only=True``: listing, showing, exporting, reporting) is never
+created and never written. A missing SQLite file raises :class:`~wattwise.StoreNotFound` (no
+directory is made), and an existing one is opened through a ``file:`` URI with ``mode=ro``.
+In WAL mode SQLite needs the ``-wal`` and ``-shm`` files beside the database even to read it,
+and a read-only connection would create them (and leave them behind). So when no ``-wal``
+exists (no process has the store open: the last connection to close removes it, after
+copying everything into the main file) the file is opened ``immutable=1``: no lock, no side
+file, nothing written, which also reads a store on a read-only file system. When a ``-wal``
+exists (a run is being recorded right now), ``mode=ro`` reads it, so the runs in progress
+show; only if its ``-shm`` index is missing and the directory is not writable is the WAL
+skipped (``immutable=1``, with a note), showing what was last checkpointed. PostgreSQL
+connections of a read-only store set ``default_transaction_read_only``, and its tables are
+never created.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -27,9 +43,11 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import StaticPool
 
-from wattwise._errors import ConfigError, StoreError, StoreUnreachable
+from wattwise._errors import ConfigError, StoreError, StoreNotFound, StoreUnreachable
 
-__all__ = ["ENV_VAR", "Database", "mask_url"]
+__all__ = ["ENV_VAR", "SQLITE_SUFFIXES", "Database", "mask_url"]
+
+log = logging.getLogger("wattwise")
 
 _T = TypeVar("_T")
 
@@ -46,7 +64,20 @@ _BACKOFF_MAX_S: Final = 0.5
 # The execution option carrying the BEGIN flavour to _on_sqlite_begin.
 _SQLITE_BEGIN_OPTION: Final = "wattwise_sqlite_begin"
 
-_HINT: Final = "file path, sqlite:///PATH or postgresql://USER@HOST/DB"
+#: The endings a plain path needs to be taken for a new SQLite file (an existing file is
+#: taken whatever its name): anything else is more likely a mistyped URL than a file name.
+SQLITE_SUFFIXES: Final = (".sqlite", ".sqlite3", ".db", ".db3")
+
+_HINT: Final = (
+    "path ending in .sqlite or .db, sqlite:///PATH, or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB"
+)
+
+# The SQLite file header: its first 16 bytes, and the bytes 18-19 that say WAL (2, 2).
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+_SQLITE_WAL_VERSIONS: Final = b"\x02\x02"
+
+# PostgreSQL: every transaction of a read-only store's connections is read-only.
+_PG_READ_ONLY_OPTIONS: Final = "-c default_transaction_read_only=on"
 
 
 def mask_url(text: str) -> str:
@@ -66,10 +97,12 @@ class Database:
 
     Args:
         url_text: a SQLAlchemy URL or a plain path to a SQLite file.
+        read_only: never create the store nor write to it (see the module docstring).
     """
 
-    def __init__(self, url_text: str) -> None:
+    def __init__(self, url_text: str, *, read_only: bool = False) -> None:
         self.display_url = mask_url(url_text)
+        self.read_only = read_only
         self._url_text = url_text
         self._engine: sa.Engine | None = None
         self._engine_pid: int | None = None
@@ -103,9 +136,11 @@ class Database:
             write: whether ``work`` writes (SQLite then locks at BEGIN).
 
         Raises:
-            StoreError: the database failed (see :meth:`translate`); errors ``work`` raises
-                on purpose pass through.
+            StoreError: the database failed (see :meth:`translate`), or ``write`` on a store
+                opened read-only; errors ``work`` raises on purpose pass through.
         """
+        if write and self.read_only:
+            raise StoreError(f"the run store {self.display_url} was opened read-only")
         engine = self.engine()
         deadline = time.monotonic() + _SQLITE_LOCK_GIVE_UP_S
         delay = _BACKOFF_FIRST_S
@@ -149,8 +184,9 @@ class Database:
         try:
             if self.is_sqlite:
                 return self._create_sqlite_engine(url)
+            connect_args = {"options": _PG_READ_ONLY_OPTIONS} if self.read_only else {}
             # pre_ping: a run's connection may sit idle long enough for a server to drop it.
-            return sa.create_engine(url, pool_pre_ping=True)
+            return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         except ImportError as exc:
             if url.get_backend_name() == "postgresql":
                 raise StoreUnreachable(
@@ -168,7 +204,7 @@ class Database:
         if not text.strip():
             raise ConfigError(f"the run store path is empty: give a {_HINT}")
         if not _looks_like_url(text):
-            return sa.URL.create("sqlite", database=str(Path(text).expanduser()))
+            return sa.URL.create("sqlite", database=self._plain_path(text))
         try:
             url = sa.make_url(text)
         except sa_exc.ArgumentError as exc:
@@ -181,10 +217,24 @@ class Database:
             return url
         raise ConfigError(f"unsupported run store {self.display_url}: use a {_HINT}")
 
+    def _plain_path(self, text: str) -> str:
+        """A plain path as a SQLite database, refusing what looks like a mistyped URL."""
+        if text == ":memory:":
+            return text
+        path = Path(text).expanduser()
+        if path.is_file():
+            return str(path)
+        scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", text)  # one letter: a Windows drive
+        if scheme is not None or path.suffix.lower() not in SQLITE_SUFFIXES:
+            raise ConfigError(f"bad run store {self.display_url!r}: give a {_HINT}")
+        return str(path)
+
     def _create_sqlite_engine(self, url: sa.URL) -> sa.Engine:
         database = url.database or ""
         in_memory = database in ("", ":memory:") or "mode=memory" in database
-        if not in_memory and not database.startswith("file:"):
+        if self.read_only and not in_memory:
+            url = self._read_only_sqlite_url(url, database)
+        elif not in_memory and not database.startswith("file:"):
             path = Path(database).expanduser()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,9 +250,36 @@ class Database:
             # An in-memory database lives inside one connection: share that one.
             **({"poolclass": StaticPool} if in_memory else {}),
         )
-        event.listen(engine, "connect", _on_sqlite_connect)
+        on_connect = _on_sqlite_connect_read_only if self.read_only else _on_sqlite_connect
+        event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
+
+    def _read_only_sqlite_url(self, url: sa.URL, database: str) -> sa.URL:
+        """A ``file:`` URI opening the SQLite store read-only (see the module docstring)."""
+        if database.startswith("file:"):  # the user's own URI: only make it read-only
+            return url.update_query_dict({"mode": "ro", "uri": "true"})
+        path = Path(database).expanduser()
+        if not path.is_file():
+            raise StoreNotFound(
+                f"no run store at {self.display_url}: nothing recorded yet "
+                f"(`wattwise run -- CMD` and the other measuring commands record runs there)"
+            )
+        query = {"mode": "ro", "uri": "true"}
+        wal = path.with_name(path.name + "-wal")
+        shm = path.with_name(path.name + "-shm")
+        if _sqlite_uses_wal(path):
+            if not wal.exists():
+                query["immutable"] = "1"
+            elif not shm.exists() and not os.access(path.parent, os.W_OK):
+                log.warning(
+                    "%s cannot be read without its -shm index on a read-only directory: "
+                    "showing what the store held at its last checkpoint",
+                    wal,
+                )
+                query["immutable"] = "1"
+        uri = "file:" + urllib.parse.quote(str(path.absolute()), safe="/")
+        return sa.URL.create("sqlite+pysqlite", database=uri, query=query)
 
 
 def _on_sqlite_connect(dbapi_conn: Any, record: Any) -> None:
@@ -217,6 +294,27 @@ def _on_sqlite_connect(dbapi_conn: Any, record: Any) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, and fast
     finally:
         cursor.close()
+
+
+def _on_sqlite_connect_read_only(dbapi_conn: Any, record: Any) -> None:
+    # As _on_sqlite_connect, without setting the journal mode (that writes the file header).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA query_only = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_uses_wal(path: Path) -> bool:
+    """Whether the SQLite file's header says WAL mode (False for a file that is not SQLite)."""
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header.startswith(_SQLITE_MAGIC) and header[18:20] == _SQLITE_WAL_VERSIONS
 
 
 def _on_sqlite_begin(conn: sa.Connection) -> None:

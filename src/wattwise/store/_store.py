@@ -3,8 +3,10 @@
 SQLite by default (one file, safe for several processes writing at once), PostgreSQL for
 teams and clusters. Where the store lives is resolved in :meth:`RunStore.open`: the
 argument, else the ``WATTWISE_STORE`` environment variable, else
-``<user data dir>/wattwise/runs.sqlite``. A plain path is a SQLite file; ``postgresql://``
-URLs use the psycopg (v3) driver.
+``<user data dir>/wattwise/runs.sqlite``. A plain path is a SQLite file (a new one must end
+in ``.sqlite``, ``.sqlite3``, ``.db`` or ``.db3``); ``postgresql://`` URLs use the psycopg (v3)
+driver. ``RunStore.open(url, read_only=True)`` (what listing, showing, exporting and reporting
+use) never creates nor writes the store: a missing one raises :class:`~wattwise.StoreNotFound`.
 
 A run is written while it happens: :meth:`RunStore.begin_run` at the start,
 :meth:`RunStore.append` every couple of seconds (samples, gaps and a heartbeat, in one
@@ -32,6 +34,7 @@ from wattwise._errors import (
     ConfigError,
     RunNotFound,
     StoreError,
+    StoreNotFound,
     StoreUnreachable,
     StoreVersionError,
 )
@@ -80,31 +83,44 @@ class RunStore:
     Args:
         url: a SQLAlchemy URL (``sqlite:///runs.sqlite``, ``postgresql://user@host/db``) or a
             plain path to a SQLite file.
+        read_only: only read: never create the store, its directory or its tables, never
+            write (a write method raises :class:`~wattwise.StoreError`).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self._url = url
+        self._read_only = read_only
         self._db: Database | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str | None = None) -> RunStore:
+    def open(cls, url: str | None = None, *, read_only: bool = False) -> RunStore:
         """Resolve, connect to and check a store.
 
         Args:
             url: the store; None: ``$WATTWISE_STORE``, else :func:`default_store_path`
-                (its directory is created).
+                (its directory is created unless ``read_only``).
+            read_only: open an existing store to read it, creating and writing nothing: a
+                SQLite file through ``mode=ro`` (``immutable=1`` when no process has it
+                open), PostgreSQL in read-only transactions.
 
         Raises:
+            StoreNotFound: ``read_only`` and there is no store there (no file, or no
+                wattwise tables): nothing was recorded yet.
             StoreUnreachable: the store cannot be created, opened or connected to.
             StoreVersionError: the store holds another schema version.
             ConfigError: the URL is malformed or names an unsupported database.
         """
         if url is None:
             url = os.environ.get(ENV_VAR) or str(default_store_path())
-        store = cls(url)
+        store = cls(url, read_only=read_only)
         store._database()
         return store
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened only to be read."""
+        return self._read_only
 
     @property
     def display_url(self) -> str:
@@ -530,7 +546,7 @@ class RunStore:
     def _database(self) -> Database:
         with self._lock:
             if self._db is None:
-                db = Database(self._url)
+                db = Database(self._url, read_only=self._read_only)
                 try:
                     _ensure_schema(db)
                 except BaseException:
@@ -592,12 +608,18 @@ def _aware(value: datetime, what: str) -> datetime:
 
 
 def _ensure_schema(db: Database) -> None:
-    """Create the tables in an empty store, or check the version of a filled one."""
+    """Create the tables in an empty store (unless read-only), or check a filled one's version."""
     try:
         found = db.run(rows.read_version, write=False)
+        if found is None and db.read_only:
+            db.run(lambda conn: _refuse_foreign_tables(db, conn), write=False)
+            raise StoreNotFound(
+                f"no run store at {db.display_url} (it holds no wattwise tables): nothing "
+                f"recorded there yet"
+            )
         if found is None:
             found = db.run(lambda conn: _create_schema(db, conn), write=True)
-    except (StoreVersionError, StoreUnreachable):
+    except (StoreVersionError, StoreUnreachable, StoreNotFound):
         raise
     except StoreError as exc:
         # Whatever fails while opening (a file that is not a database, say) means the store
@@ -622,6 +644,14 @@ def _create_schema(db: Database, conn: sa.Connection) -> int:
     found = rows.read_version(conn)
     if found is not None:
         return found
+    _refuse_foreign_tables(db, conn)
+    s.metadata.create_all(conn)
+    conn.execute(s.meta.insert().values(key=SCHEMA_VERSION_KEY, value=str(SCHEMA_VERSION)))
+    return SCHEMA_VERSION
+
+
+def _refuse_foreign_tables(db: Database, conn: sa.Connection) -> None:
+    """Refuse a store with wattwise tables but no schema version (not written by us)."""
     inspector = sa.inspect(conn)
     present = [t.name for t in s.metadata.sorted_tables if inspector.has_table(t.name)]
     if present:
@@ -630,6 +660,3 @@ def _create_schema(db: Database, conn: sa.Connection) -> int:
             f"schema version: it was not written by this wattwise; point {ENV_VAR} at "
             f"another store"
         )
-    s.metadata.create_all(conn)
-    conn.execute(s.meta.insert().values(key=SCHEMA_VERSION_KEY, value=str(SCHEMA_VERSION)))
-    return SCHEMA_VERSION

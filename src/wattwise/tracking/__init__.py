@@ -10,7 +10,14 @@ from wattwise.tracking._records import (
     Scope,
     WindowResult,
 )
-from wattwise.tracking._tracker import RunSink, Tracker, Window, current_tracker, track
+from wattwise.tracking._tracker import (
+    RunSink,
+    Tracker,
+    Window,
+    current_tracker,
+    last_run,
+    track,
+)
 
 __all__ = [
     "CarbonFigures",
@@ -25,5 +32,6 @@ __all__ = [
     "Window",
     "WindowResult",
     "current_tracker",
+    "last_run",
     "track",
 ]

@@ -6,7 +6,10 @@ for the run and each open window -> (flusher thread, every ``flush_interval_s``)
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
+import inspect
 import logging
 import os
 import socket
@@ -14,12 +17,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
-from contextlib import ContextDecorator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast, overload
 
 from wattwise._errors import ConfigError, MeterError, WattwiseError
 from wattwise.meters._base import Component, ComponentKind, Meter, Reading
@@ -37,8 +39,9 @@ from wattwise.tracking._scope import ProcessTreeShare
 
 if TYPE_CHECKING:
     from wattwise.carbon import IntensityProvider, Location
+    from wattwise.store import RunStore
 
-__all__ = ["RunSink", "Tracker", "Window", "current_tracker", "track"]
+__all__ = ["RunSink", "Tracker", "Window", "current_tracker", "last_run", "track"]
 
 log = logging.getLogger("wattwise")
 
@@ -63,8 +66,13 @@ _CPU_SHARED_KINDS = frozenset(
 
 _logged_once: set[str] = set()
 
+_V = TypeVar("_V")
+
 _current: contextvars.ContextVar[Tracker | None] = contextvars.ContextVar(
     "wattwise_tracker", default=None
+)
+_last_run: contextvars.ContextVar[RunResult | None] = contextvars.ContextVar(
+    "wattwise_last_run", default=None
 )
 _window_path: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "wattwise_window_path", default=()
@@ -100,6 +108,16 @@ class RunSink(Protocol):
     def add_window(self, run_id: str, window: WindowResult) -> None: ...
 
     def finish_run(self, result: RunResult) -> None: ...
+
+
+def _reset(var: contextvars.ContextVar[_V], token: contextvars.Token[_V]) -> None:
+    """Undo ``var.set``; a generator finalised in another context (by the garbage collector,
+    or by asyncio's async generator hooks in a new task) cannot, and need not: that context
+    never saw the value."""
+    try:
+        var.reset(token)
+    except ValueError:
+        log.debug("wattwise: a context variable was reset from another context")
 
 
 def _sync_cuda() -> None:
@@ -144,7 +162,7 @@ class Window:
     def __exit__(self, *exc: object) -> None:
         assert self._open is not None and self._token is not None
         self.result = self.tracker._close_window(self._open)
-        _window_path.reset(self._token)
+        _reset(_window_path, self._token)
 
     @property
     def energy_j(self) -> float:
@@ -220,6 +238,7 @@ class Tracker:
         self._threads: list[threading.Thread] = []
         self._running = False
         self._token: contextvars.Token[Tracker | None] | None = None
+        self._owned_store: RunStore | None = None
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -243,6 +262,7 @@ class Tracker:
         except BaseException:
             for m in self._meters:
                 m.close()
+            self._close_owned_store()
             raise
         return self
 
@@ -378,7 +398,14 @@ class Tracker:
                 self._sink.finish_run(self.result)
             except WattwiseError as exc:
                 self._warn(f"the run could not be stored: {exc}")
+        self._close_owned_store()
+        _last_run.set(self.result)
         return self.result
+
+    def _close_owned_store(self) -> None:
+        owned, self._owned_store = self._owned_store, None
+        if owned is not None:
+            owned.close()
 
     def _resolve_intensity(self) -> IntensityProvider | Location | None:
         if not self.emissions:
@@ -414,11 +441,12 @@ class Tracker:
         tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
-            _current.reset(self._token)
+            _reset(_current, self._token)
             self._token = None
-        if exc_type is None:
+        if exc_type is None or issubclass(exc_type, GeneratorExit):
+            # GeneratorExit: a measured generator's consumer stopped early, not a failure.
             status = RunStatus.COMPLETED
-        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             status = RunStatus.INTERRUPTED
         else:
             status = RunStatus.FAILED
@@ -526,7 +554,8 @@ class Tracker:
             from wattwise.store import RunStore
 
             url = self.store if isinstance(self.store, str) else None
-            store: RunSink = RunStore.open(url)
+            store = RunStore.open(url)
+            self._owned_store = store  # opened here, so closed here (see stop)
             return store
         return self.store
 
@@ -672,23 +701,45 @@ def current_tracker() -> Tracker | None:
     return _current.get()
 
 
-class _Track(ContextDecorator):
-    """What :func:`track` returns: a context manager and a decorator."""
+def last_run() -> RunResult | None:
+    """The result of the last run stopped in this context, if any.
 
-    def __init__(self, name: str, kwargs: dict[str, Any]) -> None:
+    "This context" is this thread, or this asyncio task: what a call of a function decorated
+    with :func:`track` measured is read right after it returns, in the same thread or task,
+    even while other threads or tasks run decorated functions of their own::
+
+        @wattwise.track
+        def predict(batch): ...
+
+        predict(batch)
+        energy_j = wattwise.last_run().energy_j
+
+    A decorated call made inside another running tracker records a window of that run (see
+    :func:`track`), not a run, and leaves this unchanged; a coroutine run as its own task
+    (``asyncio.gather``, ``create_task``) sets it in that task: call ``last_run()`` there, or
+    use ``with track(...) as t`` and ``t.result``.
+    """
+    return _last_run.get()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Track:
+    """What :func:`track` returns: a context manager, and a decorator (a fresh run per call)."""
+
+    def __init__(self, name: str | None, options: dict[str, Any]) -> None:
         self.name = name
-        self.kwargs = kwargs
+        self.options = options
         self._inner: Tracker | Window | None = None
 
-    def _recreate_cm(self) -> Self:
-        return type(self)(self.name, self.kwargs)  # a fresh tracker for each decorated call
-
     def __enter__(self) -> Tracker | Window:
+        name = self.name if self.name is not None else "run"
         active = _current.get()
-        if active is not None and active.running and not self.kwargs:
-            self._inner = active.window(self.name)
+        if active is not None and active.running and not self.options:
+            self._inner = active.window(name)
         else:
-            self._inner = Tracker(self.name, **self.kwargs)
+            self._inner = Tracker(name, **self.options)
         return self._inner.__enter__()
 
     def __exit__(
@@ -698,18 +749,147 @@ class _Track(ContextDecorator):
         tb: TracebackType | None,
     ) -> None:
         assert self._inner is not None
-        self._inner.__exit__(exc_type, exc, tb)
+        inner, self._inner = self._inner, None
+        inner.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: _F) -> _F:
+        """Decorate ``func``: each call is measured (its awaited body, for ``async def``)."""
+        if not callable(func):
+            raise ConfigError(f"track() decorates a function, got {func!r}")
+        name = self.name if self.name is not None else getattr(func, "__name__", "run")
+
+        def fresh() -> _Track:  # one tracker per call: calls may overlap (threads, tasks)
+            return _Track(name, self.options)
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def measure_coroutine(*args: Any, **kwargs: Any) -> Any:
+                with fresh():
+                    return await func(*args, **kwargs)
+
+            return cast(_F, measure_coroutine)
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def measure_async_generator(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                with fresh():
+                    async for item in func(*args, **kwargs):
+                        yield item
+
+            return cast(_F, measure_async_generator)
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def measure_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+                with fresh():
+                    return (yield from func(*args, **kwargs))
+
+            return cast(_F, measure_generator)
+
+        @functools.wraps(func)
+        def measure_call(*args: Any, **kwargs: Any) -> Any:
+            with fresh():
+                return func(*args, **kwargs)
+
+        return cast(_F, measure_call)
 
 
-def track(name: str = "run", **kwargs: Any) -> _Track:
-    """Measure the energy of a block or a function.
+@overload
+def track(name: _F, /) -> _F: ...
 
-    ``with wattwise.track("train") as t:`` starts a run (a :class:`Tracker`); inside a
-    running tracker, ``track("eval")`` opens a nested named window instead (a
-    :class:`Window`). Also usable as a decorator: ``@wattwise.track("step")``.
+
+@overload
+def track(
+    name: str | None = None,
+    /,
+    *,
+    scope: Scope | str | None = None,
+    pid: int | None = None,
+    meters: Sequence[Meter] | None = None,
+    interval_s: float | None = None,
+    baseline_s: float | None = None,
+    store: RunSink | str | bool | None = None,
+    cpu_tdp_w: float | None = None,
+    flush_interval_s: float | None = None,
+    command: Sequence[str] | None = None,
+    intensity: IntensityProvider | Location | None = None,
+    emissions: bool | None = None,
+) -> _Track: ...
+
+
+def track(
+    name: str | Callable[..., Any] | None = None,
+    /,
+    *,
+    scope: Scope | str | None = None,
+    pid: int | None = None,
+    meters: Sequence[Meter] | None = None,
+    interval_s: float | None = None,
+    baseline_s: float | None = None,
+    store: RunSink | str | bool | None = None,
+    cpu_tdp_w: float | None = None,
+    flush_interval_s: float | None = None,
+    command: Sequence[str] | None = None,
+    intensity: IntensityProvider | Location | None = None,
+    emissions: bool | None = None,
+) -> Any:
+    """Measure the energy of a block or of each call of a function.
+
+    ``with wattwise.track("train") as t:`` starts a run (a :class:`Tracker`; after the block
+    ``t.result`` is its :class:`RunResult`). Inside a running tracker, ``track("eval")``
+    with no option opens a nested named window of that run instead (a :class:`Window`);
+    giving any option starts a separate run.
+
+    As a decorator, with or without arguments (``@wattwise.track``,
+    ``@wattwise.track("predict", store=False)``), each call is one run (or one window,
+    inside a running tracker), named after the function unless ``name`` is given. On an
+    ``async def`` the awaited body is measured, on a generator (sync or async) the whole
+    iteration. :func:`last_run` gives the call's :class:`RunResult` afterwards. Starting and
+    stopping a tracker is synchronous (a few milliseconds; ``baseline_s`` sleeps): inside an
+    event loop it blocks the loop that long.
+
+    Every option defaults to None, meaning "the :class:`Tracker` default"; see
+    :class:`Tracker` for each in full.
 
     Args:
-        name: the run's or window's name.
-        **kwargs: arguments of :class:`Tracker` (a new run is started when any is given).
+        name: the run's or window's name (default: the function's name, else ``run``); or
+            the function itself, for ``@wattwise.track`` without parentheses.
+        scope: ``machine`` (default: everything the meters see) or ``process`` (the share
+            of the process tree rooted at ``pid``).
+        pid: root of the process tree for process scope (default: this process).
+        meters: the meters to use (default: detected afresh for each run, see
+            :func:`wattwise.meters.detect_meters`). A run starts and closes its meters, so
+            a decorated function whose calls overlap (threads, tasks) needs the default.
+        interval_s: sampling period, in s (default 1 s, shortened to what the meters need).
+        baseline_s: idle baseline measured before the run, in s (default 0: none).
+        store: where the run is stored: a URL or path, a store, ``False`` for nowhere,
+            ``True`` or None for the default store.
+        cpu_tdp_w: TDP of one CPU package, in W (overrides the table for the estimate).
+        flush_interval_s: how often samples reach the store, in s (default and at most 2 s).
+        command: the command line the run wraps, if any.
+        intensity: the electricity's carbon intensity: a bundled location or a provider
+            (default: ``WATTWISE_ZONE``, the config file, else the world average).
+        emissions: compute the run's emissions (default True).
+
+    Raises:
+        ConfigError: ``name`` is neither a string nor a function.
     """
-    return _Track(name, kwargs)
+    if callable(name):
+        return _Track(None, {})(name)
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"track() takes a name (a string) or a function, got {name!r}")
+    given = {
+        "scope": scope,
+        "pid": pid,
+        "meters": meters,
+        "interval_s": interval_s,
+        "baseline_s": baseline_s,
+        "store": store,
+        "cpu_tdp_w": cpu_tdp_w,
+        "flush_interval_s": flush_interval_s,
+        "command": command,
+        "intensity": intensity,
+        "emissions": emissions,
+    }
+    return _Track(name, {k: v for k, v in given.items() if v is not None})
