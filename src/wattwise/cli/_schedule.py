@@ -41,7 +41,7 @@ def _split_trace_spec(spec: str) -> tuple[str | None, Path]:
 def _load(
     specs: list[str], tz: tzinfo | None, step: str | None, basis: str | None
 ) -> list[IntensityTrace]:
-    step_s = parse_duration(step) if step else None
+    step_s = parse_duration(step, what="--step") if step else None
     traces = []
     for spec in specs:
         zone, path = _split_trace_spec(spec)
@@ -74,6 +74,17 @@ def _render(result: ScheduleResult, tz: tzinfo | None) -> None:
     if len(best.slots) > 1:
         runs = ", ".join(f"{_when(a, tz)}–{_when(b, tz, '%H:%M')}" for a, b in best.slots)
         console.print(f"Slots: {runs}", highlight=False, soft_wrap=True)
+    for plan in result.plans:
+        if plan.gaps:
+            hours = sum((b - a).total_seconds() for a, b in plan.gaps) / 3600
+            spans = ", ".join(f"{_when(a, tz)}–{_when(b, tz)}" for a, b in plan.gaps)
+            console.print(
+                f"No data in trace {plan.zone} for {spans} ({hours:g} h in all): "
+                "no start overlapping it was considered.",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
     if len(result.plans) > 1:
         table = Table("zone", "best start", "end", "emissions", "baseline", "saving")
         for plan in result.plans:
@@ -140,8 +151,8 @@ def schedule(
         if min_chunk is not None and not interruptible:
             fail("--min-chunk needs --interruptible")
         zone_tz = parse_timezone(tz)
-        duration_s = parse_duration(duration)
-        min_chunk_s = parse_duration(min_chunk) if min_chunk else None
+        duration_s = parse_duration(duration, what="--duration")
+        min_chunk_s = parse_duration(min_chunk, what="--min-chunk") if min_chunk else None
         begin = parse_instant(start, zone_tz)
         end = parse_instant(deadline, zone_tz)
         traces = _load(trace, zone_tz, step, basis)
