@@ -248,7 +248,7 @@ def test_parse_duration_rejects_out_of_range_with_the_range(text: str) -> None:
 
 def test_parse_duration_bounds_are_the_callers() -> None:
     assert parse_duration("1d", max_s=86400.0) == 86400.0
-    with pytest.raises(ConfigError, match=r"--baseline '2d' is out of range: .*at most 1 d"):
+    with pytest.raises(ConfigError, match=r"'2d' for --baseline is out of range: .*1 d"):
         parse_duration("2d", max_s=86400.0, what="--baseline")
 
 
@@ -341,7 +341,7 @@ def test_cli_interruptible_several_zones_human_output(tmp_path: Path) -> None:
     ("extra", "message"),
     [
         (["--duration", "4h", "--deadline", "2020-06-01T03:00"], "is before start"),
-        (["--duration", "4q", "--deadline", "2020-06-01T05:00"], "bad --duration '4q'"),
+        (["--duration", "4q", "--deadline", "2020-06-01T05:00"], "bad duration '4q' for"),
         (["--duration", "1h", "--deadline", "2020-07-01T00:00"], "is not inside it"),
         (
             ["--duration", "1h", "--deadline", "2020-06-01T05:00", "--min-chunk", "1h"],

@@ -191,7 +191,7 @@ def _format_s(seconds: float) -> str:
 
 
 def parse_duration(
-    text: str, *, min_s: float = 0.0, max_s: float = MAX_DURATION_S, what: str = "duration"
+    text: str, *, min_s: float = 0.0, max_s: float = MAX_DURATION_S, what: str | None = None
 ) -> float:
     """Seconds in a duration such as ``4h``, ``30m``, ``1h30m``, ``90s``, ``1.5h``, ``2d``.
 
@@ -199,7 +199,7 @@ def parse_duration(
         text: the duration.
         min_s: it must be longer than this, in s (default: any positive duration).
         max_s: and at most this, in s (default 366 days).
-        what: what the duration is, for the message (e.g. ``--baseline``).
+        what: what the duration is for, named in the message (e.g. ``--baseline``).
 
     Raises:
         ConfigError: not a duration with units, or outside (min_s, max_s].
@@ -214,14 +214,15 @@ def parse_duration(
         total += float(match.group(1)) * _UNIT_S[match.group(2).lower()]
         pos = match.end()
         matched = True
+    label = f" for {what}" if what else ""
     if not matched or compact[pos:].strip():
         raise ConfigError(
-            f"bad {what} {text!r}: use a number with a unit, e.g. 4h, 30m, 1h30m, 90s, 2d"
+            f"bad duration {text!r}{label}: use a number with a unit, e.g. 4h, 30m, 1h30m, 90s, 2d"
         )
     if not min_s < total <= max_s:
         low = "0 s" if min_s <= 0 else _format_s(min_s)
         raise ConfigError(
-            f"{what} {text!r} is out of range: it must be longer than {low} "
+            f"duration {text!r}{label} is out of range: it must be longer than {low} "
             f"and at most {_format_s(max_s)}"
         )
     return total

@@ -44,6 +44,9 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
+#: Highest grid intensity a trace may hold: coal alone is about 1,000-1,200. Units: gCO2e/kWh.
+MAX_INTENSITY_G_PER_KWH = 2000.0
+
 _TIME_COLUMNS = ("time", "datetime (utc)", "datetime")
 _SIMPLE_VALUE = "carbon intensity"
 
@@ -413,8 +416,11 @@ def load_trace(
             raise DataFileError(
                 f"{path}:{line}: bad intensity {raw_value!r} (a number in gCO2e/kWh expected)"
             ) from None
-        if not math.isfinite(value) or value < 0:
-            raise DataFileError(f"{path}:{line}: intensity {raw_value!r} must be finite and >= 0")
+        if not 0 <= value <= MAX_INTENSITY_G_PER_KWH:  # also refuses NaN
+            raise DataFileError(
+                f"{path}:{line}: intensity {raw_value!r} is not plausible: grids lie between 0 "
+                f"and {MAX_INTENSITY_G_PER_KWH:g} gCO2e/kWh (is the column in other units?)"
+            )
         stamp = when.timestamp()
         if times and stamp <= times[-1]:
             previous = datetime.fromtimestamp(times[-1], UTC).isoformat()

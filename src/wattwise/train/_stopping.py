@@ -183,8 +183,11 @@ class EnergyBudget(StopRule):
         cls, grams_co2e: float, *, intensity_g_per_kwh: float, z: float = 2.0
     ) -> EnergyBudget:
         """A budget in gCO2e, turned into energy at a grid intensity in gCO2e/kWh."""
-        if not intensity_g_per_kwh > 0:
-            raise ConfigError(f"a grid intensity must be > 0 gCO2e/kWh, got {intensity_g_per_kwh}")
+        if not 0 < intensity_g_per_kwh <= _MAX_INTENSITY_G_PER_KWH:
+            raise ConfigError(
+                f"grid intensity {intensity_g_per_kwh:g} gCO2e/kWh is not plausible: grids lie "
+                f"between 0 and {_MAX_INTENSITY_G_PER_KWH:g} gCO2e/kWh"
+            )
         if not grams_co2e > 0:
             raise ConfigError(f"an emissions budget must be > 0 gCO2e, got {grams_co2e}")
         budget_j = grams_co2e / intensity_g_per_kwh * J_PER_KWH
@@ -216,6 +219,9 @@ class EnergyBudget(StopRule):
     def __repr__(self) -> str:
         return f"EnergyBudget({self.budget_j!r} J, z={self.z})"
 
+
+#: Highest plausible grid intensity (coal alone: about 1,000-1,200). Units: gCO2e/kWh.
+_MAX_INTENSITY_G_PER_KWH = 2000.0
 
 _ENERGY_UNITS = {"j": 1.0, "kj": 1e3, "mj": 1e6, "wh": 3600.0, "kwh": J_PER_KWH}
 _MASS_UNITS = {"g": 1.0, "gco2e": 1.0, "kg": 1e3, "kgco2e": 1e3}
