@@ -197,3 +197,17 @@ def test_a_trace_of_nothing_but_gaps_is_refused() -> None:
         IntensityTrace("Z", np.array([0.0, 1.0]), np.array([np.nan, np.nan]), 2.0, "test")
     with pytest.raises(ConfigError, match="finite and >= 0"):
         IntensityTrace("Z", np.array([0.0, 1.0]), np.array([1.0, np.inf]), 2.0, "test")
+
+
+def test_a_directory_or_device_is_not_a_trace(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="is a directory, not a trace file"):
+        load_trace(tmp_path)
+    with pytest.raises(DataFileError, match="not a regular file"):
+        load_trace("/dev/null")
+
+
+def test_a_quoted_field_spanning_lines_is_reported_at_its_first_line(tmp_path: Path) -> None:
+    body = 'Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,"2\n2020-01-01 02:00,3\n'
+    with pytest.raises(DataFileError, match=r"q.csv:3: bad intensity") as info:
+        load_trace(_write(tmp_path, "q.csv", body))
+    assert "\n" not in str(info.value)

@@ -357,7 +357,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
             first = next(reader, None)
             if first is None:
                 raise DataFileError(f"{path}:1: the file is empty")
-            body = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+            body: list[tuple[int, list[Any]]] = []
+            start = reader.line_num + 1  # a quoted field may span lines: name the first
+            for row in reader:
+                if any(c.strip() for c in row):
+                    body.append((start, row))
+                start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(f"{path}: cannot read as UTF-8 CSV ({exc})") from None
     return first, body
@@ -386,6 +391,10 @@ def load_trace(
     """
     path = Path(path)
     zone_tz = parse_timezone(tz) if isinstance(tz, str) else tz
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a directory, not a trace file")
+    if path.exists() and not path.is_file():
+        raise DataFileError(f"{path}: not a regular file (a trace is a CSV or Parquet file)")
     if not path.is_file():
         raise DataFileError(f"{path}: no such trace file")
     header, rows = _read_rows(path)

@@ -117,8 +117,8 @@ class Plateau(StopRule):
     ) -> None:
         if patience < 1:
             raise ConfigError(f"plateau patience must be >= 1 epoch, got {patience}")
-        if min_delta < 0:
-            raise ConfigError(f"plateau min_delta must be >= 0, got {min_delta}")
+        if not 0 <= min_delta < math.inf:
+            raise ConfigError(f"plateau min_delta must be a finite number >= 0, got {min_delta}")
         if metric not in ("val_accuracy", "val_loss"):
             raise ConfigError(f"plateau metric must be val_accuracy or val_loss, got {metric!r}")
         self.patience = patience
@@ -165,8 +165,8 @@ class EnergyBudget(StopRule):
     name = "budget"
 
     def __init__(self, budget_j: float, *, z: float = 2.0, label: str | None = None) -> None:
-        if not budget_j > 0:
-            raise ConfigError(f"an energy budget must be > 0 J, got {budget_j}")
+        if not 0 < budget_j < math.inf:
+            raise ConfigError(f"an energy budget must be a finite number > 0 J, got {budget_j}")
         if z < 0:
             raise ConfigError(f"z must be >= 0, got {z}")
         self.budget_j = float(budget_j)
