@@ -171,7 +171,10 @@ def test_the_lets_wait_awhile_traces_load_as_utc() -> None:
     fr = load_trace(SHARED_DE / "fr_2020_ci.csv", zone="FR")
     assert (de.step_s, fr.step_s) == (900.0, 1800.0)
     assert de.start == datetime(2019, 12, 20, tzinfo=UTC)
-    assert de.regular() is not de  # one irregular stretch in December 2020
+    # Two quarter-hours are missing in December 2020: gaps, so the 15 min grid stays regular.
+    assert de.regular() is de
+    gap = datetime(2020, 12, 19, 23, 15, tzinfo=UTC).timestamp()
+    assert de.gaps_s == ((gap, gap + 900), (gap + 1800, gap + 2700))
     assert fr.regular() is fr
 
 

@@ -107,3 +107,40 @@ def test_runs_compare_says_within_uncertainty_and_flags_differences(
         "differs": {},
     }
     assert {r["scope"] for r in rows} == {"machine"}
+
+
+def _trace_file(tmp_path: Path, name: str = "de.csv") -> Path:
+    path = tmp_path / name
+    body = "".join(f"2020-01-01 {h:02d}:00,{100 + h}\n" for h in range(6))
+    path.write_text("Time,Carbon Intensity\n" + body, encoding="utf-8")
+    return path
+
+
+WINDOW = ["--start", "2020-01-01T00:00", "--deadline", "2020-01-01T06:00"]
+
+
+@pytest.mark.parametrize(
+    ("traces", "extra", "needle"),
+    [
+        (["{p}", "{p}"], [], "zone 'de' is given twice"),
+        (["=" + "{p}"], [], "is not [ZONE=]PATH"),
+        (["{dir}"], [], "is a directory, not a trace file"),
+        (["{p}"], ["--duration", "0s"], "duration '0s' for --duration is out of range"),
+        (["{p}"], ["--duration", "1h", "--step", "9999d"], "for --step is out of range"),
+        (["{p}"], ["--duration", "1h", "--power-w", "inf"], "at most 1e+09 W (1 GW)"),
+        (["{p}"], ["--duration", "1h", "--energy-j", "1e20"], "more than 1e+09 W (1 GW)"),
+    ],
+)
+def test_schedule_bad_input_is_one_line(
+    child_env: dict[str, str], tmp_path: Path, traces: list[str], extra: list[str], needle: str
+) -> None:
+    path = _trace_file(tmp_path)
+    args = ["schedule"]
+    for spec in traces:
+        args += ["--trace", spec.format(p=path, dir=tmp_path)]
+    if "--duration" not in extra:
+        extra = ["--duration", "1h", *extra]
+    proc = _cli(child_env, *args, *extra, *WINDOW)
+    assert proc.returncode == 2
+    assert needle in _one_error(proc)
+    assert proc.stdout == ""

@@ -127,7 +127,7 @@ class IntensityTrace:
         end = np.interp(np.asarray(end_s, dtype=np.float64), edges, self._missing)
         return end - np.interp(np.asarray(start_s, dtype=np.float64), edges, self._missing)
 
-    @property
+    @functools.cached_property
     def gaps_s(self) -> tuple[tuple[float, float], ...]:
         """The (start, end) of every stretch without data, s since the epoch."""
         gap = np.isnan(self.values_g_per_kwh)

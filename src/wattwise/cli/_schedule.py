@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wattwise._errors import WattwiseError
+from wattwise._errors import ConfigError, WattwiseError
 from wattwise.carbon import (
     UNITS_RELATIVE,
     IntensityTrace,
@@ -34,7 +34,7 @@ def _split_trace_spec(spec: str) -> tuple[str | None, Path]:
         return None, Path(spec)
     zone, _, path = spec.partition("=")
     if not zone.strip() or not path.strip():
-        raise typer.BadParameter(f"{spec!r} is not [ZONE=]PATH")
+        raise ConfigError(f"--trace {spec!r} is not [ZONE=]PATH")
     return zone.strip(), Path(path.strip())
 
 
@@ -42,10 +42,17 @@ def _load(
     specs: list[str], tz: tzinfo | None, step: str | None, basis: str | None
 ) -> list[IntensityTrace]:
     step_s = parse_duration(step, what="--step") if step else None
-    traces = []
+    traces: list[IntensityTrace] = []
+    seen: dict[str, str] = {}
     for spec in specs:
         zone, path = _split_trace_spec(spec)
         trace = load_trace(path, zone=zone, tz=tz, basis=basis)
+        if trace.zone in seen:
+            raise ConfigError(
+                f"zone {trace.zone!r} is given twice (--trace {seen[trace.zone]} and {spec}): "
+                "compare different zones, or name them with ZONE=PATH"
+            )
+        seen[trace.zone] = spec
         traces.append(trace.resample(step_s) if step_s else trace)
     return traces
 
