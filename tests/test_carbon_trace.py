@@ -106,6 +106,10 @@ def test_aware_timestamps_are_converted_to_utc(tmp_path: Path) -> None:
         ("Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,x\n", r":3: bad intensity"),
         ("Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,-5\n", r":3: intensity"),
         (
+            "Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,2500\n",
+            r":3: intensity '2500' is not plausible: grids lie between 0 and 2000",
+        ),
+        (
             "Time,Carbon Intensity\n2020-01-01 01:00,1\n2020-01-01 00:00,2\n",
             r":3: time .* does not come after",
         ),

@@ -115,9 +115,17 @@ def test_any_stop_spec_is_a_rule_or_one_config_error(spec: str) -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["plateau:5:nan", "plateau:5:inf", "budget:1e400J", "budget:nanJ", "budget:5gCO2e@nan"],
+    [
+        "budget:5gCO2e@5000",
+        "budget:5gCO2e@0",
+        "plateau:5:nan",
+        "plateau:5:inf",
+        "budget:1e400J",
+        "budget:nanJ",
+        "budget:5gCO2e@nan",
+    ],
 )
-def test_non_finite_stop_figures_are_refused(spec: str) -> None:
+def test_non_finite_or_implausible_stop_figures_are_refused(spec: str) -> None:
     with pytest.raises(ConfigError):
         parse_stop(spec)
 
