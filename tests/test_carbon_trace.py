@@ -72,13 +72,15 @@ def test_older_export_header_life_cycle(tmp_path: Path) -> None:
 
 def test_timezone_naive_times_local_with_autumn_repeat(tmp_path: Path) -> None:
     # 2020-10-25 in Berlin: 02:00-03:00 happens twice (CEST then CET).
-    rows = ["00:00", "01:00", "02:00", "02:30", "02:00", "02:30", "03:00"]
+    # Half-hourly throughout (a longer step would be a gap, see test_missing_rows_are_gaps).
+    rows = ["00:00", "00:30", "01:00", "01:30", "02:00", "02:30", "02:00", "02:30", "03:00"]
     body = "".join(f"2020-10-25 {r}:00,{i}\n" for i, r in enumerate(rows))
     trace = load_trace(
         _write(tmp_path, "b.csv", "Time,Carbon Intensity\n" + body), tz="Europe/Berlin"
     )
     utc = [_iso(t)[11:16] for t in trace.times_s]
-    assert utc == ["22:00", "23:00", "00:00", "00:30", "01:00", "01:30", "02:00"]
+    assert utc == ["22:00", "22:30", "23:00", "23:30", "00:00", "00:30", "01:00", "01:30", "02:00"]
+    assert trace.gaps_s == ()
 
 
 def test_timezone_spring_gap_is_an_error_naming_the_line(tmp_path: Path) -> None:
@@ -103,6 +105,10 @@ def test_aware_timestamps_are_converted_to_utc(tmp_path: Path) -> None:
         ("Time,Carbon Intensity\n2020-01-01 00:00,1\nyesterday,2\n", r":3: bad timestamp"),
         ("Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,x\n", r":3: bad intensity"),
         ("Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,-5\n", r":3: intensity"),
+        (
+            "Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,2500\n",
+            r":3: intensity '2500' is not plausible: grids lie between 0 and 2000",
+        ),
         (
             "Time,Carbon Intensity\n2020-01-01 01:00,1\n2020-01-01 00:00,2\n",
             r":3: time .* does not come after",
@@ -169,5 +175,46 @@ def test_the_lets_wait_awhile_traces_load_as_utc() -> None:
     fr = load_trace(SHARED_DE / "fr_2020_ci.csv", zone="FR")
     assert (de.step_s, fr.step_s) == (900.0, 1800.0)
     assert de.start == datetime(2019, 12, 20, tzinfo=UTC)
-    assert de.regular() is not de  # one irregular stretch in December 2020
+    # Two quarter-hours are missing in December 2020: gaps, so the 15 min grid stays regular.
+    assert de.regular() is de
+    gap = datetime(2020, 12, 19, 23, 15, tzinfo=UTC).timestamp()
+    assert de.gaps_s == ((gap, gap + 900), (gap + 1800, gap + 2700))
     assert fr.regular() is fr
+
+
+def test_missing_rows_are_gaps_not_forward_filled(tmp_path: Path) -> None:
+    body = "Time,Carbon Intensity\n" + "".join(
+        f"2020-06-01 {h:02d}:00,{v}\n" for h, v in [(0, 300), (1, 300), (2, 50), (6, 300)]
+    )
+    trace = load_trace(_write(tmp_path, "gap.csv", body))
+    t0 = datetime(2020, 6, 1, tzinfo=UTC).timestamp()
+    assert trace.gaps_s == ((t0 + 3 * 3600, t0 + 6 * 3600),)
+    assert trace.value_at(t0 + 2.5 * 3600) == 50.0  # the row before the gap holds one step
+    with pytest.raises(ConfigError, match="has no data at 2020-06-01T04:00:00"):
+        trace.value_at(t0 + 4 * 3600)
+    assert float(trace.missing_s(t0, t0 + 7 * 3600)) == 3 * 3600
+    assert float(trace.missing_s(t0, t0 + 3 * 3600)) == 0.0
+    # Resampled steps that touch the gap have no data either.
+    coarse = trace.resample(7200.0)
+    assert coarse.gaps_s == ((t0 + 2 * 3600, t0 + 6 * 3600),)
+
+
+def test_a_trace_of_nothing_but_gaps_is_refused() -> None:
+    with pytest.raises(ConfigError, match="at least one step with data"):
+        IntensityTrace("Z", np.array([0.0, 1.0]), np.array([np.nan, np.nan]), 2.0, "test")
+    with pytest.raises(ConfigError, match="finite and >= 0"):
+        IntensityTrace("Z", np.array([0.0, 1.0]), np.array([1.0, np.inf]), 2.0, "test")
+
+
+def test_a_directory_or_device_is_not_a_trace(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="is a directory, not a trace file"):
+        load_trace(tmp_path)
+    with pytest.raises(DataFileError, match="not a regular file"):
+        load_trace("/dev/null")
+
+
+def test_a_quoted_field_spanning_lines_is_reported_at_its_first_line(tmp_path: Path) -> None:
+    body = 'Time,Carbon Intensity\n2020-01-01 00:00,1\n2020-01-01 01:00,"2\n2020-01-01 02:00,3\n'
+    with pytest.raises(DataFileError, match=r"q.csv:3: bad intensity") as info:
+        load_trace(_write(tmp_path, "q.csv", body))
+    assert "\n" not in str(info.value)

@@ -324,3 +324,86 @@ def test_unknown_zone_lists_the_nearest_matches(cli: Cli) -> None:
     line = one_line_error(proc)
     assert "GERMNY" in line and "DE" in line
     assert cli.json("runs", "list", "--json") == []  # nothing was started
+
+
+# --- bounds on what the user gives, and commands that cannot start ------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--baseline", "99999999h"], "duration '99999999h' for --baseline is out of range"),
+        (["--baseline", "2h"], "at most 1 h"),
+        (["--interval", "nan"], "--interval nan is out of range"),
+        (["--interval", "inf"], "between 0.01 s and 3600 s"),
+        (["--interval", "1e9"], "between 0.01 s and 3600 s"),
+        (["--cpu-tdp-w", "1e9"], "CPU TDP 1e+09 W (--cpu-tdp-w / cpu_tdp_w) is not plausible"),
+        (["--cpu-tdp-w", "nan"], "between 1 and 1000 W"),
+        (["--cpu-tdp-w", "0.1"], "between 1 and 1000 W"),
+    ],
+)
+def test_run_refuses_out_of_range_numbers_naming_the_range(
+    cli: Cli, args: list[str], needle: str, tmp_path: Path
+) -> None:
+    proc = cli("run", *args, "--", "true")
+    assert proc.returncode == 2, proc.stderr
+    assert needle in one_line_error(proc)
+    assert not (tmp_path / "cli-store.sqlite").exists()  # refused before anything is stored
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"WATTWISE_CPU_TDP_W": "1e9"}, "(WATTWISE_CPU_TDP_W) is not plausible"),
+        ({"WATTWISE_CPU_TDP_W": "many"}, "WATTWISE_CPU_TDP_W='many' is not a number"),
+        ({"WATTWISE_CPU_THREADS": "0"}, "CPU threads per package 0 (WATTWISE_CPU_THREADS)"),
+        ({"WATTWISE_PUE": "40"}, "PUE '40' is not plausible"),
+    ],
+)
+def test_implausible_environment_settings_are_refused(
+    cli: Cli, env: dict[str, str], needle: str
+) -> None:
+    cli.env.update(env)
+    proc = cli("run", "--", "true")
+    assert proc.returncode == 2, proc.stderr
+    assert needle in one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--cpu-tdp-w", "1e9"], {}),
+        (["--cpu-tdp-w", "-5"], {}),
+        ([], {"WATTWISE_CPU_TDP_W": "abc"}),
+        ([], {"WATTWISE_CPU_THREADS": "100000"}),
+    ],
+)
+def test_meters_exits_2_on_invalid_settings(cli: Cli, args: list[str], env: dict[str, str]) -> None:
+    cli.env.update(env)
+    for extra in ([], ["--json"]):
+        proc = cli("meters", *args, *extra)
+        assert proc.returncode == 2, proc.stdout
+        assert proc.stdout == ""
+        one_line_error(proc)
+
+
+def test_meters_accepts_a_plausible_tdp(cli: Cli) -> None:
+    found = cli.json("meters", "--json", "--cpu-tdp-w", "150")
+    assert found["probe_order"] == ["rapl", "nvml", "estimate"]
+
+
+def test_run_says_why_a_file_cannot_be_run(cli: Cli, tmp_path: Path) -> None:
+    script = tmp_path / "job.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o644)
+    proc = cli("run", "--", str(script))
+    assert proc.returncode == 126
+    line = one_line_error(proc)
+    assert f"{script} is not executable" in line and "command not found" not in line
+    proc = cli("run", "--", str(tmp_path))
+    assert proc.returncode == 126
+    assert f"{tmp_path} is a directory, not a command" in one_line_error(proc)
+    proc = cli("run", "--", str(tmp_path / "missing.sh"))
+    assert proc.returncode == 127
+    assert "command not found" in one_line_error(proc) and "no such file" in proc.stderr
+    assert not (tmp_path / "cli-store.sqlite").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -232,10 +234,22 @@ def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["4", "h", "4x", "-1h", "0h", "1h and a bit", ""])
+@pytest.mark.parametrize("text", ["4", "h", "4x", "-1h", "1h and a bit", ""])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ConfigError, match="bad duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["0h", "0s", "367d", "99999999h", "1" + "0" * 400 + "s"])
+def test_parse_duration_rejects_out_of_range_with_the_range(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"out of range: .*longer than 0 s and at most 366 d"):
+        parse_duration(text)
+
+
+def test_parse_duration_bounds_are_the_callers() -> None:
+    assert parse_duration("1d", max_s=86400.0) == 86400.0
+    with pytest.raises(ConfigError, match=r"'2d' for --baseline is out of range: .*1 d"):
+        parse_duration("2d", max_s=86400.0, what="--baseline")
 
 
 def test_parse_instant_naive_is_utc_or_the_given_zone() -> None:
@@ -327,7 +341,7 @@ def test_cli_interruptible_several_zones_human_output(tmp_path: Path) -> None:
     ("extra", "message"),
     [
         (["--duration", "4h", "--deadline", "2020-06-01T03:00"], "is before start"),
-        (["--duration", "4q", "--deadline", "2020-06-01T05:00"], "bad duration '4q'"),
+        (["--duration", "4q", "--deadline", "2020-06-01T05:00"], "bad duration '4q' for"),
         (["--duration", "1h", "--deadline", "2020-07-01T00:00"], "is not inside it"),
         (
             ["--duration", "1h", "--deadline", "2020-06-01T05:00", "--min-chunk", "1h"],
@@ -361,3 +375,79 @@ def test_cli_bad_trace_file_names_file_and_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 2
     assert "bad.csv:3: bad intensity 'lots'" in result.stderr
+
+
+# --- gaps in a trace -----------------------------------------------------------------------
+
+
+def _gap_trace() -> IntensityTrace:
+    """Hours 0-2 then a 3 h gap (3-6), then hours 6-7; the gap looks cheapest if filled."""
+    values = [300.0, 300.0, 50.0, np.nan, 300.0, 300.0]
+    times = T0.timestamp() + HOUR * np.array([0, 1, 2, 3, 6, 7], dtype=np.float64)
+    return IntensityTrace("Z", times, np.array(values), float(times[-1] + HOUR), "unit test")
+
+
+def test_contiguous_never_runs_through_a_gap_and_lists_it() -> None:
+    plan = plan_contiguous(_gap_trace(), start=_at(0), deadline=_at(8), duration_s=2 * HOUR)
+    assert plan.start == _at(1) and plan.emissions == pytest.approx(300 + 50)
+    assert plan.gaps == ((_at(3), _at(6)),)
+    for a, b in plan.slots:
+        assert b <= _at(3) or a >= _at(6)
+
+
+def test_interruptible_skips_gap_slots_and_says_when_too_few_remain() -> None:
+    plan = plan_interruptible(_gap_trace(), start=_at(0), deadline=_at(8), duration_s=2 * HOUR)
+    assert plan.slots == ((_at(0), _at(1)), (_at(2), _at(3)))
+    assert plan.gaps == ((_at(3), _at(6)),)
+    # An irregular trace, regularised to hours: the half-hour gap at 3.5 h voids slot 3-4 h,
+    # though the baseline (1.5-3.5 h) has data.
+    times = T0.timestamp() + HOUR * np.array([0, 1, 2, 3, 3.5])
+    odd = IntensityTrace("Z", times, np.array([1.0, 1, 1, 1, np.nan]), _at(4).timestamp(), "t")
+    with pytest.raises(ConfigError, match=r"holds 1 whole 3600 s slots with data .* needs 2"):
+        plan_interruptible(odd, start=_at(1.5), deadline=_at(4), duration_s=2 * HOUR)
+
+
+def test_a_baseline_through_a_gap_is_refused_with_the_gap_named() -> None:
+    named = r"no data for 2020-06-01T03:00:00\+00:00 to 06:00 \(3 h\)"
+    with pytest.raises(ConfigError, match=named):
+        plan_contiguous(_gap_trace(), start=_at(2), deadline=_at(8), duration_s=2 * HOUR)
+    with pytest.raises(ConfigError, match=r"--start 2020-06-01T06:00\+00:00"):
+        plan_interruptible(_gap_trace(), start=_at(2), deadline=_at(8), duration_s=2 * HOUR)
+
+
+def test_min_chunk_programme_never_picks_a_gap_slot() -> None:
+    trace = _trace([9.0, 9.0, 9.0, 9.0, 1.0, np.nan, 1.0, 1.0, 9.0, 1.0, 1.0])
+    plan = plan_interruptible(
+        trace, start=_at(0), deadline=_at(11), duration_s=4 * HOUR, min_chunk_s=2 * HOUR
+    )
+    # Slot 4 is cheap but its only partner with data is slot 3 (9): the gap breaks runs.
+    assert plan.slots == ((_at(6), _at(8)), (_at(9), _at(11)))
+    assert plan.gaps == ((_at(5), _at(6)),)
+    loose = plan_interruptible(trace, start=_at(0), deadline=_at(11), duration_s=4 * HOUR)
+    assert (_at(4), _at(5)) in loose.slots and (_at(5), _at(6)) not in loose.slots
+
+
+def test_cli_schedule_with_a_gap_end_to_end(tmp_path: Path, child_env: dict[str, str]) -> None:
+    path = tmp_path / "gap.csv"
+    rows = [(0, 300), (1, 300), (2, 50), (6, 300), (7, 300)]
+    path.write_text(
+        "Time,Carbon Intensity\n" + "".join(f"2020-06-01 {h:02d}:00,{v}\n" for h, v in rows)
+    )
+    base = [sys.executable, "-m", "wattwise", "schedule", "--trace", f"DE={path}"]
+    window = ["--duration", "2h", "--start", "2020-06-01T00:00", "--deadline", "2020-06-01T08:00"]
+    proc = subprocess.run([*base, *window], env=child_env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "start 2020-06-01 01:00 UTC" in proc.stdout  # not 02:00, inside the hole
+    assert "saving 41.7%" in proc.stdout
+    assert "No data in trace DE for 2020-06-01 03:00 UTC–2020-06-01 06:00 UTC (3 h" in proc.stdout
+    proc = subprocess.run([*base, *window, "--json"], env=child_env, capture_output=True, text=True)
+    data = json.loads(proc.stdout)
+    assert data["gaps"] == [
+        {"zone": "DE", "start": "2020-06-01T03:00:00+00:00", "end": "2020-06-01T06:00:00+00:00"}
+    ]
+    late = ["--duration", "2h", "--start", "2020-06-01T02:00", "--deadline", "2020-06-01T08:00"]
+    proc = subprocess.run([*base, *late], env=child_env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: trace DE")
+    assert "the baseline (starting at once" in errors[0] and "Traceback" not in proc.stderr

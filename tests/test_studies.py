@@ -156,6 +156,8 @@ def test_method_rejects_bad_settings() -> None:
         StudyMethod(scope="galaxy"),
         StudyMethod(alpha=1.5),
         StudyMethod(cooldown_s=-1),
+        StudyMethod(cooldown_s=float("nan")),
+        StudyMethod(cooldown_s=float("inf")),
     ):
         with pytest.raises(ConfigError):
             bad.check()

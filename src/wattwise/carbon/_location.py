@@ -16,7 +16,6 @@ network; live intensity is :func:`wattwise.carbon.live_location`, on request onl
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -187,6 +186,10 @@ def find_cloud_region(spec: str) -> CloudRegion:
     )
 
 
+#: PUEs that can be real: 1.0 is no overhead; surveys find almost no site above 2.5.
+PUE_RANGE = (1.0, 3.0)
+
+
 def parse_pue(value: str | float) -> tuple[float, str]:
     """A PUE and its source from a number or the word ``datacenter``.
 
@@ -194,7 +197,7 @@ def parse_pue(value: str | float) -> tuple[float, str]:
     efficiency (Uptime Institute survey).
 
     Raises:
-        ConfigError: not a number >= 1 nor a known word.
+        ConfigError: not a number in :data:`PUE_RANGE` nor a known word.
     """
     if isinstance(value, str) and value.strip().lower() in {"datacenter", "unknown"}:
         default = pue_defaults()["unknown"]
@@ -203,8 +206,12 @@ def parse_pue(value: str | float) -> tuple[float, str]:
         pue = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"PUE {value!r} is neither a number >= 1 nor 'datacenter'") from None
-    if not math.isfinite(pue) or pue < 1.0:
-        raise ConfigError(f"PUE {value!r} must be a finite number >= 1 (1.0: no overhead)")
+    low, high = PUE_RANGE
+    if not low <= pue <= high:  # also refuses NaN
+        raise ConfigError(
+            f"PUE {value!r} is not plausible: a data centre's PUE lies between {low:g} "
+            f"(no overhead) and {high:g}"
+        )
     return pue, "set by the user"
 
 

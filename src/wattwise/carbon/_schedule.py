@@ -18,6 +18,11 @@ itself is minimised and reported in relative units, (gCO2e/kWh) × h.
 
 The baseline is running at once: contiguous, from ``start``. An interruptible plan that
 cannot beat it (possible only when ``start`` falls inside a slot) is replaced by it.
+
+Gaps (trace steps without data, see :class:`IntensityTrace`) are never guessed: no
+candidate start or slot that overlaps one is chosen, each plan lists the gaps of its
+window, and a baseline that would run through a gap is an error (its emissions are
+unknown, so no saving can be claimed).
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class Plan:
         emissions: emissions of the plan, in ``units``.
         baseline_emissions: emissions of starting at the window's start, in ``units``.
         units: ``gCO2e``, or relative units when no power or energy was given.
+        gaps: the stretches of the window without data in the trace (UTC); no slot
+            overlaps them.
     """
 
     zone: str
@@ -83,6 +90,7 @@ class Plan:
     emissions: float
     baseline_emissions: float
     units: str
+    gaps: tuple[tuple[datetime, datetime], ...] = ()
 
     @property
     def saving_ratio(self) -> float:
@@ -102,6 +110,7 @@ class Plan:
             "saving_ratio": self.saving_ratio,
             "slots": [[a.isoformat(), b.isoformat()] for a, b in self.slots],
             "units": self.units,
+            "gaps": [[a.isoformat(), b.isoformat()] for a, b in self.gaps],
         }
 
 
@@ -159,14 +168,41 @@ class ScheduleResult:
             "window_start": self.window_start.isoformat(),
             "deadline": self.deadline.isoformat(),
             "zones": [p.to_dict() for p in self.plans],
+            "gaps": [
+                {"zone": p.zone, "start": a.isoformat(), "end": b.isoformat()}
+                for p in self.plans
+                for a, b in p.gaps
+            ],
         }
 
 
-def parse_duration(text: str) -> float:
+#: Largest mean power of a job :func:`schedule_job` accepts, in W (1 GW, a whole campus).
+MAX_JOB_POWER_W = 1e9
+
+#: Longest duration :func:`parse_duration` accepts by default: 366 days, in s.
+MAX_DURATION_S = 366 * 86400.0
+
+
+def _format_s(seconds: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def parse_duration(
+    text: str, *, min_s: float = 0.0, max_s: float = MAX_DURATION_S, what: str | None = None
+) -> float:
     """Seconds in a duration such as ``4h``, ``30m``, ``1h30m``, ``90s``, ``1.5h``, ``2d``.
 
+    Args:
+        text: the duration.
+        min_s: it must be longer than this, in s (default: any positive duration).
+        max_s: and at most this, in s (default 366 days).
+        what: what the duration is for, named in the message (e.g. ``--baseline``).
+
     Raises:
-        ConfigError: not a positive duration with units.
+        ConfigError: not a duration with units, or outside (min_s, max_s].
     """
     compact = text.strip()
     pos = 0
@@ -178,9 +214,16 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNIT_S[match.group(2).lower()]
         pos = match.end()
         matched = True
-    if not matched or compact[pos:].strip() or not total > 0 or not math.isfinite(total):
+    label = f" for {what}" if what else ""
+    if not matched or compact[pos:].strip():
         raise ConfigError(
-            f"bad duration {text!r}: use a number with a unit, e.g. 4h, 30m, 1h30m, 90s, 2d"
+            f"bad duration {text!r}{label}: use a number with a unit, e.g. 4h, 30m, 1h30m, 90s, 2d"
+        )
+    if not min_s < total <= max_s:
+        low = "0 s" if min_s <= 0 else _format_s(min_s)
+        raise ConfigError(
+            f"duration {text!r}{label} is out of range: it must be longer than {low} "
+            f"and at most {_format_s(max_s)}"
         )
     return total
 
@@ -225,10 +268,19 @@ def _scale(power_w: float | None, energy_j: float | None, duration_s: float) -> 
     if energy_j is not None:
         if not energy_j > 0 or not math.isfinite(energy_j):
             raise ConfigError(f"energy {energy_j!r} J must be a positive number")
+        if energy_j / duration_s > MAX_JOB_POWER_W:
+            raise ConfigError(
+                f"energy {energy_j:g} J in {_format_s(duration_s)} is a mean power of "
+                f"{energy_j / duration_s:.3g} W, more than {MAX_JOB_POWER_W:g} W (1 GW): "
+                "the energy is in J"
+            )
         power_w = energy_j / duration_s
     if power_w is not None:
-        if not power_w > 0 or not math.isfinite(power_w):
-            raise ConfigError(f"power {power_w!r} W must be a positive number")
+        if not 0 < power_w <= MAX_JOB_POWER_W:
+            raise ConfigError(
+                f"power {power_w!r} W is out of range: a job's mean power must be more than "
+                f"0 W and at most {MAX_JOB_POWER_W:g} W (1 GW)"
+            )
         return power_w / J_PER_KWH, UNITS_GRAMS
     return 1.0 / 3600.0, UNITS_RELATIVE
 
@@ -257,6 +309,40 @@ def _window(
 
 def _cost(trace: IntensityTrace, starts: FloatArray, duration_s: float) -> FloatArray:
     return trace.integral(starts + duration_s) - trace.integral(starts)
+
+
+#: Seconds of missing data under which a window counts as fully covered (float noise).
+_GAP_TOLERANCE_S = 1e-3
+
+
+def _gap_list(gaps: Sequence[tuple[float, float]], limit: int = 3) -> str:
+    """``2020-06-01T03:00+00:00 to 06:00 (3 h)``, for the first few gaps."""
+    parts = []
+    for a, b in gaps[:limit]:
+        start, end = _utc(a), _utc(b)
+        tail = end.strftime("%H:%M") if start.date() == end.date() else end.isoformat()
+        parts.append(f"{start.isoformat()} to {tail} ({_format_s(b - a)})")
+    more = f" and {len(gaps) - limit} more" if len(gaps) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _window_gaps(
+    trace: IntensityTrace, s: float, d: float
+) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple((_utc(a), _utc(b)) for a, b in trace.gaps_between(s, d))
+
+
+def _check_baseline(trace: IntensityTrace, s: float, duration_s: float) -> None:
+    """The baseline (start at once) must not run through a gap: its emissions are unknown."""
+    end = s + duration_s
+    gaps = [(a, b) for a, b in trace.gaps_s if a < end and b > s]
+    if gaps:
+        after = _utc(gaps[-1][1]).strftime("%Y-%m-%dT%H:%M+00:00")
+        raise ConfigError(
+            f"trace {trace.zone} ({trace.source}) has no data for {_gap_list(gaps)}, which "
+            f"the baseline (starting at once, {_utc(s).isoformat()}) would run through, so no "
+            f"saving can be computed: start after the gap (--start {after}) or fill the trace"
+        )
 
 
 def _earliest_min(costs: FloatArray, times: FloatArray) -> int:
@@ -299,9 +385,12 @@ def plan_contiguous(
     shifted = edges[lo:hi] - duration_s
     candidates = np.concatenate(([s], inner, shifted, [latest]))
     candidates = np.clip(candidates, s, latest)
+    _check_baseline(trace, s, duration_s)  # so the start s itself is always a candidate
+    free = trace.missing_s(candidates, candidates + duration_s) <= _GAP_TOLERANCE_S
+    candidates = candidates[free]
     costs = _cost(trace, candidates, duration_s)
     best = candidates[_earliest_min(costs, candidates)]
-    baseline = float(costs[0])
+    baseline = float(_cost(trace, np.asarray([s]), duration_s)[0])
     chosen = float(_cost(trace, np.asarray([best]), duration_s)[0])
     begin, finish = _utc(float(best)), _utc(float(best) + duration_s)
     return Plan(
@@ -312,6 +401,7 @@ def plan_contiguous(
         emissions=chosen * factor,
         baseline_emissions=baseline * factor,
         units=units,
+        gaps=_window_gaps(trace, s, d),
     )
 
 
@@ -334,7 +424,9 @@ def _min_chunk(costs: FloatArray, k: int, m: int) -> BoolArray:
             f"the min-chunk search over {n} slots for {k} slots is too large "
             f"({n * (k + 1)} states, limit {DP_LIMIT}); resample to a coarser step"
         )
-    prefix = np.concatenate(([0.0], np.cumsum(costs)))
+    blocked = ~np.isfinite(costs)
+    prefix = np.concatenate(([0.0], np.cumsum(np.where(blocked, 0.0, costs))))
+    blocked_prefix = np.concatenate(([0], np.cumsum(blocked)))
     outside = np.full((n + 1, k + 1), np.inf)
     inside = np.full((n + 1, k + 1), np.inf)
     outside[0, 0] = 0.0
@@ -348,12 +440,16 @@ def _min_chunk(costs: FloatArray, k: int, m: int) -> BoolArray:
         extend[0] = np.inf
         extend[1:] = inside[i - 1, :-1] + costs[i - 1]
         opened.fill(np.inf)
-        if i >= m:
+        if i >= m and blocked_prefix[i] == blocked_prefix[i - m]:
             opened[m:] = outside[i - m, : k + 1 - m] + (prefix[i] - prefix[i - m])
         extended[i] = extend <= opened
         inside[i] = np.minimum(extend, opened)
     if not math.isfinite(min(outside[n, k], inside[n, k])):
-        raise ConfigError(f"no way to place {k} slots in runs of at least {m} in {n} slots")
+        free = int(n - blocked_prefix[n])
+        raise ConfigError(
+            f"no way to place {k} slots in runs of at least {m} in the window's {n} slots"
+            + (f" ({free} of them with data)" if free < n else "")
+        )
     mask = np.zeros(n, dtype=np.bool_)
     i, j = n, k
     in_run = inside[n, k] < outside[n, k]
@@ -429,7 +525,15 @@ def plan_interruptible(
             f"the window holds {max(n, 0)} whole {step:g} s slots of trace {trace.zone}; "
             f"the job needs {k}"
         )
-    costs = grid.values_g_per_kwh[first:stop] * step
+    _check_baseline(trace, s, duration_s)
+    values = grid.values_g_per_kwh[first:stop]
+    costs = np.where(np.isnan(values), np.inf, values * step)
+    free = int(np.count_nonzero(np.isfinite(costs)))
+    if free < k:
+        raise ConfigError(
+            f"the window holds {free} whole {step:g} s slots with data in trace {trace.zone} "
+            f"(no data for {_gap_list(grid.gaps_between(s, d))}); the job needs {k}"
+        )
     mask = _cheapest(costs, k) if m <= 1 else _min_chunk(costs, k, m)
     emissions = float(costs[mask].sum()) * factor
     baseline = float(_cost(trace, np.asarray([s]), duration_s)[0]) * factor
@@ -449,6 +553,7 @@ def plan_interruptible(
         emissions=emissions,
         baseline_emissions=baseline,
         units=units,
+        gaps=_window_gaps(grid, s, d),
     )
 
 

@@ -8,7 +8,9 @@ Two CSV layouts are read (and the same columns from Parquet when pyarrow is impo
   or ``(life cycle)`` and ``... (direct)``; ``Zone Id`` names the zone.
 
 A trace is a step function: the value of a row holds from its timestamp to the next one;
-the last row holds for the median step. Naive timestamps are UTC unless a time zone is
+the last row holds for the median step. A step longer than 1.5 median steps is a gap:
+its row holds for one median step and the rest has no data (a NaN step), so missing
+hours are never forward-filled. Naive timestamps are UTC unless a time zone is
 given; then a local time that occurs twice (the autumn DST change) is read as the first
 occurrence until the clock is seen to go back, and a local time that does not exist (the
 spring DST gap) is an error naming the line.
@@ -42,6 +44,9 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
+#: Highest grid intensity a trace may hold: coal alone is about 1,000-1,200. Units: gCO2e/kWh.
+MAX_INTENSITY_G_PER_KWH = 2000.0
+
 _TIME_COLUMNS = ("time", "datetime (utc)", "datetime")
 _SIMPLE_VALUE = "carbon intensity"
 
@@ -53,7 +58,8 @@ class IntensityTrace:
     Attributes:
         zone: zone label.
         times_s: start of each step, s since the Unix epoch (UTC), strictly increasing.
-        values_g_per_kwh: intensity of each step, in gCO2e/kWh.
+        values_g_per_kwh: intensity of each step, in gCO2e/kWh; NaN for a step without
+            data (a gap).
         end_s: end of the last step, s since the epoch.
         source: where the trace came from (file and column).
     """
@@ -64,6 +70,7 @@ class IntensityTrace:
     end_s: float
     source: str
     _cumulative: FloatArray = field(init=False, repr=False)
+    _missing: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times_s, dtype=np.float64)
@@ -73,12 +80,18 @@ class IntensityTrace:
         edges = np.append(times, self.end_s)
         if not np.all(np.diff(edges) > 0):
             raise ConfigError("trace times must be strictly increasing and end after the last")
-        if not np.all(np.isfinite(values)) or np.any(values < 0):
-            raise ConfigError("trace values must be finite and >= 0")
-        cumulative = np.concatenate(([0.0], np.cumsum(values * np.diff(edges))))
+        if np.any(np.isinf(values)) or np.any(values < 0):
+            raise ConfigError("trace values must be finite and >= 0 (NaN: no data)")
+        gap = np.isnan(values)
+        if gap.all():
+            raise ConfigError("a trace needs at least one step with data")
+        widths = np.diff(edges)
+        cumulative = np.concatenate(([0.0], np.cumsum(np.where(gap, 0.0, values) * widths)))
+        missing = np.concatenate(([0.0], np.cumsum(np.where(gap, widths, 0.0))))
         object.__setattr__(self, "times_s", times)
         object.__setattr__(self, "values_g_per_kwh", values)
         object.__setattr__(self, "_cumulative", cumulative)
+        object.__setattr__(self, "_missing", missing)
 
     @property
     def edges_s(self) -> FloatArray:
@@ -103,9 +116,34 @@ class IntensityTrace:
     def integral(self, t_s: FloatArray | float) -> FloatArray:
         """∫ intensity dt from the trace start to ``t_s``, in (gCO2e/kWh)·s.
 
-        Exact for the step function (it is piecewise linear between edges).
+        Exact for the step function (it is piecewise linear between edges). Gaps count
+        as zero: check :meth:`missing_s` before trusting an integral across one.
         """
         return np.interp(np.asarray(t_s, dtype=np.float64), self.edges_s, self._cumulative)
+
+    def missing_s(self, start_s: FloatArray | float, end_s: FloatArray | float) -> FloatArray:
+        """Seconds without data (in gaps) between ``start_s`` and ``end_s``, in s."""
+        edges = self.edges_s
+        end = np.interp(np.asarray(end_s, dtype=np.float64), edges, self._missing)
+        return end - np.interp(np.asarray(start_s, dtype=np.float64), edges, self._missing)
+
+    @functools.cached_property
+    def gaps_s(self) -> tuple[tuple[float, float], ...]:
+        """The (start, end) of every stretch without data, s since the epoch."""
+        gap = np.isnan(self.values_g_per_kwh)
+        padded = np.concatenate(([False], gap, [False])).astype(np.int8)
+        changes = np.flatnonzero(np.diff(padded))
+        edges = self.edges_s
+        return tuple(
+            (float(edges[a]), float(edges[b]))
+            for a, b in zip(changes[::2], changes[1::2], strict=True)
+        )
+
+    def gaps_between(self, start_s: float, end_s: float) -> tuple[tuple[float, float], ...]:
+        """The gaps overlapping (start_s, end_s), clipped to it, s since the epoch."""
+        return tuple(
+            (max(a, start_s), min(b, end_s)) for a, b in self.gaps_s if a < end_s and b > start_s
+        )
 
     def covers(self, start_s: float, end_s: float) -> bool:
         """Whether [start_s, end_s] lies inside the trace."""
@@ -124,7 +162,11 @@ class IntensityTrace:
                 f"{self.end.isoformat()}, not {when}"
             )
         index = int(np.searchsorted(self.times_s, t_s, side="right")) - 1
-        return float(self.values_g_per_kwh[index])
+        value = float(self.values_g_per_kwh[index])
+        if math.isnan(value):
+            when = datetime.fromtimestamp(t_s, UTC).isoformat()
+            raise ConfigError(f"trace {self.zone} ({self.source}) has no data at {when} (a gap)")
+        return value
 
     @functools.cached_property
     def _regular(self) -> IntensityTrace:
@@ -142,7 +184,7 @@ class IntensityTrace:
         """The time-weighted mean over regular steps aligned to the epoch (UTC).
 
         Only steps that the trace covers entirely are kept; the integral over each kept
-        step is preserved exactly.
+        step is preserved exactly. A step that overlaps a gap has no data (NaN).
 
         Raises:
             ConfigError: non-positive step, or a trace shorter than one step.
@@ -158,10 +200,11 @@ class IntensityTrace:
             )
         starts = first + step_s * np.arange(count, dtype=np.float64)
         totals = self.integral(starts + step_s) - self.integral(starts)
+        missing = self.missing_s(starts, starts + step_s) > 1e-9 * step_s
         return IntensityTrace(
             zone=self.zone,
             times_s=starts,
-            values_g_per_kwh=totals / step_s,
+            values_g_per_kwh=np.where(missing, np.nan, totals / step_s),
             end_s=float(starts[-1] + step_s),
             source=f"{self.source}, resampled to {step_s:g} s",
         )
@@ -314,7 +357,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
             first = next(reader, None)
             if first is None:
                 raise DataFileError(f"{path}:1: the file is empty")
-            body = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+            body: list[tuple[int, list[Any]]] = []
+            start = reader.line_num + 1  # a quoted field may span lines: name the first
+            for row in reader:
+                if any(c.strip() for c in row):
+                    body.append((start, row))
+                start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataFileError(f"{path}: cannot read as UTF-8 CSV ({exc})") from None
     return first, body
@@ -343,6 +391,10 @@ def load_trace(
     """
     path = Path(path)
     zone_tz = parse_timezone(tz) if isinstance(tz, str) else tz
+    if path.is_dir():
+        raise DataFileError(f"{path}: is a directory, not a trace file")
+    if path.exists() and not path.is_file():
+        raise DataFileError(f"{path}: not a regular file (a trace is a CSV or Parquet file)")
     if not path.is_file():
         raise DataFileError(f"{path}: no such trace file")
     header, rows = _read_rows(path)
@@ -373,8 +425,11 @@ def load_trace(
             raise DataFileError(
                 f"{path}:{line}: bad intensity {raw_value!r} (a number in gCO2e/kWh expected)"
             ) from None
-        if not math.isfinite(value) or value < 0:
-            raise DataFileError(f"{path}:{line}: intensity {raw_value!r} must be finite and >= 0")
+        if not 0 <= value <= MAX_INTENSITY_G_PER_KWH:  # also refuses NaN
+            raise DataFileError(
+                f"{path}:{line}: intensity {raw_value!r} is not plausible: grids lie between 0 "
+                f"and {MAX_INTENSITY_G_PER_KWH:g} gCO2e/kWh (is the column in other units?)"
+            )
         stamp = when.timestamp()
         if times and stamp <= times[-1]:
             previous = datetime.fromtimestamp(times[-1], UTC).isoformat()
@@ -388,15 +443,36 @@ def load_trace(
         values.append(value)
     if len(times) < 2:
         raise DataFileError(f"{path}: a trace needs at least 2 rows, found {len(times)}")
-    times_array = np.asarray(times, dtype=np.float64)
-    step = float(np.median(np.diff(times_array)))
+    times_array, values_array, step = _with_gaps(
+        np.asarray(times, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    )
     return IntensityTrace(
         zone=zone or file_zone or path.stem,
         times_s=times_array,
-        values_g_per_kwh=np.asarray(values, dtype=np.float64),
+        values_g_per_kwh=values_array,
         end_s=float(times_array[-1] + step),
         source=f"{path.name} ({column})",
     )
+
+
+#: A step longer than this many median steps holds for one median step; the rest is a gap.
+_GAP_FACTOR = 1.5
+
+
+def _with_gaps(times: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+    """Times and values with a NaN step inserted in every gap, and the median step in s.
+
+    A row whose successor is more than 1.5 median steps later holds for one
+    median step: the missing rows are not forward-filled.
+    """
+    diffs = np.diff(times)
+    step = float(np.median(diffs))
+    long = np.flatnonzero(diffs > _GAP_FACTOR * step)
+    if long.size == 0:
+        return times, values, step
+    gap_starts = times[long] + step
+    at = long + 1
+    return np.insert(times, at, gap_starts), np.insert(values, at, np.nan), step
 
 
 #: Zones with a bundled hourly trace of 2020 (see :func:`bundled_trace`).

@@ -8,10 +8,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from wattwise.cli._common import console, print_json
+from wattwise._errors import ConfigError
+from wattwise.cli._common import console, fail, print_json
+from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._registry import PROBE_ORDER, detect_meters
 
-__all__ = ["meters"]
+__all__ = ["check_cpu_settings", "meters"]
+
+
+def check_cpu_settings(cpu_tdp_w: float | None) -> None:
+    """Exit 2 with one line when --cpu-tdp-w or WATTWISE_CPU_TDP_W/_THREADS is implausible."""
+    try:
+        EstimateMeter(cpu_tdp_w=cpu_tdp_w).check_settings()
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def meters(
@@ -22,6 +32,7 @@ def meters(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Probe every meter in its fixed order and say what will be used."""
+    check_cpu_settings(cpu_tdp_w)
     detection = detect_meters(cpu_tdp_w=cpu_tdp_w)
     used = {m.name for m in detection.meters}
     if json_out:

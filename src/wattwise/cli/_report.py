@@ -23,13 +23,37 @@ class ReportFormat(StrEnum):
     MD = "md"
 
 
+#: The report file extensions, and the format each one means.
+SUFFIXES = {
+    ".html": ReportFormat.HTML,
+    ".htm": ReportFormat.HTML,
+    ".md": ReportFormat.MD,
+    ".markdown": ReportFormat.MD,
+}
+
+
+def _format_for(out: Path, fmt: ReportFormat | None) -> ReportFormat:
+    """The format --out's extension means; exit 2 when it is unknown or contradicts --format."""
+    suffix = out.suffix.lower()
+    implied = SUFFIXES.get(suffix)
+    if implied is None:
+        what = f"extension {out.suffix!r}" if out.suffix else "no extension"
+        fail(
+            f"--out {out} has {what}: a report is written as {', '.join(SUFFIXES)}; "
+            "name the file with one of them"
+        )
+    if fmt is not None and fmt is not implied:
+        fail(f"--format {fmt.value} contradicts --out {out}, which is {implied.value}")
+    return implied
+
+
 def report(
     run_id: Annotated[str | None, typer.Argument(help="Run id or unique prefix.")] = None,
     study: Annotated[str | None, typer.Option(help="Report a study instead of a run.")] = None,
     last: Annotated[bool, typer.Option("--last", help="Report the newest run.")] = False,
     fmt: Annotated[
         ReportFormat | None,
-        typer.Option("--format", help="html or md (default: from --out's suffix, else html)."),
+        typer.Option("--format", help="html or md (default: from --out's extension)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Where to write the report.")] = Path(
         "wattwise-report/report.html"
@@ -51,8 +75,7 @@ def report(
     chosen = sum(x for x in (run_id is not None, study is not None, last))
     if chosen != 1:
         fail("give exactly one of RUN_ID, --study ID or --last")
-    if fmt is None:
-        fmt = ReportFormat.MD if out.suffix.lower() in (".md", ".markdown") else ReportFormat.HTML
+    fmt = _format_for(out, fmt)
     st = RunStore.open(store, read_only=True)
     try:
         if study is not None:

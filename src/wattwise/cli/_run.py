@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import typer
 from wattwise.carbon import parse_duration
 from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, print_json, summary_console
+from wattwise.cli._meters import check_cpu_settings
 from wattwise.cli._render import render_run
 from wattwise.tracking._records import RunStatus, Scope
 from wattwise.tracking._tracker import Tracker
@@ -27,6 +29,31 @@ __all__ = ["run"]
 #: (it is in the terminal's foreground process group), so it is forwarded only when
 #: wattwise's standard input is not a terminal (a `kill -INT` from a script or CI).
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+#: Longest idle baseline ``--baseline`` accepts, in s.
+MAX_BASELINE_S = 3600.0
+#: Range of ``--interval``, the sampling period, in s.
+MIN_INTERVAL_S = 0.01
+MAX_INTERVAL_S = 3600.0
+
+
+def _check_executable(program: str) -> None:
+    """Fail with the shell's status (126 not executable, 127 not found) and a clear line."""
+    if shutil.which(program) is not None:
+        return
+    path = Path(program)
+    if os.sep in program or (os.altsep is not None and os.altsep in program):
+        if path.is_dir():
+            fail(f"{program} is a directory, not a command", code=126)
+        if path.exists():
+            fail(
+                f"{program} is not executable: make it so (chmod +x {program}) or run it with "
+                f"its interpreter (wattwise run -- sh {program})",
+                code=126,
+            )
+        fail(f"command not found: {program} (no such file)", code=127)
+    fail(f"command not found: {program} (check the name and your PATH)", code=127)
 
 
 def run(
@@ -79,9 +106,16 @@ def run(
         fail("no command given: use `wattwise run [OPTIONS] -- CMD [ARGS...]`")
     if json_file is not None and not json_file.absolute().parent.is_dir():
         fail(f"cannot write --json-out {json_file}: its directory does not exist")
-    if shutil.which(command[0]) is None:
-        fail(f"command not found: {command[0]} (check the name and your PATH)", code=127)
-    baseline_s = parse_duration(baseline) if baseline else 0.0
+    _check_executable(command[0])
+    check_cpu_settings(cpu_tdp_w)
+    baseline_s = (
+        parse_duration(baseline, max_s=MAX_BASELINE_S, what="--baseline") if baseline else 0.0
+    )
+    if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:  # also refuses NaN
+        fail(
+            f"--interval {interval:g} is out of range: the sampling period must be between "
+            f"{MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s"
+        )
     location = resolve_run_location(zone, cloud, live=live)
 
     tracker = Tracker(

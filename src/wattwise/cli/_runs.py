@@ -7,7 +7,7 @@ import io
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,7 +15,7 @@ from rich.table import Table
 
 from wattwise._errors import StoreNotFound
 from wattwise.cli._common import console, fail, print_json
-from wattwise.cli._render import render_run, runs_table
+from wattwise.cli._render import format_energy, render_run, runs_table
 from wattwise.store import RunStore
 from wattwise.tracking._records import RunResult
 
@@ -139,6 +139,7 @@ def compare_runs(
         results = [st.get_run(r) for r in run_ids]
     finally:
         st.close()
+    base = results[0]
     if json_out:
         print_json(
             [
@@ -152,9 +153,12 @@ def compare_runs(
                     "zone": r.carbon.zone if r.carbon else None,
                     "duration_s": r.duration_s,
                     "provenance": r.provenance,
-                    "sources": sorted({c.source.label() for c in r.components if c.counted}),
+                    "sources": _sources(r),
+                    "scope": r.scope.value,
+                    "host": r.host,
+                    "vs_first": None if i == 0 else _versus(r, base),
                 }
-                for r in results
+                for i, r in enumerate(results)
             ]
         )
         return
@@ -167,15 +171,57 @@ def compare_runs(
     for row in table.rows:
         rich_table.add_row(*(escape(cell) for cell in row))
     console.print(rich_table)
-    base = results[0]
     for r in results[1:]:
-        if base.energy_j > 0:
+        versus = _versus(r, base)
+        this, first = f"{r.name} ({r.run_id[:8]})", f"{base.name} ({base.run_id[:8]})"
+        ranges = (
+            f"{format_energy(r.energy_j)} ± {format_energy(r.uncertainty_j)} vs "
+            f"{format_energy(base.energy_j)} ± {format_energy(base.uncertainty_j)}"
+        )
+        if versus["within_uncertainty"]:
+            line = f"{this} used the same energy as {first} within uncertainty ({ranges})"
+        elif versus["energy_ratio"] is None:
+            line = f"{this} used {format_energy(r.energy_j)}; {first} used none to compare with"
+        else:
+            line = (
+                f"{this} used {versus['energy_ratio']:.2f}x the energy of {first} ({ranges}, "
+                "beyond the uncertainty)"
+            )
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        for field, (in_first, in_this) in versus["differs"].items():
             console.print(
-                f"{r.name} ({r.run_id[:8]}) used {r.energy_j / base.energy_j:.2f}x the energy "
-                f"of {base.name} ({base.run_id[:8]})",
+                f"  not like for like: {field} {in_this} here, {in_first} in {first}",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
             )
+
+
+def _sources(r: RunResult) -> list[str]:
+    return sorted({c.source.label() for c in r.components if c.counted})
+
+
+def _versus(r: RunResult, base: RunResult) -> dict[str, Any]:
+    """How run ``r`` compares with ``base``: the energy ratio, whether the ± ranges overlap,
+    and every setting that makes the two not like for like ({field: [base, r]})."""
+    overlap = abs(r.energy_j - base.energy_j) <= r.uncertainty_j + base.uncertainty_j
+
+    def settings(x: RunResult) -> dict[str, str | None]:
+        return {
+            "zone": x.carbon.zone if x.carbon else None,
+            "scope": x.scope.value,
+            "machine": x.host,
+            "provenance": x.provenance,
+            "sources": ", ".join(_sources(x)),
+        }
+
+    ours, theirs = settings(base), settings(r)
+    differs = {k: [ours[k], theirs[k]] for k in ours if ours[k] != theirs[k]}
+    return {
+        "energy_ratio": r.energy_j / base.energy_j if base.energy_j > 0 else None,
+        "within_uncertainty": overlap,
+        "differs": differs,
+    }
 
 
 @runs_app.command("export")

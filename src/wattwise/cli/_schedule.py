@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from wattwise._errors import WattwiseError
+from wattwise._errors import ConfigError, WattwiseError
 from wattwise.carbon import (
     UNITS_RELATIVE,
     IntensityTrace,
@@ -35,18 +35,25 @@ def _split_trace_spec(spec: str) -> tuple[str | None, Path]:
         return None, Path(spec)
     zone, _, path = spec.partition("=")
     if not zone.strip() or not path.strip():
-        raise typer.BadParameter(f"{spec!r} is not [ZONE=]PATH")
+        raise ConfigError(f"--trace {spec!r} is not [ZONE=]PATH")
     return zone.strip(), Path(path.strip())
 
 
 def _load(
     specs: list[str], tz: tzinfo | None, step: str | None, basis: str | None
 ) -> list[IntensityTrace]:
-    step_s = parse_duration(step) if step else None
-    traces = []
+    step_s = parse_duration(step, what="--step") if step else None
+    traces: list[IntensityTrace] = []
+    seen: dict[str, str] = {}
     for spec in specs:
         zone, path = _split_trace_spec(spec)
         trace = load_trace(path, zone=zone, tz=tz, basis=basis)
+        if trace.zone in seen:
+            raise ConfigError(
+                f"zone {trace.zone!r} is given twice (--trace {seen[trace.zone]} and {spec}): "
+                "compare different zones, or name them with ZONE=PATH"
+            )
+        seen[trace.zone] = spec
         traces.append(trace.resample(step_s) if step_s else trace)
     return traces
 
@@ -76,6 +83,17 @@ def _render(result: ScheduleResult, tz: tzinfo | None) -> None:
     if len(best.slots) > 1:
         runs = ", ".join(f"{_when(a, tz)}–{_when(b, tz, '%H:%M')}" for a, b in best.slots)
         console.print(f"Slots: {runs}", highlight=False, soft_wrap=True, markup=False)
+    for plan in result.plans:
+        if plan.gaps:
+            hours = sum((b - a).total_seconds() for a, b in plan.gaps) / 3600
+            spans = ", ".join(f"{_when(a, tz)}–{_when(b, tz)}" for a, b in plan.gaps)
+            console.print(
+                f"No data in trace {plan.zone} for {spans} ({hours:g} h in all): "
+                "no start overlapping it was considered.",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
     if len(result.plans) > 1:
         table = Table("zone", "best start", "end", "emissions", "baseline", "saving")
         for plan in result.plans:
@@ -142,8 +160,8 @@ def schedule(
         if min_chunk is not None and not interruptible:
             fail("--min-chunk needs --interruptible")
         zone_tz = parse_timezone(tz)
-        duration_s = parse_duration(duration)
-        min_chunk_s = parse_duration(min_chunk) if min_chunk else None
+        duration_s = parse_duration(duration, what="--duration")
+        min_chunk_s = parse_duration(min_chunk, what="--min-chunk") if min_chunk else None
         begin = parse_instant(start, zone_tz)
         end = parse_instant(deadline, zone_tz)
         traces = _load(trace, zone_tz, step, basis)

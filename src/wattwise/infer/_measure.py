@@ -67,10 +67,12 @@ def measure_calls(
         max_calls: most calls, or None.
 
     Raises:
-        ConfigError: non-positive counts.
+        ConfigError: non-positive counts, or a window outside 0-3600 s.
     """
     if items_per_call < 1 or min_calls < 1 or (max_calls is not None and max_calls < min_calls):
         raise ConfigError("items per call and call counts must be >= 1 (max >= min)")
+    if not 0 <= min_time_s <= 3600:  # NaN or inf would never end the window
+        raise ConfigError(f"the shortest window must be between 0 and 3600 s, got {min_time_s}")
     calls = 0
     with tracker.window(window) as w:
         t0 = time.perf_counter()

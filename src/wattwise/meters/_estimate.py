@@ -29,7 +29,6 @@ with "in use" = total - available memory, averaged over the two ends of an inter
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -45,7 +44,9 @@ __all__ = [
     "CCF_AWS_MAX_W_PER_VCPU",
     "CCF_AWS_MIN_W_PER_VCPU",
     "CPU_TDP_ENV",
+    "CPU_TDP_RANGE_W",
     "CPU_THREADS_ENV",
+    "CPU_THREADS_RANGE",
     "DEFAULT_IDLE_FRACTION",
     "DEFAULT_W_PER_THREAD",
     "RAM_W_PER_GB",
@@ -62,6 +63,33 @@ CPU_TDP_ENV: Final = "WATTWISE_CPU_TDP_W"
 #: Environment variable giving the hardware threads of one CPU package, when the argument
 #: is not given (needed with a TDP on a VM whose CPU the table does not know).
 CPU_THREADS_ENV: Final = "WATTWISE_CPU_THREADS"
+
+#: TDPs of one CPU package that can be real: from the smallest embedded parts (a few W) to
+#: above today's largest server parts (500 W). Units: W.
+CPU_TDP_RANGE_W: Final = (1.0, 1000.0)
+#: Hardware threads of one CPU package that can be real (today's largest: 576).
+CPU_THREADS_RANGE: Final = (1, 4096)
+
+
+def _check_tdp(tdp_w: float, origin: str) -> float:
+    low, high = CPU_TDP_RANGE_W
+    if not low <= tdp_w <= high:  # also refuses NaN
+        raise ConfigError(
+            f"CPU TDP {tdp_w:g} W ({origin}) is not plausible: one CPU package's TDP lies "
+            f"between {low:g} and {high:g} W (see its spec sheet)"
+        )
+    return tdp_w
+
+
+def _check_threads(threads: int, origin: str) -> int:
+    low, high = CPU_THREADS_RANGE
+    if not low <= threads <= high:
+        raise ConfigError(
+            f"CPU threads per package {threads} ({origin}) is not plausible: give the hardware "
+            f"threads of one package, between {low} and {high}"
+        )
+    return threads
+
 
 #: Cloud Carbon Footprint's AWS averages over CPU microarchitectures, derived from
 #: SPECpower_ssj2008 results: minimum (idle) and maximum power per vCPU. Units: W.
@@ -251,10 +279,10 @@ def resolve_cpu_power_model(
     """
     if visible_cpus <= 0:
         raise ConfigError(f"visible CPUs must be positive, got {visible_cpus}")
-    if user_tdp_w is not None and not (math.isfinite(user_tdp_w) and user_tdp_w > 0):
-        raise ConfigError(f"CPU TDP must be a positive number of watts, got {user_tdp_w}")
-    if cpu_threads is not None and cpu_threads <= 0:
-        raise ConfigError(f"CPU threads per package must be positive, got {cpu_threads}")
+    if user_tdp_w is not None:
+        _check_tdp(user_tdp_w, user_tdp_origin)
+    if cpu_threads is not None:
+        _check_threads(cpu_threads, "given")
     if not 0.0 <= idle_fraction <= 1.0:
         raise ConfigError(f"idle fraction must be within 0..1, got {idle_fraction}")
 
@@ -384,9 +412,20 @@ class EstimateMeter(Meter):
     def _env(self) -> Mapping[str, str]:
         return os.environ if self.environ is None else self.environ
 
+    def check_settings(self) -> None:
+        """Check the TDP and thread count given here or in the environment; reads no hardware.
+
+        Raises:
+            ConfigError: one is not a number, or not plausible (see :data:`CPU_TDP_RANGE_W`
+                and :data:`CPU_THREADS_RANGE`).
+        """
+        self._user_tdp()
+        self._user_threads()
+
     def _user_tdp(self) -> tuple[float | None, str]:
         if self.cpu_tdp_w is not None:
-            return float(self.cpu_tdp_w), "--cpu-tdp-w / cpu_tdp_w"
+            origin = "--cpu-tdp-w / cpu_tdp_w"
+            return _check_tdp(float(self.cpu_tdp_w), origin), origin
         raw = self._env().get(CPU_TDP_ENV, "").strip()
         if not raw:
             return None, ""
@@ -396,16 +435,16 @@ class EstimateMeter(Meter):
             raise ConfigError(
                 f"{CPU_TDP_ENV}={raw!r} is not a number; give the CPU's TDP in watts, e.g. 205"
             ) from None
-        return value, CPU_TDP_ENV
+        return _check_tdp(value, CPU_TDP_ENV), CPU_TDP_ENV
 
     def _user_threads(self) -> int | None:
         if self.cpu_threads is not None:
-            return self.cpu_threads
+            return _check_threads(self.cpu_threads, "cpu_threads")
         raw = self._env().get(CPU_THREADS_ENV, "").strip()
         if not raw:
             return None
         try:
-            return int(raw)
+            return _check_threads(int(raw), CPU_THREADS_ENV)
         except ValueError:
             raise ConfigError(
                 f"{CPU_THREADS_ENV}={raw!r} is not a whole number; give the hardware threads "

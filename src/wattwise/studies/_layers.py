@@ -233,8 +233,11 @@ def study_layers(
     classes = num_classes or (data.num_classes if data is not None else 10)
     if batch_size < 2:
         raise ConfigError(f"batch size must be >= 2, got {batch_size}")
-    if window_s <= 0 or profile_steps_per_repeat < 1:
-        raise ConfigError("the window must be > 0 s and at least one step must be profiled")
+    if not 0 < window_s <= 3600 or profile_steps_per_repeat < 1:  # also refuses NaN
+        raise ConfigError(
+            f"the window must be more than 0 and at most 3600 s (got {window_s}) and at least "
+            "one step must be profiled"
+        )
     if variants is True:
         variant_specs = auto_variants(model, input_shape=input_shape, num_classes=classes)
     elif variants is False:

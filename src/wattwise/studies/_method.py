@@ -91,8 +91,8 @@ class StudyMethod:
             raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
         if self.warmup_batches < 0:
             raise ConfigError(f"warm-up batches must be >= 0, got {self.warmup_batches}")
-        if self.cooldown_s < 0:
-            raise ConfigError(f"cool-down must be >= 0 s, got {self.cooldown_s}")
+        if not 0 <= self.cooldown_s <= 3600:  # also refuses NaN (time.sleep(inf) overflows)
+            raise ConfigError(f"cool-down must be between 0 and 3600 s, got {self.cooldown_s}")
         if self.test not in TESTS:
             raise ConfigError(f"unknown test {self.test!r} (use {' or '.join(TESTS)})")
         if not 0.0 < self.alpha < 1.0:

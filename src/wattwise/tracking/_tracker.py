@@ -11,6 +11,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import math
 import os
 import socket
 import sys
@@ -273,8 +274,8 @@ class Tracker:
                 f"flush_interval_s must be in (0, {DEFAULT_FLUSH_INTERVAL_S}] s, "
                 f"got {self.flush_interval_s}"
             )
-        if self.baseline_s < 0:
-            raise ConfigError(f"baseline must be >= 0 s, got {self.baseline_s}")
+        if not 0 <= self.baseline_s < math.inf:
+            raise ConfigError(f"baseline must be a finite number >= 0 s, got {self.baseline_s}")
         self._intensity = self._resolve_intensity()
         self._sink = self._open_sink()
         self._meters = self._start_meters()
@@ -282,8 +283,8 @@ class Tracker:
         self._by_name = {c.name: c for c in self.components}
 
         interval = self.interval_s if self.interval_s is not None else DEFAULT_INTERVAL_S
-        if interval <= 0:
-            raise ConfigError(f"interval_s must be > 0, got {interval}")
+        if not 0 < interval < math.inf:
+            raise ConfigError(f"interval_s must be a finite number > 0, got {interval}")
         self._interval = min([interval] + [m.max_interval_s for m in self._meters])
 
         self._share = ProcessTreeShare(self.pid if self.pid is not None else os.getpid())

@@ -107,8 +107,8 @@ class Plateau(StopRule):
     ) -> None:
         if patience < 1:
             raise ConfigError(f"plateau patience must be >= 1 epoch, got {patience}")
-        if min_delta < 0:
-            raise ConfigError(f"plateau min_delta must be >= 0, got {min_delta}")
+        if not 0 <= min_delta < math.inf:
+            raise ConfigError(f"plateau min_delta must be a finite number >= 0, got {min_delta}")
         if metric not in ("val_accuracy", "val_loss"):
             raise ConfigError(f"plateau metric must be val_accuracy or val_loss, got {metric!r}")
         self.patience = patience
@@ -155,8 +155,8 @@ class EnergyBudget(StopRule):
     name = "budget"
 
     def __init__(self, budget_j: float, *, z: float = 2.0, label: str | None = None) -> None:
-        if not budget_j > 0:
-            raise ConfigError(f"an energy budget must be > 0 J, got {budget_j}")
+        if not 0 < budget_j < math.inf:
+            raise ConfigError(f"an energy budget must be a finite number > 0 J, got {budget_j}")
         if z < 0:
             raise ConfigError(f"z must be >= 0, got {z}")
         self.budget_j = float(budget_j)
@@ -173,8 +173,11 @@ class EnergyBudget(StopRule):
         cls, grams_co2e: float, *, intensity_g_per_kwh: float, z: float = 2.0
     ) -> EnergyBudget:
         """A budget in gCO2e, turned into energy at a grid intensity in gCO2e/kWh."""
-        if not intensity_g_per_kwh > 0:
-            raise ConfigError(f"a grid intensity must be > 0 gCO2e/kWh, got {intensity_g_per_kwh}")
+        if not 0 < intensity_g_per_kwh <= _MAX_INTENSITY_G_PER_KWH:
+            raise ConfigError(
+                f"grid intensity {intensity_g_per_kwh:g} gCO2e/kWh is not plausible: grids lie "
+                f"between 0 and {_MAX_INTENSITY_G_PER_KWH:g} gCO2e/kWh"
+            )
         if not grams_co2e > 0:
             raise ConfigError(f"an emissions budget must be > 0 gCO2e, got {grams_co2e}")
         budget_j = grams_co2e / intensity_g_per_kwh * J_PER_KWH
@@ -206,6 +209,9 @@ class EnergyBudget(StopRule):
     def __repr__(self) -> str:
         return f"EnergyBudget({self.budget_j!r} J, z={self.z})"
 
+
+#: Highest plausible grid intensity (coal alone: about 1,000-1,200). Units: gCO2e/kWh.
+_MAX_INTENSITY_G_PER_KWH = 2000.0
 
 _ENERGY_UNITS = {"j": 1.0, "kj": 1e3, "mj": 1e6, "wh": 3600.0, "kwh": J_PER_KWH}
 _MASS_UNITS = {"g": 1.0, "gco2e": 1.0, "kg": 1e3, "kgco2e": 1e3}
