@@ -300,6 +300,13 @@ def resolve_location(
     Raises:
         ConfigError: unknown zone or region (with nearest matches), bad PUE, bad config.
     """
+    for flag, given in (("--zone", zone), ("--cloud", cloud)):
+        if given is not None and not given.strip():
+            example = "a zone code such as DE" if flag == "--zone" else "provider:region"
+            raise ConfigError(
+                f"{flag} is empty: give {example}, or leave it out "
+                "(`wattwise carbon zones` lists them)"
+            )
     levels = [Settings(zone=zone, cloud=cloud, pue=pue, origin="arguments")]
     levels.extend(load_settings(environ))
     chosen = next((s for s in levels if s.zone or s.cloud), None)

@@ -294,7 +294,8 @@ def _window(
     if (end - begin).total_seconds() < duration_s - 1e-6:
         hours = duration_s / 3600
         raise ConfigError(
-            f"deadline {end.isoformat()} is before start {begin.isoformat()} + duration "
+            f"deadline {end.isoformat(timespec='minutes')} is before start "
+            f"{begin.isoformat(timespec='minutes')} + duration "
             f"{hours:g} h: nothing fits"
         )
     s, d = begin.timestamp(), end.timestamp()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -141,6 +142,8 @@ def batching(
         from wattwise.workloads import build_model
 
         _set_threads(threads)
+        if not (rate > 0 and math.isfinite(rate)):  # said before any model is built
+            raise ConfigError(f"--rate must be a positive number of requests/s, got {rate:g}")
         policies = parse_policies(
             batch_sizes, max_wait_s=_parse_waits(max_wait_ms), greedy_max=greedy_max
         )

@@ -109,4 +109,6 @@ def report(
         {"version": wattwise.__version__, "made_at": datetime.now(UTC).isoformat()},
     )
     path = write_report(doc, out, fmt.value)
-    console.print(f"wrote {path}", highlight=False, markup=False)
+    charts = path.parent / f"{path.stem}_files"
+    also = f" (its charts in {charts}/)" if fmt is ReportFormat.MD and charts.is_dir() else ""
+    console.print(f"wrote {path}{also}", highlight=False, markup=False)

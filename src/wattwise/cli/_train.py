@@ -28,6 +28,10 @@ __all__ = ["EXIT_INTERRUPTED", "train"]
 EXIT_INTERRUPTED = 130
 
 
+#: More epochs than any run on the bundled data needs; a typo, not a plan.
+MAX_EPOCHS = 100_000
+
+
 def _make_tracker(name: str, store: str | None) -> Tracker:
     """The run's tracker: default meters, the default store or ``--store``."""
     return Tracker(name, store=store)
@@ -271,8 +275,8 @@ def _train(
     from wattwise.workloads import build_model, find_head, load_dataset, parse_classes
 
     rules = [tr.parse_stop(s, intensity_g_per_kwh=intensity) for s in stop]
-    if epochs < 1:
-        raise ConfigError(f"--epochs must be >= 1, got {epochs}")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise ConfigError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
     if extend_classes and init is None:
         raise ConfigError("--extend-classes extends a checkpoint's head: give --init CKPT")
     if model is None and init is None:
