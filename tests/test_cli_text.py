@@ -80,6 +80,8 @@ def test_a_run_name_with_markup_is_printed_verbatim(cli: Cli) -> None:
 
 @pytest.mark.parametrize("run_id", ["[/x]abcd", "ab[bold]cd", "[/]"])
 def test_an_unknown_id_with_markup_is_named_exactly(cli: Cli, run_id: str) -> None:
+    recorded = cli("run", "--name", "one", "--", "true")  # a store to look the id up in
+    assert recorded.returncode == 0, recorded.stderr
     line = one_line_error(cli("runs", "show", run_id))
     assert repr(run_id) in line
 

@@ -125,7 +125,7 @@ def main() -> None:
         fail(_usage_line(exc))
     except ClickException as exc:  # e.g. a file typer could not open
         fail(" ".join(exc.format_message().split()), code=exc.exit_code)
-    except typer.Abort:  # Ctrl-C outside a command's own handling
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a command's own handling
         raise SystemExit(130) from None
     raise SystemExit(code if isinstance(code, int) else 0)
 
