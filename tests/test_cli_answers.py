@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from tests._cli import one_error_line, wattwise
 
 from wattwise.carbon import resolve_location
 from wattwise.meters._base import Component, ComponentKind, Method, Source
@@ -17,22 +16,6 @@ from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.store import RunStore
 from wattwise.tracking._records import Scope
 from wattwise.tracking._tracker import Tracker
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wattwise", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _one_error(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -47,9 +30,9 @@ def test_report_refuses_an_extension_it_would_not_honour(
     child_env: dict[str, str], tmp_path: Path, out: str, extra: list[str], needle: str
 ) -> None:
     target = tmp_path / out
-    proc = _cli(child_env, "report", "--last", "--out", str(target), *extra)
+    proc = wattwise(child_env, "report", "--last", "--out", str(target), *extra)
     assert proc.returncode == 2
-    line = _one_error(proc).replace(str(tmp_path) + "/", "")
+    line = one_error_line(proc).replace(str(tmp_path) + "/", "")
     assert needle in line
     assert not target.exists()
 
@@ -87,7 +70,7 @@ def test_runs_compare_says_within_uncertainty_and_flags_differences(
     finally:
         store.close()
     env = dict(child_env, WATTWISE_STORE=url)
-    proc = _cli(env, "runs", "compare", a[:8], b[:8], c[:8])
+    proc = wattwise(env, "runs", "compare", a[:8], b[:8], c[:8])
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
     assert f"b ({b[:8]}) used the same energy as a ({a[:8]}) within uncertainty" in text
@@ -96,7 +79,7 @@ def test_runs_compare_says_within_uncertainty_and_flags_differences(
     assert re.search(rf"c \({c[:8]}\) used 4\.00x the energy of a \({a[:8]}\)", text)
     assert "beyond the uncertainty" in text
 
-    rows = json.loads(_cli(env, "runs", "compare", a[:8], b[:8], c[:8], "--json").stdout)
+    rows = json.loads(wattwise(env, "runs", "compare", a[:8], b[:8], c[:8], "--json").stdout)
     assert rows[0]["vs_first"] is None
     assert rows[1]["vs_first"]["within_uncertainty"] is True
     assert rows[1]["vs_first"]["energy_ratio"] == pytest.approx(1.65, rel=0.01)
@@ -140,9 +123,9 @@ def test_schedule_bad_input_is_one_line(
         args += ["--trace", spec.format(p=path, dir=tmp_path)]
     if "--duration" not in extra:
         extra = ["--duration", "1h", *extra]
-    proc = _cli(child_env, *args, *extra, *WINDOW)
+    proc = wattwise(child_env, *args, *extra, *WINDOW)
     assert proc.returncode == 2
-    assert needle in _one_error(proc)
+    assert needle in one_error_line(proc)
     assert proc.stdout == ""
 
 

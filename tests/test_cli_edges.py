@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def wattwise(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wattwise", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests._cli import wattwise
 
 
 @pytest.mark.parametrize(
@@ -52,7 +40,7 @@ def test_bad_values_are_one_line_before_any_work(
 ) -> None:
     store = tmp_path / "store.sqlite"
     env = dict(child_env, WATTWISE_STORE=str(store), COLUMNS="200")
-    proc = wattwise(env, tmp_path, *args)
+    proc = wattwise(env, *args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [line]
     assert proc.stdout == ""
