@@ -128,7 +128,7 @@ def test_zoo_json_plots_and_study(cli: Any, tmp_path: Path) -> None:
         (("infer", "batching", "--model", "nope"), "unknown model 'nope'"),
         (("infer", "batching", "--model", "mlp", "--batch-sizes", "1,x"), "bad batch size"),
         (("infer", "batching", "--model", "mlp", "--max-wait-ms", "soon"), "bad --max-wait-ms"),
-        (("infer", "batching", "--model", "mlp", "--rate", "0"), "arrival rate"),
+        (("infer", "batching", "--model", "mlp", "--rate", "0"), "--rate must be a positive"),
         (("infer", "quantize"), "give --model"),
         (("zoo", "--models", "all,resnet18"), "'all' stands alone"),
         (("zoo", "--models", "resnet9000"), "not a torchvision"),

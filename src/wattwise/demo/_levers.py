@@ -389,12 +389,8 @@ class CarbonDay:
 
 
 def _complete(trace: IntensityTrace, start_s: float, end_s: float) -> bool:
-    """Whether the trace has a value for every one of its steps in [start, end)."""
-    import numpy as np
-
-    times = trace.times_s
-    inside = int(np.count_nonzero((times >= start_s) & (times < end_s)))
-    return inside == round((end_s - start_s) / trace.step_s)
+    """Whether the trace has a value for every one of its steps in [start, end): no gap."""
+    return not trace.gaps_between(start_s, end_s)
 
 
 def carbon_days(energy_j: float, job_hours: int) -> tuple[list[CarbonDay], list[datetime]]:
