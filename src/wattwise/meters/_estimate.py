@@ -56,6 +56,7 @@ __all__ = [
     "psutil_cpu_times",
     "psutil_memory_used_bytes",
     "resolve_cpu_power_model",
+    "split_cpu_time_s",
 ]
 
 #: Environment variable giving the CPU's TDP when the argument is not given. Units: W.
@@ -154,12 +155,23 @@ def psutil_cpu_times(cpus: Collection[int] | None = None) -> CpuTimes:
         per_cpu = chosen or per_cpu  # numbering mismatch (offline CPUs): use them all
     busy = total = 0.0
     for t in per_cpu:
-        fields = t._asdict()
-        counted = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
-        idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0) + fields.get("steal", 0.0)
-        total += counted
-        busy += counted - idle
+        one = split_cpu_time_s(t._asdict())
+        total += one.total_s
+        busy += one.busy_s
     return CpuTimes(busy_s=max(busy, 0.0), total_s=total)
+
+
+def split_cpu_time_s(fields: Mapping[str, float]) -> CpuTimes:
+    """Busy and total seconds of one CPU's kernel counters (``psutil.cpu_times()._asdict()``).
+
+    The one rule of what is busy, shared by this meter and process scope so the two agree:
+    idle, I/O wait and steal (time the hypervisor gave to another guest: this guest did not
+    run) are not busy; guest and guest_nice are already inside user and nice on Linux and
+    are not counted again.
+    """
+    counted = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
+    idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0) + fields.get("steal", 0.0)
+    return CpuTimes(busy_s=max(counted - idle, 0.0), total_s=counted)
 
 
 def psutil_memory_used_bytes() -> int:
