@@ -281,8 +281,8 @@ def resolve_cpu_power_model(
         user_tdp_w: a TDP of one package given by the user; wins over the table. Units: W.
         user_tdp_origin: how it was given, e.g. ``"WATTWISE_CPU_TDP_W"``.
         cpu_threads: hardware threads of one package given by the user; wins over the table.
-        os_threads_per_core: threads per core the OS reports, used with the table's cores
-            when the table does not list threads.
+        os_threads_per_core: threads per core the OS reports, used with the spec's cores
+            only for a hand-built spec without threads (every bundled row has them).
         idle_fraction: idle over full-load power (0..1).
 
     Raises:
@@ -368,9 +368,9 @@ class EstimateMeter(Meter):
         include_cpu: report the ``cpu`` component (detection turns it off where RAPL
             measures the CPU and only memory is left to estimate).
         cpu_threads: hardware threads of one CPU package; wins over the table and over the
-            ``WATTWISE_CPU_THREADS`` environment variable; default: from the table, else the
-            table's cores times the OS's threads per core. Give it with ``cpu_tdp_w`` on a
-            VM whose CPU the table does not know.
+            ``WATTWISE_CPU_THREADS`` environment variable; default: the part's own threads
+            from the table (never the guest's threads per core: VMs often report 1 on SMT
+            hosts). Give it with ``cpu_tdp_w`` on a VM whose CPU the table does not know.
         idle_fraction: idle power over full-load power. Dimensionless.
         visible_cpus: logical CPUs to charge for; default: this process's CPU affinity.
         cpu_times: returns cumulative :class:`CpuTimes`; default: the kernel's counters
