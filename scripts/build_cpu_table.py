@@ -5,7 +5,9 @@ Two kinds of rows go in:
 * every CPU of the Green Algorithms table ``TDP_cpu.csv`` (Lannelongue, Grealey & Inouye,
   "Green Algorithms: Quantifying the Carbon Footprint of Computation", Advanced Science
   2021, doi:10.1002/advs.202100707; data folder ``data/latest`` at commit 30df2fe; licence
-  CC BY 4.0), re-shaped into this project's columns with the credit kept on each row;
+  CC BY 4.0), re-shaped into this project's columns with the credit kept on each row,
+  plus each part's hardware threads (``GA_THREADS``, from the vendors' specifications:
+  that table lists cores only);
 * current server CPUs this script adds (AMD EPYC 7002/7003/9004/9005, Intel Xeon Scalable
   Skylake to Granite Rapids), each with the vendor's product specification it comes from,
   and custom cloud SKUs whose TDP the vendor does not publish, which borrow the figures of
@@ -63,6 +65,127 @@ GA_RENAMES = {
 # "Any" is the calculator's per-core default for an unknown CPU (12 W/core), not a CPU; the
 # estimate meter cites it for its own default instead of listing it as a model.
 GA_SKIP = {"Any"}
+
+# Hardware threads per package of every Green Algorithms row (its table lists cores only),
+# from the vendor's product specification: AMD's product pages and specification list
+# (https://www.amd.com/en/products/specifications/processors.html), Intel ARK
+# (https://ark.intel.com), the Raspberry Pi 4 Model B specifications. Parts with SMT run 2
+# threads per core; the exceptions are marked. Without these the estimate took the guest's
+# threads per core, which VMs often report as 1 on SMT hosts (issue 12, item 7).
+GA_THREADS: dict[str, int] = {
+    # AMD EPYC, Ryzen, Athlon (Zen: SMT, 2 per core)
+    "EPYC 7251": 16,
+    "EPYC 7343": 32,
+    "EPYC 7513": 64,
+    "EPYC 7552": 96,
+    "EPYC 7642": 96,
+    "EPYC 7763": 128,
+    "EPYC 7773X": 128,
+    "EPYC 7H12": 128,
+    "EPYC 7V73X": 128,
+    "Athlon 3000G": 4,
+    "Ryzen 3 3200U": 4,
+    "Ryzen 5 1600": 12,
+    "Ryzen 5 2600": 12,
+    "Ryzen 5 3400G": 8,
+    "Ryzen 5 3500U": 8,
+    "Ryzen 5 3600": 12,
+    "Ryzen 5 3600X": 12,
+    "Ryzen 7 2700X": 16,
+    "Ryzen 7 3700X": 16,
+    "Ryzen 7 3800X": 16,
+    "Ryzen 9 3900X": 24,
+    "Ryzen 9 3950X": 32,
+    "Ryzen Threadripper 2990WX": 64,
+    "Ryzen Threadripper 3990X": 128,
+    # AMD without SMT: Ryzen 3 2200G/3200G (SMT disabled), and the Bulldozer-family parts
+    # (A8, A9, FX), whose "cores" are module halves with one thread each.
+    "Ryzen 3 2200G": 4,
+    "Ryzen 3 3200G": 4,
+    "A8-7680": 4,
+    "A9-9425 SoC": 2,
+    "FX-6300": 6,
+    "FX-8350": 8,
+    # Intel Core with Hyper-Threading (2 per core)
+    "Core i3-10100": 8,
+    "Core i3-10300": 8,
+    "Core i3-10320": 8,
+    "Core i3-10350K": 8,
+    "Core i5-10400": 12,
+    "Core i5-10400F": 12,
+    "Core i5-10500": 12,
+    "Core i5-10600": 12,
+    "Core i5-10600K": 12,
+    "Core i5-1145G7": 8,
+    "Core i7-10700": 16,
+    "Core i7-10700K": 16,
+    "Core i7-4790": 8,
+    "Core i7-4930K": 12,
+    "Core i7-6700K": 8,
+    "Core i7-8700K": 12,
+    "Core i9-10900K": 20,
+    "Core i9-10900KF": 20,
+    "Core i9-10900XE": 20,  # the i9-10900X's figures (165 W, 10 cores): Cascade Lake-X, HT
+    "Core i9-10920XE": 24,  # the i9-10920X's figures (165 W, 12 cores): Cascade Lake-X, HT
+    "Core i9-9900K": 16,
+    # Intel Core without Hyper-Threading (1 per core)
+    "Core 2 Quad Q6600": 4,
+    "Core i3-9100": 4,
+    "Core i3-9100F": 4,
+    "Core i5-3570K": 4,
+    "Core i5-4460": 4,
+    "Core i5-9400": 6,
+    "Core i5-9400F": 6,
+    "Core i5-9600KF": 6,
+    "Core i7-9700F": 8,
+    "Core i7-9700K": 8,
+    # Intel Core i9-12900K: 8 P-cores with HT + 8 E-cores without = 24 threads, 16 cores.
+    "Core i9-12900K": 24,
+    # Intel Xeon with Hyper-Threading (2 per core)
+    "Xeon E5-2650 v2": 16,
+    "Xeon E5-2660 v3": 20,
+    "Xeon E5-2665": 16,
+    "Xeon E5-2670": 16,
+    "Xeon E5-2670 v2": 20,
+    "Xeon E5-2680 v3": 24,
+    "Xeon E5-2683 v4": 32,
+    "Xeon E5-2690 v2": 20,
+    "Xeon E5-2690 v3": 24,
+    "Xeon E5-2695 v3": 28,
+    "Xeon E5-2695 v4": 36,
+    "Xeon E5-2697 v4": 36,
+    "Xeon E5-2699 v3": 36,
+    "Xeon E5-2699 v4": 44,
+    "Xeon E5-4610 v4": 20,
+    "Xeon E5-4620": 16,
+    "Xeon E5-4650L": 16,
+    "Xeon E7-4850 v2": 24,
+    "Xeon E7-8867 v3": 32,
+    "Xeon E7-8880 v4": 44,
+    "Xeon Gold 6142": 32,
+    "Xeon Gold 6148": 40,
+    "Xeon Gold 6248": 40,
+    "Xeon Gold 6252": 48,
+    "Xeon L5640": 12,
+    "Xeon Platinum 8260": 48,
+    "Xeon Platinum 8268": 48,
+    "Xeon Platinum 9282": 112,
+    "Xeon X5660": 12,
+    # Intel Xeon without Hyper-Threading
+    "Xeon X3430": 4,
+    # Xeon Phi 5110P: 4 hardware threads per core (60 cores, 240 threads).
+    "Xeon Phi 5110P": 240,
+    # Raspberry Pi 4 (BCM2711, 4 Cortex-A72, no SMT)
+    "Raspberry Pi 4": 4,
+}
+THREADS_SPEC = {
+    "AMD": "AMD product specifications (https://www.amd.com/en/products/specifications/processors.html)",
+    "Intel": "Intel ARK product specifications (https://ark.intel.com)",
+    "Raspberry Pi": (
+        "Raspberry Pi 4 Model B specifications "
+        "(https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/)"
+    ),
+}
 
 AMD_SPEC = (
     "AMD product specifications, AMD EPYC {sku} "
@@ -266,18 +389,34 @@ def read_green_algorithms(text: str) -> list[Row]:
         original = (record["source"] or "").strip()
         note = f"renamed from {raw!r}" if model != raw and raw in GA_RENAMES else ""
         year = (record["Release_year"] or "").strip()
+        threads = GA_THREADS.get(model)
+        if threads is None:
+            raise SystemExit(
+                f"build_cpu_table: line {line_no}: no thread count for {model!r}; add it to "
+                "GA_THREADS from the vendor's specification"
+            )
+        cores = _number(record["n_cores"], "n_cores", line_no)
+        if threads < float(cores):
+            raise SystemExit(f"build_cpu_table: {model!r}: {threads} threads < {cores} cores")
         rows.append(
             Row(
                 model=model,
                 vendor=vendor,
                 tdp_w=_number(record["TDP"], "TDP", line_no),
-                cores=_number(record["n_cores"], "n_cores", line_no),
+                cores=cores,
+                threads=str(threads),
                 launch_year=year,
                 basis="green-algorithms",
-                source=f"{GA_ROW_CREDIT}; original source: {original or 'none given'}",
+                source=(
+                    f"{GA_ROW_CREDIT}; original source: {original or 'none given'}; "
+                    f"threads: {THREADS_SPEC[vendor]}"
+                ),
                 note=note,
             )
         )
+    stale = sorted(set(GA_THREADS) - {r.model for r in rows})
+    if stale:
+        raise SystemExit(f"build_cpu_table: GA_THREADS names parts not in the input: {stale}")
     return rows
 
 

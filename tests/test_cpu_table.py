@@ -30,10 +30,12 @@ def test_table_rows_are_sane_and_sourced() -> None:
     assert len(keys) == len(set(keys)), "two rows normalise to the same model"
     for spec in table:
         assert spec.tdp_w > 0 and spec.cores > 0, spec
-        assert spec.threads is None or spec.threads >= spec.cores, spec
+        # Every row has the part's own threads (issue 12 item 7), SMT or not.
+        assert spec.threads is not None and spec.threads >= spec.cores, spec
         assert spec.source, spec
         if spec.basis == "green-algorithms":
             assert "Lannelongue" in spec.source and "CC BY 4.0" in spec.source
+            assert "; threads: " in spec.source, spec
         elif spec.basis == "vendor-spec":
             assert "amd.com" in spec.source or "ark.intel.com" in spec.source
         else:
@@ -79,20 +81,18 @@ def test_current_server_generations_and_cloud_parts_are_listed(model: str) -> No
         ("Intel(R) Xeon(R) Platinum 8480+", "Xeon Platinum 8480+", 350, 112),
         ("INTEL(R) XEON(R) PLATINUM 8592+", "Xeon Platinum 8592+", 350, 128),
         ("Intel(R) Xeon(R) 6980P", "Xeon 6980P", 500, 256),
-        ("Intel(R) Core(TM) i7-8700K CPU @ 3.70GHz", "Core i7-8700K", 95, None),
-        ("Intel(R) Core(TM)2 Quad CPU    Q6600  @ 2.40GHz", "Core 2 Quad Q6600", 95, None),
-        ("Intel(R) Xeon(R) CPU E5-2670 v2 @ 2.50GHz", "Xeon E5-2670 v2", 115, None),
-        ("Intel(R) Xeon(R) CPU E5-2670 0 @ 2.60GHz", "Xeon E5-2670", 115, None),
-        ("AMD Ryzen 9 3900X 12-Core Processor", "Ryzen 9 3900X", 125, None),
-        ("AMD Ryzen 5 3500U with Radeon Vega Mobile Gfx", "Ryzen 5 3500U", 15, None),
-        ("AMD EPYC 7773X 64-Core Processor", "EPYC 7773X", 280, None),
-        ("AMD EPYC 7763 64-Core Processor", "EPYC 7763", 280, None),
+        ("Intel(R) Core(TM) i7-8700K CPU @ 3.70GHz", "Core i7-8700K", 95, 12),
+        ("Intel(R) Core(TM)2 Quad CPU    Q6600  @ 2.40GHz", "Core 2 Quad Q6600", 95, 4),
+        ("Intel(R) Xeon(R) CPU E5-2670 v2 @ 2.50GHz", "Xeon E5-2670 v2", 115, 20),
+        ("Intel(R) Xeon(R) CPU E5-2670 0 @ 2.60GHz", "Xeon E5-2670", 115, 16),
+        ("AMD Ryzen 9 3900X 12-Core Processor", "Ryzen 9 3900X", 125, 24),
+        ("AMD Ryzen 5 3500U with Radeon Vega Mobile Gfx", "Ryzen 5 3500U", 15, 8),
+        ("AMD EPYC 7773X 64-Core Processor", "EPYC 7773X", 280, 128),
+        ("AMD EPYC 7763 64-Core Processor", "EPYC 7763", 280, 128),
         ("Intel® Xeon® Gold 6248R CPU @ 3.00GHz", "Xeon Gold 6248R", 205, 48),
     ],
 )
-def test_lookup_matches_brand_strings(
-    brand: str, model: str, tdp_w: float, threads: int | None
-) -> None:
+def test_lookup_matches_brand_strings(brand: str, model: str, tdp_w: float, threads: int) -> None:
     spec = lookup_cpu(brand)
     assert spec is not None, brand
     assert (spec.model, spec.tdp_w, spec.threads) == (model, tdp_w, threads)
@@ -156,6 +156,8 @@ def test_malformed_table_names_file_and_line() -> None:
         _parse(f"# c\n{header}\n{good}\nX,AMD,-1,4,,,,vendor-spec,s,\n", "t.csv")
     with pytest.raises(DataFileError, match="unknown basis"):
         _parse(f"{header}\nX,AMD,10,4,,,,guess,s,\n", "t.csv")
+    with pytest.raises(DataFileError, match=r"t\.csv:3: no threads"):
+        _parse(f"# c\n{header}\nX,AMD,10,4,,,,vendor-spec,s,\n", "t.csv")
     with pytest.raises(DataFileError, match="unexpected columns"):
         _parse("model,tdp\nX,1\n", "t.csv")
 

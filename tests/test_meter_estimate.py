@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -156,14 +157,40 @@ def test_vm_share_arithmetic() -> None:
     assert vm.power_w(0.5) == pytest.approx(linear_w(7.5, 0.5))
     two_sockets = resolve_cpu_power_model(brand=GENOA, spec=genoa, visible_cpus=384)
     assert two_sockets.share == 2 and two_sockets.max_power_w == 720.0
-    # A Green Algorithms row lists cores only: threads come from the OS's threads per core.
+    # A table row carries the part's own threads: the OS's threads per core is not used.
     milan = lookup_cpu("AMD EPYC 7763 64-Core Processor")
-    assert milan is not None and milan.threads is None
+    assert milan is not None and milan.threads == 128
     smt = resolve_cpu_power_model(brand="", spec=milan, visible_cpus=8, os_threads_per_core=2)
     assert smt.threads_per_package == 128 and smt.max_power_w == pytest.approx(280 * 8 / 128)
     given = resolve_cpu_power_model(brand="", spec=milan, visible_cpus=8, cpu_threads=64)
     assert given.max_power_w == pytest.approx(280 * 8 / 64)
     assert given.threads_source == "user"
+
+
+def test_an_smt_part_on_a_vm_reporting_one_thread_per_core_uses_the_parts_threads() -> None:
+    # Issue 12 item 7: an EPYC 7763 (280 W, 64 cores, 128 threads) seen through 4 vCPUs by
+    # a guest that reports 1 thread per core was charged 280 x 4 / 64 = 17.5 W at most.
+    milan = lookup_cpu("AMD EPYC 7763 64-Core Processor")
+    assert milan is not None
+    vm = resolve_cpu_power_model(brand="", spec=milan, visible_cpus=4, os_threads_per_core=1)
+    assert vm.max_power_w == pytest.approx(8.75)
+    assert (vm.threads_per_package, vm.threads_source) == (128, "table")
+    # The meter end to end, the guest's counters as this VM reports them.
+    cpus = FakeCpus(4)
+    meter = make_meter(cpus, cpu_brand="AMD EPYC 7763 64-Core Processor", include_ram=False)
+    meter.start(0.0)
+    cpus.run(10.0, 1.0)
+    (reading,) = meter.read(10.0)
+    assert reading.energy_j == pytest.approx(87.5)
+
+
+def test_a_hand_built_spec_without_threads_still_uses_the_os_threads_per_core() -> None:
+    milan = lookup_cpu("AMD EPYC 7763 64-Core Processor")
+    assert milan is not None
+    bare = dataclasses.replace(milan, threads=None)
+    model = resolve_cpu_power_model(brand="", spec=bare, visible_cpus=8, os_threads_per_core=2)
+    assert model.threads_per_package == 128
+    assert "from the OS" in model.threads_source
 
 
 def test_proxy_rows_carry_a_wider_uncertainty_than_vendor_specs() -> None:

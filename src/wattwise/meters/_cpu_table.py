@@ -60,7 +60,9 @@ class CpuSpec:
         vendor: ``"Intel"``, ``"AMD"``, ...
         tdp_w: thermal design power of one package. Units: W.
         cores: physical cores per package.
-        threads: hardware threads per package, or ``None`` where the source does not say.
+        threads: hardware threads per package (every bundled row has it, from the
+            vendor's specification); ``None`` only in a spec built by hand, for which the
+            estimate falls back to cores x the OS's threads per core.
         basis: ``"vendor-spec"`` (the vendor's product specification),
             ``"green-algorithms"`` (the Green Algorithms table) or ``"proxy"`` (a custom
             cloud part carrying a named retail part's figures; see ``note``).
@@ -135,7 +137,10 @@ def _parse(text: str, where: str) -> tuple[CpuSpec, ...]:
             tdp_w = float(record["tdp_w"])
             cores = int(float(record["cores"]))
             threads = _int_or_none(record["threads"])
-            if tdp_w <= 0 or cores <= 0 or (threads is not None and threads < cores):
+            if threads is None:
+                # Guessing from the OS's threads per core is wrong on VMs (issue 12 item 7).
+                raise ValueError("no threads: every row needs the part's hardware threads")
+            if tdp_w <= 0 or cores <= 0 or threads < cores:
                 raise ValueError("TDP, cores and threads must be positive, threads >= cores")
             specs.append(
                 CpuSpec(

@@ -56,6 +56,7 @@ __all__ = [
     "psutil_cpu_times",
     "psutil_memory_used_bytes",
     "resolve_cpu_power_model",
+    "split_cpu_time_s",
 ]
 
 #: Environment variable giving the CPU's TDP when the argument is not given. Units: W.
@@ -154,12 +155,23 @@ def psutil_cpu_times(cpus: Collection[int] | None = None) -> CpuTimes:
         per_cpu = chosen or per_cpu  # numbering mismatch (offline CPUs): use them all
     busy = total = 0.0
     for t in per_cpu:
-        fields = t._asdict()
-        counted = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
-        idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0) + fields.get("steal", 0.0)
-        total += counted
-        busy += counted - idle
+        one = split_cpu_time_s(t._asdict())
+        total += one.total_s
+        busy += one.busy_s
     return CpuTimes(busy_s=max(busy, 0.0), total_s=total)
+
+
+def split_cpu_time_s(fields: Mapping[str, float]) -> CpuTimes:
+    """Busy and total seconds of one CPU's kernel counters (``psutil.cpu_times()._asdict()``).
+
+    The one rule of what is busy, shared by this meter and process scope so the two agree:
+    idle, I/O wait and steal (time the hypervisor gave to another guest: this guest did not
+    run) are not busy; guest and guest_nice are already inside user and nice on Linux and
+    are not counted again.
+    """
+    counted = sum(fields.values()) - fields.get("guest", 0.0) - fields.get("guest_nice", 0.0)
+    idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0) + fields.get("steal", 0.0)
+    return CpuTimes(busy_s=max(counted - idle, 0.0), total_s=counted)
 
 
 def psutil_memory_used_bytes() -> int:
@@ -269,8 +281,8 @@ def resolve_cpu_power_model(
         user_tdp_w: a TDP of one package given by the user; wins over the table. Units: W.
         user_tdp_origin: how it was given, e.g. ``"WATTWISE_CPU_TDP_W"``.
         cpu_threads: hardware threads of one package given by the user; wins over the table.
-        os_threads_per_core: threads per core the OS reports, used with the table's cores
-            when the table does not list threads.
+        os_threads_per_core: threads per core the OS reports, used with the spec's cores
+            only for a hand-built spec without threads (every bundled row has them).
         idle_fraction: idle over full-load power (0..1).
 
     Raises:
@@ -356,9 +368,9 @@ class EstimateMeter(Meter):
         include_cpu: report the ``cpu`` component (detection turns it off where RAPL
             measures the CPU and only memory is left to estimate).
         cpu_threads: hardware threads of one CPU package; wins over the table and over the
-            ``WATTWISE_CPU_THREADS`` environment variable; default: from the table, else the
-            table's cores times the OS's threads per core. Give it with ``cpu_tdp_w`` on a
-            VM whose CPU the table does not know.
+            ``WATTWISE_CPU_THREADS`` environment variable; default: the part's own threads
+            from the table (never the guest's threads per core: VMs often report 1 on SMT
+            hosts). Give it with ``cpu_tdp_w`` on a VM whose CPU the table does not know.
         idle_fraction: idle power over full-load power. Dimensionless.
         visible_cpus: logical CPUs to charge for; default: this process's CPU affinity.
         cpu_times: returns cumulative :class:`CpuTimes`; default: the kernel's counters
