@@ -763,6 +763,11 @@ def test_die_zones_taken_as_mirrors_that_drift_apart_are_then_added(fake: FakePo
     fake.advance(die0, 1.0)
     fake.advance(die1, 2.0)
     assert by_name(meter.read(T0 + 2))["cpu:package-0-die-0"].energy_j == 3.0
+    fake.make_unreadable(die1)  # half of the package unknown: the package's reading is a gap
+    fake.advance(die0, 1.0)
+    gap = by_name(meter.read(T0 + 3))["cpu:package-0-die-0"]
+    assert gap.energy_j is None
+    assert "unknown" in (gap.note or "")
 
 
 # -- recovery after a long gap (issue 12, item 6) ---------------------------------------------

@@ -490,8 +490,8 @@ def _merged(twin: Reading, other: Reading, *, first: bool) -> Reading:
             None,
             note=f"{why}; the two do not cover the same time: this interval's energy is unknown",
         )
-    note = f"{why} from this read on" if first else None
-    return Reading(twin.component, twin.energy_j + other.energy_j, note=note)
+    notes = [n for n in (twin.note, f"{why} from this read on" if first else None) if n]
+    return Reading(twin.component, twin.energy_j + other.energy_j, note="; ".join(notes) or None)
 
 
 def _with_mirrors(found: _Discovery) -> _Discovery:
