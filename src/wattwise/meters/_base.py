@@ -13,7 +13,7 @@ The whole contract is four methods:
 * ``close()``
 
 plus the property ``max_interval_s``: the longest the sampler may wait between two reads
-without losing information (for RAPL, a quarter of the fastest possible counter wrap).
+without losing information (for RAPL, half the fastest possible counter wrap).
 
 A reading whose sensor failed carries ``energy_j=None`` and a ``note``: a *gap*. A gap is
 never reported as zero energy; the tracker records its duration.

@@ -25,7 +25,7 @@ import math
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wattwise._errors import ConfigError, MeterError, MeterPermissionError, MeterUnavailable
@@ -52,10 +52,23 @@ DEFAULT_ZONE_MAX_POWER_W = 500.0
 RAPL_SENSOR = "rapl-powercap"
 
 _UJ_PER_J = 1_000_000
-# The sampler may wait a quarter of the fastest wrap period. The max power of a zone is its
-# long-term limit (PL1) or a TDP; short bursts (PL2) run above it, typically by 1.25x to 2x,
-# so even then at most one wrap can happen between two reads.
-_WRAP_SAFETY_FACTOR = 4.0
+# The max power of a zone is its long-term limit (PL1) or a TDP, and CPUs draw more than
+# that for long: AMD's package power limit (PPT) is 1.35x the TDP (a 7950X: 230 W at 170 W
+# TDP), Intel's PL2 is up to about 2x PL1 and boards that lift the limits run desktop parts
+# at about 2.6x (330 W at 125 W). A counter difference is trusted, after a gap or a late
+# read, only over a span in which it cannot wrap even at this multiple of the max power;
+# over a longer span a wrap cannot be excluded and the energy is lost, not recovered.
+_CEILING_FACTOR = 4.0
+# The sampler is asked to read twice as often as that span, so that a read a little late
+# (scheduling jitter) is still trusted.
+_SAMPLER_MARGIN = 2.0
+# Two zones of the same kind on the same socket with the same range show one counter (the
+# die zones of AMD Zen 1 and some Zen 2 parts all mirror the socket's counter) when one's
+# value lies between two reads of the other taken within 1 J of each other. Two separate
+# counters pass that by chance with probability about 1 J / range (1.5e-5 for 65,536 J).
+# Reads further apart than 1 J (a preempted reader) are tried again, a few times.
+_MIRROR_WINDOW_UJ = 1_000_000
+_MIRROR_TRIES = 3
 # Intel and AMD document no accuracy for RAPL energy counters, and the published validations
 # disagree by generation and workload: Hackenberg et al. (IPDPSW 2015, "An Energy Efficiency
 # Feature Survey of the Intel Haswell Processor") find that Haswell-EP moved from a model to
@@ -98,8 +111,14 @@ class _Zone:
 
     @property
     def wrap_period_s(self) -> float:
-        """The shortest time (s) in which the counter can go once around its range."""
+        """The time (s) in which the counter goes once around its range at its max power."""
         return (self.range_uj + 1) / _UJ_PER_J / self.max_power_w
+
+    @property
+    def trusted_span_s(self) -> float:
+        """The longest span (s) over which a counter difference is trusted: no wrap can
+        happen in it even at :data:`_CEILING_FACTOR` times the zone's max power."""
+        return self.wrap_period_s / _CEILING_FACTOR
 
 
 @dataclass
@@ -118,6 +137,7 @@ class _CounterState:
 class _Discovery:
     zones: tuple[_Zone, ...]
     skipped: tuple[str, ...]  # one short phrase per zone left out, and why
+    mirrors: tuple[tuple[int, int], ...] = ()  # (zone index, index of the zone it mirrors)
 
 
 class RaplMeter(Meter):
@@ -147,6 +167,8 @@ class RaplMeter(Meter):
         self.cpu_tdp_w = cpu_tdp_w
         self._zones: tuple[_Zone, ...] = ()
         self._counters: list[_CounterState] = []
+        self._mirrors: dict[int, int] = {}  # zone index -> the zone it mirrors
+        self._apart: set[int] = set()  # mirrors whose counters were seen to differ
         self._started = False
 
     # -- the contract -------------------------------------------------------------------
@@ -155,7 +177,7 @@ class RaplMeter(Meter):
         """Say whether RAPL counters can be read here; never raises."""
         root = self._root()
         try:
-            found = self._discover(root)
+            found = _with_mirrors(self._discover(root))
         except (MeterError, ConfigError) as exc:
             return Probe(meter=self.name, available=False, reason=str(exc))
         denied: list[_Zone] = []
@@ -187,7 +209,7 @@ class RaplMeter(Meter):
             ConfigError: ``cpu_tdp_w`` is not a positive number.
         """
         root = self._root()
-        found = self._discover(root)
+        found = _with_mirrors(self._discover(root))
         counters: list[_CounterState] = []
         denied: list[_Zone] = []
         failures: list[str] = []
@@ -208,6 +230,8 @@ class RaplMeter(Meter):
             raise MeterUnavailable(_none_readable(root, failures))
         self._zones = found.zones
         self._counters = counters
+        self._mirrors = dict(found.mirrors)
+        self._apart = set()
         self._started = True
         return [z.component for z in self._zones]
 
@@ -215,9 +239,14 @@ class RaplMeter(Meter):
         """Return each zone's energy since the previous read, in J.
 
         A counter that cannot be read gives a gap (``energy_j=None`` with a note). When it
-        can be read again within its shortest wrap period of the last good read, the whole
-        energy since that read is reported with ``since_s`` (the gap is recovered);
-        otherwise the counter is re-based and that read is a gap saying the energy is lost.
+        can be read again within its trusted span of the last good read (no wrap even at
+        four times its max power), the whole energy since that read is reported with
+        ``since_s`` (the gap is recovered); otherwise the counter is re-based and that read
+        is a gap saying the energy is lost.
+
+        A die zone found at start to mirror another one is checked at every read; if the
+        two counters turn out to differ, its energy is added to the other's reading from
+        then on (its own component stays not counted).
 
         Args:
             now_s: the sampler's monotonic clock, in s.
@@ -227,20 +256,34 @@ class RaplMeter(Meter):
         """
         if not self._started:
             raise MeterError("RaplMeter.read() called before start() or after close()")
-        return [
+        readings = [
             _read_zone(zone, counter, now_s)
             for zone, counter in zip(self._zones, self._counters, strict=True)
         ]
+        for index, twin in self._mirrors.items():
+            first = False
+            if index not in self._apart:
+                if readings[index].is_gap or readings[twin].is_gap:
+                    continue
+                if _same_counter(self._zones[twin], self._zones[index]) is not False:
+                    continue
+                self._apart.add(index)
+                first = True
+            readings[twin] = _merged(readings[twin], readings[index], first=first)
+        return readings
 
     def close(self) -> None:
         """Forget the zones; powercap files are opened per read, so nothing stays open."""
         self._zones = ()
         self._counters = []
+        self._mirrors = {}
+        self._apart = set()
         self._started = False
 
     @property
     def max_interval_s(self) -> float:
-        """A quarter of the fastest wrap period over the zones, in s.
+        """Half the shortest trusted span over the zones (an eighth of the fastest wrap
+        period at the zones' max power), in s.
 
         Before :meth:`start` the tree is looked at afresh; where it has no readable zone
         there is nothing to lose and the answer is infinity.
@@ -253,7 +296,7 @@ class RaplMeter(Meter):
                 return math.inf
         if not zones:
             return math.inf
-        return min(z.wrap_period_s for z in zones) / _WRAP_SAFETY_FACTOR
+        return min(z.trusted_span_s for z in zones) / _SAMPLER_MARGIN
 
     # -- discovery ----------------------------------------------------------------------
 
@@ -386,19 +429,20 @@ def _read_zone(zone: _Zone, counter: _CounterState, now_s: float) -> Reading:
                 "the energy before is unknown; counting starts from this read"
             ),
         )
-    if elapsed_s >= zone.wrap_period_s:
+    if elapsed_s >= zone.trusted_span_s:
         # The counter may have gone round once or more since the last good value: the
         # difference no longer says how much energy was used.
         what = "unreadable" if counter.failing else "not read"
+        ceiling_w = _CEILING_FACTOR * zone.max_power_w
         counter.rebase(value_uj, now_s)
         return Reading(
             name,
             None,
             note=(
-                f"{zone.entry}/energy_uj was {what} for {elapsed_s:.3g} s, not less than its "
-                f"shortest wrap period ({zone.wrap_period_s:.3g} s at {zone.max_power_w:g} W, "
-                f"{zone.max_power_basis}): the energy of that time is lost; "
-                "counting resumes from this read"
+                f"{zone.entry}/energy_uj was {what} for {elapsed_s:.3g} s, not less than the "
+                f"{zone.trusted_span_s:.3g} s in which it could wrap at {ceiling_w:g} W "
+                f"({_CEILING_FACTOR:g} x {zone.max_power_w:g} W, {zone.max_power_basis}): "
+                "the energy of that time is lost; counting resumes from this read"
             ),
         )
 
@@ -410,6 +454,80 @@ def _read_zone(zone: _Zone, counter: _CounterState, now_s: float) -> Reading:
     since_s = counter.last_s if counter.failing else None
     counter.rebase(value_uj, now_s)
     return Reading(name, delta_uj / _UJ_PER_J, since_s=since_s)
+
+
+def _same_counter(first: _Zone, second: _Zone) -> bool | None:
+    """Whether two zones show one counter: ``second`` read between two reads of ``first``.
+
+    None when it cannot be told: a file failed, or every try's two reads of ``first`` were
+    more than :data:`_MIRROR_WINDOW_UJ` apart.
+    """
+    modulus = first.range_uj + 1
+    for _ in range(_MIRROR_TRIES):
+        try:
+            before = _read_uj(first.energy_path)
+            value = _read_uj(second.energy_path)
+            after = _read_uj(first.energy_path)
+        except (OSError, ValueError):
+            return None
+        window = (after - before) % modulus
+        if window <= _MIRROR_WINDOW_UJ:
+            return (value - before) % modulus <= window
+    return None
+
+
+def _merged(twin: Reading, other: Reading, *, first: bool) -> Reading:
+    """``twin``'s reading with the energy of ``other``, a zone once taken for its mirror."""
+    why = f"{other.component} advanced apart from this zone, so its energy is added here"
+    if (
+        twin.energy_j is None
+        or other.energy_j is None
+        or twin.since_s is not None
+        or other.since_s is not None
+    ):
+        return Reading(
+            twin.component,
+            None,
+            note=f"{why}; the two do not cover the same time: this interval's energy is unknown",
+        )
+    notes = [n for n in (twin.note, f"{why} from this read on" if first else None) if n]
+    return Reading(twin.component, twin.energy_j + other.energy_j, note="; ".join(notes) or None)
+
+
+def _with_mirrors(found: _Discovery) -> _Discovery:
+    """Mark each counted zone that shows the same counter as an earlier one not counted.
+
+    Only zones of one kind on one socket with one range are compared (die zones of one
+    package, their dram zones); genuinely separate dies have counters of their own.
+    """
+    zones = list(found.zones)
+    mirrors: list[tuple[int, int]] = []
+    kept: list[int] = []
+    for index, zone in enumerate(zones):
+        c = zone.component
+        if not c.counted:
+            continue
+        twin = next(
+            (
+                k
+                for k in kept
+                if (zones[k].component.kind, zones[k].component.device, zones[k].range_uj)
+                == (c.kind, c.device, zone.range_uj)
+                and _same_counter(zones[k], zone)
+            ),
+            None,
+        )
+        if twin is None:
+            kept.append(index)
+            continue
+        mirrors.append((index, twin))
+        detail = (
+            f"{c.source.detail}; mirrors {zones[twin].component.name} (the same counter "
+            "under another zone): reported, not added"
+        )
+        component = replace(c, counted=False, source=replace(c.source, detail=detail))
+        zones[index] = replace(zone, component=component)
+    return replace(found, zones=tuple(zones), mirrors=tuple(mirrors))
 
 
 # -- discovery helpers -------------------------------------------------------------------
@@ -558,8 +676,13 @@ def _none_readable(root: Path, failures: list[str]) -> str:
 
 
 def _summary(root: Path, found: _Discovery) -> str:
+    twins = {index: found.zones[twin].component.name for index, twin in found.mirrors}
     counted = [z.component.name for z in found.zones if z.component.counted]
-    reported = [z.component.name for z in found.zones if not z.component.counted]
+    reported = [
+        z.component.name + (f" (mirrors {twins[i]})" if i in twins else "")
+        for i, z in enumerate(found.zones)
+        if not z.component.counted
+    ]
     text = f"RAPL zones under {root}: counted {', '.join(counted)}"
     if reported:
         text += f"; reported, not added: {', '.join(reported)}"

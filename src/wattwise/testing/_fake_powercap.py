@@ -27,6 +27,14 @@ Example::
 Counters are kept in memory and written to disk atomically (a temporary file renamed over
 ``energy_uj``), so a reader in another thread sees the old value or the new one, never a
 half-written file, as with the kernel's sysfs.
+
+Multi-die packages come in two kinds, and :meth:`FakePowercap.add_multi_die_socket` builds
+either: *mirrored* dies (AMD Zen 1 and some Zen 2 parts, e.g. Threadripper 1950X), where
+every ``package-N-die-M`` zone shows the one socket-wide counter, and *independent* dies
+(Intel Cascade Lake AP), each with its own counter. A mirrored zone's ``energy_uj`` is a
+link to the first die's file, so every zone shows the same value at every instant, as
+reads of one MSR do; :meth:`FakePowercap.advance` on any of them moves that one counter,
+and the failure methods (``make_unreadable``...) act on that one counter's file.
 """
 
 from __future__ import annotations
@@ -102,6 +110,7 @@ class FakePowercap:
         self._devices.mkdir(parents=True, exist_ok=True)
         self._class.mkdir(parents=True, exist_ok=True)
         self._zones: dict[str, _FakeZone] = {}
+        self._mirrors: dict[str, str] = {}  # zone id -> the zone whose counter it shows
         self._top_level: dict[str, int] = {}  # control type -> zones created at top level
         self._sockets = 0
         self._lock = threading.RLock()
@@ -119,9 +128,10 @@ class FakePowercap:
         *,
         parent: str | None = None,
         control_type: str = "intel-rapl",
-        max_energy_range_uj: int = DEFAULT_PACKAGE_RANGE_UJ,
+        max_energy_range_uj: int | None = None,
         max_power_w: float | Sequence[float] | None = None,
         energy_uj: int = 0,
+        mirror_of: str | None = None,
     ) -> str:
         """Create one zone and return its id.
 
@@ -130,18 +140,26 @@ class FakePowercap:
             parent: the id of the parent zone for a subzone; None for a top-level zone.
             control_type: the control type of a top-level zone (``intel-rapl``,
                 ``intel-rapl-mmio``); a subzone takes its parent's.
-            max_energy_range_uj: the largest value the counter shows, in µJ.
+            max_energy_range_uj: the largest value the counter shows, in µJ. Default:
+                :data:`DEFAULT_PACKAGE_RANGE_UJ`, or the mirrored zone's.
             max_power_w: the ``constraint_N_max_power_uw`` of each constraint, in W; one
                 number gives one constraint (``long_term``); None gives a zone without
                 constraints, as on AMD CPUs. 0 writes 0, as some firmware does.
             energy_uj: the counter's first value, in µJ.
+            mirror_of: a zone whose counter this zone shows (one counter, two zones);
+                its ``energy_uj`` is then a link to that zone's, and ``energy_uj`` must be 0.
 
         Returns:
             The zone id, e.g. ``"intel-rapl:0:2"``.
         """
-        if not 0 <= energy_uj <= max_energy_range_uj:
-            raise ValueError(f"energy_uj {energy_uj} outside 0..{max_energy_range_uj}")
         with self._lock:
+            owner = self._owner(mirror_of) if mirror_of is not None else None
+            if max_energy_range_uj is None:
+                max_energy_range_uj = owner.range_uj if owner else DEFAULT_PACKAGE_RANGE_UJ
+            if owner is not None and (max_energy_range_uj != owner.range_uj or energy_uj):
+                raise ValueError("a mirrored zone shows its twin's counter: same range, no value")
+            if not 0 <= energy_uj <= max_energy_range_uj:
+                raise ValueError(f"energy_uj {energy_uj} outside 0..{max_energy_range_uj}")
             if parent is None:
                 index = self._top_level.get(control_type, 0)
                 self._top_level[control_type] = index + 1
@@ -184,7 +202,11 @@ class FakePowercap:
                 offset_uj=energy_uj,
             )
             self._zones[zone_id] = zone
-            self._write_counter(zone)
+            if owner is not None:
+                self._mirrors[zone_id] = owner.zone_id
+                _relative_link(zone.energy_path, owner.energy_path)
+            else:
+                self._write_counter(zone)
             return zone_id
 
     def add_socket(
@@ -242,6 +264,47 @@ class FakePowercap:
                 )
             return package
 
+    def add_multi_die_socket(
+        self,
+        dies: int = 2,
+        *,
+        mirrored: bool,
+        max_power_w: float | Sequence[float] | None = None,
+        max_energy_range_uj: int = DEFAULT_PACKAGE_RANGE_UJ,
+    ) -> tuple[str, ...]:
+        """Add the next CPU socket as ``package-N-die-M`` top-level zones, one per die.
+
+        Args:
+            dies: how many die zones.
+            mirrored: True: every die zone shows the one socket-wide counter (AMD Zen 1 and
+                some Zen 2 parts). False: each die has its own counter (Intel Cascade Lake
+                AP); their first values differ, as real counters' do.
+            max_power_w: each die zone's constraint max powers, in W (None: none, as AMD).
+            max_energy_range_uj: the range of every die counter, in µJ.
+
+        Returns:
+            The die zones' ids, die 0 first.
+        """
+        if dies < 1:
+            raise ValueError(f"dies must be at least 1, got {dies}")
+        with self._lock:
+            socket = self._sockets
+            self._sockets += 1
+            zones: list[str] = []
+            for die in range(dies):
+                mirror_of = zones[0] if mirrored and zones else None
+                start_uj = 0 if mirror_of else die * (max_energy_range_uj // dies)
+                zones.append(
+                    self.add_zone(
+                        f"package-{socket}-die-{die}",
+                        max_energy_range_uj=max_energy_range_uj,
+                        max_power_w=max_power_w,
+                        energy_uj=start_uj,
+                        mirror_of=mirror_of,
+                    )
+                )
+            return tuple(zones)
+
     def add_psys(
         self,
         *,
@@ -285,12 +348,12 @@ class FakePowercap:
     def energy_uj(self, zone: str) -> int:
         """The counter's current value, in µJ (also while its file cannot be read)."""
         with self._lock:
-            return self._zones[zone].counter_uj
+            return self._owner(zone).counter_uj
 
     def written_uj(self, zone: str) -> int:
         """Every µJ :meth:`advance` has added to the zone since it was created."""
         with self._lock:
-            return self._zones[zone].advanced_uj
+            return self._owner(zone).advanced_uj
 
     def set_energy_uj(self, zone: str, value_uj: int) -> None:
         """Make the counter show ``value_uj`` now (e.g. just below its range, to test wraps).
@@ -298,7 +361,7 @@ class FakePowercap:
         Does not change :meth:`written_uj`.
         """
         with self._lock:
-            z = self._zones[zone]
+            z = self._owner(zone)
             if not 0 <= value_uj <= z.range_uj:
                 raise ValueError(f"value {value_uj} outside 0..{z.range_uj}")
             z.offset_uj = (value_uj - z.advanced_uj) % (z.range_uj + 1)
@@ -321,7 +384,7 @@ class FakePowercap:
         if not (math.isfinite(joules) and joules >= 0):
             raise ValueError(f"joules must be finite and >= 0, got {joules!r}")
         with self._lock:
-            z = self._zones[zone]
+            z = self._owner(zone)
             exact = joules * _UJ_PER_J + z.residual_uj
             whole = round(exact)
             z.residual_uj = exact - whole
@@ -353,7 +416,7 @@ class FakePowercap:
         fail with ENOENT, as when the driver is unloaded.
         """
         with self._lock:
-            z = self._zones[zone]
+            z = self._owner(zone)
             z.state = "unreadable"
             z.energy_path.chmod(0)
             if os.access(z.energy_path, os.R_OK):
@@ -362,14 +425,14 @@ class FakePowercap:
     def make_empty(self, zone: str) -> None:
         """Make the zone's ``energy_uj`` read as an empty file, until :meth:`restore`."""
         with self._lock:
-            z = self._zones[zone]
+            z = self._owner(zone)
             z.state = "empty"
             _write(z.energy_path, "", mode=z.mode)
 
     def restore(self, zone: str) -> None:
         """Undo :meth:`make_unreadable` or :meth:`make_empty`; the file shows the counter."""
         with self._lock:
-            z = self._zones[zone]
+            z = self._owner(zone)
             if z.hidden_path.exists():
                 z.hidden_path.replace(z.energy_path)
             z.state = "ok"
@@ -378,13 +441,17 @@ class FakePowercap:
     def make_root_only(self) -> None:
         """Give every ``energy_uj`` mode 0400, as Linux does since 5.10 (CVE-2020-8694)."""
         with self._lock:
-            for z in self._zones.values():
+            for z in (z for z in self._zones.values() if z.zone_id not in self._mirrors):
                 z.mode = 0o400
                 target = z.hidden_path if z.hidden_path.exists() else z.energy_path
                 if z.state != "unreadable":
                     target.chmod(z.mode)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _owner(self, zone: str) -> _FakeZone:
+        """The zone whose counter ``zone`` shows: itself, or the one it mirrors."""
+        return self._zones[self._mirrors.get(zone, zone)]
 
     def _control_dir(self, control_type: str) -> Path:
         directory = self._devices / control_type
