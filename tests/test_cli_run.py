@@ -235,6 +235,12 @@ def test_baseline_gives_net_energy(cli: Cli) -> None:
     assert run["net_energy_j"] == pytest.approx(
         run["energy_j"] - run["baseline_power_w"] * run["duration_s"], rel=0.05, abs=0.5
     )
+    # Net energy has its own uncertainty (issue 12): the run's plus the baseline's.
+    assert run["net_uncertainty_j"] > run["uncertainty_j"] > 0
+    shown = cli("runs", "show", run["run_id"])
+    assert shown.returncode == 0, shown.stderr
+    net_line = next(ln.strip() for ln in shown.stdout.splitlines() if ln.strip().startswith("net"))
+    assert "±" in net_line
 
 
 def test_meters_reports_what_was_found_and_why(cli: Cli, tmp_path: Path) -> None:

@@ -138,6 +138,10 @@ def final_result(run_id: str, started_at: datetime = T0) -> RunResult:
     """The completed run of :func:`record_run`."""
     components = (energy(CPU, 33.0), energy(CORE, 13.5), energy(GPU, 110.0, 1.0), energy(RAM, 3.0))
     total = sum(c.energy_j for c in components if c.counted)
+    uncertainty = sum(c.uncertainty_j for c in components if c.counted)
+    # Not stored: read back as the run's uncertainty plus the 15 J of baseline subtracted
+    # at the largest relative uncertainty of the counted components.
+    baseline_relative = max(c.relative_uncertainty for c in (CPU, GPU, RAM))
     return RunResult(
         run_id=run_id,
         name="train",
@@ -147,9 +151,10 @@ def final_result(run_id: str, started_at: datetime = T0) -> RunResult:
         ended_at=started_at + timedelta(seconds=3),
         duration_s=3.0,
         energy_j=total,
-        uncertainty_j=sum(c.uncertainty_j for c in components if c.counted),
+        uncertainty_j=uncertainty,
         baseline_power_w=5.0,
         net_energy_j=total - 15.0,
+        net_uncertainty_j=uncertainty + 15.0 * baseline_relative,
         components=components,
         windows=(WIN_EVAL, WIN_EPOCH),
         gaps=(GPU_GAP, Gap(RAM.name, 0.0, 1.0, "not found yet", recovered=True)),

@@ -24,6 +24,10 @@ _STATUS_STYLE = {
 }
 
 
+def _plus_minus(uncertainty_j: float | None) -> str:
+    return f" ± {format_energy(uncertainty_j)}" if uncertainty_j is not None else ""
+
+
 def render_run(result: RunResult, console: Console) -> None:
     """Print a run's summary: totals, components with provenance, windows and gaps."""
     style = _STATUS_STYLE.get(result.status.value, "white")
@@ -41,8 +45,9 @@ def render_run(result: RunResult, console: Console) -> None:
         lines.append(f"power    {result.energy_j / result.duration_s:.2f} W mean")
     if result.baseline_power_w is not None and result.net_energy_j is not None:
         lines.append(
-            f"net      {format_energy(result.net_energy_j)} above an idle baseline of "
-            f"{result.baseline_power_w:.2f} W"
+            f"net      {format_energy(result.net_energy_j)}"
+            + _plus_minus(result.net_uncertainty_j)
+            + f" above an idle baseline of {result.baseline_power_w:.2f} W"
         )
     if result.exit_code is not None:
         lines.append(f"exit     {result.exit_code}")

@@ -149,6 +149,7 @@ def compare_runs(
                     "energy_j": r.energy_j,
                     "uncertainty_j": r.uncertainty_j,
                     "net_energy_j": r.net_energy_j,
+                    "net_uncertainty_j": r.net_uncertainty_j,
                     "emissions_g": r.carbon.emissions_g if r.carbon else None,
                     "zone": r.carbon.zone if r.carbon else None,
                     "duration_s": r.duration_s,

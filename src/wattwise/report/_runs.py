@@ -24,9 +24,12 @@ def _summary(result: RunResult) -> Section:
         + "."
     ]
     if result.net_energy_j is not None and result.baseline_power_w is not None:
+        net_pm = result.net_uncertainty_j
         paragraphs.append(
             f"Net of an idle baseline of {result.baseline_power_w:.2f} W measured before the "
-            f"run: {fmt_j(result.net_energy_j)}."
+            f"run: {fmt_j(result.net_energy_j)}"
+            + (f" ± {fmt_j(net_pm)}" if net_pm is not None else "")
+            + " (idle power subtracted only over the time whose energy is known)."
         )
     if result.energy_lost_s > 0:
         paragraphs.append(
@@ -170,7 +173,8 @@ def compare_table(results: list[RunResult]) -> Table:
                 r.name,
                 fmt_j(r.energy_j),
                 fmt_j(r.uncertainty_j),
-                fmt_j(r.net_energy_j),
+                fmt_j(r.net_energy_j)
+                + (f" ± {fmt_j(r.net_uncertainty_j)}" if r.net_uncertainty_j is not None else ""),
                 f"{r.carbon.emissions_g:.3f} g ({r.carbon.zone})" if r.carbon else "–",
                 f"{r.duration_s:.1f} s",
                 sources,

@@ -18,6 +18,7 @@ from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import _schema as s
 from wattwise.store._liveness import derive_status
 from wattwise.store._schema import SCHEMA_VERSION_KEY
+from wattwise.tracking._accumulate import net_uncertainty
 from wattwise.tracking._records import (
     CarbonFigures,
     ComponentEnergy,
@@ -445,6 +446,14 @@ def _run_from_rows(
         uncertainty_j = sum(c.uncertainty_j for c in comps if c.counted)
         net_energy_j = energy_j - baseline * duration_s if baseline is not None else None
         ended_at = None
+    net_uncertainty_j = None
+    if net_energy_j is not None:  # not stored: it follows from what is
+        net_uncertainty_j = net_uncertainty(
+            energy_j,
+            uncertainty_j,
+            net_energy_j,
+            (float(c.relative_uncertainty) for c in components if c.counted),
+        )
     carbon = None
     if row.emissions_g is not None:
         carbon = CarbonFigures(
@@ -466,6 +475,7 @@ def _run_from_rows(
         uncertainty_j=uncertainty_j,
         baseline_power_w=baseline,
         net_energy_j=net_energy_j,
+        net_uncertainty_j=net_uncertainty_j,
         components=comps,
         windows=windows,
         gaps=gaps,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from wattwise.meters._base import Component
 from wattwise.tracking._records import ComponentEnergy
 
-__all__ = ["Accumulator", "counted_totals"]
+__all__ = ["Accumulator", "counted_totals", "net_uncertainty", "share_after"]
 
 
 @dataclass
@@ -68,3 +69,35 @@ def counted_totals(energies: tuple[ComponentEnergy, ...]) -> tuple[float, float]
     energy = sum(e.energy_j for e in energies if e.counted)
     uncertainty = sum(e.uncertainty_j for e in energies if e.counted)
     return energy, uncertainty
+
+
+def share_after(
+    energy_j: float | None, start_s: float, end_s: float, edge_s: float
+) -> float | None:
+    """The part of an interval's energy that falls after ``edge_s`` (a window's opening).
+
+    A reading that recovers a gap covers the whole gap; a window opened during the gap gets
+    the energy pro rata to the part of the interval it overlaps (the power over a gap is not
+    known, so it is taken as constant). The run's total is not split: only the windows are.
+    """
+    if energy_j is None or end_s <= start_s or edge_s <= start_s:
+        return energy_j
+    return energy_j * max(0.0, end_s - edge_s) / (end_s - start_s)
+
+
+def net_uncertainty(
+    energy_j: float,
+    uncertainty_j: float,
+    net_energy_j: float,
+    relative_uncertainties: Iterable[float],
+) -> float:
+    """One-sigma uncertainty of a net energy, in J: the run's plus the baseline's.
+
+    The baseline subtracted (``energy_j - net_energy_j``) is taken at the largest relative
+    uncertainty among the counted components: an upper bound of the baseline's uncertainty
+    (the baseline's split between components is not stored), which a run read back from
+    the store gives again. The two add linearly, like the components of a total: the same
+    sensors measured both.
+    """
+    relative = max(relative_uncertainties, default=0.0)
+    return uncertainty_j + abs(energy_j - net_energy_j) * relative

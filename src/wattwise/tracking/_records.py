@@ -212,7 +212,11 @@ class RunResult:
         uncertainty_j: one-sigma uncertainty of ``energy_j`` (linear sum over components:
             their errors are not independent), in J.
         baseline_power_w: idle power measured before the run, in W, or None.
-        net_energy_j: ``energy_j - baseline_power_w * duration_s``, or None without baseline.
+        net_energy_j: ``energy_j`` less the baseline power of each counted component over
+            the time its energy is known (sensor gaps whose energy was lost are left out of
+            both), in J, or None without baseline.
+        net_uncertainty_j: one-sigma uncertainty of ``net_energy_j``: ``uncertainty_j`` plus
+            the baseline's over the time subtracted, in J, or None without baseline.
         components: per-component energy.
         windows: named phases.
         gaps: sensor gaps.
@@ -235,6 +239,7 @@ class RunResult:
     uncertainty_j: float
     baseline_power_w: float | None = None
     net_energy_j: float | None = None
+    net_uncertainty_j: float | None = None
     components: tuple[ComponentEnergy, ...] = ()
     windows: tuple[WindowResult, ...] = ()
     gaps: tuple[Gap, ...] = ()
@@ -285,6 +290,7 @@ class RunResult:
             "scope": self.scope.value,
             "baseline_power_w": self.baseline_power_w,
             "net_energy_j": self.net_energy_j,
+            "net_uncertainty_j": self.net_uncertainty_j,
             "components": [c.to_dict() for c in self.components],
             "windows": [w.to_dict() for w in self.windows],
             "gaps": [

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast, overload
 
 from wattwise._errors import ConfigError, MeterError, WattwiseError
 from wattwise.meters._base import Component, ComponentKind, Meter, Reading
-from wattwise.tracking._accumulate import Accumulator, counted_totals
+from wattwise.tracking._accumulate import (
+    Accumulator,
+    counted_totals,
+    net_uncertainty,
+    share_after,
+)
 from wattwise.tracking._records import (
     CarbonFigures,
     Gap,
@@ -138,6 +143,7 @@ class _OpenWindow:
     name: str
     path: str
     start_s: float
+    opened_at_s: float = 0.0  # the sampler clock at the opening (start_s is from t0)
     acc: Accumulator = field(default_factory=Accumulator)
 
 
@@ -308,7 +314,11 @@ class Tracker:
         self._pending_gaps: list[Gap] = []
         self._pending_windows: list[WindowResult] = []
         # The meters were read at baseline end / start: re-read now so the run starts clean.
-        self._read_meters(self._t0)
+        # A component unreadable now is in a gap from the run's start: when it is read again,
+        # what it reports also covers time before the start, which never enters the run.
+        for r in self._read_meters(self._t0):
+            if r.energy_j is None and r.component in self._by_name:
+                self._open_gaps[r.component] = (self._t0, r.note or "unreadable")
 
         if self._sink is not None:
             self._sink.begin_run(
@@ -363,12 +373,19 @@ class Tracker:
         duration = end - self._t0
         energies = self._root.acc.energies(self.components)
         energy, uncertainty = counted_totals(energies)
-        net = None
+        net = net_uncertainty_j = None
         if self.baseline_power_w is not None:
+            # Idle power is subtracted only over the time whose energy is known.
             net = energy - sum(
                 self._baseline_power.get(c.name, 0.0) * self._exposure_s[c.name]
                 for c in self.components
                 if c.counted
+            )
+            net_uncertainty_j = net_uncertainty(
+                energy,
+                uncertainty,
+                net,
+                (c.relative_uncertainty for c in self.components if c.counted),
             )
         self.result = RunResult(
             run_id=self.run_id,
@@ -382,6 +399,7 @@ class Tracker:
             uncertainty_j=uncertainty,
             baseline_power_w=self.baseline_power_w,
             net_energy_j=net,
+            net_uncertainty_j=net_uncertainty_j,
             components=energies,
             windows=tuple(self._closed_windows),
             gaps=tuple(self._gaps),
@@ -480,7 +498,7 @@ class Tracker:
         with self._lock:
             now = time.monotonic()
             self._tick(now)
-            win = _OpenWindow(name, path, now - self._t0)
+            win = _OpenWindow(name, path, now - self._t0, now)
             self._open_windows.append(win)
             return win
 
@@ -604,6 +622,9 @@ class Tracker:
             if r.energy_j is None:
                 self._warn(f"baseline: {r.component} could not be read ({r.note})")
                 continue
+            if r.since_s is not None and r.since_s < start:
+                self._warn(f"baseline: {r.component} could not be read at the baseline's start")
+                continue
             energy[r.component] = r.energy_j
         self._baseline_power = {k: v / (end - start) for k, v in energy.items()}
 
@@ -619,46 +640,59 @@ class Tracker:
         """Read every meter once and account the interval. Caller holds the lock."""
         readings = self._read_meters(now)
         shares = self._shares()
-        dt = now - self._last_tick
         for r in readings:
             comp = self._by_name.get(r.component)
             if comp is None:
                 continue
             share = shares.get(comp.kind, 1.0)
-            start = self._last_read[r.component]
+            last = self._last_read[r.component]
+            start = last if r.since_s is None else min(last, r.since_s)
+            energy: float | None = None
+            note = r.note
             recovered = False
             if r.energy_j is None:
                 if r.component not in self._open_gaps:
-                    self._open_gaps[r.component] = (start, r.note or "unreadable")
-                energy = None
+                    self._open_gaps[r.component] = (last, r.note or "unreadable")
+            elif start < self._t0:
+                # The energy also covers time before the run's start, in an unknown share:
+                # none of it enters the run, and the time up to this read is lost.
+                gap_start, gap_note = self._open_gaps.pop(r.component, (self._t0, "unreadable"))
+                note = "read again, but what it reports covers time before the run's start"
+                self._record_gap(
+                    r.component, gap_start, now, f"{gap_note}; {note}: lost", recovered=False
+                )
+                start = last
             else:
                 energy = r.energy_j * share
-                if r.since_s is not None:
-                    start = min(start, r.since_s)
                 gap = self._open_gaps.pop(r.component, None)
                 if gap is not None:
                     # The gap ran from the last good read to the last failed one.
-                    gap_start, note = gap
+                    gap_start, gap_note = gap
                     recovered = r.since_s is not None and r.since_s <= gap_start
-                    closed = Gap(
-                        r.component,
-                        gap_start - self._t0,
-                        self._last_read[r.component] - self._t0,
-                        note,
-                        recovered=recovered,
-                    )
-                    self._gaps.append(closed)
-                    self._pending_gaps.append(closed)
-            self._exposure_s[r.component] += share * dt
-            sample = Sample(r.component, start - self._t0, now - self._t0, energy, r.note)
+                    self._record_gap(r.component, gap_start, last, gap_note, recovered=recovered)
+                # Baseline exposure: only time whose energy is known (see stop).
+                self._exposure_s[r.component] += share * (now - start)
+            sample = Sample(r.component, start - self._t0, now - self._t0, energy, note)
             self._samples.append(sample)
             self._pending_samples.append(sample)
-            duration = now - self._last_read[r.component]
+            duration = now - last
             self._root.acc.add(r.component, energy, duration, recovered)
             for win in self._open_windows:
-                win.acc.add(r.component, energy, duration, recovered)
+                # A recovered reading covers its whole gap: a window opened during the gap
+                # gets the part of the energy that falls after its opening, by time.
+                part = share_after(energy, start, now, win.opened_at_s)
+                win.acc.add(r.component, part, duration, recovered)
             self._last_read[r.component] = now
         self._last_tick = now
+
+    def _record_gap(
+        self, component: str, start: float, end: float, note: str, *, recovered: bool
+    ) -> None:
+        if end <= start:
+            return  # the gap opened at the run's start read and closed at once: no loss
+        gap = Gap(component, start - self._t0, end - self._t0, note, recovered=recovered)
+        self._gaps.append(gap)
+        self._pending_gaps.append(gap)
 
     def _sample_loop(self) -> None:
         while not self._stop.wait(self._interval):
