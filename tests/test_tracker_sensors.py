@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
+from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import RaplMeter
 from wattwise.testing._fake_nvml import make_fake_nvml
@@ -84,3 +87,24 @@ def test_gpu_driver_reset_is_a_gap_and_energy_is_a_lower_bound(
     assert [g.component for g in r.gaps] == ["gpu:0"]
     assert not r.gaps[0].recovered
     assert r.to_dict()["energy_is_lower_bound"] is True
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
+def test_process_scope_shares_every_cpu_when_rapl_measures_whole_packages(
+    fake: FakePowercap,
+) -> None:
+    """RAPL's package power covers every CPU, so a pinned process's share is of all of them;
+    the estimate's power covers only the CPUs it may run on, so its share is of those."""
+    fake.add_socket(dram=False)
+    every = psutil.cpu_count(logical=True) or 1
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        with Tracker("rapl", meters=[RaplMeter(root=fake.root)], store=False, scope="process") as t:
+            assert t._share.cpus == frozenset(range(every))
+        with Tracker(
+            "est", meters=[EstimateMeter(cpu_tdp_w=65.0)], store=False, scope="process"
+        ) as e:
+            assert e._share.cpus == frozenset({min(before)})
+    finally:
+        os.sched_setaffinity(0, before)

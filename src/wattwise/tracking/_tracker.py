@@ -24,8 +24,10 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast, overload
 
+import psutil
+
 from wattwise._errors import ConfigError, MeterError, WattwiseError
-from wattwise.meters._base import Component, ComponentKind, Meter, Reading
+from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
 from wattwise.tracking._accumulate import (
     Accumulator,
     counted_totals,
@@ -293,7 +295,9 @@ class Tracker:
             raise ConfigError(f"interval_s must be a finite number > 0, got {interval}")
         self._interval = min([interval] + [m.max_interval_s for m in self._meters])
 
-        self._share = ProcessTreeShare(self.pid if self.pid is not None else os.getpid())
+        self._share = ProcessTreeShare(
+            self.pid if self.pid is not None else os.getpid(), cpus=self._share_cpus()
+        )
         self._baseline_power: dict[str, float] = {}
         if self.baseline_s > 0:
             self._measure_baseline()
@@ -471,6 +475,18 @@ class Tracker:
             status = RunStatus.FAILED
         self.stop(status=status)
 
+    def _share_cpus(self) -> range | None:
+        """The CPUs whose busy time process scope shares out.
+
+        A measured CPU component (RAPL) covers whole packages, so the share is of every CPU;
+        the estimate charges only the CPUs this process may run on (the default).
+        """
+        measured = any(
+            c.kind in _CPU_SHARED_KINDS and c.source.method is Method.MEASURED
+            for c in self.components
+        )
+        return range(psutil.cpu_count(logical=True) or 1) if measured else None
+
     def follow(self, pid: int) -> None:
         """Attribute process-scope energy to the process tree rooted at ``pid`` from now on.
 
@@ -481,7 +497,7 @@ class Tracker:
             if self._running:
                 self._tick(time.monotonic())
             self.pid = pid
-            self._share = ProcessTreeShare(pid)
+            self._share = ProcessTreeShare(pid, cpus=self._share_cpus())
             self._share.start()
 
     # ------------------------------------------------------------------- windows
