@@ -543,9 +543,9 @@ def test_fake_counter_steps_and_samples_part_of_each_period() -> None:
 
 
 def test_window_shorter_than_the_counter_step_gets_the_larger_uncertainty() -> None:
-    # Before: a 50 ms window on a stepped counter read 0 J (or a whole step) with 5% of
-    # that as its uncertainty (0 J +- 0 J, 10 J +- 0.5 J). Now the edge term, mean power x
-    # the 0.1 s step, dominates: 10 J +- 10.05 J.
+    # Before: a 50 ms window on a stepped counter read 0 J or a whole step with 5% of that
+    # as its uncertainty (0 J +- 0 J, 20 J +- 1 J). Now the edge term, mean power x the
+    # 0.1 s step, dominates: 20 J +- 40 J.
     fake = make_fake_nvml([FakeGpu(counter_update_s=0.1, power_w=200.0)])
     meter = NvmlMeter(nvml=fake.module)
     (component,) = meter.start(0.0)
@@ -558,6 +558,7 @@ def test_window_shorter_than_the_counter_step_gets_the_larger_uncertainty() -> N
     short.add("gpu:0", r2.energy_j, 0.05, recovered=False)
     (energy,) = short.energies([component])
     assert energy.energy_j == pytest.approx(20.0)  # the whole 0.1 s step, read in 0.05 s
+    assert energy.uncertainty_j == pytest.approx((2.0**2 + 40.0**2) ** 0.5)
     assert energy.uncertainty_j >= energy.energy_j  # says it could be off by all of it
     long_window = Accumulator()
     for i in range(2, 102):

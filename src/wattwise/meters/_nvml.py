@@ -19,6 +19,12 @@ invalid entry hides itself and every entry after it (``0,2,-1,1`` shows devices 
 empty value shows no device. Integer entries are read as NVML indices, which NVML orders by
 PCI bus id; CUDA numbers devices fastest-first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so on
 a machine with mixed GPU models the two can differ (the probe's reason then says so).
+
+MIG: NVML meters boards, not MIG instances. A ``MIG-<uuid>`` entry (or the older
+``MIG-GPU-<uuid>/<gi>/<ci>``) is metered as its slice share of the parent board and labelled
+so, with the split's uncertainty added; a board in MIG mode seen whole (no MIG entry, e.g.
+``CUDA_VISIBLE_DEVICES`` unset under the Kubernetes device plugin) is charged whole, and the
+probe and the component say so. See docs/meters-nvml.md.
 """
 
 from __future__ import annotations
