@@ -11,14 +11,18 @@ import pytest
 from wattwise._errors import MeterError, MeterPermissionError, MeterUnavailable
 from wattwise.meters._base import ComponentKind, Method
 from wattwise.meters._nvml import (
+    COUNTER_UPDATE_S,
+    NVML_RELATIVE_UNCERTAINTY,
+    SAMPLING_EDGE_S,
     SAMPLING_MAX_INTERVAL_S,
     SENSOR_COUNTER,
     SENSOR_SAMPLING,
     NvmlMeter,
     visible_nvml_indices,
 )
-from wattwise.testing._fake_nvml import FakeGpu, FakeNvml, make_fake_nvml
+from wattwise.testing._fake_nvml import FakeGpu, FakeMig, FakeNvml, make_fake_nvml
 from wattwise.testing._meter_contract import MeterContract, MeterEnv
+from wattwise.tracking._accumulate import Accumulator
 
 UUIDS = [
     "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6",
@@ -181,7 +185,8 @@ def test_counter_mode_and_sampling_fallback_per_gpu() -> None:
     for c in components:
         assert c.kind is ComponentKind.GPU
         assert c.source.method is Method.MEASURED
-        assert c.relative_uncertainty == 0.05
+        assert c.relative_uncertainty == NVML_RELATIVE_UNCERTAINTY == 0.10
+    assert [c.edge_uncertainty_s for c in components] == [COUNTER_UPDATE_S, SAMPLING_EDGE_S]
     assert meter.max_interval_s == SAMPLING_MAX_INTERVAL_S
     probe = meter.probe()
     assert "Tesla P100 (nvml 1, nvml-power-sampling)" in probe.reason
@@ -413,3 +418,154 @@ def test_fake_driver_answers_in_nvml_units() -> None:
     fake.fail(0, pynvml.NVMLError_GpuIsLost())
     with pytest.raises(pynvml.NVMLError_GpuIsLost):
         module.nvmlDeviceGetPowerUsage(handle)
+
+
+# -- MIG (issue 12) ----------------------------------------------------------------------
+
+MIG_UUID = "MIG-4a1b2c3d-0000-5000-8000-000000000003"
+
+
+def h100_in_mig_mode() -> FakeNvml:
+    """An H100 split into a 3g.40gb (this job's), a 2g.20gb and a 1g.10gb instance."""
+    migs = (
+        FakeMig(profile="3g.40gb", slices=3, gpu_instance_id=2, uuid=MIG_UUID),
+        FakeMig(profile="2g.20gb", slices=2, gpu_instance_id=3),
+        FakeMig(profile="1g.10gb", slices=1, gpu_instance_id=9),
+    )
+    gpu = FakeGpu(name="NVIDIA H100 80GB HBM3", uuid=UUIDS[0], mig_mode=True, mig_devices=migs)
+    return make_fake_nvml([gpu, FakeGpu(uuid=UUIDS[1], mig_mode=False)])
+
+
+def test_mig_uuid_is_metered_as_its_share_of_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: the MIG entry hid the GPU ("names a MIG instance, which NVML cannot meter: CUDA
+    # ignores it"), so the meter was unavailable and the job's GPU energy was 0 J / missing.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", MIG_UUID)
+    fake = h100_in_mig_mode()
+    meter = NvmlMeter(nvml=fake.module)
+    probe = meter.probe()
+    assert probe.available and probe.components == ("gpu:0",)
+    assert "MIG 3g.40gb: 3/7 of GPU 0's board energy, attributed by slices" in probe.reason
+    assert "CUDA ignores" not in probe.reason
+    (component,) = meter.start(0.0)
+    assert component.device == "0"
+    assert "MIG 3g.40gb: 3/7 of GPU 0's board energy, attributed by slices" in (
+        component.source.detail
+    )
+    assert MIG_UUID in component.source.detail
+    # The split is a model: its uncertainty is far above the sensor's.
+    assert component.relative_uncertainty == pytest.approx((0.10**2 + (4 / 7) ** 2) ** 0.5)
+    fake.advance(1.0, power_w=700.0, device=0)  # the whole board draws 700 W
+    (reading,) = meter.read(1.0)
+    assert reading.energy_j == pytest.approx(300.0)  # 3/7 of 700 J
+    meter.close()
+
+
+def test_mig_legacy_spelling_and_unknown_mig_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", f"MIG-{UUIDS[0]}/3/0")  # pre-R470 form
+    fake = h100_in_mig_mode()
+    probe = NvmlMeter(nvml=fake.module).probe()
+    assert "MIG 2g.20gb: 2/7 of GPU 0's board energy" in probe.reason
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-ffffffff")
+    probe = NvmlMeter(nvml=fake.module).probe()
+    assert not probe.available
+    assert "matches no MIG device NVML lists" in probe.reason
+
+
+def test_two_mig_instances_of_one_board_each_get_their_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = h100_in_mig_mode()
+    legacy_1g = f"MIG-{UUIDS[0]}/9/0"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", f"{MIG_UUID},{legacy_1g}")
+    meter = NvmlMeter(nvml=fake.module)
+    assert [c.device for c in meter.start(0.0)] == ["0", "0"]
+    fake.advance(1.0, power_w=700.0)
+    assert [r.energy_j for r in meter.read(1.0)] == [pytest.approx(300.0), pytest.approx(100.0)]
+
+
+def test_mig_mode_with_nothing_named_charges_the_whole_board_and_says_so() -> None:
+    # Before: 700 J charged for the board with no word that other MIG instances share it.
+    fake = h100_in_mig_mode()
+    meter = NvmlMeter(nvml=fake.module)
+    probe = meter.probe()
+    assert "gpu:0 (nvml 0): MIG mode is on" in probe.reason
+    assert "whole board's energy" in probe.reason
+    assert "gpu:1 (nvml 1): MIG" not in probe.reason  # MIG-capable but off: nothing to say
+    components = meter.start(0.0)
+    assert "MIG mode is on" in components[0].source.detail
+    assert "MIG" not in components[1].source.detail
+    assert components[0].relative_uncertainty == NVML_RELATIVE_UNCERTAINTY
+    fake.advance(1.0, power_w=700.0)
+    assert meter.read(1.0)[0].energy_j == pytest.approx(700.0)
+
+
+def test_fake_mig_devices_answer_like_nvml() -> None:
+    module = h100_in_mig_mode().module
+    module.nvmlInit()
+    parent = module.nvmlDeviceGetHandleByIndex(0)
+    assert module.nvmlDeviceGetMigMode(parent) == [1, 1]
+    mig = module.nvmlDeviceGetHandleByUUID(MIG_UUID)
+    assert module.nvmlDeviceIsMigDeviceHandle(mig)
+    assert module.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig) == parent
+    assert module.nvmlDeviceGetAttributes(mig).gpuInstanceSliceCount == 3
+    assert module.nvmlDeviceGetName(mig) == "NVIDIA H100 80GB HBM3 MIG 3g.40gb"
+    with pytest.raises(pynvml.NVMLError_NotSupported):
+        module.nvmlDeviceGetTotalEnergyConsumption(mig)  # per board only
+    with pytest.raises(pynvml.NVMLError_NotFound):
+        module.nvmlDeviceGetMigDeviceHandleByIndex(parent, 3)  # an unused slot
+    assert module.nvmlDeviceGetMigMode(module.nvmlDeviceGetHandleByIndex(1)) == [0, 0]
+    module.nvmlShutdown()
+    plain = make_fake_nvml(1).module  # a GPU without MIG
+    plain.nvmlInit()
+    with pytest.raises(pynvml.NVMLError_NotSupported):
+        plain.nvmlDeviceGetMigMode(plain.nvmlDeviceGetHandleByIndex(0))
+
+
+# -- stepped counter, partial sampling, edge uncertainty (issue 12) ----------------------
+
+
+def test_fake_counter_steps_and_samples_part_of_each_period() -> None:
+    fake = make_fake_nvml(
+        [FakeGpu(counter_update_s=0.1, sampled_fraction=0.25, power_w=100.0, energy_mj=0.0)]
+    )
+    module = fake.module
+    module.nvmlInit()
+    handle = module.nvmlDeviceGetHandleByIndex(0)
+    fake.advance(0.05)
+    assert module.nvmlDeviceGetTotalEnergyConsumption(handle) == 0  # no update yet
+    fake.advance(0.05)
+    assert module.nvmlDeviceGetTotalEnergyConsumption(handle) == 10_000  # 100 W x 0.1 s
+    # 400 W for the first 75 ms of a period, 100 W in the sampled last 25 ms: the counter
+    # extrapolates the sampled 100 W over the whole period, missing 22.5 J of the true 32.5 J.
+    fake.advance(0.075, power_w=400.0)
+    fake.advance(0.025, power_w=100.0)
+    assert module.nvmlDeviceGetTotalEnergyConsumption(handle) == 20_000
+
+
+def test_window_shorter_than_the_counter_step_gets_the_larger_uncertainty() -> None:
+    # Before: a 50 ms window on a stepped counter read 0 J or a whole step with 5% of that
+    # as its uncertainty (0 J +- 0 J, 20 J +- 1 J). Now the edge term, mean power x the
+    # 0.1 s step, dominates: 20 J +- 40 J.
+    fake = make_fake_nvml([FakeGpu(counter_update_s=0.1, power_w=200.0)])
+    meter = NvmlMeter(nvml=fake.module)
+    (component,) = meter.start(0.0)
+    fake.advance(0.05)
+    short = Accumulator()
+    (r,) = meter.read(0.05)
+    assert r.energy_j == 0.0  # the counter has not stepped: a short window can miss it all
+    fake.advance(0.05)
+    (r2,) = meter.read(0.1)
+    short.add("gpu:0", r2.energy_j, 0.05, recovered=False)
+    (energy,) = short.energies([component])
+    assert energy.energy_j == pytest.approx(20.0)  # the whole 0.1 s step, read in 0.05 s
+    assert energy.uncertainty_j == pytest.approx((2.0**2 + 40.0**2) ** 0.5)
+    assert energy.uncertainty_j >= energy.energy_j  # says it could be off by all of it
+    long_window = Accumulator()
+    for i in range(2, 102):
+        fake.advance(0.1)
+        (r,) = meter.read(i * 0.1)
+        long_window.add("gpu:0", r.energy_j, 0.1, recovered=False)
+    (energy,) = long_window.energies([component])
+    assert energy.energy_j == pytest.approx(2000.0)
+    # 10 s: the edge term (200 W x 0.1 s = 20 J) is small beside 10% of 2000 J.
+    assert energy.uncertainty_j == pytest.approx((200.0**2 + 20.0**2) ** 0.5)

@@ -12,7 +12,7 @@ import pytest
 from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import RaplMeter
-from wattwise.testing._fake_nvml import make_fake_nvml
+from wattwise.testing._fake_nvml import FakeGpu, make_fake_nvml
 from wattwise.testing._fake_powercap import FakePowercap
 from wattwise.tracking._tracker import Tracker
 
@@ -108,3 +108,21 @@ def test_process_scope_shares_every_cpu_when_rapl_measures_whole_packages(
             assert e._share.cpus == frozenset({min(before)})
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_gpu_window_shorter_than_the_counter_step_says_it_may_be_off_by_all_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 12: before, a window's uncertainty was only 5% of what it read (0 J +- 0 J when
+    # the stepped counter had not moved); now the 0.1 s step x mean power is added.
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = make_fake_nvml([FakeGpu(counter_update_s=0.1, power_w=300.0)])
+    t = Tracker("gpu", meters=[NvmlMeter(nvml=fake.module)], store=False, interval_s=0.01)
+    with t, t.window("short"):
+        fake.advance(0.1)  # one counter step published inside a window of a few ms
+        time.sleep(0.03)
+    r = t.result
+    assert r is not None
+    (short,) = [x for x in r.windows if x.name == "short"]
+    assert short.energy_j == pytest.approx(30.0)
+    assert short.uncertainty_j >= short.energy_j

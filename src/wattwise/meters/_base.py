@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -90,6 +91,9 @@ class Component:
         relative_uncertainty: the one-sigma relative uncertainty of this component's
             energy (0.05 = 5%). Estimates always have one; measured sensors state their
             documented accuracy, or 0 where none is documented.
+        edge_uncertainty_s: how stale a reading can be at a span's edges, in s (0: not at
+            all): the NVML energy counter steps every 20-100 ms, the power reading is a 1 s
+            moving average; see :meth:`uncertainty_j`.
     """
 
     name: str
@@ -98,6 +102,20 @@ class Component:
     counted: bool = True
     device: str | None = None
     relative_uncertainty: float = 0.0
+    edge_uncertainty_s: float = 0.0
+
+    def uncertainty_j(self, energy_j: float, measured_s: float) -> float:
+        """One-sigma uncertainty of ``energy_j`` measured over ``measured_s`` seconds, in J.
+
+        The relative figure, and, where the sensor's readings are stale by up to
+        ``edge_uncertainty_s`` (a stepped counter, a moving-average power reading), the mean
+        power times that, for the two edges of the span together; the two are independent
+        and added in quadrature. Short spans are dominated by the edge term.
+        """
+        relative = energy_j * self.relative_uncertainty
+        if self.edge_uncertainty_s <= 0.0 or measured_s <= 0.0:
+            return relative
+        return math.hypot(relative, energy_j / measured_s * self.edge_uncertainty_s)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@
   pytest).
 * :class:`FakePowercap` / :class:`PowerDriver`: a real powercap sysfs tree on disk whose
   RAPL counters can be advanced, wrapped, made unreadable or root-only.
-* :func:`make_fake_nvml` / :class:`FakeNvml` / :class:`FakeGpu`: a faithful stand-in for the
-  ``pynvml`` module (needs ``wattwise[nvidia]``).
+* :func:`make_fake_nvml` / :class:`FakeNvml` / :class:`FakeGpu` / :class:`FakeMig`: a faithful
+  stand-in for the ``pynvml`` module (needs ``wattwise[nvidia]``).
 
 Names are imported on first use, so ``import wattwise.testing`` needs neither pytest nor
 pynvml.
@@ -17,12 +17,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wattwise.testing._fake_nvml import FakeGpu, FakeNvml, make_fake_nvml
+    from wattwise.testing._fake_nvml import FakeGpu, FakeMig, FakeNvml, make_fake_nvml
     from wattwise.testing._fake_powercap import FakePowercap, PowerDriver
     from wattwise.testing._meter_contract import MeterContract, MeterEnv
 
 __all__ = [
     "FakeGpu",
+    "FakeMig",
     "FakeNvml",
     "FakePowercap",
     "MeterContract",
@@ -33,6 +34,7 @@ __all__ = [
 
 _WHERE = {
     "FakeGpu": "_fake_nvml",
+    "FakeMig": "_fake_nvml",
     "FakeNvml": "_fake_nvml",
     "make_fake_nvml": "_fake_nvml",
     "FakePowercap": "_fake_powercap",

@@ -49,7 +49,7 @@ from unittest import mock
 
 import pynvml
 
-__all__ = ["SIMULATED", "FakeGpu", "FakeNvml", "make_fake_nvml"]
+__all__ = ["SIMULATED", "FakeGpu", "FakeMig", "FakeNvml", "make_fake_nvml"]
 
 #: The pynvml functions the simulated driver answers.
 SIMULATED = (
@@ -65,12 +65,51 @@ SIMULATED = (
     "nvmlDeviceGetUUID",
     "nvmlDeviceGetTotalEnergyConsumption",
     "nvmlDeviceGetPowerUsage",
+    "nvmlDeviceGetMigMode",
+    "nvmlDeviceGetMaxMigDeviceCount",
+    "nvmlDeviceGetMigDeviceHandleByIndex",
+    "nvmlDeviceGetDeviceHandleFromMigDeviceHandle",
+    "nvmlDeviceIsMigDeviceHandle",
+    "nvmlDeviceGetAttributes",
+    "nvmlDeviceGetGpuInstanceId",
+    "nvmlDeviceGetComputeInstanceId",
+    "nvmlDeviceGetGpuInstanceProfileInfo",
 )
+
+# Slice counts of the base GPU instance profiles (the REV/GFX/NO_ME variants are not simulated).
+_PROFILE_SLICES = {
+    pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE: 1,
+    pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE: 2,
+    pynvml.NVML_GPU_INSTANCE_PROFILE_3_SLICE: 3,
+    pynvml.NVML_GPU_INSTANCE_PROFILE_4_SLICE: 4,
+    pynvml.NVML_GPU_INSTANCE_PROFILE_7_SLICE: 7,
+    pynvml.NVML_GPU_INSTANCE_PROFILE_8_SLICE: 8,
+    pynvml.NVML_GPU_INSTANCE_PROFILE_6_SLICE: 6,
+}
 
 _UUID_NAMESPACE = uuidlib.UUID("4f2d1c1e-8a7b-4f6e-9a51-3c0de0a11b7e")
 
 ErrorSpec = type[Exception] | Exception
 """An error to raise: an exception class (a fresh instance each time) or an instance."""
+
+
+@dataclass(frozen=True)
+class FakeMig:
+    """One MIG device (a GPU instance with one compute instance) on a simulated GPU.
+
+    Attributes:
+        profile: the profile name NVML puts in the device name, e.g. ``"3g.40gb"``.
+        slices: the GPU instance's slice count (``gpuInstanceSliceCount``).
+        gpu_instance_id: its GPU instance id (``nvmlDeviceGetGpuInstanceId``).
+        compute_instance_id: its compute instance id.
+        uuid: ``MIG-<uuid>``; empty: a fixed UUID derived from the parent and instance ids.
+    """
+
+    profile: str = "3g.40gb"
+    slices: int = 3
+    gpu_instance_id: int = 1
+    compute_instance_id: int = 0
+    uuid: str = ""
 
 
 @dataclass
@@ -85,6 +124,18 @@ class FakeGpu:
         power_sensor: whether ``nvmlDeviceGetPowerUsage`` is supported.
         power_w: the board's current power draw, in W.
         energy_mj: the energy counter, in mJ since the (simulated) driver load.
+        counter_update_s: how often the energy counter is updated, in s; 0 (the default):
+            continuously. Real boards step it every ~20-100 ms: between updates a read
+            returns the last published value.
+        sampled_fraction: the part of each update period in which the power sensor samples
+            (0..1]. A100 and H100 sample only about a quarter of the time (Yang et al.,
+            arXiv 2312.02741): each update adds the mean power of the period's last
+            ``sampled_fraction * counter_update_s`` seconds times the whole period, so what
+            happens in the unsampled part is never seen. Only used with ``counter_update_s``.
+        mig_mode: ``nvmlDeviceGetMigMode``'s current mode: None for a GPU without MIG
+            (``NVMLError_NotSupported``), False for MIG disabled, True for enabled.
+        mig_devices: the MIG devices (only listed while ``mig_mode`` is True).
+        total_slices: the GPU's slice count (7 on A100/H100, 4 on A30).
     """
 
     name: str = "NVIDIA A100-SXM4-40GB"
@@ -93,6 +144,15 @@ class FakeGpu:
     power_sensor: bool = True
     power_w: float = 50.0
     energy_mj: float = 1_000_000.0
+    counter_update_s: float = 0.0
+    sampled_fraction: float = 1.0
+    mig_mode: bool | None = None
+    mig_devices: tuple[FakeMig, ...] = ()
+    total_slices: int = 7
+    # Power drawn so far in the current counter update period: (seconds, W) segments.
+    _period: list[tuple[float, float]] = dataclasses.field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +161,7 @@ class _FakeHandle:
 
     owner: int
     index: int
+    mig: int | None = None  # position in the GPU's mig_devices, for a MIG device handle
 
 
 def _raise(error: ErrorSpec) -> NoReturn:
@@ -168,7 +229,18 @@ class FakeNvml:
     ) -> None:
         given = [FakeGpu() for _ in range(gpus)] if isinstance(gpus, int) else gpus
         self.gpus = [
-            dataclasses.replace(g, uuid=g.uuid or f"GPU-{uuidlib.uuid5(_UUID_NAMESPACE, str(i))}")
+            dataclasses.replace(
+                g,
+                uuid=g.uuid or f"GPU-{uuidlib.uuid5(_UUID_NAMESPACE, str(i))}",
+                mig_devices=tuple(
+                    dataclasses.replace(
+                        m,
+                        uuid=m.uuid
+                        or f"MIG-{uuidlib.uuid5(_UUID_NAMESPACE, f'{i}/{m.gpu_instance_id}')}",
+                    )
+                    for m in g.mig_devices
+                ),
+            )
             for i, g in enumerate(given)
         ]
         self.init_error = init_error
@@ -204,7 +276,7 @@ class FakeNvml:
             for gpu in self._targets(device):
                 if power_w is not None:
                     gpu.power_w = power_w
-                gpu.energy_mj += gpu.power_w * seconds * 1000.0
+                _draw(gpu, seconds)
 
     def reset(self, device: int, *, energy_mj: float = 0.0) -> None:
         """Simulate a driver reload: the GPU's energy counter restarts from ``energy_mj``."""
@@ -278,6 +350,10 @@ class FakeNvml:
                 if gpu.uuid == text:
                     self._check_device(index)
                     return _FakeHandle(id(self), index)
+                for position, mig in enumerate(self._migs(gpu)):
+                    if mig.uuid == text:
+                        self._check_device(index)
+                        return _FakeHandle(id(self), index, position)
             raise pynvml.NVMLError_NotFound()
 
     def _nvmlDeviceGetIndex(self, handle: object) -> int:
@@ -286,22 +362,101 @@ class FakeNvml:
 
     def _nvmlDeviceGetName(self, handle: object) -> str:
         with self._lock:
-            return self._device(handle)[1].name
+            gpu, mig = self._device(handle)[1], self._mig(handle)
+            return gpu.name if mig is None else f"{gpu.name} MIG {mig.profile}"
 
     def _nvmlDeviceGetUUID(self, handle: object) -> str:
         with self._lock:
-            return self._device(handle)[1].uuid
+            gpu, mig = self._device(handle)[1], self._mig(handle)
+            return gpu.uuid if mig is None else mig.uuid
+
+    def _nvmlDeviceGetMigMode(self, handle: object) -> list[int]:
+        with self._lock:
+            gpu = self._board(handle)
+            if gpu.mig_mode is None:
+                _raise(pynvml.NVMLError_NotSupported)
+            mode = pynvml.NVML_DEVICE_MIG_ENABLE if gpu.mig_mode else pynvml.NVML_DEVICE_MIG_DISABLE
+            return [mode, mode]
+
+    def _nvmlDeviceGetMaxMigDeviceCount(self, handle: object) -> int:
+        with self._lock:
+            gpu = self._board(handle)
+            if gpu.mig_mode is None:
+                _raise(pynvml.NVMLError_NotSupported)
+            return gpu.total_slices
+
+    def _nvmlDeviceGetMigDeviceHandleByIndex(self, handle: object, index: int) -> _FakeHandle:
+        with self._lock:
+            gpu = self._board(handle)
+            assert isinstance(handle, _FakeHandle)
+            if gpu.mig_mode is None:
+                _raise(pynvml.NVMLError_NotSupported)
+            if not 0 <= index < gpu.total_slices:
+                _raise(pynvml.NVMLError_InvalidArgument)
+            if index >= len(self._migs(gpu)):
+                _raise(pynvml.NVMLError_NotFound)  # an unused MIG slot
+            return _FakeHandle(id(self), handle.index, index)
+
+    def _nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, handle: object) -> _FakeHandle:
+        with self._lock:
+            index = self._device(handle)[0]
+            if self._mig(handle) is None:
+                _raise(pynvml.NVMLError_InvalidArgument)
+            return _FakeHandle(id(self), index)
+
+    def _nvmlDeviceIsMigDeviceHandle(self, handle: object) -> bool:
+        with self._lock:
+            self._device(handle)
+            return self._mig(handle) is not None
+
+    def _nvmlDeviceGetAttributes(self, handle: object) -> pynvml.c_nvmlDeviceAttributes:
+        with self._lock:
+            gpu, mig = self._device(handle)[1], self._mig(handle)
+            attributes = pynvml.c_nvmlDeviceAttributes()
+            attributes.gpuInstanceSliceCount = gpu.total_slices if mig is None else mig.slices
+            attributes.computeInstanceSliceCount = attributes.gpuInstanceSliceCount
+            return attributes
+
+    def _nvmlDeviceGetGpuInstanceId(self, handle: object) -> int:
+        with self._lock:
+            self._device(handle)
+            mig = self._mig(handle)
+            if mig is None:
+                _raise(pynvml.NVMLError_InvalidArgument)
+            return mig.gpu_instance_id
+
+    def _nvmlDeviceGetComputeInstanceId(self, handle: object) -> int:
+        with self._lock:
+            self._device(handle)
+            mig = self._mig(handle)
+            if mig is None:
+                _raise(pynvml.NVMLError_InvalidArgument)
+            return mig.compute_instance_id
+
+    def _nvmlDeviceGetGpuInstanceProfileInfo(
+        self, handle: object, profile: int, version: int = 2
+    ) -> pynvml.c_nvmlGpuInstanceProfileInfo_v2_t:
+        with self._lock:
+            gpu = self._board(handle)
+            slices = _PROFILE_SLICES.get(profile)
+            if gpu.mig_mode is None or slices is None or slices > gpu.total_slices:
+                _raise(pynvml.NVMLError_NotSupported)
+            info = pynvml.c_nvmlGpuInstanceProfileInfo_v2_t()
+            info.id = profile
+            info.sliceCount = slices
+            info.instanceCount = gpu.total_slices // slices
+            return info
 
     def _nvmlDeviceGetTotalEnergyConsumption(self, handle: object) -> int:
         with self._lock:
-            gpu = self._device(handle)[1]
+            gpu = self._board(handle)
             if not gpu.energy_counter:
                 _raise(pynvml.NVMLError_NotSupported)
             return int(gpu.energy_mj)  # NVML's counter is a whole number of mJ
 
     def _nvmlDeviceGetPowerUsage(self, handle: object) -> int:
         with self._lock:
-            gpu = self._device(handle)[1]
+            gpu = self._board(handle)
             if not gpu.power_sensor:
                 _raise(pynvml.NVMLError_NotSupported)
             return round(gpu.power_w * 1000.0)  # NVML reports whole mW
@@ -321,6 +476,59 @@ class FakeNvml:
             _raise(pynvml.NVMLError_InvalidArgument)
         self._check_device(handle.index)
         return handle.index, self.gpus[handle.index]
+
+    def _board(self, handle: object) -> FakeGpu:
+        """The GPU of a board handle; a MIG device handle is refused (NotSupported), as NVML
+        refuses board-level queries (energy, power, MIG mode) on MIG devices."""
+        gpu = self._device(handle)[1]
+        if self._mig(handle) is not None:
+            _raise(pynvml.NVMLError_NotSupported)
+        return gpu
+
+    def _mig(self, handle: object) -> FakeMig | None:
+        assert isinstance(handle, _FakeHandle)
+        if handle.mig is None:
+            return None
+        migs = self._migs(self.gpus[handle.index])
+        if handle.mig >= len(migs):
+            _raise(pynvml.NVMLError_InvalidArgument)  # MIG reconfigured since
+        return migs[handle.mig]
+
+    @staticmethod
+    def _migs(gpu: FakeGpu) -> tuple[FakeMig, ...]:
+        return gpu.mig_devices if gpu.mig_mode else ()
+
+
+def _draw(gpu: FakeGpu, seconds: float) -> None:
+    """Let ``gpu`` draw its ``power_w`` for ``seconds`` and update its energy counter."""
+    period = gpu.counter_update_s
+    if period <= 0.0:
+        gpu.energy_mj += gpu.power_w * seconds * 1000.0
+        return
+    remaining = seconds
+    while remaining > 0.0:
+        elapsed = sum(d for d, _ in gpu._period)
+        step = min(period - elapsed, remaining)
+        gpu._period.append((step, gpu.power_w))
+        remaining -= step
+        if elapsed + step >= period - 1e-12:
+            gpu.energy_mj += _sampled_power_w(gpu._period, period * gpu.sampled_fraction) * (
+                period * 1000.0
+            )
+            gpu._period.clear()
+
+
+def _sampled_power_w(segments: list[tuple[float, float]], window_s: float) -> float:
+    """Mean power over the last ``window_s`` seconds of ``segments`` ((seconds, W) pairs)."""
+    energy_j = 0.0
+    left = window_s
+    for seconds, power_w in reversed(segments):
+        take = min(seconds, left)
+        energy_j += take * power_w
+        left -= take
+        if left <= 1e-15:
+            break
+    return energy_j / (window_s - max(left, 0.0))
 
 
 def make_fake_nvml(

@@ -16,6 +16,7 @@ class _Slot:
     energy_j: float = 0.0
     gap_s: float = 0.0
     pending_gap_s: float = 0.0  # gap seconds that a counter may still recover
+    measured_s: float = 0.0  # seconds covered by readings (for the edge uncertainty)
 
 
 @dataclass
@@ -39,10 +40,13 @@ class Accumulator:
         if energy_j is None:
             slot.pending_gap_s += duration_s
             return
-        if not recovered:
+        if recovered:
+            slot.measured_s += slot.pending_gap_s
+        else:
             slot.gap_s += slot.pending_gap_s
         slot.pending_gap_s = 0.0
         slot.energy_j += energy_j
+        slot.measured_s += duration_s
 
     def energies(self, components: list[Component]) -> tuple[ComponentEnergy, ...]:
         """Per-component energy; gaps still open count as lost."""
@@ -56,7 +60,7 @@ class Accumulator:
                     source=c.source,
                     counted=c.counted,
                     energy_j=slot.energy_j,
-                    uncertainty_j=slot.energy_j * c.relative_uncertainty,
+                    uncertainty_j=c.uncertainty_j(slot.energy_j, slot.measured_s),
                     gap_s=slot.gap_s + slot.pending_gap_s,
                     device=c.device,
                 )
