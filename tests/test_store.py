@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sqlite3
@@ -138,7 +139,8 @@ def final_result(run_id: str, started_at: datetime = T0) -> RunResult:
     """The completed run of :func:`record_run`."""
     components = (energy(CPU, 33.0), energy(CORE, 13.5), energy(GPU, 110.0, 1.0), energy(RAM, 3.0))
     total = sum(c.energy_j for c in components if c.counted)
-    uncertainty = sum(c.uncertainty_j for c in components if c.counted)
+    # Three sensors (RAPL, NVML, the RAM model): independent, so in quadrature.
+    uncertainty = math.hypot(*(c.uncertainty_j for c in components if c.counted))
     # Not stored: read back as the run's uncertainty plus the 15 J of baseline subtracted
     # at the largest relative uncertainty of the counted components.
     baseline_relative = max(c.relative_uncertainty for c in (CPU, GPU, RAM))
@@ -365,7 +367,8 @@ def test_running_run_is_rebuilt_from_its_samples(store: RunStore) -> None:
     assert by_name[GPU.name] == energy(GPU, 110.0, gap_s=1.0)  # the gap is not zero energy
     assert by_name[RAM.name] == energy(RAM, 3.0)
     assert run.energy_j == pytest.approx(33.0 + 110.0 + 3.0)  # the core is not counted
-    assert run.uncertainty_j == pytest.approx(33.0 * 0.02 + 110.0 * 0.05 + 3.0 * 0.3)
+    # RAPL, NVML and the RAM model are independent: root-sum-square (was the linear 7.06 J).
+    assert run.uncertainty_j == pytest.approx(math.hypot(33.0 * 0.02, 110.0 * 0.05, 3.0 * 0.3))
     assert run.net_energy_j == pytest.approx(146.0 - 5.0 * 3.0)
     assert run.windows == (WIN_EVAL,)
     assert run.gaps == (GPU_GAP,)

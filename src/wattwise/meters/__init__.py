@@ -15,7 +15,7 @@ from wattwise.meters._base import (
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
 from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._nvml import NvmlMeter
-from wattwise.meters._rapl import RaplMeter
+from wattwise.meters._rapl import CpuIdentity, RaplMeter
 from wattwise.meters._registry import PROBE_ORDER, Detection, detect_meters
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 
@@ -23,6 +23,7 @@ __all__ = [
     "PROBE_ORDER",
     "Component",
     "ComponentKind",
+    "CpuIdentity",
     "CpuSpec",
     "Detection",
     "EstimateMeter",

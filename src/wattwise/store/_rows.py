@@ -18,7 +18,7 @@ from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import _schema as s
 from wattwise.store._liveness import derive_status
 from wattwise.store._schema import SCHEMA_VERSION_KEY
-from wattwise.tracking._accumulate import net_uncertainty
+from wattwise.tracking._accumulate import combined_uncertainty, net_uncertainty
 from wattwise.tracking._records import (
     CarbonFigures,
     ComponentEnergy,
@@ -443,7 +443,7 @@ def _run_from_rows(
         )
         duration_s = max(0.0, (row.heartbeat_at - row.started_at).total_seconds())
         energy_j = sum(c.energy_j for c in comps if c.counted)
-        uncertainty_j = sum(c.uncertainty_j for c in comps if c.counted)
+        uncertainty_j = combined_uncertainty(comps)
         net_energy_j = energy_j - baseline * duration_s if baseline is not None else None
         ended_at = None
     net_uncertainty_j = None
@@ -496,7 +496,8 @@ def load_runs(
     A finished run is read as it was finished. A running one (or one whose process is gone:
     interrupted) is rebuilt from what was stored: each component's energy is the sum of its
     samples (gap samples excluded; their seconds summed in ``gap_s`` unless a recovered gap
-    covers them), its uncertainty that energy times its relative uncertainty, the duration
+    covers them), its uncertainty that energy times its relative uncertainty (the run's
+    combined as the tracker combines them, :func:`combined_uncertainty`), the duration
     runs up to the last heartbeat, the windows and gaps are those stored so far.
 
     Args:

@@ -209,8 +209,9 @@ class RunResult:
         ended_at: UTC end time, or None while running / when interrupted.
         duration_s: wall-clock length, in s (up to the last heartbeat when interrupted).
         energy_j: sum of the counted components, in J (gross, before any baseline).
-        uncertainty_j: one-sigma uncertainty of ``energy_j`` (linear sum over components:
-            their errors are not independent), in J.
+        uncertainty_j: one-sigma uncertainty of ``energy_j``, in J: components of one
+            sensor or model (one ``(method, sensor)``) add linearly, as they share a scale
+            error; those groups add in quadrature (docs/estimate-model.md).
         baseline_power_w: idle power measured before the run, in W, or None.
         net_energy_j: ``energy_j`` less the baseline power of each counted component over
             the time its energy is known (sensor gaps whose energy was lost are left out of
