@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -167,3 +168,91 @@ def test_a_real_child_pinned_to_one_cpu_is_shared_against_that_cpu(tmp_path: obj
     assert pinned > 0.6, pinned
     assert diluted < 0.6, diluted
     assert pinned > diluted * 1.5
+
+
+# --- exited and orphaned descendants (issue 12, attribution limits) -------------------
+
+SPIN = "import time\nwhile time.process_time() < {cpu_s}: pass\n"
+
+
+def _tree_cpu_s_over(root_script: str, done: Path, *, every_s: float = 0.05) -> float:
+    """CPU seconds the tracked tree of a real ``python -c root_script`` accrues, sampling
+    every ``every_s`` until the root has exited and the file ``done`` exists."""
+    root = subprocess.Popen([sys.executable, "-c", root_script])
+    share = ProcessTreeShare(root.pid)
+    share.start()
+    first = share.tree_cpu_s
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(every_s)
+            share.cpu_share()
+            if root.poll() is not None and done.exists():
+                break
+        time.sleep(every_s)
+        share.cpu_share()
+    finally:
+        root.kill()
+        root.wait(10)
+    return share.tree_cpu_s - first
+
+
+def _spawn_and_leave(spin_s: float, done: Path, *, parent_lives_s: float) -> str:
+    """Script of a process that starts a spinner (``spin_s`` CPU seconds, then writes
+    ``done``) and exits after ``parent_lives_s`` without waiting for it."""
+    spin = SPIN.format(cpu_s=spin_s) + f"open({str(done)!r}, 'w').close()\n"
+    return (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {spin!r}])\n"
+        f"time.sleep({parent_lives_s})\n"
+    )
+
+
+@pytest.mark.slow
+def test_a_grandchild_whose_parent_exited_is_still_counted(tmp_path: Path) -> None:
+    # The root starts a middle process, which starts a spinner (1.5 CPU s) and exits
+    # after 0.3 s: the spinner is reparented to init and leaves the process tree.
+    done = tmp_path / "done"
+    middle = _spawn_and_leave(1.5, done, parent_lives_s=0.3)
+    root = (
+        "import os, subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {middle!r}])\n"
+        f"while not os.path.exists({str(done)!r}): time.sleep(0.02)\n"
+    )
+    # Was about 0.3 s: only the time while the spinner still descended from the root.
+    assert _tree_cpu_s_over(root, done) >= 1.2
+
+
+@pytest.mark.slow
+def test_a_child_outliving_the_root_is_still_counted(tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    root = _spawn_and_leave(1.5, done, parent_lives_s=0.3)
+    assert _tree_cpu_s_over(root, done) >= 1.2
+
+
+@pytest.mark.slow
+def test_a_waited_for_child_is_counted_once(tmp_path: Path) -> None:
+    # The child's time is tracked while it runs and then lands in the root's children_*.
+    done = tmp_path / "done"
+    root = (
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, '-c', {SPIN.format(cpu_s=1.0)!r}])\n"
+        f"open({str(done)!r}, 'w').close()\n"
+    )
+    tree_s = _tree_cpu_s_over(root, done)
+    assert 0.9 <= tree_s < 1.6  # twice would be 2 s and more
+
+
+def test_a_subtree_leaving_does_not_swallow_the_trees_next_seconds() -> None:
+    c = Counters(1)
+    share = c.share(cpus={0})
+    c.tree_s, c.cpus[0]["user"] = 5.0, 5.0
+    assert share.cpu_share() == pytest.approx(1.0)
+    c.tree_s = 2.0  # a subtree with 3 CPU s left, unaccounted
+    c.add(0, user=1.0)
+    assert share.cpu_share() == 0.0
+    assert share.tree_cpu_s == 5.0  # never goes backwards
+    c.tree_s += 1.0  # the tree's next second
+    c.add(0, user=1.0)
+    assert share.cpu_share() == pytest.approx(1.0)  # was 0: swallowed by the max()
+    assert share.tree_cpu_s == 6.0

@@ -10,12 +10,22 @@ gives, and by the estimate meter's rule (:func:`~wattwise.meters._estimate.split
 steal is not busy). The kernel counts CPU time in clock ticks (10 ms with ``USER_HZ=100``):
 an interval in which no tick fell keeps the previous interval's share and its CPU time is
 carried into the next interval, so sampling faster than the tick loses nothing.
+
+The tree's CPU time is followed process by process (:class:`_TreeClock`): every process
+ever seen in the tree is followed while it lives, even after its parent exits and it is
+reparented out of the tree; a process that exits keeps the CPU time it was last seen with;
+and a parent's ``children_user``/``children_system`` (the final times of the children it
+waited for) count only beyond what its exited children were already credited, so a child
+is counted once. What no reading saw (a process born and orphaned between two readings)
+is not counted. The tree's time never goes backwards, and a drop (time that left the
+tree uncounted) does not swallow the tree's next seconds.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 import psutil
 
@@ -70,6 +80,104 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return [root]
 
 
+@dataclass
+class _Seen:
+    """What the last reading saw of one process of the tree (CPU seconds)."""
+
+    proc: psutil.Process
+    create_time: float
+    ppid: int | None
+    own_s: float  # user + system
+    reaped_s: float  # children_user + children_system: children it waited for
+    reaped_at_first_s: float  # reaped_s when first seen
+    exited_children_s: float = 0.0  # what its children that exited were last seen with
+
+    def total_s(self) -> float:
+        """Own time, and its waited-for children's: their final times from the kernel or,
+        where larger (they were not waited for), the times they were last seen with."""
+        reaped = max(self.reaped_s, self.reaped_at_first_s + self.exited_children_s)
+        return self.own_s + reaped
+
+
+class _TreeClock:
+    """Cumulative CPU seconds of a process tree, exited and orphaned descendants included.
+
+    Each reading finds the root's descendants and those of every process still alive
+    that an earlier reading saw (one pass over the machine's processes), so a process
+    whose parent exited is still followed. Processes are told apart by pid and creation
+    time, so a reused pid is not taken for a process seen before.
+    """
+
+    def __init__(self, root: psutil.Process) -> None:
+        self._root = root
+        self._seen: dict[int, _Seen] = {}
+        self._exited_s = 0.0  # exited processes whose parent is not followed
+
+    def processes(self) -> list[psutil.Process]:
+        """The processes the last reading followed."""
+        return [s.proc for s in self._seen.values()]
+
+    def read(self) -> float:
+        running: dict[int, psutil.Process] = {}
+        children: dict[int, list[int]] = {}
+        for proc in psutil.process_iter(["ppid"]):
+            running[proc.pid] = proc
+            ppid = proc.info.get("ppid")
+            if isinstance(ppid, int):
+                children.setdefault(ppid, []).append(proc.pid)
+        if self._root.pid not in self._seen and self._is(self._root, running):
+            self._first_sight(self._root)
+        followed = [pid for pid, s in self._seen.items() if self._is(s.proc, running)]
+        queue = list(followed)
+        while queue:
+            for child in children.get(queue.pop(), ()):
+                if child not in self._seen and self._first_sight(running[child]):
+                    queue.append(child)
+        gone = [pid for pid, s in self._seen.items() if not self._update(s, running)]
+        for pid in gone:
+            exited = self._seen.pop(pid)
+            parent = self._seen.get(exited.ppid) if exited.ppid is not None else None
+            if parent is not None and parent.create_time <= exited.create_time:
+                parent.exited_children_s += exited.total_s()
+            else:
+                self._exited_s += exited.total_s()
+        return self._exited_s + sum(s.total_s() for s in self._seen.values())
+
+    @staticmethod
+    def _is(proc: psutil.Process, running: Mapping[int, psutil.Process]) -> bool:
+        now = running.get(proc.pid)
+        if now is None:
+            return False
+        try:
+            return now.create_time() == proc.create_time()
+        except psutil.Error:
+            return False
+
+    def _first_sight(self, proc: psutil.Process) -> bool:
+        try:
+            with proc.oneshot():
+                t, ppid, created = proc.cpu_times(), proc.ppid(), proc.create_time()
+        except psutil.Error:
+            return False
+        reaped = t.children_user + t.children_system
+        self._seen[proc.pid] = _Seen(proc, created, ppid, t.user + t.system, reaped, reaped)
+        return True
+
+    def _update(self, seen: _Seen, running: Mapping[int, psutil.Process]) -> bool:
+        """Read a followed process again; False where it has exited."""
+        if not self._is(seen.proc, running):
+            return False
+        try:
+            with seen.proc.oneshot():
+                t, ppid = seen.proc.cpu_times(), seen.proc.ppid()
+        except psutil.Error:
+            return False
+        seen.own_s = max(seen.own_s, t.user + t.system)
+        seen.reaped_s = max(seen.reaped_s, t.children_user + t.children_system)
+        seen.ppid = ppid
+        return True
+
+
 class ProcessTreeShare:
     """Measures a process tree's share of CPU busy time and of memory in use between calls.
 
@@ -101,7 +209,10 @@ class ProcessTreeShare:
         self._cpu_times = cpu_times or psutil_per_cpu_times
         self._tree_source = tree_cpu_s
         self._root: psutil.Process | None = None
+        self._clock: _TreeClock | None = None
         self._last_tree_s = 0.0
+        # Added to the tree's readings so that they never go backwards (see cpu_share).
+        self._tree_offset_s = 0.0
         self._last_busy: dict[int, float] = {}
         # CPU time not yet shared out: the tree's and the chosen CPUs' (see cpu_share).
         self._pending_tree_s = 0.0
@@ -111,18 +222,9 @@ class ProcessTreeShare:
     def _tree_cpu_s(self) -> float:
         if self._tree_source is not None:
             return self._tree_source()
-        if self._root is None:
+        if self._clock is None:
             return self._last_tree_s
-        total = 0.0
-        for proc in _tree(self._root):
-            try:
-                t = proc.cpu_times()
-            except psutil.Error:
-                continue
-            # children_* hold the time of children already reaped, so a child that exits
-            # between two calls moves from "living descendant" to its parent's children_*.
-            total += t.user + t.system + t.children_user + t.children_system
-        return total
+        return self._clock.read()
 
     def _busy_by_cpu(self) -> dict[int, float]:
         per_cpu = per_cpu_busy_s(self._cpu_times())
@@ -142,7 +244,9 @@ class ProcessTreeShare:
                 self._root = psutil.Process(self.pid)
             except psutil.Error:
                 self._root = None
+            self._clock = None if self._root is None else _TreeClock(self._root)
         self._cpus = self._given_cpus if self._given_cpus is not None else usable_cpu_ids()
+        self._tree_offset_s = 0.0
         self._last_tree_s = self._tree_cpu_s()
         self._last_busy = self._busy_by_cpu()
         self._pending_tree_s = self._pending_busy_s = 0.0
@@ -157,8 +261,14 @@ class ProcessTreeShare:
         busy tick on the CPUs the previous share is kept, and tree time beyond the CPUs'
         busy time waits for theirs, so over any run of intervals the tree is attributed
         its CPU time, not less.
+
+        A reading below the previous one (CPU time that left the tree uncounted) raises
+        an offset instead of being clamped, so the tree's later seconds still count.
         """
-        tree_s = max(self._tree_cpu_s(), self._last_tree_s)
+        reading = self._tree_cpu_s()
+        if reading + self._tree_offset_s < self._last_tree_s:
+            self._tree_offset_s = self._last_tree_s - reading
+        tree_s = reading + self._tree_offset_s
         busy = self._busy_by_cpu()
         d_busy = sum(max(0.0, v - self._last_busy.get(i, v)) for i, v in busy.items())
         self._pending_tree_s += tree_s - self._last_tree_s
@@ -178,12 +288,18 @@ class ProcessTreeShare:
         self._last_share = share
         return share
 
+    @property
+    def tree_cpu_s(self) -> float:
+        """The tree's cumulative CPU seconds at the last reading (never decreasing)."""
+        return self._last_tree_s
+
     def memory_share(self) -> float:
         """The tree's resident memory over the machine's memory in use (0..1), now."""
         if self._root is None:
             return 0.0
+        procs = self._clock.processes() if self._clock is not None else []
         rss = 0
-        for proc in _tree(self._root):
+        for proc in procs or _tree(self._root):
             try:
                 rss += proc.memory_info().rss
             except psutil.Error:
