@@ -256,3 +256,92 @@ def test_a_subtree_leaving_does_not_swallow_the_trees_next_seconds() -> None:
     c.add(0, user=1.0)
     assert share.cpu_share() == pytest.approx(1.0)  # was 0: swallowed by the max()
     assert share.tree_cpu_s == 6.0
+
+
+# --- cgroup v2 accounting, on a cgroup directory of the test's own --------------------
+
+
+def _own_cgroup(pid: int) -> str | None:
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return next((line[3:].strip() for line in lines if line.startswith("0::")), None)
+
+
+needs_cgroup_v2_line = pytest.mark.skipif(
+    _own_cgroup(os.getpid()) is None, reason="no cgroup v2 line in /proc/<pid>/cgroup"
+)
+
+
+class FakeCgroup:
+    """A cgroup v2 directory on disk at the path the kernel names for ``pid``."""
+
+    def __init__(self, root: Path, pid: int) -> None:
+        self.root = root
+        self.dir = root / str(_own_cgroup(pid)).lstrip("/")
+        (self.dir / "leaf").mkdir(parents=True, exist_ok=True)
+        (self.dir / "cgroup.procs").write_text("")
+        self.procs([pid])
+        self.usage(0.0)
+
+    def procs(self, pids: list[int]) -> None:
+        (self.dir / "leaf" / "cgroup.procs").write_text("".join(f"{p}\n" for p in pids))
+
+    def usage(self, seconds: float) -> None:
+        usec = round(seconds * 1e6)
+        (self.dir / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec}\n")
+
+
+@pytest.fixture
+def sleeper() -> object:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    yield proc
+    proc.kill()
+    proc.wait(10)
+
+
+@needs_cgroup_v2_line
+def test_a_tree_alone_in_its_cgroup_is_given_the_cgroups_cpu_time(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    # The cgroup counts what no reading saw (a process born and orphaned between two).
+    cg = FakeCgroup(tmp_path, sleeper.pid)
+    cg.usage(2.0)
+    share = ProcessTreeShare(sleeper.pid, cgroup_roots=[tmp_path])
+    share.start()
+    assert share.cgroup == cg.dir
+    first = share.tree_cpu_s
+    cg.usage(4.5)
+    share.cpu_share()
+    assert share.tree_cpu_s - first == pytest.approx(2.5)
+
+
+@needs_cgroup_v2_line
+def test_a_cgroup_holding_other_processes_is_not_used(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    cg = FakeCgroup(tmp_path, sleeper.pid)
+    cg.procs([sleeper.pid, os.getpid()])  # this test's process is not in the tree
+    share = ProcessTreeShare(sleeper.pid, cgroup_roots=[tmp_path])
+    share.start()
+    assert share.cgroup is None
+    first = share.tree_cpu_s
+    cg.usage(5.0)
+    share.cpu_share()
+    assert share.tree_cpu_s - first < 0.5  # the sleeper's own time, not the cgroup's 5 s
+
+
+@needs_cgroup_v2_line
+def test_when_another_process_joins_the_cgroup_the_tree_is_followed_by_process(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    cg = FakeCgroup(tmp_path, sleeper.pid)
+    share = ProcessTreeShare(sleeper.pid, cgroup_roots=[tmp_path])
+    share.start()
+    first = share.tree_cpu_s
+    cg.usage(3.0)
+    share.cpu_share()
+    assert share.tree_cpu_s - first == pytest.approx(3.0)
+    cg.procs([sleeper.pid, os.getpid()])
+    cg.usage(10.0)  # this test's time, not the tree's
+    share.cpu_share()
+    assert share.cgroup is None
+    assert 3.0 <= share.tree_cpu_s - first < 3.5  # continues from the cgroup's figure
