@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -291,7 +292,7 @@ class FakeCgroup:
 
 
 @pytest.fixture
-def sleeper() -> object:
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     yield proc
     proc.kill()
