@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -167,3 +169,180 @@ def test_a_real_child_pinned_to_one_cpu_is_shared_against_that_cpu(tmp_path: obj
     # machine runs, on both CPUs alike, so only their ratio is asserted.)
     assert 0 < diluted < pinned <= 1.0 + 1e-9, (pinned, diluted)
     assert pinned > diluted * 1.5, (pinned, diluted)
+
+
+# --- exited and orphaned descendants (issue 12, attribution limits) -------------------
+
+SPIN = "import time\nwhile time.process_time() < {cpu_s}: pass\n"
+
+
+def _tree_cpu_s_over(root_script: str, done: Path, *, every_s: float = 0.05) -> float:
+    """CPU seconds the tracked tree of a real ``python -c root_script`` accrues, sampling
+    every ``every_s`` until the root has exited and the file ``done`` exists."""
+    root = subprocess.Popen([sys.executable, "-c", root_script])
+    share = ProcessTreeShare(root.pid)
+    share.start()
+    first = share.tree_cpu_s
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(every_s)
+            share.cpu_share()
+            if root.poll() is not None and done.exists():
+                break
+        time.sleep(every_s)
+        share.cpu_share()
+    finally:
+        root.kill()
+        root.wait(10)
+    return share.tree_cpu_s - first
+
+
+def _spawn_and_leave(spin_s: float, done: Path, *, parent_lives_s: float) -> str:
+    """Script of a process that starts a spinner (``spin_s`` CPU seconds, then writes
+    ``done``) and exits after ``parent_lives_s`` without waiting for it."""
+    spin = SPIN.format(cpu_s=spin_s) + f"open({str(done)!r}, 'w').close()\n"
+    return (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {spin!r}])\n"
+        f"time.sleep({parent_lives_s})\n"
+    )
+
+
+@pytest.mark.slow
+def test_a_grandchild_whose_parent_exited_is_still_counted(tmp_path: Path) -> None:
+    # The root starts a middle process, which starts a spinner (1.5 CPU s) and exits
+    # after 0.3 s: the spinner is reparented to init and leaves the process tree.
+    done = tmp_path / "done"
+    middle = _spawn_and_leave(1.5, done, parent_lives_s=0.3)
+    root = (
+        "import os, subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {middle!r}])\n"
+        f"while not os.path.exists({str(done)!r}): time.sleep(0.02)\n"
+    )
+    # Was about 0.3 s: only the time while the spinner still descended from the root.
+    assert _tree_cpu_s_over(root, done) >= 1.2
+
+
+@pytest.mark.slow
+def test_a_child_outliving_the_root_is_still_counted(tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    root = _spawn_and_leave(1.5, done, parent_lives_s=0.3)
+    assert _tree_cpu_s_over(root, done) >= 1.2
+
+
+@pytest.mark.slow
+def test_a_waited_for_child_is_counted_once(tmp_path: Path) -> None:
+    # The child's time is tracked while it runs and then lands in the root's children_*.
+    done = tmp_path / "done"
+    root = (
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, '-c', {SPIN.format(cpu_s=1.0)!r}])\n"
+        f"open({str(done)!r}, 'w').close()\n"
+    )
+    tree_s = _tree_cpu_s_over(root, done)
+    assert 0.9 <= tree_s < 1.6  # twice would be 2 s and more
+
+
+def test_a_subtree_leaving_does_not_swallow_the_trees_next_seconds() -> None:
+    c = Counters(1)
+    share = c.share(cpus={0})
+    c.tree_s, c.cpus[0]["user"] = 5.0, 5.0
+    assert share.cpu_share() == pytest.approx(1.0)
+    c.tree_s = 2.0  # a subtree with 3 CPU s left, unaccounted
+    c.add(0, user=1.0)
+    assert share.cpu_share() == 0.0
+    assert share.tree_cpu_s == 5.0  # never goes backwards
+    c.tree_s += 1.0  # the tree's next second
+    c.add(0, user=1.0)
+    assert share.cpu_share() == pytest.approx(1.0)  # was 0: swallowed by the max()
+    assert share.tree_cpu_s == 6.0
+
+
+# --- cgroup v2 accounting, on a cgroup directory of the test's own --------------------
+
+
+def _own_cgroup(pid: int) -> str | None:
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return next((line[3:].strip() for line in lines if line.startswith("0::")), None)
+
+
+needs_cgroup_v2_line = pytest.mark.skipif(
+    _own_cgroup(os.getpid()) is None, reason="no cgroup v2 line in /proc/<pid>/cgroup"
+)
+
+
+class FakeCgroup:
+    """A cgroup v2 directory on disk at the path the kernel names for ``pid``."""
+
+    def __init__(self, root: Path, pid: int) -> None:
+        self.root = root
+        self.dir = root / str(_own_cgroup(pid)).lstrip("/")
+        (self.dir / "leaf").mkdir(parents=True, exist_ok=True)
+        (self.dir / "cgroup.procs").write_text("")
+        self.procs([pid])
+        self.usage(0.0)
+
+    def procs(self, pids: list[int]) -> None:
+        (self.dir / "leaf" / "cgroup.procs").write_text("".join(f"{p}\n" for p in pids))
+
+    def usage(self, seconds: float) -> None:
+        usec = round(seconds * 1e6)
+        (self.dir / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec}\n")
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    yield proc
+    proc.kill()
+    proc.wait(10)
+
+
+@needs_cgroup_v2_line
+def test_a_tree_alone_in_its_cgroup_is_given_the_cgroups_cpu_time(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    # The cgroup counts what no reading saw (a process born and orphaned between two).
+    cg = FakeCgroup(tmp_path, sleeper.pid)
+    cg.usage(2.0)
+    share = ProcessTreeShare(sleeper.pid, cgroup_roots=[tmp_path])
+    share.start()
+    assert share.cgroup == cg.dir
+    first = share.tree_cpu_s
+    cg.usage(4.5)
+    share.cpu_share()
+    assert share.tree_cpu_s - first == pytest.approx(2.5)
+
+
+@needs_cgroup_v2_line
+def test_a_cgroup_holding_other_processes_is_not_used(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    cg = FakeCgroup(tmp_path, sleeper.pid)
+    cg.procs([sleeper.pid, os.getpid()])  # this test's process is not in the tree
+    share = ProcessTreeShare(sleeper.pid, cgroup_roots=[tmp_path])
+    share.start()
+    assert share.cgroup is None
+    first = share.tree_cpu_s
+    cg.usage(5.0)
+    share.cpu_share()
+    assert share.tree_cpu_s - first < 0.5  # the sleeper's own time, not the cgroup's 5 s
+
+
+@needs_cgroup_v2_line
+def test_when_another_process_joins_the_cgroup_the_tree_is_followed_by_process(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    cg = FakeCgroup(tmp_path, sleeper.pid)
+    share = ProcessTreeShare(sleeper.pid, cgroup_roots=[tmp_path])
+    share.start()
+    first = share.tree_cpu_s
+    cg.usage(3.0)
+    share.cpu_share()
+    assert share.tree_cpu_s - first == pytest.approx(3.0)
+    cg.procs([sleeper.pid, os.getpid()])
+    cg.usage(10.0)  # this test's time, not the tree's
+    share.cpu_share()
+    assert share.cgroup is None
+    assert 3.0 <= share.tree_cpu_s - first < 3.5  # continues from the cgroup's figure
