@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wattwise._errors import ConfigError
+from wattwise._records import CarbonFigures, Sample
 from wattwise.carbon._base import ConstantIntensity, IntensityProvider
 from wattwise.carbon._data import equivalent_factors
 from wattwise.carbon._location import Location
-from wattwise.tracking._records import CarbonFigures, Sample
 
 __all__ = [
     "J_PER_KWH",

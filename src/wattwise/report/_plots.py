@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
+from wattwise._records import RunResult
 from wattwise.report._document import Chart
-from wattwise.tracking._records import RunResult
 
 __all__ = ["bar_chart", "line_chart", "power_timeline", "scatter_chart"]
 

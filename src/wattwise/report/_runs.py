@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
+from wattwise._records import RunResult
 from wattwise._units import format_energy as fmt_j
 from wattwise.carbon import equivalents
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
-from wattwise.tracking._records import RunResult
 
 __all__ = ["compare_table", "run_sections"]
 

@@ -19,7 +19,7 @@ from typing import Final
 
 import psutil
 
-from wattwise.tracking._records import RunStatus
+from wattwise._records import RunStatus
 
 __all__ = ["STALE_AFTER_S", "derive_status"]
 

@@ -14,12 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattwise.meters._base import Component, ComponentKind, Method, Source
-from wattwise.store import _schema as s
-from wattwise.store._liveness import derive_status
-from wattwise.store._schema import SCHEMA_VERSION_KEY
-from wattwise.tracking._accumulate import combined_uncertainty, net_uncertainty
-from wattwise.tracking._records import (
+from wattwise._records import (
     CarbonFigures,
     ComponentEnergy,
     Gap,
@@ -28,7 +23,13 @@ from wattwise.tracking._records import (
     Sample,
     Scope,
     WindowResult,
+    combined_uncertainty,
+    net_uncertainty,
 )
+from wattwise.meters._base import Component, ComponentKind, Method, Source
+from wattwise.store import _schema as s
+from wattwise.store._liveness import derive_status
+from wattwise.store._schema import SCHEMA_VERSION_KEY
 
 __all__ = [
     "carbon_values",

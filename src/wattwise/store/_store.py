@@ -38,13 +38,7 @@ from wattwise._errors import (
     StoreUnreachable,
     StoreVersionError,
 )
-from wattwise.meters._base import Component
-from wattwise.store import _rows as rows
-from wattwise.store import _schema as s
-from wattwise.store._backend import ENV_VAR, Database, mask_url
-from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
-from wattwise.store._study import StudyRecord, StudyRun
-from wattwise.tracking._records import (
+from wattwise._records import (
     CarbonFigures,
     Gap,
     RunResult,
@@ -53,6 +47,12 @@ from wattwise.tracking._records import (
     Scope,
     WindowResult,
 )
+from wattwise.meters._base import Component
+from wattwise.store import _rows as rows
+from wattwise.store import _schema as s
+from wattwise.store._backend import ENV_VAR, Database, mask_url
+from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from wattwise.store._study import StudyRecord, StudyRun
 
 __all__ = ["MIN_PREFIX_LEN", "RunStore", "default_store_path"]
 

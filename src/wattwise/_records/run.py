@@ -1,0 +1,319 @@
+"""Frozen records of a run: what the tracker measured and the store keeps. Units are in the
+field names (J, W, s).
+
+They sit below tracking, store, carbon and report, which all read or write them (the
+layers in docs/architecture.md); their public names are ``wattwise.tracking``'s.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from wattwise.meters._base import ComponentKind, Method, Source
+
+__all__ = [
+    "CarbonFigures",
+    "ComponentEnergy",
+    "Gap",
+    "RunResult",
+    "RunStatus",
+    "Sample",
+    "Scope",
+    "WindowResult",
+]
+
+
+class Scope(enum.StrEnum):
+    """What a run's energy covers.
+
+    ``machine``: everything the meters see. ``process``: the CPU (and RAM) energy scaled by
+    the tracked process tree's share of the machine's CPU time (of memory in use), and the
+    GPUs the process may use.
+    """
+
+    MACHINE = "machine"
+    PROCESS = "process"
+
+
+class RunStatus(enum.StrEnum):
+    """Lifecycle of a run. ``interrupted``: its process died before finishing it."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The energy of one component over one sampling interval (a point of the timeline).
+
+    Attributes:
+        component: component name.
+        t_start_s: interval start, s since the run started.
+        t_end_s: interval end, s since the run started.
+        energy_j: energy in the interval, in J, after the scope share; None for a gap.
+        note: why a gap happened, or None.
+    """
+
+    component: str
+    t_start_s: float
+    t_end_s: float
+    energy_j: float | None
+    note: str | None = None
+
+    @property
+    def power_w(self) -> float | None:
+        """Mean power over the interval, in W (None for a gap or an empty interval)."""
+        dt = self.t_end_s - self.t_start_s
+        if self.energy_j is None or dt <= 0:
+            return None
+        return self.energy_j / dt
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A time a sensor could not be read.
+
+    Attributes:
+        component: component name.
+        start_s: s since run start when the failed read happened (interval start).
+        end_s: s since run start of the next successful read (or the run's end).
+        note: what failed.
+        recovered: True when a cumulative counter let the energy of the gap be recovered
+            exactly afterwards; False when that energy is unknown (not counted as zero:
+            the run's energy is a lower bound then, and says so).
+    """
+
+    component: str
+    start_s: float
+    end_s: float
+    note: str
+    recovered: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the gap, in s."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class ComponentEnergy:
+    """Energy of one component over a run or window.
+
+    Attributes:
+        name: component name (``cpu:package-0``, ``gpu:0``, ``cpu``, ``ram``).
+        kind: what it covers.
+        source: measured (which sensor) or estimated (which model).
+        counted: whether it is part of the total (sub-components are not).
+        energy_j: energy in J, after the scope share.
+        uncertainty_j: one-sigma uncertainty in J.
+        gap_s: seconds during which the sensor could not be read and energy was lost.
+        device: device index / socket, where that applies.
+    """
+
+    name: str
+    kind: ComponentKind
+    source: Source
+    counted: bool
+    energy_j: float
+    uncertainty_j: float
+    gap_s: float = 0.0
+    device: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "method": self.source.method.value,
+            "source": self.source.label(),
+            "sensor": self.source.sensor,
+            "detail": self.source.detail,
+            "counted": self.counted,
+            "energy_j": self.energy_j,
+            "uncertainty_j": self.uncertainty_j,
+            "gap_s": self.gap_s,
+            "device": self.device,
+        }
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """A named phase of a run (``train``, ``eval``); windows nest.
+
+    Attributes:
+        name: the window's own name.
+        path: slash-joined names from the outermost window (``epoch-1/eval``).
+        start_s: s since the run started.
+        end_s: s since the run started.
+        energy_j: counted energy inside the window, in J.
+        uncertainty_j: one-sigma uncertainty, in J.
+        components: per-component energy inside the window.
+    """
+
+    name: str
+    path: str
+    start_s: float
+    end_s: float
+    energy_j: float
+    uncertainty_j: float
+    components: tuple[ComponentEnergy, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the window, in s."""
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "duration_s": self.duration_s,
+            "energy_j": self.energy_j,
+            "uncertainty_j": self.uncertainty_j,
+            "components": [c.to_dict() for c in self.components],
+        }
+
+
+@dataclass(frozen=True)
+class CarbonFigures:
+    """Emissions of a run. Filled by the carbon layer; None on a run until it is.
+
+    Attributes:
+        emissions_g: gCO2e.
+        intensity_g_per_kwh: the (energy-weighted mean) grid intensity used.
+        zone: the grid zone.
+        pue: the power usage effectiveness applied.
+        intensity_source: where the intensity came from (dataset and year, or live API).
+    """
+
+    emissions_g: float
+    intensity_g_per_kwh: float
+    zone: str
+    pue: float
+    intensity_source: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything known about one tracked run.
+
+    Attributes:
+        run_id: unique id (32 hex digits).
+        name: the user's name for the run.
+        status: running, completed, failed or interrupted.
+        scope: machine or process.
+        started_at: UTC start time.
+        ended_at: UTC end time, or None while running / when interrupted.
+        duration_s: wall-clock length, in s (up to the last heartbeat when interrupted).
+        energy_j: sum of the counted components, in J (gross, before any baseline).
+        uncertainty_j: one-sigma uncertainty of ``energy_j``, in J: components of one
+            sensor or model (one ``(method, sensor)``) add linearly, as they share a scale
+            error; those groups add in quadrature (docs/estimate-model.md).
+        baseline_power_w: idle power measured before the run, in W, or None.
+        net_energy_j: ``energy_j`` less the baseline power of each counted component over
+            the time its energy is known (sensor gaps whose energy was lost are left out of
+            both), in J, or None without baseline.
+        net_uncertainty_j: one-sigma uncertainty of ``net_energy_j``: ``uncertainty_j`` plus
+            the baseline's over the time subtracted, in J, or None without baseline.
+        components: per-component energy.
+        windows: named phases.
+        gaps: sensor gaps.
+        exit_code: the tracked command's exit code, for ``wattwise run``.
+        command: the tracked command line, for ``wattwise run``.
+        host: host name.
+        pid: id of the process that tracked the run.
+        carbon: emissions, or None when not computed.
+        samples: the power timeline (may be empty when not loaded).
+    """
+
+    run_id: str
+    name: str
+    status: RunStatus
+    scope: Scope
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    energy_j: float
+    uncertainty_j: float
+    baseline_power_w: float | None = None
+    net_energy_j: float | None = None
+    net_uncertainty_j: float | None = None
+    components: tuple[ComponentEnergy, ...] = ()
+    windows: tuple[WindowResult, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    exit_code: int | None = None
+    command: tuple[str, ...] | None = None
+    host: str = ""
+    pid: int | None = None
+    carbon: CarbonFigures | None = None
+    samples: tuple[Sample, ...] = field(default=(), repr=False)
+
+    @property
+    def methods(self) -> set[Method]:
+        """The methods behind the counted components (measured, estimated or both)."""
+        return {c.source.method for c in self.components if c.counted}
+
+    @property
+    def provenance(self) -> str:
+        """``measured``, ``estimated`` or ``mixed``: what the total is made of."""
+        methods = self.methods
+        if methods == {Method.MEASURED}:
+            return "measured"
+        if methods == {Method.ESTIMATED}:
+            return "estimated"
+        return "mixed" if methods else "none"
+
+    @property
+    def energy_lost_s(self) -> float:
+        """Seconds of unrecovered sensor gaps on counted components."""
+        counted = {c.name for c in self.components if c.counted}
+        return sum(g.duration_s for g in self.gaps if not g.recovered and g.component in counted)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready dict (the schema of ``--json`` outputs)."""
+        carbon = self.carbon
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "command": list(self.command) if self.command is not None else None,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_s": self.duration_s,
+            "energy_j": self.energy_j,
+            "uncertainty_j": self.uncertainty_j,
+            "provenance": self.provenance,
+            "energy_is_lower_bound": self.energy_lost_s > 0,
+            "scope": self.scope.value,
+            "baseline_power_w": self.baseline_power_w,
+            "net_energy_j": self.net_energy_j,
+            "net_uncertainty_j": self.net_uncertainty_j,
+            "components": [c.to_dict() for c in self.components],
+            "windows": [w.to_dict() for w in self.windows],
+            "gaps": [
+                {
+                    "component": g.component,
+                    "start_s": g.start_s,
+                    "end_s": g.end_s,
+                    "note": g.note,
+                    "recovered": g.recovered,
+                }
+                for g in self.gaps
+            ],
+            "host": self.host,
+            "pid": self.pid,
+            "emissions_g": carbon.emissions_g if carbon else None,
+            "intensity_g_per_kwh": carbon.intensity_g_per_kwh if carbon else None,
+            "zone": carbon.zone if carbon else None,
+            "pue": carbon.pue if carbon else None,
+            "intensity_source": carbon.intensity_source if carbon else None,
+        }
