@@ -1,5 +1,6 @@
 """wattwise: measure, compare and cut the energy and carbon of deep learning, honestly."""
 
+from wattwise import _wiring
 from wattwise._errors import (
     ConfigError,
     DataFileError,
@@ -25,6 +26,9 @@ from wattwise.tracking import (
     last_run,
     track,
 )
+
+# Hand the tracker its default run store and emissions (tracking imports neither).
+_wiring.install()
 
 __version__ = "0.1.0"
 

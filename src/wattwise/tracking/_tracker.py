@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -27,14 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast, overload
 import psutil
 
 from wattwise._errors import ConfigError, MeterError, WattwiseError
-from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
-from wattwise.tracking._accumulate import (
-    Accumulator,
-    counted_totals,
-    net_uncertainty,
-    share_after,
-)
-from wattwise.tracking._records import (
+from wattwise._records import (
     CarbonFigures,
     Gap,
     RunResult,
@@ -43,11 +36,18 @@ from wattwise.tracking._records import (
     Scope,
     WindowResult,
 )
+from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
+from wattwise.tracking._accumulate import (
+    Accumulator,
+    counted_totals,
+    net_uncertainty,
+    share_after,
+)
 from wattwise.tracking._scope import ProcessTreeShare
 
 if TYPE_CHECKING:
+    # Type-only: the intensity parameter's annotation (import-linter skips these imports).
     from wattwise.carbon import IntensityProvider, Location
-    from wattwise.store import RunStore
 
 __all__ = ["RunSink", "Tracker", "Window", "current_tracker", "last_run", "track"]
 
@@ -116,6 +116,60 @@ class RunSink(Protocol):
     def add_window(self, run_id: str, window: WindowResult) -> None: ...
 
     def finish_run(self, result: RunResult) -> None: ...
+
+
+class ClosableSink(RunSink, Protocol):
+    """A sink the tracker opened itself, and so closes (the default run store)."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Defaults:
+    """What a tracker uses where it is handed no store or intensity, and how it computes
+    emissions: the run store and :mod:`wattwise.carbon`, set by :func:`set_defaults` from
+    ``wattwise/__init__.py``, so that tracking imports neither (docs/architecture.md)."""
+
+    open_store: Callable[[str | None], ClosableSink] | None = None
+    resolve_intensity: Callable[[], IntensityProvider | Location] | None = None
+    emissions: (
+        Callable[
+            [Sequence[Sample], datetime, IntensityProvider | Location, Collection[str]],
+            CarbonFigures,
+        ]
+        | None
+    ) = None
+
+
+_defaults = _Defaults()
+
+
+def set_defaults(
+    *,
+    open_store: Callable[[str | None], ClosableSink],
+    resolve_intensity: Callable[[], IntensityProvider | Location],
+    emissions: Callable[
+        [Sequence[Sample], datetime, IntensityProvider | Location, Collection[str]],
+        CarbonFigures,
+    ],
+) -> None:
+    """Wire the tracker's defaults (called once, by ``wattwise/__init__.py``).
+
+    Args:
+        open_store: opens the run store at a URL (None: the configured one).
+        resolve_intensity: the intensity to use where a tracker is given none.
+        emissions: the emissions of samples ``(samples, started_at, intensity, counted
+            component names)``.
+    """
+    _defaults.open_store = open_store
+    _defaults.resolve_intensity = resolve_intensity
+    _defaults.emissions = emissions
+
+
+def _wired(value: _V | None) -> _V:
+    if value is None:  # only while wattwise/__init__.py is still running
+        raise WattwiseError("wattwise.tracking is used before wattwise finished importing")
+    return value
 
 
 def _reset(var: contextvars.ContextVar[_V], token: contextvars.Token[_V]) -> None:
@@ -262,7 +316,7 @@ class Tracker:
         self._threads: list[threading.Thread] = []
         self._running = False
         self._token: contextvars.Token[Tracker | None] | None = None
-        self._owned_store: RunStore | None = None
+        self._owned_store: ClosableSink | None = None
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -450,18 +504,14 @@ class Tracker:
             return None
         if self.intensity is not None:
             return self.intensity
-        from wattwise.carbon import resolve_location
-
-        return resolve_location()  # env / config / world average; no network
+        return _wired(_defaults.resolve_intensity)()  # env / config / world; no network
 
     def _carbon(self, result: RunResult) -> CarbonFigures | None:
-        from wattwise.carbon import emissions_for_samples
-
         assert self._intensity is not None
         counted = {c.name for c in result.components if c.counted}
         try:
-            return emissions_for_samples(
-                result.samples, result.started_at, self._intensity, components=counted
+            return _wired(_defaults.emissions)(
+                result.samples, result.started_at, self._intensity, counted
             )
         except WattwiseError as exc:
             self._warn(f"emissions could not be computed: {exc}")
@@ -601,10 +651,8 @@ class Tracker:
         if self.store is False:
             return None
         if self.store is None or self.store is True or isinstance(self.store, str):
-            from wattwise.store import RunStore
-
             url = self.store if isinstance(self.store, str) else None
-            store = RunStore.open(url)
+            store = _wired(_defaults.open_store)(url)
             self._owned_store = store  # opened here, so closed here (see stop)
             return store
         return self.store
