@@ -80,6 +80,7 @@ def test_pareto_front_flags_by_hand_with_ties_and_dominated_points() -> None:
     assert pareto_front([]) == []
 
 
+@pytest.mark.slow
 def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: Path) -> None:
     meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, POWER_W * 36000.0)])
     t = Tracker("zoo", meters=[meter], store=False)
