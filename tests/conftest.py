@@ -5,7 +5,8 @@
   socket in its temporary directory only). Skipped when the server binaries are missing,
   *failed* instead when the ``CI`` environment variable is set.
 * ``postgres_db_url``: a fresh, empty database on that server for one test.
-* ``store_url``: a fresh store for one test, on SQLite and (marked ``postgres``) PostgreSQL.
+* ``store_url``: a fresh store for one test, on SQLite and (marked ``postgres`` and ``slow``)
+  PostgreSQL.
 * ``child_env``: the environment a child Python needs to import this checkout of wattwise.
 """
 
@@ -220,7 +221,9 @@ def postgres_db_url(_postgres_server: _PostgresServer) -> Iterator[str]:
         _postgres_server.admin(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store: a SQLite file that does not exist yet, or an empty PostgreSQL DB."""
     if request.param == "postgres":

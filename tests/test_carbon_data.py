@@ -17,13 +17,6 @@ DATA = ROOT / "src" / "wattwise" / "carbon" / "data"
 SCRIPT = ROOT / "scripts" / "build_carbon_tables.py"
 
 
-def test_public_names_are_exactly_all() -> None:
-    public = {n for n in vars(carbon) if not n.startswith("_")} - {"annotations"}
-    modules = {n for n in public if type(getattr(carbon, n)).__name__ == "module"}
-    assert set(carbon.__all__) == public - modules
-    assert len(carbon.__all__) == len(set(carbon.__all__))
-
-
 def test_every_grid_zone_has_a_source_and_an_origin_line() -> None:
     zones = grid_zones()
     assert len(zones) > 100

@@ -52,6 +52,7 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     return errors[0]
 
 
+@pytest.mark.slow
 def test_run_json_has_the_documented_fields_and_is_stored(cli: Cli) -> None:
     proc = cli("run", "--name", "busy", "--json", "--", sys.executable, "-c", BUSY.format(s=1.0))
     assert proc.returncode == 0, proc.stderr
@@ -134,6 +135,7 @@ def test_corrupt_store_file_is_a_clear_error_and_left_alone(cli: Cli, tmp_path: 
     assert bad.read_bytes() == b"this is not a database" * 100
 
 
+@pytest.mark.slow
 def test_killed_command_is_interrupted_with_its_samples(cli: Cli) -> None:
     script = BUSY.format(s=2.5) + "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
     proc = cli("run", "--json", "--", sys.executable, "-c", script)
@@ -145,6 +147,7 @@ def test_killed_command_is_interrupted_with_its_samples(cli: Cli) -> None:
     assert len(csv_text.strip().splitlines()) > 4  # header + samples of ~2.5 s at 1 s
 
 
+@pytest.mark.slow
 def test_killed_wattwise_leaves_an_interrupted_run_with_samples(cli: Cli) -> None:
     proc = subprocess.Popen(
         cli.argv("run", "--name", "doomed", "--interval", "0.2", "--", "sleep", "60"),
@@ -198,6 +201,7 @@ def test_signals_are_forwarded_to_the_command(cli: Cli, tmp_path: Path) -> None:
     assert json.loads(out)["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_process_scope_excludes_other_processes(cli: Cli) -> None:
     burner = subprocess.Popen([sys.executable, "-c", BUSY.format(s=30)])
     try:
@@ -216,6 +220,7 @@ def test_process_scope_excludes_other_processes(cli: Cli) -> None:
     assert cpu_process < 0.1 * cpu_machine
 
 
+@pytest.mark.slow
 def test_baseline_gives_net_energy(cli: Cli) -> None:
     run = cli.json(
         "run",

@@ -62,6 +62,7 @@ def _run_id(proc: subprocess.CompletedProcess[str]) -> str:
 # -- A: text that is not ours ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_name_with_markup_is_printed_verbatim(cli: Cli) -> None:
     proc = cli("run", "--name", UNRULY, "--", "true")
     assert proc.returncode == 0, proc.stderr
@@ -142,6 +143,7 @@ def test_messages_with_brackets_keep_them(capsys: pytest.CaptureFixture[str]) ->
 # -- B: --version, -h, --quiet, help -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_version_and_short_help(cli: Cli) -> None:
     from importlib.metadata import version
 
@@ -155,6 +157,7 @@ def test_version_and_short_help(cli: Cli) -> None:
         assert "Usage: wattwise" in short.stdout
 
 
+@pytest.mark.slow
 def test_quiet_keeps_data_and_errors_only(cli: Cli) -> None:
     loud = cli("run", "--baseline", "0.2s", "--", "true")
     assert loud.returncode == 0
@@ -222,6 +225,7 @@ def _lead(text: str) -> int:
 LONG = "nightly fine-tuning of resnet50 on the full imagenet subset with mixed precision"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [80, 60])
 def test_runs_list_keeps_the_key_columns(cli: Cli, columns: int) -> None:
     ids = []
@@ -266,6 +270,7 @@ def test_a_note_about_the_machine_is_shown_once(
     assert (Path(os.environ["WATTWISE_STATE_DIR"]) / "notes-shown.json").is_file()
 
 
+@pytest.mark.slow
 def test_the_cpu_note_is_shown_once_across_commands_and_always_by_meters(cli: Cli) -> None:
     hint = next(
         m["reason"]

@@ -44,6 +44,7 @@ def test_a_usage_error_is_one_line_naming_the_help(
     assert not (tmp_path / "s.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_no_command_prints_the_help_and_help_exits_zero(child_env: dict[str, str]) -> None:
     bare = wattwise(child_env)
     assert bare.returncode == 2

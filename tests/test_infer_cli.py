@@ -87,6 +87,7 @@ def test_batching_prints_a_table_with_the_pick(cli: Any) -> None:
     assert "J/request" in r.stdout and "best " in r.stdout and "virtual time" in r.stdout
 
 
+@pytest.mark.slow
 def test_quantize_json_and_its_study(cli: Any) -> None:
     pytest.importorskip("torchao")
     r = cli(

@@ -10,7 +10,6 @@ import time
 import numpy as np
 import pytest
 
-import wattwise.infer as infer
 from wattwise._errors import ConfigError
 from wattwise.infer import (
     BatchPolicy,
@@ -28,16 +27,6 @@ def _service(n: int) -> float:
 
 def _noop(n: int) -> None:
     pass
-
-
-def test_all_lists_exactly_the_public_names() -> None:
-    public = {n for n in dir(infer) if not n.startswith("_")}
-    lazy = set(infer._LAZY)
-    modules = {"annotations", "importlib", "Any", "TYPE_CHECKING"}
-    assert set(infer.__all__) == (public - modules) | lazy
-    assert len(infer.__all__) == len(set(infer.__all__))
-    for name in infer.__all__:
-        assert getattr(infer, name) is not None
 
 
 def test_jittered_arrivals_keep_every_gap_within_the_jitter() -> None:

@@ -63,6 +63,24 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
     assert pareto_front(points) == [True, True, False, True, True]
 
 
+def test_pareto_front_flags_by_hand_with_ties_and_dominated_points() -> None:
+    points = [
+        (1.0, 60.0),  # on: the cheapest model at 60 %
+        (1.0, 55.0),  # off: as cheap as the first, less accurate
+        (2.0, 60.0),  # off: as accurate as the first, dearer
+        (2.0, 70.0),  # on
+        (2.0, 70.0),  # on: an exact tie with the one above; neither beats the other
+        (3.0, 69.0),  # off: dearer and less accurate than (2, 70)
+        (4.0, 80.0),  # on: the most accurate
+        (0.5, 40.0),  # on: the cheapest
+        (5.0, 80.0),  # off: as accurate as (4, 80), dearer
+    ]
+    assert pareto_front(points) == [True, False, False, True, True, False, True, True, False]
+    assert pareto_front([(1.0, 50.0)]) == [True]
+    assert pareto_front([]) == []
+
+
+@pytest.mark.slow
 def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: Path) -> None:
     meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, POWER_W * 36000.0)])
     t = Tracker("zoo", meters=[meter], store=False)
@@ -83,8 +101,13 @@ def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: P
         assert m.calls >= 2 and m.items_per_call == 2
         assert m.energy_j == pytest.approx(POWER_W * windows[e.model].duration_s, rel=1e-6)
         assert e.j_per_image == pytest.approx(m.energy_j / (2 * m.calls))
-    front = pareto_front([(e.j_per_image, e.top1) for e in result.entries])
-    assert [e.on_pareto_front for e in result.entries] == front
+    # The three top-1 accuracies differ, so a model is on the front exactly when it uses less
+    # energy per image than every more accurate one: a sweep, not the code's pairwise rule.
+    assert len({e.top1 for e in result.entries}) == 3
+    least_j = float("inf")
+    for e in sorted(result.entries, key=lambda e: -e.top1):
+        assert e.on_pareto_front == (e.j_per_image < least_j), e.model
+        least_j = min(least_j, e.j_per_image)
     s = result.shufflenet["shufflenet_v2_x0_5"]
     assert s["ratio_to_trend"] == pytest.approx(s["j_per_image"] / s["trend_j_per_image"])
     assert s["models_since"] == 1  # mobilenet_v3_small (2019)

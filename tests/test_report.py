@@ -177,6 +177,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(
     store: RunStore, tmp_path: Path, child_env: dict[str, str]
 ) -> None:

@@ -338,16 +338,3 @@ def test_compare_with_an_unreachable_target_says_never(tmp_path: Path) -> None:
     assert s.energy_to_target_j is None and s.reached == 0
     assert c.to_dict()["strategies"][0]["energy_to_target_j"] is None
     assert c.target_source == "given"
-
-
-def test_all_lists_exactly_the_public_names() -> None:
-    import types
-
-    import wattwise.search as pkg
-
-    public = {
-        n
-        for n, v in vars(pkg).items()
-        if not n.startswith("_") and not isinstance(v, types.ModuleType)
-    }
-    assert set(pkg.__all__) == public and len(set(pkg.__all__)) == len(pkg.__all__)

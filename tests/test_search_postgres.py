@@ -35,7 +35,7 @@ from wattwise.search._storage import close_storage  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
 from wattwise.tracking._records import RunStatus  # noqa: E402
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 # The ``sweep`` commands on a Typer app, as ``wattwise`` mounts them. With BARRIER set, the
 # workers import the heavy modules first and wait for each other, so that they start their

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import wattwise.store
 from wattwise import ConfigError, RunNotFound, StoreError, StoreUnreachable, StoreVersionError
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import SCHEMA_VERSION, STALE_AFTER_S, RunStore, _backend
@@ -189,14 +188,6 @@ def store(store_url: str) -> Iterator[RunStore]:
     opened = RunStore.open(store_url)
     yield opened
     opened.close()
-
-
-def test_public_names_are_exactly_all() -> None:
-    public = {n for n in dir(wattwise.store) if not n.startswith("_")}
-    public -= {"annotations"}
-    # The order of __all__ is ruff's (RUF022); here: no name missing, none extra.
-    assert len(set(wattwise.store.__all__)) == len(wattwise.store.__all__)
-    assert set(wattwise.store.__all__) == public
 
 
 # -- round trips ----------------------------------------------------------------------------

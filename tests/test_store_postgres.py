@@ -16,7 +16,7 @@ from wattwise import StoreUnreachable, StoreVersionError
 from wattwise.store import SCHEMA_VERSION, RunStore
 from wattwise.tracking._records import RunStatus, Scope
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def _begin(store: RunStore, run_id: str) -> None:

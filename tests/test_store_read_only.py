@@ -360,6 +360,7 @@ def test_postgres_empty_database_is_listed_empty_and_gets_no_tables(
     assert list(work.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_read_only_store_reads_and_the_server_refuses_writes(
     env: dict[str, str], work: Path, postgres_db_url: str

@@ -554,12 +554,6 @@ def test_nvml_probe_converts_units_and_follows_cuda_visible_devices(
         NvmlGpuProbe(1, nvml=_fake_nvml(set())).open()
 
 
-def test_all_lists_exactly_the_public_names() -> None:
-    # Its order (constants, classes, functions, each alphabetical) is ruff's RUF022.
-    public = {n for n in vars(studies) if not n.startswith("_")}
-    assert set(studies.__all__) == public and len(studies.__all__) == len(public)
-
-
 def test_environment_study_samples_the_gpu_of_cuda_settings_only(
     digits: DataSplit, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -523,18 +523,3 @@ def test_tensorboard_gets_energy_power_and_validation_scalars_and_hparams(
     assert [s.value for s in acc.Scalars("power/mean_w")] == pytest.approx([10.0, 10.0], rel=1e-4)
     plugins = acc.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in plugins
-
-
-def test_public_names_are_exactly_all() -> None:
-    import wattwise.train
-    import wattwise.workloads
-
-    public = {n for n in dir(wattwise.train) if not n.startswith("_")}
-    public -= {"annotations", "lightning", "keras", "hf"}  # framework modules, once imported
-    assert len(set(wattwise.train.__all__)) == len(wattwise.train.__all__)
-    assert set(wattwise.train.__all__) == public
-    # Workloads load their torch parts lazily: every listed name must resolve.
-    for name in wattwise.workloads.__all__:
-        assert getattr(wattwise.workloads, name) is not None
-    with pytest.raises(AttributeError):
-        _ = wattwise.workloads.NoSuchThing  # type: ignore[attr-defined]

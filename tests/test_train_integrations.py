@@ -63,6 +63,7 @@ def test_recorder_runs_its_own_tracker_or_uses_a_running_one() -> None:
     assert outer.result is not None and [w.path for w in outer.result.windows] == ["epoch-1"]
 
 
+@pytest.mark.slow
 # Lightning's own warnings (a deprecated torch pytree call, advice on data workers) are
 # about Lightning here, not about the callback.
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
@@ -118,6 +119,7 @@ def test_lightning_callback_measures_each_epoch_including_validation(tmp_path: P
     assert tracker.result.status is RunStatus.COMPLETED
 
 
+@pytest.mark.slow
 def test_keras_callback_puts_energy_in_the_history() -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
@@ -138,6 +140,7 @@ def test_keras_callback_puts_energy_in_the_history() -> None:
     assert "val_loss" in history.history
 
 
+@pytest.mark.slow
 def test_hf_trainer_callback_measures_each_epoch(tmp_path: Path) -> None:
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
