@@ -74,20 +74,20 @@ def test_virtual_clock_energy_is_the_serving_window_plus_the_given_idle_power() 
         idle_s = p.duration_s - p.busy_s
         assert p.idle_energy_j == pytest.approx(2.0 * idle_s)
         assert p.energy_j == pytest.approx(w.energy_j + 2.0 * idle_s)
-        assert p.j_per_request == pytest.approx(p.energy_j / 40)
+        assert p.energy_per_item_j == pytest.approx(p.energy_j / 40)
         assert p.source == "estimated (test-model)"
     one, eight = result.policy("batch=1"), result.policy("batch=8 wait=50ms")
     # 20 req/s, 50 ms max wait: one arrival per 50 ms means batches of about one or two
     assert one.batches == 40 and one.busy_s == pytest.approx(40 * 0.0045)
     assert 1.0 < eight.mean_batch_size < 3.0
     assert eight.p95_latency_s > one.p95_latency_s  # waiting for a batch costs latency
-    assert result.best == min(result.policies, key=lambda p: p.j_per_request).policy
+    assert result.best == min(result.policies, key=lambda p: p.energy_per_item_j).policy
     assert result.ratio_to_batch1 == pytest.approx(
-        result.policy(result.best).j_per_request / one.j_per_request
+        result.policy(result.best).energy_per_item_j / one.energy_per_item_j
     )
     d = result.to_dict()
     assert d["clock"] == "virtual" and d["idle_power_w"] == 2.0
-    assert {"policy", "batch_size", "j_per_request", "p95_ms", "throughput"} <= set(
+    assert {"policy", "max_batch_size", "energy_per_item_j", "p95_ms", "throughput_rps"} <= set(
         d["policies"][0]
     )
     assert any("virtual time" in n for n in d["notes"])

@@ -64,10 +64,12 @@ def test_batching_json_and_its_study(cli: Any) -> None:
     d = json.loads(r.stdout)
     assert [p["policy"] for p in d["policies"]] == ["batch=1", "batch=4 wait=10ms", "greedy<=64"]
     for p in d["policies"]:
-        assert {"policy", "batch_size", "j_per_request", "p95_ms", "throughput"} <= set(p)
+        assert {"policy", "max_batch_size", "energy_per_item_j", "p95_ms", "throughput_rps"} <= set(
+            p
+        )
         assert p["source"] == "estimated (cpu-model)"
-        assert p["j_per_request"] == pytest.approx(p["energy_j"] / 24)
-    assert d["best"] == min(d["policies"], key=lambda p: p["j_per_request"])["policy"]
+        assert p["energy_per_item_j"] == pytest.approx(p["energy_j"] / 24)
+    assert d["best"] == min(d["policies"], key=lambda p: p["energy_per_item_j"])["policy"]
     assert d["threads"] == 1 and d["clock"] == "real" and d["slo_ms"] == 500
     study = _study(d["study_id"])
     assert study.kind == "batching" and study.params["rate_rps"] == 400
@@ -98,7 +100,7 @@ def test_quantize_json_and_its_study(cli: Any) -> None:
     d = json.loads(r.stdout)
     assert [v["variant"] for v in d["variants"]] == ["fp32", "int8-dynamic", "int8-static"]
     for v in d["variants"]:
-        assert {"variant", "j_per_inference", "latency_ms", "size_bytes", "accuracy"} <= set(v)
+        assert {"variant", "energy_per_item_j", "latency_ms", "size_bytes", "accuracy"} <= set(v)
     assert d["training"]["epochs"] == 2 and d["dataset"] == "digits"
     study = _study(d["study_id"])
     assert study.kind == "quantization" and study.results["variants"] == d["variants"]
@@ -115,9 +117,17 @@ def test_zoo_json_plots_and_study(cli: Any, tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert [m["model"] for m in d["models"]] == ["shufflenet_v2_x0_5", "mobilenet_v3_small"]
-    for m in d["models"]:
-        assert {"model", "year", "top1", "gflops", "params", "j_per_image", "latency_ms"} <= set(m)
+    assert [m["model"] for m in d["entries"]] == ["shufflenet_v2_x0_5", "mobilenet_v3_small"]
+    for m in d["entries"]:
+        assert {
+            "model",
+            "year",
+            "top1",
+            "gflops",
+            "params",
+            "energy_per_item_j",
+            "latency_ms",
+        } <= set(m)
     assert all(Path(p).is_file() for p in d["plots"]) and len(d["plots"]) == 2
     assert "shufflenet_v2_x0_5" in d["shufflenet"]
     assert _study(d["study_id"]).kind == "zoo"

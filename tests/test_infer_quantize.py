@@ -109,12 +109,14 @@ def test_int8_variants_are_smaller_and_keep_the_accuracy(
         m = v.measurement
         assert m.energy_j == pytest.approx(sum(w.energy_j for w in windows))
         assert m.energy_j == pytest.approx(POWER_W * sum(w.duration_s for w in windows))
-        assert v.j_per_inference == pytest.approx(m.energy_j / (m.calls * 32))
-        assert r.energy_ratio(v.variant) == pytest.approx(fp32.j_per_inference / v.j_per_inference)
+        assert v.energy_per_item_j == pytest.approx(m.energy_j / (m.calls * 32))
+        assert r.energy_ratio(v.variant) == pytest.approx(
+            fp32.energy_per_item_j / v.energy_per_item_j
+        )
     ok = [v for v in r.variants if r.accuracy_drop_pp(v.variant) <= 1.0 + 1e-9]
-    assert r.best == min(ok, key=lambda v: v.j_per_inference).variant
+    assert r.best == min(ok, key=lambda v: v.energy_per_item_j).variant
     d = r.to_dict()
-    assert {"variant", "j_per_inference", "latency_ms", "size_bytes", "accuracy"} <= set(
+    assert {"variant", "energy_per_item_j", "latency_ms", "size_bytes", "accuracy"} <= set(
         d["variants"][1]
     )
 

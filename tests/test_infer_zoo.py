@@ -100,16 +100,18 @@ def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: P
         m = e.measurement
         assert m.calls >= 2 and m.items_per_call == 2
         assert m.energy_j == pytest.approx(POWER_W * windows[e.model].duration_s, rel=1e-6)
-        assert e.j_per_image == pytest.approx(m.energy_j / (2 * m.calls))
+        assert e.energy_per_item_j == pytest.approx(m.energy_j / (2 * m.calls))
     # The three top-1 accuracies differ, so a model is on the front exactly when it uses less
     # energy per image than every more accurate one: a sweep, not the code's pairwise rule.
     assert len({e.top1 for e in result.entries}) == 3
     least_j = float("inf")
     for e in sorted(result.entries, key=lambda e: -e.top1):
-        assert e.on_pareto_front == (e.j_per_image < least_j), e.model
-        least_j = min(least_j, e.j_per_image)
+        assert e.on_pareto_front == (e.energy_per_item_j < least_j), e.model
+        least_j = min(least_j, e.energy_per_item_j)
     s = result.shufflenet["shufflenet_v2_x0_5"]
-    assert s["ratio_to_trend"] == pytest.approx(s["j_per_image"] / s["trend_j_per_image"])
+    assert s["ratio_to_trend"] == pytest.approx(
+        s["energy_per_item_j"] / s["trend_energy_per_item_j"]
+    )
     assert s["models_since"] == 1  # mobilenet_v3_small (2019)
     assert "shufflenet_v2_x0_5" in s["summary"]
     assert result.trend_per_year is not None
@@ -119,6 +121,6 @@ def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: P
         "energy_vs_accuracy.png", "energy_vs_year.png",
     ]  # fmt: skip
     d = result.to_dict()
-    keys = {"model", "year", "top1", "gflops", "params", "j_per_image", "latency_ms"}
-    assert keys <= set(d["models"][0])
+    keys = {"model", "year", "top1", "gflops", "params", "energy_per_item_j", "latency_ms"}
+    assert keys <= set(d["entries"][0])
     assert any("random weights" in n for n in d["notes"])

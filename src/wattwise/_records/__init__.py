@@ -1,10 +1,12 @@
-"""Records shared by the layers: frozen run records and their uncertainty arithmetic.
+"""Records shared by the layers: the :class:`Record` base of every stored result, frozen run
+records and their uncertainty arithmetic.
 
 The bottom of the package with the meters (docs/architecture.md): tracking, store, carbon
 and report import these; they import only the meters' component types. The public names
 are re-exported by :mod:`wattwise.tracking`.
 """
 
+from wattwise._records.base import Record, RecordError, known_kinds, load_record
 from wattwise._records.run import (
     CarbonFigures,
     ComponentEnergy,
@@ -21,6 +23,8 @@ __all__ = [
     "CarbonFigures",
     "ComponentEnergy",
     "Gap",
+    "Record",
+    "RecordError",
     "RunResult",
     "RunStatus",
     "Sample",
@@ -28,5 +32,7 @@ __all__ = [
     "WindowResult",
     "combined_uncertainty",
     "counted_totals",
+    "known_kinds",
+    "load_record",
     "net_uncertainty",
 ]

@@ -215,11 +215,11 @@ def batching(
         mark = " *" if p["policy"] == data["best"] else ""
         table.add_row(
             escape(p["policy"] + mark),
-            format_energy(p["j_per_request"]),
+            format_energy(p["energy_per_item_j"]),
             f"{p['p50_ms']:.1f} ms",
             f"{p['p95_ms']:.1f} ms",
             f"{p['p99_ms']:.1f} ms",
-            f"{p['throughput']:.2f}",
+            f"{p['throughput_rps']:.2f}",
             f"{p['mean_batch_size']:.2f}",
             f"{p['mean_power_w']:.2f} W",
             f"{p['busy_share']:.0%}",
@@ -301,7 +301,7 @@ def quantize(
         mark = " *" if v["variant"] == data["best"] else ""
         table.add_row(
             escape(v["variant"] + mark),
-            format_energy(v["j_per_inference"]),
+            format_energy(v["energy_per_item_j"]),
             _times(v["energy_ratio_vs_fp32"]),
             f"{v['latency_ms']:.3f} ms",
             f"{v['size_bytes'] / 1024:.1f} KiB",

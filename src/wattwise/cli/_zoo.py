@@ -114,14 +114,14 @@ def zoo(
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("model", "year", "top-1", "GFLOPs", "params", "J/image", "latency", "front"):
         table.add_column(col, justify="right")
-    for e in data["models"]:
+    for e in data["entries"]:
         table.add_row(
             escape(e["model"]),
             str(e["year"]),
             f"{e['top1']:.1f} %",
             f"{e['gflops']:.2f}",
             f"{e['params'] / 1e6:.1f} M",
-            format_energy(e["j_per_image"]),
+            format_energy(e["energy_per_item_j"]),
             f"{e['latency_ms']:.1f} ms",
             "*" if e["on_pareto_front"] else "",
         )

@@ -544,7 +544,7 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
     rows = tuple(
         (
             p.policy,
-            fmt_j(p.j_per_request),
+            fmt_j(p.energy_per_item_j),
             f"{p.p95_latency_s * 1e3:.0f} ms",
             f"{p.requests / p.batches:.1f}" if p.batches else "–",
         )
@@ -563,8 +563,8 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
     outcome = LeverOutcome(
         lever=f"batching ({best.policy})",
         baseline="one request at a time",
-        baseline_energy_j=one.j_per_request,
-        lever_energy_j=best.j_per_request,
+        baseline_energy_j=one.energy_per_item_j,
+        lever_energy_j=best.energy_per_item_j,
         accuracy_change_pp=None,
         source=result.source,
         note=f"J per request; p95 {best.p95_latency_s * 1e3:.0f} ms against "
@@ -607,7 +607,7 @@ def quantization(
     rows = tuple(
         (
             v.variant,
-            fmt_j(v.j_per_inference),
+            fmt_j(v.energy_per_item_j),
             f"{v.latency_s * 1e3:.3f} ms",
             f"{v.size_bytes:,}",
             f"{v.accuracy:.3f}",
@@ -633,23 +633,23 @@ def quantization(
         outcome = LeverOutcome(
             "int8 quantization",
             "fp32",
-            fp32.j_per_inference,
-            fp32.j_per_inference,
+            fp32.energy_per_item_j,
+            fp32.energy_per_item_j,
             None,
             result.source,
             note="no int8 variant could be made here",
         )
         return outcome, section, result
-    best = min(int8, key=lambda v: v.j_per_inference)
+    best = min(int8, key=lambda v: v.energy_per_item_j)
     outcome = LeverOutcome(
         lever=f"int8 ({best.variant})",
         baseline="fp32",
-        baseline_energy_j=fp32.j_per_inference,
-        lever_energy_j=best.j_per_inference,
+        baseline_energy_j=fp32.energy_per_item_j,
+        lever_energy_j=best.energy_per_item_j,
         accuracy_change_pp=100 * (best.accuracy - fp32.accuracy),
         source=result.source,
         note="J per inference; the int8 variant with the lowest energy"
-        if best.j_per_inference < fp32.j_per_inference
+        if best.energy_per_item_j < fp32.energy_per_item_j
         else f"int8 cost as much as fp32 or more on this CPU (kernels: {best.kernels})",
     )
     return outcome, section, result

@@ -61,7 +61,7 @@ def pick_policy(policies: Sequence[PolicyResult], slo_s: float | None) -> tuple[
             f"no policy met the p95 SLO of {slo_s * 1e3:g} ms "  # type: ignore[operator]
             f"(lowest p95: {fastest.policy}, {fastest.p95_latency_s * 1e3:.1f} ms)"
         )
-    best = min(ok, key=lambda p: p.j_per_request)
+    best = min(ok, key=lambda p: p.energy_per_item_j)
     slo = "no SLO" if slo_s is None else f"p95 <= {slo_s * 1e3:g} ms"
     return best.policy, (
         f"lowest J/request of the {len(ok)} of {len(policies)} policies meeting {slo}"
@@ -242,6 +242,6 @@ def _notes(
             + ", ".join(overloaded)
             + "; the queue grew and latencies reflect the backlog"
         )
-    if any(not math.isfinite(p.j_per_request) for p in results):
+    if any(not math.isfinite(p.energy_per_item_j) for p in results):
         notes.append("some policies have no finite energy figure")
     return tuple(notes)

@@ -42,16 +42,20 @@ def plot_zoo(
     written = []
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    ax.scatter([e.year for e in others], [e.j_per_image for e in others], color="tab:blue")
+    ax.scatter([e.year for e in others], [e.energy_per_item_j for e in others], color="tab:blue")
     ax.scatter(
         [e.year for e in shuffle],
-        [e.j_per_image for e in shuffle],
+        [e.energy_per_item_j for e in shuffle],
         color="tab:red",
         label="ShuffleNetV2",
     )
     for e in entries:
         ax.annotate(
-            e.model, (e.year, e.j_per_image), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            e.model,
+            (e.year, e.energy_per_item_j),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
         )
     if trend is not None:
         years = [min(e.year for e in entries), max(e.year for e in entries)]
@@ -75,17 +79,17 @@ def plot_zoo(
     written.append(path)
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    ax.scatter([e.j_per_image for e in others], [e.top1 for e in others], color="tab:blue")
+    ax.scatter([e.energy_per_item_j for e in others], [e.top1 for e in others], color="tab:blue")
     ax.scatter(
-        [e.j_per_image for e in shuffle],
+        [e.energy_per_item_j for e in shuffle],
         [e.top1 for e in shuffle],
         color="tab:red",
         label="ShuffleNetV2",
     )
-    front = sorted((e for e in entries if e.on_pareto_front), key=lambda e: e.j_per_image)
+    front = sorted((e for e in entries if e.on_pareto_front), key=lambda e: e.energy_per_item_j)
     if front:
         ax.step(
-            [e.j_per_image for e in front],
+            [e.energy_per_item_j for e in front],
             [e.top1 for e in front],
             where="post",
             color="tab:green",
@@ -94,7 +98,7 @@ def plot_zoo(
     for e in entries:
         ax.annotate(
             f"{e.model} ({e.year})",
-            (e.j_per_image, e.top1),
+            (e.energy_per_item_j, e.top1),
             fontsize=7,
             xytext=(3, 3),
             textcoords="offset points",

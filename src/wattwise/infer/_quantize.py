@@ -401,7 +401,7 @@ def measure_quantization(
         )
     fp32 = results[0]
     ok = [v for v in results if fp32.accuracy - v.accuracy <= max_accuracy_drop + 1e-12]
-    best = min(ok, key=lambda v: v.j_per_inference).variant
+    best = min(ok, key=lambda v: v.energy_per_item_j).variant
     notes = [
         "every variant runs on the CPU at the same fixed batch size, on the validation "
         "inputs, interleaved over rounds; energy per inference = window energy / inputs",

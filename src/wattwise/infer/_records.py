@@ -1,13 +1,17 @@
 """Frozen records of inference measurements. Units are in the field names (J, W, s, B).
 
-``to_dict`` gives the JSON shape of each command's ``--json`` output and of the results a
-study stores; JSON uses milliseconds for latencies (``p95_ms``), as the issue asks.
+``to_dict`` (from :class:`~wattwise._records.Record`) gives the JSON shape of each command's
+``--json`` output and of the results a study stores: the fields in their own units, and
+latencies also in milliseconds (``p95_ms``, derived) for reading. Energy per input is
+``energy_per_item_j`` everywhere (per request, per inference, per image).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from wattwise._records.base import Record
 
 __all__ = [
     "BatchingResult",
@@ -25,7 +29,7 @@ def _ms(seconds: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class InferenceMeasurement:
+class InferenceMeasurement(Record):
     """Repeated inference measured inside one tracker window.
 
     Attributes:
@@ -44,13 +48,15 @@ class InferenceMeasurement:
     items_per_call: int
     source: str
 
+    derived: ClassVar[tuple[str, ...]] = ("items", "energy_per_item_j", "s_per_call")
+
     @property
     def items(self) -> int:
         """Inputs processed."""
         return self.calls * self.items_per_call
 
     @property
-    def j_per_item(self) -> float:
+    def energy_per_item_j(self) -> float:
         """Energy per input, in J."""
         return self.energy_j / self.items
 
@@ -61,7 +67,7 @@ class InferenceMeasurement:
 
 
 @dataclass(frozen=True)
-class PolicyResult:
+class PolicyResult(Record):
     """One batching policy served under the request queue.
 
     Attributes:
@@ -100,10 +106,53 @@ class PolicyResult:
     source: str
     meets_slo: bool | None = None
 
+    derived: ClassVar[tuple[str, ...]] = (
+        "energy_per_item_j",
+        "mean_batch_size",
+        "busy_share",
+        "throughput_rps",
+        "mean_power_w",
+        "max_wait_ms",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "mean_latency_ms",
+    )
+
     @property
-    def j_per_request(self) -> float:
+    def energy_per_item_j(self) -> float:
         """Energy per request, in J."""
         return self.energy_j / self.requests
+
+    @property
+    def busy_share(self) -> float:
+        """Share of the run spent serving batches (0..1)."""
+        return self.busy_s / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def max_wait_ms(self) -> float | None:
+        """``max_wait_s`` in ms, or None."""
+        return _ms(self.max_wait_s)
+
+    @property
+    def p50_ms(self) -> float:
+        """Median latency, in ms."""
+        return self.latencies_s[0] * 1e3
+
+    @property
+    def p95_ms(self) -> float:
+        """95th percentile latency, in ms."""
+        return self.latencies_s[1] * 1e3
+
+    @property
+    def p99_ms(self) -> float:
+        """99th percentile latency, in ms."""
+        return self.latencies_s[2] * 1e3
+
+    @property
+    def mean_latency_ms(self) -> float:
+        """Mean latency, in ms."""
+        return self.mean_latency_s * 1e3
 
     @property
     def p95_latency_s(self) -> float:
@@ -125,37 +174,9 @@ class PolicyResult:
         """Mean requests per batch."""
         return self.requests / self.batches
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (latencies in ms)."""
-        p50, p95, p99 = self.latencies_s
-        return {
-            "policy": self.policy,
-            "batch_size": self.max_batch_size,
-            "max_wait_ms": _ms(self.max_wait_s),
-            "greedy": self.greedy,
-            "requests": self.requests,
-            "batches": self.batches,
-            "mean_batch_size": self.mean_batch_size,
-            "j_per_request": self.j_per_request,
-            "energy_j": self.energy_j,
-            "uncertainty_j": self.uncertainty_j,
-            "idle_energy_j": self.idle_energy_j,
-            "duration_s": self.duration_s,
-            "busy_s": self.busy_s,
-            "busy_share": self.busy_s / self.duration_s if self.duration_s > 0 else 0.0,
-            "throughput": self.throughput_rps,
-            "p50_ms": p50 * 1e3,
-            "p95_ms": p95 * 1e3,
-            "p99_ms": p99 * 1e3,
-            "mean_latency_ms": self.mean_latency_s * 1e3,
-            "mean_power_w": self.mean_power_w,
-            "source": self.source,
-            "meets_slo": self.meets_slo,
-        }
-
 
 @dataclass(frozen=True)
-class BatchingResult:
+class BatchingResult(Record):
     """Every policy served under the same arrivals, and the tuner's pick.
 
     Attributes:
@@ -197,6 +218,14 @@ class BatchingResult:
     run_id: str
     notes: tuple[str, ...] = ()
 
+    kind: ClassVar[str] = "batching"
+    derived: ClassVar[tuple[str, ...]] = ("slo_ms", "ratio_to_batch1")
+
+    @property
+    def slo_ms(self) -> float | None:
+        """``slo_s`` in ms, or None."""
+        return _ms(self.slo_s)
+
     def policy(self, label: str) -> PolicyResult:
         """The result of the policy with this label.
 
@@ -218,36 +247,13 @@ class BatchingResult:
         """J/request of the pick over that of ``batch=1`` in the same run, or None."""
         best = self.best_policy
         one = next((p for p in self.policies if p.policy == "batch=1"), None)
-        if best is None or one is None or one.j_per_request <= 0:
+        if best is None or one is None or one.energy_per_item_j <= 0:
             return None
-        return best.j_per_request / one.j_per_request
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the ``--json`` output and the stored study results."""
-        return {
-            "model": self.model,
-            "device": self.device,
-            "clock": self.clock,
-            "arrival": self.arrival,
-            "rate_rps": self.rate_rps,
-            "jitter": self.jitter,
-            "requests": self.requests,
-            "seed": self.seed,
-            "slo_ms": _ms(self.slo_s),
-            "idle_power_w": self.idle_power_w,
-            "scope": self.scope,
-            "source": self.source,
-            "policies": [p.to_dict() for p in self.policies],
-            "best": self.best,
-            "best_reason": self.best_reason,
-            "ratio_to_batch1": self.ratio_to_batch1,
-            "run_id": self.run_id,
-            "notes": list(self.notes),
-        }
+        return best.energy_per_item_j / one.energy_per_item_j
 
 
 @dataclass(frozen=True)
-class QuantVariant:
+class QuantVariant(Record):
     """One precision variant of a model, measured on the same inputs as the others.
 
     Attributes:
@@ -272,39 +278,27 @@ class QuantVariant:
     accuracy: float
     notes: tuple[str, ...] = ()
 
+    flattened: ClassVar[tuple[str, ...]] = ("measurement",)
+    derived: ClassVar[tuple[str, ...]] = ("latency_ms",)
+
     @property
-    def j_per_inference(self) -> float:
+    def energy_per_item_j(self) -> float:
         """Energy per input, in J."""
-        return self.measurement.j_per_item
+        return self.measurement.energy_per_item_j
 
     @property
     def latency_s(self) -> float:
         """Wall time of one batch, in s."""
         return self.measurement.s_per_call
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (latency in ms)."""
-        m = self.measurement
-        return {
-            "variant": self.variant,
-            "method": self.method,
-            "kernels": self.kernels,
-            "j_per_inference": self.j_per_inference,
-            "latency_ms": self.latency_s * 1e3,
-            "batch_size": m.items_per_call,
-            "inferences": m.items,
-            "energy_j": m.energy_j,
-            "uncertainty_j": m.uncertainty_j,
-            "duration_s": m.duration_s,
-            "size_bytes": self.size_bytes,
-            "accuracy": self.accuracy,
-            "source": m.source,
-            "notes": list(self.notes),
-        }
+    @property
+    def latency_ms(self) -> float:
+        """Wall time of one batch, in ms."""
+        return self.latency_s * 1e3
 
 
 @dataclass(frozen=True)
-class QuantizationResult:
+class QuantizationResult(Record):
     """fp32 against its int8 variants, measured interleaved in one run.
 
     Attributes:
@@ -331,6 +325,19 @@ class QuantizationResult:
     source: str
     notes: tuple[str, ...] = ()
 
+    kind: ClassVar[str] = "quantization"
+    derived: ClassVar[tuple[str, ...]] = ("baseline", "max_accuracy_drop_pp")
+
+    @property
+    def baseline(self) -> str:
+        """The variant the others are compared with."""
+        return "fp32"
+
+    @property
+    def max_accuracy_drop_pp(self) -> float:
+        """``max_accuracy_drop`` in percentage points."""
+        return self.max_accuracy_drop * 100.0
+
     def variant(self, name: str) -> QuantVariant:
         """The variant with this name.
 
@@ -344,37 +351,23 @@ class QuantizationResult:
 
     def energy_ratio(self, name: str) -> float:
         """fp32's J/inference over the variant's: how many times less energy it uses."""
-        return self.variant("fp32").j_per_inference / self.variant(name).j_per_inference
+        return self.variant("fp32").energy_per_item_j / self.variant(name).energy_per_item_j
 
     def accuracy_drop_pp(self, name: str) -> float:
         """fp32 accuracy minus the variant's, in percentage points."""
         return (self.variant("fp32").accuracy - self.variant(name).accuracy) * 100.0
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the ``--json`` output and the stored study results."""
-        variants = []
-        for v in self.variants:
-            d = v.to_dict()
+        """The generic dict, each variant with its ratios to fp32 beside it."""
+        out = super().to_dict()
+        for v, d in zip(self.variants, out["variants"], strict=True):
             d["energy_ratio_vs_fp32"] = self.energy_ratio(v.variant)
             d["accuracy_drop_pp"] = self.accuracy_drop_pp(v.variant)
-            variants.append(d)
-        return {
-            "model": self.model,
-            "dataset": self.dataset,
-            "batch_size": self.batch_size,
-            "baseline": "fp32",
-            "variants": variants,
-            "skipped": dict(self.skipped),
-            "max_accuracy_drop_pp": self.max_accuracy_drop * 100.0,
-            "best": self.best,
-            "run_id": self.run_id,
-            "source": self.source,
-            "notes": list(self.notes),
-        }
+        return out
 
 
 @dataclass(frozen=True)
-class ZooEntry:
+class ZooEntry(Record):
     """One torchvision model measured on random weights.
 
     Attributes:
@@ -400,41 +393,27 @@ class ZooEntry:
     measurement: InferenceMeasurement
     on_pareto_front: bool = False
 
+    flattened: ClassVar[tuple[str, ...]] = ("measurement",)
+    derived: ClassVar[tuple[str, ...]] = ("latency_ms",)
+
     @property
-    def j_per_image(self) -> float:
+    def energy_per_item_j(self) -> float:
         """Energy per image, in J."""
-        return self.measurement.j_per_item
+        return self.measurement.energy_per_item_j
 
     @property
     def latency_s(self) -> float:
         """Wall time of one batch, in s."""
         return self.measurement.s_per_call
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (latency in ms)."""
-        m = self.measurement
-        return {
-            "model": self.model,
-            "family": self.family,
-            "year": self.year,
-            "top1": self.top1,
-            "gflops": self.gflops,
-            "params": self.params,
-            "input_size": self.input_size,
-            "j_per_image": self.j_per_image,
-            "latency_ms": self.latency_s * 1e3,
-            "batch_size": m.items_per_call,
-            "images": m.items,
-            "energy_j": m.energy_j,
-            "uncertainty_j": m.uncertainty_j,
-            "duration_s": m.duration_s,
-            "source": m.source,
-            "on_pareto_front": self.on_pareto_front,
-        }
+    @property
+    def latency_ms(self) -> float:
+        """Wall time of one batch, in ms."""
+        return self.latency_s * 1e3
 
 
 @dataclass(frozen=True)
-class ZooResult:
+class ZooResult(Record):
     """The model-zoo trend: energy per image against year and accuracy.
 
     Attributes:
@@ -458,16 +437,10 @@ class ZooResult:
     source: str
     notes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the ``--json`` output and the stored study results."""
-        return {
-            "batch_size": self.batch_size,
-            "models": [e.to_dict() for e in self.entries],
-            "pareto_front": [e.model for e in self.entries if e.on_pareto_front],
-            "trend_per_year": self.trend_per_year,
-            "shufflenet": self.shufflenet,
-            "plots": list(self.plots),
-            "run_id": self.run_id,
-            "source": self.source,
-            "notes": list(self.notes),
-        }
+    kind: ClassVar[str] = "zoo"
+    derived: ClassVar[tuple[str, ...]] = ("pareto_front",)
+
+    @property
+    def pareto_front(self) -> list[str]:
+        """Models on the energy/top-1 Pareto front."""
+        return [e.model for e in self.entries if e.on_pareto_front]

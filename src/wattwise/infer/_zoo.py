@@ -161,7 +161,7 @@ def _trend(entries: Sequence[ZooEntry]) -> tuple[float, float] | None:
     years = np.array([e.year for e in entries], dtype=float)
     if len(set(years.tolist())) < 2:
         return None
-    logs = np.log10([e.j_per_image for e in entries])
+    logs = np.log10([e.energy_per_item_j for e in entries])
     slope, intercept = np.polyfit(years, logs, 1)
     return float(slope), float(intercept)
 
@@ -171,23 +171,23 @@ def _shufflenet(entries: Sequence[ZooEntry], trend: tuple[float, float] | None) 
     found: dict[str, Any] = {}
     for s in (e for e in entries if e.family == "shufflenet_v2"):
         item: dict[str, Any] = {
-            "j_per_image": s.j_per_image,
+            "energy_per_item_j": s.energy_per_item_j,
             "top1": s.top1,
             "on_pareto_front": s.on_pareto_front,
         }
         if trend is not None:
             expected = 10 ** (trend[0] * s.year + trend[1])
-            item["trend_j_per_image"] = expected
-            item["ratio_to_trend"] = s.j_per_image / expected
+            item["trend_energy_per_item_j"] = expected
+            item["ratio_to_trend"] = s.energy_per_item_j / expected
         later = [e for e in entries if e.year >= s.year and e.family != "shufflenet_v2"]
         if later:
-            lower = sum(e.j_per_image < s.j_per_image for e in later)
+            lower = sum(e.energy_per_item_j < s.energy_per_item_j for e in later)
             item["models_since_with_less_energy"] = lower
             item["models_since"] = len(later)
         below = trend is not None and item["ratio_to_trend"] < 1.0
         lowest = later and item["models_since_with_less_energy"] == 0
         item["summary"] = (
-            f"{s.model}: {format_energy(s.j_per_image)}/image"
+            f"{s.model}: {format_energy(s.energy_per_item_j)}/image"
             + (f", {item['ratio_to_trend']:.2f}x the trend line" if trend is not None else "")
             + (
                 f"; {item['models_since_with_less_energy']} of {item['models_since']} models "
@@ -295,7 +295,7 @@ def measure_zoo(
             )
             del net
         run_id = t.run_id
-    front = pareto_front([(e.j_per_image, e.top1) for e in entries])
+    front = pareto_front([(e.energy_per_item_j, e.top1) for e in entries])
     entries = [replace(e, on_pareto_front=f) for e, f in zip(entries, front, strict=True)]
     entries.sort(key=lambda e: (e.year, e.model))
     trend = _trend(entries)
