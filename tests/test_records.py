@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from wattwise._records import Record, RecordError, load_record
 from wattwise.infer import _records as infer_records
 from wattwise.search import _records as search_records
+from wattwise.search import builtin_space
 from wattwise.studies import _records as studies_records
 from wattwise.studies import _stats
 
@@ -58,6 +59,10 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
 _FIXED: dict[type, dict[str, st.SearchStrategy[Any]]] = {
     infer_records.BatchingResult: {"best": st.none()},
     infer_records.QuantizationResult: {"best": st.none()},
+    _stats.Comparison: {"test": st.sampled_from(_stats.TESTS)},
+    search_records.Comparison: {
+        "space": st.sampled_from([builtin_space("cnn"), builtin_space("mlp")])
+    },
 }
 
 

@@ -38,7 +38,7 @@ from wattwise.search import (  # noqa: E402
     search,
     sweep_study_id,
 )
-from wattwise.search._compare import _median_or_none  # noqa: E402
+from wattwise.search._records import _median_or_none  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
 
 POWER_W = 20.0
@@ -298,7 +298,7 @@ def test_compare_runs_every_strategy_on_the_same_budget_and_stores_it(tmp_path: 
             if r.energy_to_target_j is not None:
                 assert r.energy_to_target_j in energies
     # The target is the mean of grid's repeats: its best repeat reaches it, maybe not all.
-    assert grid.reached >= 1
+    assert grid.target_reached_repeats >= 1
     for s in c.strategies:
         ratio = s.energy_to_target_vs_grid_total
         if s.energy_to_target_j is None:
@@ -335,6 +335,6 @@ def test_compare_with_an_unreachable_target_says_never(tmp_path: Path) -> None:
     )
     s = c.strategy("random")
     # Three epochs of a tiny MLP do not classify every validation digit.
-    assert s.energy_to_target_j is None and s.reached == 0
+    assert s.energy_to_target_j is None and s.target_reached_repeats == 0
     assert c.to_dict()["strategies"][0]["energy_to_target_j"] is None
     assert c.target_source == "given"

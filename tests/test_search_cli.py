@@ -58,8 +58,8 @@ def test_compare_json_has_the_documented_shape_and_is_stored(space: Path) -> Non
         assert s["total_energy_j"] > 0 and len(s["repeats"]) == 1
         rep = s["repeats"][0]
         # Grid's grid has 2 points: it stops there; the others use the 3-trial budget.
-        assert rep["trials"] == (2 if s["strategy"] == "grid" else 3)
-        assert len(rep["curve"]) == rep["trials"]
+        assert rep["trial_count"] == (2 if s["strategy"] == "grid" else 3)
+        assert len(rep["curve"]) == rep["trial_count"]
         assert rep["trials_energy_j"] <= rep["total_energy_j"]
     # Grid reaches its own target (its best minus 0.5 pp) within its total.
     assert 0 < grid["energy_to_target_j"] <= grid["total_energy_j"]
@@ -123,8 +123,8 @@ def test_run_on_a_sqlite_study_records_trials_in_the_default_store(
     result = CliRunner().invoke(_app(), [*args, "--json"])
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
-    assert (d["trials"], d["complete"], d["worker_trials"]) == (2, 2, 2)
-    assert d["wattwise_study_id"] == "sweep:local" and d["total_energy_j"] > 0
+    assert (d["trial_count"], d["complete"], d["worker_trials"]) == (2, 2, 2)
+    assert d["study_id"] == "sweep:local" and d["total_energy_j"] > 0
     # SQLite storage: the trials' runs go to the default store, not into Optuna's file.
     with RunStore.open() as store:
         study = store.get_study("sweep:local")

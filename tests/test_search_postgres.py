@@ -232,7 +232,7 @@ def test_a_killed_workers_trial_fails_and_the_study_goes_on(
     # The study went on: the killed trial failed, the new worker ran the missing one.
     assert result["failed"] == 1 and result["worker_trials"] == 1
     assert result["complete"] == done_before + 1
-    killed = next(t for t in result["trial_list"] if t["number"] == trial.number)
+    killed = next(t for t in result["trials"] if t["number"] == trial.number)
     assert killed["state"] == "fail" and killed["pid"] == victim.pid
     assert killed["energy_j"] is None  # the worker died before recording it on the trial
 
@@ -246,7 +246,7 @@ def test_a_killed_workers_trial_fails_and_the_study_goes_on(
     assert status["interrupted_energy_j"] > 0 and status["unmeasured_trials"] == 0
     by_pid = {w["pid"]: w for w in status["workers"]}
     assert by_pid[victim.pid]["trials"] == done_before + 1
-    recorded = sum(t["energy_j"] or 0.0 for t in result["trial_list"])
+    recorded = sum(t["energy_j"] or 0.0 for t in result["trials"])
     assert status["total_energy_j"] == pytest.approx(recorded + partial.energy_j)
     link = next(r for r in store.get_study(sweep_study_id("kill")).runs if r.run_id == run_id)
     assert link.attributes["state"] == "fail"

@@ -431,20 +431,20 @@ def test_environment_study_runs_the_grid_against_the_first_setting(digits: DataS
         meters=replay_meters,
     )
     assert torch.get_num_threads() == threads_before
-    assert [r.setting.label for r in study.results] == [
+    assert [r.setting.label for r in study.environments] == [
         "threads=1 batch=32 fp32 cpu",
         "threads=1 batch=32 bf16 cpu",
         "threads=1 batch=256 fp32 cpu",
         "threads=1 batch=256 bf16 cpu",
     ]
     assert study.baseline == "threads=1 batch=32 fp32 cpu"
-    assert study.results[0].versus is None
-    assert all(r.versus is not None for r in study.results[1:])
-    assert all(r.gpu is None and r.gpu_fit is None for r in study.results)
+    assert study.environments[0].versus is None
+    assert all(r.versus is not None for r in study.environments[1:])
+    assert all(r.gpu is None and r.gpu_fit is None for r in study.environments)
     rec = study.recommendation
     assert rec.reference == study.baseline
-    base_acc = study.results[0].runs.val_accuracy.median
-    ok = [r for r in study.results if r.runs.val_accuracy.median >= base_acc - 0.01]
+    base_acc = study.environments[0].runs.val_accuracy.median
+    ok = [r for r in study.environments if r.runs.val_accuracy.median >= base_acc - 0.01]
     assert rec.choice == min(ok, key=lambda r: r.runs.energy_j.median).setting.label
     d = study.to_dict()
     assert d["baseline"] == study.baseline and len(d["environments"]) == 4
@@ -597,7 +597,7 @@ def test_environment_study_samples_the_gpu_of_cuda_settings_only(
         meters=replay_meters,
         gpu_probe=probe,
     )
-    cpu, gpu = study.results
+    cpu, gpu = study.environments
     assert probes == [0, 0]  # one monitor per CUDA run, none for the CPU runs
     assert cpu.gpu is None and cpu.gpu_fit is None
     assert gpu.setting.device == "cuda:0" and gpu.gpu is not None and gpu.gpu_fit is not None

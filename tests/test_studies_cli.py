@@ -74,8 +74,8 @@ def test_architectures_json_and_the_stored_study(cli: Any, tmp_path: Path) -> No
     for m in d["models"]:
         assert {"model", "params", "flops", "energy_j", "val_accuracy", "pareto"} <= set(m)
         assert m["energy_source"] == "estimated (cpu-model)"
-        assert [run["epochs"] for run in m["runs"]] == [1, 1]  # the target stops each run
-    assert d["headline"]["reference"] == d["reference"]
+        assert [run["epochs"] for run in m["trials"]] == [1, 1]  # the target stops each run
+    assert d["saving"]["reference"] == d["reference"]
     assert d["method"]["repeats"] == 2 and d["settings"]["stop"] == ["TargetAccuracy(0.05)"]
     with RunStore.open(store) as st:
         study = st.get_study(d["study_id"])

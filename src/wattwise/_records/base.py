@@ -8,6 +8,8 @@ A result is a frozen dataclass deriving from :class:`Record`. Its JSON is generi
   ``energy_per_item_j``), written for readers and ignored when loading;
 - the fields named in ``flattened``: a nested record whose keys are merged into this one's
   (a row that shows its measurement's figures beside its own);
+- a field of repeated measurements declared with ``metadata={"spread": True}`` as its
+  median under its name and the whole summary under ``<name>_spread``;
 - nothing for a field declared with ``metadata={"json": False}`` (an in-memory handle);
 - for a result that is stored on its own (a study's results, a command's ``--json``), its
   class-level ``kind`` and ``schema_version`` first.
@@ -47,12 +49,15 @@ class Record:
         schema_version: version of this kind's JSON; bumped when a field changes meaning.
         derived: properties written to JSON after the fields (not read back).
         flattened: nested record fields whose keys are merged into this record's JSON.
+        compact: when given, the record is written inside others as a list of these
+            fields' values (the points of a curve), and read back from one.
     """
 
     kind: ClassVar[str] = ""
     schema_version: ClassVar[int] = 1
     derived: ClassVar[tuple[str, ...]] = ()
     flattened: ClassVar[tuple[str, ...]] = ()
+    compact: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,6 +81,9 @@ class Record:
             if f.name in self.flattened:
                 if value is not None:
                     out.update(encode(value))
+            elif f.metadata.get("spread"):
+                out[f.name] = value.median
+                out[f"{f.name}_spread"] = encode(value)
             else:
                 out[f.name] = encode(value)
         for name in self.derived:
@@ -105,12 +113,13 @@ class Record:
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             if not f.init or not f.metadata.get("json", True):
                 continue
+            key = f"{f.name}_spread" if f.metadata.get("spread") else f.name
             if f.name in cls.flattened:
                 kwargs[f.name] = _decode(hints[f.name], data, f"{cls.__name__}.{f.name}")
-            elif f.name in data:
-                kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{cls.__name__}.{f.name}")
+            elif key in data:
+                kwargs[f.name] = _decode(hints[f.name], data[key], f"{cls.__name__}.{f.name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecordError(f"{cls.__name__}: field {f.name!r} is missing")
+                raise RecordError(f"{cls.__name__}: field {key!r} is missing")
         return cls(**kwargs)
 
 
@@ -137,6 +146,10 @@ def load_record(data: Mapping[str, Any]) -> Record:
 def encode(value: Any) -> Any:
     """A JSON-ready copy of a field's value."""
     if isinstance(value, Record):
+        if value.compact:
+            return [encode(getattr(value, name)) for name in value.compact]
+        return value.to_dict()
+    if callable(getattr(value, "to_dict", None)):
         return value.to_dict()
     if isinstance(value, enum.Enum):
         return value.value
@@ -171,7 +184,12 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
     if value is None:
         return None
     if isinstance(hint, type) and issubclass(hint, Record):
+        if hint.compact and isinstance(value, list | tuple):
+            return hint.from_dict(dict(zip(hint.compact, value, strict=True)))
         return hint.from_dict(value)
+    loader = getattr(hint, "from_dict", None)
+    if isinstance(hint, type) and callable(loader):
+        return loader(value)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
     if origin is tuple:

@@ -294,7 +294,7 @@ def _render_layers(study: LayerStudy) -> None:
 
 def _render_environments(study: EnvironmentStudy) -> None:
     table = _table("environment", "energy", "time", "val acc", "vs baseline", "GPU")
-    for r in study.results:
+    for r in study.environments:
         vs = r.versus
         gpu = ""
         if r.gpu is not None and r.gpu_fit is not None:

@@ -243,7 +243,7 @@ def _render_comparison(c: Comparison) -> None:
         )
         to_target = _fmt_j(s.energy_to_target_j)
         if len(reps) > 1:
-            to_target += f" ({s.reached}/{len(reps)} reached)"
+            to_target += f" ({s.target_reached_repeats}/{len(reps)} reached)"
         ratio = s.energy_to_target_vs_grid_total
         table.add_row(
             escape(s.strategy),

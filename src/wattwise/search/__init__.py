@@ -15,21 +15,22 @@ _require("wattwise.search", "search", ["optuna", "yaml"])
 
 from wattwise.search._compare import (
     TARGET_MARGIN,
-    Comparison,
-    CurvePoint,
-    RepeatResult,
-    StrategyResult,
     anytime_curve,
     compare_strategies,
     energy_to_target_j,
 )
-from wattwise.search._objective import EnergyObjective, Workload
+from wattwise.search._objective import EnergyObjective
 from wattwise.search._records import (
+    Comparison,
+    CurvePoint,
     HostEnergy,
+    RepeatResult,
     SearchResult,
+    StrategyResult,
     StudyStatus,
     TrialRecord,
     WorkerEnergy,
+    Workload,
 )
 from wattwise.search._search import search, study_status, sweep_study_id
 from wattwise.search._space import (

@@ -21,18 +21,25 @@ never did: never a mean over the lucky repeats only).
 
 from __future__ import annotations
 
-import math
 import statistics
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError
 from wattwise.meters._base import Meter
-from wattwise.search._objective import EnergyObjective, Workload
-from wattwise.search._records import TrialRecord, combine_sources
+from wattwise.search._objective import EnergyObjective
+from wattwise.search._records import (
+    Comparison,
+    CurvePoint,
+    RepeatResult,
+    StrategyResult,
+    TrialRecord,
+    Workload,
+    combine_sources,
+)
 from wattwise.search._search import _resolve_store
 from wattwise.search._space import SearchSpace, builtin_space
 from wattwise.search._strategies import Strategy, parse_strategies
@@ -46,10 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TARGET_MARGIN",
-    "Comparison",
-    "CurvePoint",
-    "RepeatResult",
-    "StrategyResult",
     "anytime_curve",
     "compare_strategies",
     "energy_to_target_j",
@@ -59,25 +62,6 @@ __all__ = [
 TARGET_MARGIN: Final = 0.005
 
 ProgressHook = Callable[[str, int, TrialRecord], None]
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One point of an anytime curve, read as a trial finished.
-
-    Attributes:
-        trial: the trial that just finished.
-        energy_j: the search's energy so far, in J.
-        best_accuracy: best accuracy of a complete trial so far (None: none yet).
-    """
-
-    trial: int
-    energy_j: float
-    best_accuracy: float | None
-
-    def to_list(self) -> list[Any]:
-        """``[energy_j, best_accuracy, trial]``: compact for JSON."""
-        return [self.energy_j, self.best_accuracy, self.trial]
 
 
 def anytime_curve(
@@ -109,195 +93,6 @@ def energy_to_target_j(curve: Sequence[CurvePoint], target: float) -> float | No
         if p.best_accuracy is not None and p.best_accuracy >= target:
             return p.energy_j
     return None
-
-
-@dataclass(frozen=True)
-class RepeatResult:
-    """One strategy's search in one repeat.
-
-    Attributes:
-        repeat: 0-based repeat.
-        seed: the sampler's seed.
-        trials: its trials, in the order they finished.
-        curve: its anytime curve.
-        total_energy_j: energy of the whole search (trials and the work between them), J.
-        trials_energy_j: energy of the trials alone, in J.
-        best_accuracy: best accuracy of a complete trial (None: none completed).
-        energy_to_target_j: energy when the target was first reached, J (None: never).
-        run_id: the search's tracked run.
-        energy_source: provenance of its energy.
-    """
-
-    repeat: int
-    seed: int
-    trials: tuple[TrialRecord, ...]
-    curve: tuple[CurvePoint, ...]
-    total_energy_j: float
-    trials_energy_j: float
-    best_accuracy: float | None
-    energy_to_target_j: float | None
-    run_id: str
-    energy_source: str
-
-    def count(self, state: str) -> int:
-        """Trials in a state."""
-        return sum(1 for t in self.trials if t.state == state)
-
-    @property
-    def epochs(self) -> int:
-        """Epochs trained over all trials."""
-        return sum(t.epochs or 0 for t in self.trials)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "repeat": self.repeat,
-            "seed": self.seed,
-            "best_accuracy": self.best_accuracy,
-            "total_energy_j": self.total_energy_j,
-            "trials_energy_j": self.trials_energy_j,
-            "search_overhead_j": self.total_energy_j - self.trials_energy_j,
-            "energy_to_target_j": self.energy_to_target_j,
-            "trials": len(self.trials),
-            "complete": self.count("complete"),
-            "pruned": self.count("pruned"),
-            "failed": self.count("fail"),
-            "epochs": self.epochs,
-            "run_id": self.run_id,
-            "energy_source": self.energy_source,
-            "curve": [p.to_list() for p in self.curve],
-            "trial_list": [t.to_dict() for t in self.trials],
-        }
-
-
-def _median_or_none(values: Sequence[float | None]) -> float | None:
-    """Median with None as +inf; None when the median is infinite."""
-    m = statistics.median([math.inf if v is None else v for v in values])
-    return None if math.isinf(m) else m
-
-
-@dataclass(frozen=True)
-class StrategyResult:
-    """One strategy over every repeat.
-
-    Attributes:
-        strategy: its name.
-        description: what ran, with its settings.
-        repeats: each repeat's search.
-        energy_to_target_vs_grid_total: ``energy_to_target_j`` over grid search's
-            ``total_energy_j`` (None: no grid, or the target was not reached).
-    """
-
-    strategy: str
-    description: str
-    repeats: tuple[RepeatResult, ...]
-    energy_to_target_vs_grid_total: float | None = None
-
-    @property
-    def best_accuracy(self) -> float | None:
-        """Mean over repeats of the best accuracy found (None: no complete trial)."""
-        found = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
-        return statistics.fmean(found) if found else None
-
-    @property
-    def total_energy_j(self) -> float:
-        """Mean over repeats of the whole search's energy, in J."""
-        return statistics.fmean(r.total_energy_j for r in self.repeats)
-
-    @property
-    def trials_energy_j(self) -> float:
-        """Mean over repeats of the trials' energy, in J."""
-        return statistics.fmean(r.trials_energy_j for r in self.repeats)
-
-    @property
-    def energy_to_target_j(self) -> float | None:
-        """Median over repeats of the energy to target, in J; None when more than half of
-        the repeats never reached it."""
-        return _median_or_none([r.energy_to_target_j for r in self.repeats])
-
-    @property
-    def reached(self) -> int:
-        """Repeats that reached the target."""
-        return sum(1 for r in self.repeats if r.energy_to_target_j is not None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        accs = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
-        return {
-            "strategy": self.strategy,
-            "description": self.description,
-            "best_accuracy": self.best_accuracy,
-            "best_accuracy_min": min(accs) if accs else None,
-            "best_accuracy_max": max(accs) if accs else None,
-            "total_energy_j": self.total_energy_j,
-            "trials_energy_j": self.trials_energy_j,
-            "search_overhead_j": self.total_energy_j - self.trials_energy_j,
-            "energy_to_target_j": self.energy_to_target_j,
-            "target_reached_repeats": self.reached,
-            "energy_to_target_vs_grid_total": self.energy_to_target_vs_grid_total,
-            "repeats": [r.to_dict() for r in self.repeats],
-        }
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Strategies compared on the same workload, space and trial budget.
-
-    Attributes:
-        workload: what every trial trained.
-        space: the search space.
-        trials: the trial budget of each strategy's search.
-        repeats: searches per strategy.
-        target_accuracy: the accuracy to reach (None: no complete grid trial to set it).
-        target_source: where the target came from.
-        strategies: each strategy's results, in the order asked.
-        energy_source: provenance of every energy figure.
-        scope: the trackers' scope.
-        study_id: the stored ``sweep-compare`` study, or None.
-        notes: caveats worth reading with the figures.
-    """
-
-    workload: Workload
-    space: SearchSpace
-    trials: int
-    repeats: int
-    target_accuracy: float | None
-    target_source: str
-    strategies: tuple[StrategyResult, ...]
-    energy_source: str
-    scope: str
-    study_id: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def strategy(self, name: str) -> StrategyResult:
-        """One strategy's results by name.
-
-        Raises:
-            KeyError: no such strategy in the comparison.
-        """
-        for s in self.strategies:
-            if s.strategy == name:
-                return s
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the schema of ``wattwise sweep compare --json``)."""
-        return {
-            "kind": "sweep-compare",
-            "study_id": self.study_id,
-            "workload": self.workload.to_dict(),
-            "space": self.space.to_dict(),
-            "space_source": self.space.source,
-            "trials": self.trials,
-            "repeats": self.repeats,
-            "target_accuracy": self.target_accuracy,
-            "target_source": self.target_source,
-            "energy_source": self.energy_source,
-            "scope": self.scope,
-            "curve_columns": ["energy_j", "best_accuracy", "trial"],
-            "notes": list(self.notes),
-            "strategies": [s.to_dict() for s in self.strategies],
-        }
 
 
 @dataclass

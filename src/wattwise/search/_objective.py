@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wattwise.meters._base import Meter
@@ -29,11 +28,11 @@ from wattwise.search._records import (
     ATTR_RUN,
     ATTR_SOURCE,
     ATTR_STUDY_ENERGY,
+    Workload,
 )
-from wattwise.search._space import TRAINING_PARAMS, Choice, SearchSpace
+from wattwise.search._space import Choice, SearchSpace
 from wattwise.tracking._records import RunResult, RunStatus, Scope
 from wattwise.tracking._tracker import Tracker
-from wattwise.workloads._spec import split_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -48,44 +47,6 @@ __all__ = ["EnergyObjective", "Workload"]
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_LR = 1e-3
 DEFAULT_OPTIMIZER = "adam"
-
-
-@dataclass(frozen=True)
-class Workload:
-    """What every trial trains: a dataset and a model family.
-
-    Attributes:
-        dataset: a dataset spec (``digits``, ``synthetic:samples=500``...).
-        model: a model spec (``cnn``, ``mlp:depth=1``); the space's model parameters are
-            added to its options.
-        classes: keep these classes only (None: all).
-        device: ``cpu``, ``cuda``, ``auto``...
-        seed: the training seed, the same for every trial, so that two trials with the same
-            parameters train the same way and differ only by what the search chose.
-    """
-
-    dataset: str = "digits"
-    model: str = "cnn"
-    classes: tuple[int, ...] | None = None
-    device: str = "cpu"
-    seed: int = 0
-
-    def model_spec(self, params: Mapping[str, Choice]) -> str:
-        """The model spec for a trial: the workload's, with the trial's model options."""
-        name, options = split_spec(self.model)
-        parts = [options] if options else []
-        parts += [f"{k}={v}" for k, v in params.items() if k not in TRAINING_PARAMS]
-        return name + (":" + ",".join(parts) if parts else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "dataset": self.dataset,
-            "model": self.model,
-            "classes": list(self.classes) if self.classes is not None else None,
-            "device": self.device,
-            "seed": self.seed,
-        }
 
 
 class EnergyObjective:

@@ -1,24 +1,38 @@
-"""Frozen records of a search: trials, a search's result, a shared study's status.
+"""Frozen records of a search: trials, a search's result, a shared study's status, and the
+strategies' comparison (its workload, anytime curves, repeats).
 
 Energies are in J and carry their provenance (``energy_source``: measured by which sensor,
-or estimated by which model), as the tracker reported it for each trial.
+or estimated by which model), as the tracker reported it for each trial. Their JSON comes
+from :class:`~wattwise._records.Record`: field names are the keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from wattwise._records.base import Record
+from wattwise.search._space import TRAINING_PARAMS, Choice, SearchSpace
+from wattwise.workloads._spec import split_spec
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "Comparison",
+    "CurvePoint",
     "HostEnergy",
+    "RepeatResult",
     "SearchResult",
+    "StrategyResult",
     "StudyStatus",
     "TrialRecord",
     "WorkerEnergy",
+    "Workload",
     "combine_sources",
 ]
 
@@ -45,7 +59,7 @@ def combine_sources(sources: Iterable[str | None]) -> str:
 
 
 @dataclass(frozen=True)
-class TrialRecord:
+class TrialRecord(Record):
     """One trial of a search, with what it cost.
 
     Attributes:
@@ -98,26 +112,9 @@ class TrialRecord:
             duration_s=trial.duration.total_seconds() if trial.duration is not None else None,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "number": self.number,
-            "state": self.state,
-            "params": self.params,
-            "accuracy": self.accuracy,
-            "energy_j": self.energy_j,
-            "study_energy_j": self.study_energy_j,
-            "energy_source": self.energy_source,
-            "epochs": self.epochs,
-            "host": self.host,
-            "pid": self.pid,
-            "run_id": self.run_id,
-            "duration_s": self.duration_s,
-        }
-
 
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(Record):
     """What a search (or one worker's part of a shared search) found and cost.
 
     Attributes:
@@ -150,35 +147,36 @@ class SearchResult:
     energy_budget_j: float | None = None
     study_id: str | None = None
 
+    kind: ClassVar[str] = "sweep"
+    derived: ClassVar[tuple[str, ...]] = ("trial_count", "complete", "pruned", "failed")
+
     def count(self, state: str) -> int:
         """Trials in a state (``complete``, ``pruned``, ``fail``...)."""
         return sum(1 for t in self.trials if t.state == state)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the schema of ``wattwise sweep run --json``)."""
-        return {
-            "study": self.study_name,
-            "strategy": self.strategy,
-            "storage": self.storage,
-            "wattwise_study_id": self.study_id,
-            "trials": len(self.trials),
-            "complete": self.count("complete"),
-            "pruned": self.count("pruned"),
-            "failed": self.count("fail"),
-            "total_energy_j": self.total_energy_j,
-            "energy_source": self.energy_source,
-            "energy_budget_j": self.energy_budget_j,
-            "worker_trials": self.worker_trials,
-            "worker_energy_j": self.worker_energy_j,
-            "stop_reason": self.stop_reason,
-            "best": self.best.to_dict() if self.best is not None else None,
-            "pareto": [t.to_dict() for t in self.pareto],
-            "trial_list": [t.to_dict() for t in self.trials],
-        }
+    @property
+    def trial_count(self) -> int:
+        """Trials of the study, every worker's."""
+        return len(self.trials)
+
+    @property
+    def complete(self) -> int:
+        """Complete trials."""
+        return self.count("complete")
+
+    @property
+    def pruned(self) -> int:
+        """Pruned trials."""
+        return self.count("pruned")
+
+    @property
+    def failed(self) -> int:
+        """Failed trials."""
+        return self.count("fail")
 
 
 @dataclass(frozen=True)
-class HostEnergy:
+class HostEnergy(Record):
     """The trials one machine ran in a shared study and their energy.
 
     Attributes:
@@ -191,13 +189,9 @@ class HostEnergy:
     trials: int
     energy_j: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"host": self.host, "trials": self.trials, "energy_j": self.energy_j}
-
 
 @dataclass(frozen=True)
-class WorkerEnergy:
+class WorkerEnergy(Record):
     """The trials one worker process ran in a shared study and their energy.
 
     Attributes:
@@ -212,18 +206,9 @@ class WorkerEnergy:
     trials: int
     energy_j: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "host": self.host,
-            "pid": self.pid,
-            "trials": self.trials,
-            "energy_j": self.energy_j,
-        }
-
 
 @dataclass(frozen=True)
-class StudyStatus:
+class StudyStatus(Record):
     """Where a shared study stands.
 
     Attributes:
@@ -263,26 +248,7 @@ class StudyStatus:
     best_trial: int | None
     energy_source: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the schema of ``wattwise sweep status --json``)."""
-        return {
-            "study": self.study_name,
-            "storage": self.storage,
-            "strategy": self.strategy,
-            "trials": self.trials,
-            "complete": self.complete,
-            "pruned": self.pruned,
-            "failed": self.failed,
-            "running": self.running,
-            "total_energy_j": self.total_energy_j,
-            "interrupted_energy_j": self.interrupted_energy_j,
-            "unmeasured_trials": self.unmeasured_trials,
-            "energy_source": self.energy_source,
-            "best_accuracy": self.best_accuracy,
-            "best_trial": self.best_trial,
-            "hosts": [h.to_dict() for h in self.hosts],
-            "workers": [w.to_dict() for w in self.workers],
-        }
+    kind: ClassVar[str] = "sweep-status"
 
 
 def _opt_float(value: Any) -> float | None:
@@ -291,3 +257,261 @@ def _opt_float(value: Any) -> float | None:
 
 def _opt_int(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class Workload(Record):
+    """What every trial trains: a dataset and a model family.
+
+    Attributes:
+        dataset: a dataset spec (``digits``, ``synthetic:samples=500``...).
+        model: a model spec (``cnn``, ``mlp:depth=1``); the space's model parameters are
+            added to its options.
+        classes: keep these classes only (None: all).
+        device: ``cpu``, ``cuda``, ``auto``...
+        seed: the training seed, the same for every trial, so that two trials with the same
+            parameters train the same way and differ only by what the search chose.
+    """
+
+    dataset: str = "digits"
+    model: str = "cnn"
+    classes: tuple[int, ...] | None = None
+    device: str = "cpu"
+    seed: int = 0
+
+    def model_spec(self, params: Mapping[str, Choice]) -> str:
+        """The model spec for a trial: the workload's, with the trial's model options."""
+        name, options = split_spec(self.model)
+        parts = [options] if options else []
+        parts += [f"{k}={v}" for k, v in params.items() if k not in TRAINING_PARAMS]
+        return name + (":" + ",".join(parts) if parts else "")
+
+
+@dataclass(frozen=True)
+class CurvePoint(Record):
+    """One point of an anytime curve, read as a trial finished.
+
+    Attributes:
+        trial: the trial that just finished.
+        energy_j: the search's energy so far, in J.
+        best_accuracy: best accuracy of a complete trial so far (None: none yet).
+    """
+
+    trial: int
+    energy_j: float
+    best_accuracy: float | None
+
+    compact: ClassVar[tuple[str, ...]] = ("energy_j", "best_accuracy", "trial")
+
+
+@dataclass(frozen=True)
+class RepeatResult(Record):
+    """One strategy's search in one repeat.
+
+    Attributes:
+        repeat: 0-based repeat.
+        seed: the sampler's seed.
+        trials: its trials, in the order they finished.
+        curve: its anytime curve.
+        total_energy_j: energy of the whole search (trials and the work between them), J.
+        trials_energy_j: energy of the trials alone, in J.
+        best_accuracy: best accuracy of a complete trial (None: none completed).
+        energy_to_target_j: energy when the target was first reached, J (None: never).
+        run_id: the search's tracked run.
+        energy_source: provenance of its energy.
+    """
+
+    repeat: int
+    seed: int
+    trials: tuple[TrialRecord, ...]
+    curve: tuple[CurvePoint, ...]
+    total_energy_j: float
+    trials_energy_j: float
+    best_accuracy: float | None
+    energy_to_target_j: float | None
+    run_id: str
+    energy_source: str
+
+    derived: ClassVar[tuple[str, ...]] = (
+        "search_overhead_j",
+        "trial_count",
+        "complete",
+        "pruned",
+        "failed",
+        "epochs",
+    )
+
+    def count(self, state: str) -> int:
+        """Trials in a state."""
+        return sum(1 for t in self.trials if t.state == state)
+
+    @property
+    def search_overhead_j(self) -> float:
+        """Energy of the work between the trials (sampler, pruner), in J."""
+        return self.total_energy_j - self.trials_energy_j
+
+    @property
+    def trial_count(self) -> int:
+        """Trials of the search."""
+        return len(self.trials)
+
+    @property
+    def complete(self) -> int:
+        """Complete trials."""
+        return self.count("complete")
+
+    @property
+    def pruned(self) -> int:
+        """Pruned trials."""
+        return self.count("pruned")
+
+    @property
+    def failed(self) -> int:
+        """Failed trials."""
+        return self.count("fail")
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained over all trials."""
+        return sum(t.epochs or 0 for t in self.trials)
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    """Median with None as +inf; None when the median is infinite."""
+    m = statistics.median([math.inf if v is None else v for v in values])
+    return None if math.isinf(m) else m
+
+
+@dataclass(frozen=True)
+class StrategyResult(Record):
+    """One strategy over every repeat.
+
+    Attributes:
+        strategy: its name.
+        description: what ran, with its settings.
+        repeats: each repeat's search.
+        energy_to_target_vs_grid_total: ``energy_to_target_j`` over grid search's
+            ``total_energy_j`` (None: no grid, or the target was not reached).
+    """
+
+    strategy: str
+    description: str
+    repeats: tuple[RepeatResult, ...]
+    energy_to_target_vs_grid_total: float | None = None
+
+    derived: ClassVar[tuple[str, ...]] = (
+        "best_accuracy",
+        "best_accuracy_min",
+        "best_accuracy_max",
+        "total_energy_j",
+        "trials_energy_j",
+        "search_overhead_j",
+        "energy_to_target_j",
+        "target_reached_repeats",
+    )
+
+    @property
+    def best_accuracy_min(self) -> float | None:
+        """Lowest best accuracy of a repeat (None: no complete trial)."""
+        found = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
+        return min(found) if found else None
+
+    @property
+    def best_accuracy_max(self) -> float | None:
+        """Highest best accuracy of a repeat (None: no complete trial)."""
+        found = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
+        return max(found) if found else None
+
+    @property
+    def search_overhead_j(self) -> float:
+        """Mean over repeats of the energy between trials, in J."""
+        return self.total_energy_j - self.trials_energy_j
+
+    @property
+    def best_accuracy(self) -> float | None:
+        """Mean over repeats of the best accuracy found (None: no complete trial)."""
+        found = [r.best_accuracy for r in self.repeats if r.best_accuracy is not None]
+        return statistics.fmean(found) if found else None
+
+    @property
+    def total_energy_j(self) -> float:
+        """Mean over repeats of the whole search's energy, in J."""
+        return statistics.fmean(r.total_energy_j for r in self.repeats)
+
+    @property
+    def trials_energy_j(self) -> float:
+        """Mean over repeats of the trials' energy, in J."""
+        return statistics.fmean(r.trials_energy_j for r in self.repeats)
+
+    @property
+    def energy_to_target_j(self) -> float | None:
+        """Median over repeats of the energy to target, in J; None when more than half of
+        the repeats never reached it."""
+        return _median_or_none([r.energy_to_target_j for r in self.repeats])
+
+    @property
+    def target_reached_repeats(self) -> int:
+        """Repeats that reached the target."""
+        return sum(1 for r in self.repeats if r.energy_to_target_j is not None)
+
+
+@dataclass(frozen=True)
+class Comparison(Record):
+    """Strategies compared on the same workload, space and trial budget.
+
+    Attributes:
+        workload: what every trial trained.
+        space: the search space.
+        trials: the trial budget of each strategy's search.
+        repeats: searches per strategy.
+        target_accuracy: the accuracy to reach (None: no complete grid trial to set it).
+        target_source: where the target came from.
+        strategies: each strategy's results, in the order asked.
+        energy_source: provenance of every energy figure.
+        scope: the trackers' scope.
+        study_id: the stored ``sweep-compare`` study, or None.
+        notes: caveats worth reading with the figures.
+    """
+
+    workload: Workload
+    space: SearchSpace
+    trials: int
+    repeats: int
+    target_accuracy: float | None
+    target_source: str
+    strategies: tuple[StrategyResult, ...]
+    energy_source: str
+    scope: str
+    study_id: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    kind: ClassVar[str] = "sweep-compare"
+    derived: ClassVar[tuple[str, ...]] = ("space_source", "curve_columns")
+
+    @property
+    def space_source(self) -> str:
+        """Where the search space came from (a file, or ``built-in space for cnn``)."""
+        return self.space.source
+
+    @property
+    def curve_columns(self) -> list[str]:
+        """What each anytime curve's points hold, in order."""
+        return list(CurvePoint.compact)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The comparison, with its space's source (written beside the space)."""
+        record = super().from_dict(data)
+        space = dataclasses.replace(record.space, source=str(data.get("space_source", "")))
+        return dataclasses.replace(record, space=space)
+
+    def strategy(self, name: str) -> StrategyResult:
+        """One strategy's results by name.
+
+        Raises:
+            KeyError: no such strategy in the comparison.
+        """
+        for s in self.strategies:
+            if s.strategy == name:
+                return s
+        raise KeyError(name)

@@ -207,7 +207,7 @@ def study_environments(
             dataset=data.name,
             settings={**budget.to_dict()},
             method=method.to_dict(),
-            results=tuple(results),
+            environments=tuple(results),
             recommendation=cheapest_within(baseline, list(runs.values()), within_pp, method),
             notes=tuple(notes),
             stored=session.stored,

@@ -4,9 +4,10 @@ fractions (``_frac``: -0.4 = 40 % less)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+from wattwise._records.base import Record
 from wattwise._units import format_energy
 from wattwise.studies._stats import Comparison, Summary, summarize
 
@@ -28,12 +29,13 @@ __all__ = [
     "Versus",
 ]
 
-#: Version of the ``results`` JSON a study stores; bumped when a field changes meaning.
-RESULTS_SCHEMA_VERSION = 1
+#: Version of the ``results`` JSON a study stores; bumped when a field changes meaning
+#: (2: the record base's field names, see CHANGELOG.md).
+RESULTS_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
-class Trial:
+class Trial(Record):
     """One measured training run of a study.
 
     Attributes:
@@ -62,25 +64,9 @@ class Trial:
     energy_source: str
     stop_reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "label": self.label,
-            "repeat": self.repeat,
-            "seed": self.seed,
-            "run_id": self.run_id,
-            "energy_j": self.energy_j,
-            "energy_uncertainty_j": self.uncertainty_j,
-            "energy_source": self.energy_source,
-            "duration_s": self.duration_s,
-            "val_accuracy": self.val_accuracy,
-            "epochs": self.epochs,
-            "stop_reason": self.stop_reason,
-        }
-
 
 @dataclass(frozen=True)
-class RepeatedRuns:
+class RepeatedRuns(Record):
     """The repeats of one configuration, with medians and spread.
 
     Attributes:
@@ -112,9 +98,10 @@ class RepeatedRuns:
         return " | ".join(dict.fromkeys(t.energy_source for t in self.trials))
 
     def to_dict(self) -> dict[str, Any]:
-        """Medians as plain numbers, spreads beside them, and the runs."""
+        """The fields, and the medians as plain numbers with their spreads beside them."""
         e, d, a = self.energy_j, self.duration_s, self.val_accuracy
         return {
+            **super().to_dict(),
             "energy_j": e.median,
             "energy_j_spread": e.to_dict(),
             "energy_source": self.energy_source,
@@ -122,12 +109,11 @@ class RepeatedRuns:
             "duration_s_spread": d.to_dict(),
             "val_accuracy": a.median,
             "val_accuracy_spread": a.to_dict(),
-            "runs": [t.to_dict() for t in self.trials],
         }
 
 
 @dataclass(frozen=True)
-class Versus:
+class Versus(Record):
     """A configuration against the study's reference, both measured in the same study.
 
     Attributes:
@@ -146,20 +132,9 @@ class Versus:
     energy_test: Comparison
     accuracy_test: Comparison
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "reference": self.reference,
-            "energy_change_frac": self.energy_change_frac,
-            "duration_change_frac": self.duration_change_frac,
-            "accuracy_change_pp": self.accuracy_change_pp,
-            "energy_test": self.energy_test.to_dict(),
-            "accuracy_test": self.accuracy_test.to_dict(),
-        }
-
 
 @dataclass(frozen=True)
-class Saving:
+class Saving(Record):
     """The headline: the cheapest configuration within a tolerance of the reference's
     accuracy, and the energy it saves against that reference, measured in the same study.
 
@@ -184,6 +159,24 @@ class Saving:
     choice_val_accuracy: float
     energy_test: Comparison | None
     energy_source: str
+
+    derived: ClassVar[tuple[str, ...]] = (
+        "saved_j",
+        "saved_frac",
+        "accuracy_change_pp",
+        "basis",
+        "description",
+    )
+
+    @property
+    def basis(self) -> str:
+        """What the figures are."""
+        return "medians over repeats measured in this study, same machine and settings"
+
+    @property
+    def description(self) -> str:
+        """:meth:`describe`'s line."""
+        return self.describe()
 
     @property
     def saved_j(self) -> float:
@@ -218,28 +211,9 @@ class Saving:
             f"[{self.energy_source}]{test}"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "reference": self.reference,
-            "choice": self.choice,
-            "within_pp": self.within_pp,
-            "reference_energy_j": self.reference_energy_j,
-            "choice_energy_j": self.choice_energy_j,
-            "saved_j": self.saved_j,
-            "saved_frac": self.saved_frac,
-            "reference_val_accuracy": self.reference_val_accuracy,
-            "choice_val_accuracy": self.choice_val_accuracy,
-            "accuracy_change_pp": self.accuracy_change_pp,
-            "energy_test": self.energy_test.to_dict() if self.energy_test else None,
-            "energy_source": self.energy_source,
-            "basis": "medians over repeats measured in this study, same machine and settings",
-            "description": self.describe(),
-        }
-
 
 @dataclass(frozen=True)
-class ModelResult:
+class ModelResult(Record):
     """One model of an architecture study.
 
     Attributes:
@@ -261,28 +235,18 @@ class ModelResult:
     pareto: bool
     versus: Versus | None
 
+    flattened: ClassVar[tuple[str, ...]] = ("runs",)
+    derived: ClassVar[tuple[str, ...]] = ("energy_per_accuracy_point_j",)
+
     @property
     def energy_per_accuracy_point_j(self) -> float | None:
         """Median energy per percentage point of median accuracy, in J/pp (None at 0 %)."""
         acc = self.runs.val_accuracy.median
         return self.runs.energy_j.median / (acc * 100.0) if acc > 0 else None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (one row of ``models``)."""
-        return {
-            "model": self.model,
-            "params": self.params,
-            "flops": self.flops,
-            "train_flops": self.train_flops,
-            **self.runs.to_dict(),
-            "energy_per_accuracy_point_j": self.energy_per_accuracy_point_j,
-            "pareto": self.pareto,
-            "versus": self.versus.to_dict() if self.versus else None,
-        }
-
 
 @dataclass(frozen=True)
-class ArchitectureStudy:
+class ArchitectureStudy(Record):
     """Models trained on the same data, budget and stopping rule, repeated.
 
     Attributes:
@@ -309,33 +273,19 @@ class ArchitectureStudy:
     notes: tuple[str, ...] = ()
     stored: bool = False
 
+    kind: ClassVar[str] = "architectures"
+    schema_version: ClassVar[int] = RESULTS_SCHEMA_VERSION
+    derived: ClassVar[tuple[str, ...]] = ("pareto_front",)
+
     @property
     def pareto_front(self) -> list[str]:
         """Models on the front, cheapest first."""
         front = [m for m in self.models if m.pareto]
         return [m.model for m in sorted(front, key=lambda m: m.runs.energy_j.median)]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The study's results (what is stored, and what ``--json`` prints)."""
-        return {
-            "kind": "architectures",
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            "study_id": self.study_id,
-            "name": self.name,
-            "stored": self.stored,
-            "dataset": self.dataset,
-            "settings": self.settings,
-            "method": self.method,
-            "models": [m.to_dict() for m in self.models],
-            "reference": self.reference,
-            "pareto_front": self.pareto_front,
-            "headline": self.saving.to_dict(),
-            "notes": list(self.notes),
-        }
-
 
 @dataclass(frozen=True)
-class LayerRow:
+class LayerRow(Record):
     """One module's share of a training step.
 
     Attributes:
@@ -372,26 +322,16 @@ class LayerRow:
     energy_share: float
     energy_per_step_j: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (one row of ``layers``)."""
-        return {
-            "name": self.name,
-            "type": self.type,
-            "module": self.module,
-            "params": self.params,
-            "flops": self.flops,
-            "train_flops": self.train_flops,
-            "forward_s": self.forward_s,
-            "backward_s": self.backward_s,
-            "time_share": self.time_share,
-            "energy_share": self.energy_share,
-            "energy_per_step_j": self.energy_per_step_j,
-            "energy_method": "attributed",
-        }
+    derived: ClassVar[tuple[str, ...]] = ("energy_method",)
+
+    @property
+    def energy_method(self) -> str:
+        """Per-module energy is attributed by time share, not measured per module."""
+        return "attributed"
 
 
 @dataclass(frozen=True)
-class VariantResult:
+class VariantResult(Record):
     """A smaller variant of the studied model, trained like the base model.
 
     Attributes:
@@ -410,20 +350,11 @@ class VariantResult:
     runs: RepeatedRuns
     versus: Versus | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (one row of ``variants``)."""
-        return {
-            "model": self.model,
-            "change": self.change,
-            "params": self.params,
-            "flops": self.flops,
-            **self.runs.to_dict(),
-            "versus": self.versus.to_dict() if self.versus else None,
-        }
+    flattened: ClassVar[tuple[str, ...]] = ("runs",)
 
 
 @dataclass(frozen=True)
-class LayerStudy:
+class LayerStudy(Record):
     """Where a model's training energy goes, module by module, and what smaller variants save.
 
     Attributes:
@@ -451,14 +382,26 @@ class LayerStudy:
     settings: dict[str, Any]
     method: dict[str, Any]
     steps_per_window: int
-    energy_per_step_j: Summary
-    step_s: Summary
+    energy_per_step_j: Summary = field(metadata={"spread": True})
+    step_s: Summary = field(metadata={"spread": True})
     energy_source: str
     profiler_overhead_frac: float
     layers: tuple[LayerRow, ...]
     variants: tuple[VariantResult, ...] = ()
     notes: tuple[str, ...] = ()
     stored: bool = False
+
+    kind: ClassVar[str] = "layers"
+    schema_version: ClassVar[int] = RESULTS_SCHEMA_VERSION
+    derived: ClassVar[tuple[str, ...]] = ("energy_attribution", "by_type")
+
+    @property
+    def energy_attribution(self) -> str:
+        """How the rows' energy is found."""
+        return (
+            "attributed: each row's energy is the measured energy per step times its "
+            "share of the profiled step time"
+        )
 
     @property
     def by_type(self) -> dict[str, float]:
@@ -468,38 +411,9 @@ class LayerStudy:
             shares[row.type] = shares.get(row.type, 0.0) + row.energy_share
         return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The study's results (what is stored, and what ``--json`` prints)."""
-        return {
-            "kind": "layers",
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            "study_id": self.study_id,
-            "name": self.name,
-            "stored": self.stored,
-            "model": self.model,
-            "input_shape": list(self.input_shape),
-            "settings": self.settings,
-            "method": self.method,
-            "steps_per_window": self.steps_per_window,
-            "energy_per_step_j": self.energy_per_step_j.median,
-            "energy_per_step_j_spread": self.energy_per_step_j.to_dict(),
-            "step_s": self.step_s.median,
-            "step_s_spread": self.step_s.to_dict(),
-            "energy_source": self.energy_source,
-            "energy_attribution": (
-                "attributed: each row's energy is the measured energy per step times its "
-                "share of the profiled step time"
-            ),
-            "profiler_overhead_frac": self.profiler_overhead_frac,
-            "layers": [r.to_dict() for r in self.layers],
-            "by_type": self.by_type,
-            "variants": [v.to_dict() for v in self.variants],
-            "notes": list(self.notes),
-        }
-
 
 @dataclass(frozen=True)
-class Setting:
+class Setting(Record):
     """One training environment.
 
     Attributes:
@@ -514,24 +428,17 @@ class Setting:
     precision: str
     device: str
 
+    derived: ClassVar[tuple[str, ...]] = ("label",)
+
     @property
     def label(self) -> str:
         """``threads=2 batch=64 fp32 cpu``."""
         threads = "default" if self.threads is None else str(self.threads)
         return f"threads={threads} batch={self.batch_size} {self.precision} {self.device}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "threads": self.threads,
-            "batch_size": self.batch_size,
-            "precision": self.precision,
-            "device": self.device,
-        }
-
 
 @dataclass(frozen=True)
-class GpuUsage:
+class GpuUsage(Record):
     """How busy a GPU was during a run, from periodic samples.
 
     Attributes:
@@ -555,23 +462,16 @@ class GpuUsage:
     power_limit_w: float
     memory_used_frac: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "device": self.device,
-            "gpu_name": self.gpu_name,
-            "samples": self.samples,
-            "utilisation_frac": self.utilisation_frac,
-            "utilisation_p90_frac": self.utilisation_p90_frac,
-            "power_w": self.power_w,
-            "power_limit_w": self.power_limit_w,
-            "memory_used_frac": self.memory_used_frac,
-            "source": "measured (nvml utilisation and power sampling)",
-        }
+    derived: ClassVar[tuple[str, ...]] = ("source",)
+
+    @property
+    def source(self) -> str:
+        """Where the figures come from."""
+        return "measured (nvml utilisation and power sampling)"
 
 
 @dataclass(frozen=True)
-class GpuFit:
+class GpuFit(Record):
     """Whether a GPU is oversized for the work it ran.
 
     Attributes:
@@ -582,13 +482,9 @@ class GpuFit:
     oversized: bool
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"oversized": self.oversized, "reason": self.reason}
-
 
 @dataclass(frozen=True)
-class EnvironmentResult:
+class EnvironmentResult(Record):
     """One training environment of an environment study.
 
     Attributes:
@@ -605,20 +501,11 @@ class EnvironmentResult:
     gpu: GpuUsage | None = None
     gpu_fit: GpuFit | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (one row of ``settings``)."""
-        return {
-            "label": self.setting.label,
-            **self.setting.to_dict(),
-            **self.runs.to_dict(),
-            "versus": self.versus.to_dict() if self.versus else None,
-            "gpu": self.gpu.to_dict() if self.gpu else None,
-            "gpu_fit": self.gpu_fit.to_dict() if self.gpu_fit else None,
-        }
+    flattened: ClassVar[tuple[str, ...]] = ("setting", "runs")
 
 
 @dataclass(frozen=True)
-class EnvironmentStudy:
+class EnvironmentStudy(Record):
     """The same training work under several environments.
 
     Attributes:
@@ -628,7 +515,7 @@ class EnvironmentStudy:
         dataset: the dataset spec.
         settings: the training settings shared by every environment (JSON-ready).
         method: the measurement method (JSON-ready).
-        results: one per environment; the first is the baseline.
+        environments: one per environment; the first is the baseline.
         recommendation: the cheapest environment within the tolerance of the baseline's
             accuracy, and what it saves against the baseline.
         notes: what to keep in mind.
@@ -641,30 +528,16 @@ class EnvironmentStudy:
     dataset: str
     settings: dict[str, Any]
     method: dict[str, Any]
-    results: tuple[EnvironmentResult, ...]
+    environments: tuple[EnvironmentResult, ...]
     recommendation: Saving
     notes: tuple[str, ...] = ()
     stored: bool = False
 
+    kind: ClassVar[str] = "environments"
+    schema_version: ClassVar[int] = RESULTS_SCHEMA_VERSION
+    derived: ClassVar[tuple[str, ...]] = ("baseline",)
+
     @property
     def baseline(self) -> str:
         """Label of the baseline environment (the first value of every list)."""
-        return self.results[0].setting.label
-
-    def to_dict(self) -> dict[str, Any]:
-        """The study's results (what is stored, and what ``--json`` prints)."""
-        return {
-            "kind": "environments",
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            "study_id": self.study_id,
-            "name": self.name,
-            "stored": self.stored,
-            "model": self.model,
-            "dataset": self.dataset,
-            "settings": self.settings,
-            "method": self.method,
-            "baseline": self.baseline,
-            "environments": [r.to_dict() for r in self.results],
-            "recommendation": self.recommendation.to_dict(),
-            "notes": list(self.notes),
-        }
+        return self.environments[0].setting.label

@@ -12,12 +12,13 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
 from wattwise._errors import ConfigError
 from wattwise._pareto import pareto_mask
+from wattwise._records.base import Record
 
 __all__ = [
     "TESTS",
@@ -36,7 +37,7 @@ _TEST_NAMES = {"mannwhitney": "Mann-Whitney U (two-sided)", "welch": "Welch's t 
 
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(Record):
     """Repeated measurements of one quantity, in the unit of the field that holds it.
 
     Quartiles are NumPy's linear interpolation between order statistics.
@@ -46,6 +47,8 @@ class Summary:
     """
 
     values: tuple[float, ...]
+
+    derived: ClassVar[tuple[str, ...]] = ("median", "q1", "q3", "min", "max", "n")
 
     def __post_init__(self) -> None:
         if not self.values:
@@ -86,18 +89,6 @@ class Summary:
         """Largest measurement."""
         return float(max(self.values))
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: median, quartiles, range, count and the values."""
-        return {
-            "median": self.median,
-            "q1": self.q1,
-            "q3": self.q3,
-            "min": self.min,
-            "max": self.max,
-            "n": self.n,
-            "values": list(self.values),
-        }
-
 
 def summarize(values: Sequence[float]) -> Summary:
     """A :class:`Summary` of repeated measurements.
@@ -109,7 +100,7 @@ def summarize(values: Sequence[float]) -> Summary:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Record):
     """A significance test of one quantity between a reference and another configuration.
 
     Attributes:
@@ -133,6 +124,13 @@ class Comparison:
     significant: bool | None
     note: str = ""
 
+    derived: ClassVar[tuple[str, ...]] = ("test_name",)
+
+    @property
+    def test_name(self) -> str:
+        """The test's full name (``Mann-Whitney U (two-sided)``)."""
+        return _TEST_NAMES[self.test]
+
     def describe(self) -> str:
         """One line: ``p=0.008 (Mann-Whitney U (two-sided), 5 vs 5)`` or why not tested."""
         where = f"{_TEST_NAMES[self.test]}, {self.n_reference} vs {self.n_other}"
@@ -141,20 +139,6 @@ class Comparison:
         verdict = {True: "significant", False: "not significant", None: "undecidable"}
         text = f"p={self.p_value:.3g} ({where}): {verdict[self.significant]} at {self.alpha:g}"
         return text + (f"; {self.note}" if self.note else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "test": self.test,
-            "test_name": _TEST_NAMES[self.test],
-            "n_reference": self.n_reference,
-            "n_other": self.n_other,
-            "statistic": self.statistic,
-            "p_value": self.p_value,
-            "alpha": self.alpha,
-            "significant": self.significant,
-            "note": self.note,
-        }
 
 
 def min_p_value(test: str, n_reference: int, n_other: int) -> float | None:
