@@ -20,6 +20,7 @@ from wattwise.search import _records as search_records
 from wattwise.search import builtin_space
 from wattwise.studies import _records as studies_records
 from wattwise.studies import _stats
+from wattwise.train import _records as train_records
 
 _FLOATS = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)
 _INTS = st.integers(min_value=1, max_value=1000)
@@ -97,7 +98,7 @@ def _record_types(*modules: types.ModuleType) -> list[type[Record]]:
     ]
 
 
-RECORD_TYPES = _record_types(infer_records, studies_records, search_records, _stats)
+RECORD_TYPES = _record_types(infer_records, studies_records, search_records, _stats, train_records)
 
 
 @pytest.mark.parametrize("cls", RECORD_TYPES, ids=lambda c: c.__name__)

@@ -327,7 +327,7 @@ def test_target_stop_reports_the_saving_as_a_prediction(digits: DataSplit) -> No
     assert d["stop_rule"] == "target" and d["energy_saved_j"] == pytest.approx(r.energy_saved_j)
     assert "predict" in d["predicted_full_energy_source"]
     assert d["energy_saved_source"].startswith("prediction")
-    assert d["total_energy_source"] == "estimated (test-model)"
+    assert d["energy_source"] == "estimated (test-model)"
 
 
 def test_budget_stops_before_it_is_exceeded(digits: DataSplit) -> None:

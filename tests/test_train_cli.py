@@ -77,10 +77,10 @@ def test_train_json_has_every_figure_with_its_source(cli: Any, tmp_path: Path) -
     assert [e["epoch"] for e in d["epochs"]] == [1, 2]  # improvement < 0.5 stops at once
     for e in d["epochs"]:
         assert {"epoch", "energy_j", "val_accuracy", "val_loss", "duration_s"} <= set(e)
-        assert e["energy_source"] == "estimated (cpu-model)"
+        assert e["source"] == "estimated (cpu-model)"
         assert e["energy_j"] == pytest.approx(20.0 * e["duration_s"], rel=1e-6)
     assert d["stop_rule"] == "plateau" and d["stop_reason"].startswith("plateau:")
-    assert d["total_energy_source"] == "estimated (cpu-model)"
+    assert d["energy_source"] == "estimated (cpu-model)"
     assert d["predicted_full_energy_j"] > d["total_energy_j"] > 0
     assert d["energy_saved_j"] == pytest.approx(d["predicted_full_energy_j"] - d["total_energy_j"])
     assert "estimated" in d["predicted_full_energy_source"]

@@ -56,7 +56,7 @@ def training_sections(history: StudyRecord) -> tuple[Section, ...]:
         paragraphs.append(
             f"Validation accuracy {_num(epochs[-1].get('val_accuracy'))} after the last "
             f"epoch, best {_num(best.get('val_accuracy'))} at epoch {best.get('epoch')}. "
-            f"Energy per epoch {epochs[0].get('energy_source', '')}."
+            f"Energy per epoch {epochs[0].get('source', '')}."
         )
     if status == "interrupted":
         paragraphs.append(

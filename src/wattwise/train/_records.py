@@ -1,12 +1,18 @@
-"""Frozen records of a training run: epochs, the energy prediction, why it stopped."""
+"""Frozen records of a training run: epochs, the energy prediction, why it stopped.
+
+Their JSON (the ``wattwise train --json`` output and the stored training history) comes
+from :class:`~wattwise._records.Record`: field names are the keys. The per-component
+energy of an epoch and the tracked run are in-memory handles: the run store holds them.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from wattwise._records.base import Record
 from wattwise._units import format_energy
 from wattwise.meters._base import Method
 from wattwise.tracking._records import ComponentEnergy, RunResult
@@ -40,7 +46,7 @@ def describe_sources(components: Iterable[ComponentEnergy]) -> str:
 
 
 @dataclass(frozen=True)
-class EnergyPrediction:
+class EnergyPrediction(Record):
     """A prediction of a planned run's total energy from the epochs measured so far.
 
     ``total_j = measured_j + remaining_epochs * epoch_mean_j``. The per-epoch mean comes
@@ -80,6 +86,14 @@ class EnergyPrediction:
     spread_assumed: bool
     source: str
 
+    kind: ClassVar[str] = "prediction"
+    derived: ClassVar[tuple[str, ...]] = ("description",)
+
+    @property
+    def description(self) -> str:
+        """:meth:`describe`'s line."""
+        return self.describe()
+
     @property
     def remaining_epochs(self) -> int:
         """Epochs still to run in the plan."""
@@ -104,24 +118,6 @@ class EnergyPrediction:
             f"(mean of epoch {basis}{warm}{assumed})"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "kind": "prediction",
-            "total_j": self.total_j,
-            "sigma_j": self.sigma_j,
-            "measured_j": self.measured_j,
-            "measured_epochs": self.measured_epochs,
-            "planned_epochs": self.planned_epochs,
-            "epoch_mean_j": self.epoch_mean_j,
-            "epoch_sd_j": self.epoch_sd_j,
-            "basis_epochs": list(self.basis_epochs),
-            "warmup_left_out": self.warmup_left_out,
-            "spread_assumed": self.spread_assumed,
-            "source": self.source,
-            "description": self.describe(),
-        }
-
 
 def _span(epochs: tuple[int, ...]) -> str:
     if not epochs:
@@ -132,7 +128,7 @@ def _span(epochs: tuple[int, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class EpochRecord:
+class EpochRecord(Record):
     """One epoch: its energy (training and validation), time and validation metrics.
 
     Attributes:
@@ -160,35 +156,33 @@ class EpochRecord:
     val_loss: float
     val_accuracy: float
     source: str
-    components: tuple[ComponentEnergy, ...] = ()
+    components: tuple[ComponentEnergy, ...] = field(default=(), metadata={"json": False})
     prediction: EnergyPrediction | None = None
+
+    derived: ClassVar[tuple[str, ...]] = (
+        "mean_power_w",
+        "predicted_full_energy_j",
+        "predicted_full_energy_sigma_j",
+    )
+
+    @property
+    def predicted_full_energy_j(self) -> float | None:
+        """The planned run's energy predicted after this epoch, in J (None: no prediction)."""
+        return self.prediction.total_j if self.prediction else None
+
+    @property
+    def predicted_full_energy_sigma_j(self) -> float | None:
+        """Its one-sigma uncertainty, in J."""
+        return self.prediction.sigma_j if self.prediction else None
 
     @property
     def mean_power_w(self) -> float:
         """Mean power over the epoch, in W."""
         return self.energy_j / self.duration_s if self.duration_s > 0 else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "epoch": self.epoch,
-            "energy_j": self.energy_j,
-            "energy_uncertainty_j": self.uncertainty_j,
-            "energy_source": self.source,
-            "train_energy_j": self.train_energy_j,
-            "eval_energy_j": self.eval_energy_j,
-            "mean_power_w": self.mean_power_w,
-            "duration_s": self.duration_s,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            "val_accuracy": self.val_accuracy,
-            "predicted_full_energy_j": self.prediction.total_j if self.prediction else None,
-            "predicted_full_energy_sigma_j": self.prediction.sigma_j if self.prediction else None,
-        }
-
 
 @dataclass(frozen=True)
-class StopDecision:
+class StopDecision(Record):
     """Why a run stopped before its planned epochs.
 
     Attributes:
@@ -203,7 +197,7 @@ class StopDecision:
 
 
 @dataclass(frozen=True)
-class FitResult:
+class FitResult(Record):
     """What :func:`wattwise.train.fit` did and what it cost.
 
     Attributes:
@@ -236,8 +230,57 @@ class FitResult:
     energy_saved_j: float
     device: str
     run_id: str
-    run: RunResult | None = None
+    run: RunResult | None = field(default=None, metadata={"json": False})
     interrupted: bool = False
+
+    kind: ClassVar[str] = "training"
+    derived: ClassVar[tuple[str, ...]] = (
+        "stop_rule",
+        "stop_reason",
+        "stopped_early",
+        "predicted_full_energy_j",
+        "predicted_full_energy_sigma_j",
+        "predicted_full_energy_source",
+        "energy_saved_source",
+        "final_val_accuracy",
+        "final_val_loss",
+        "best_val_accuracy",
+    )
+
+    @property
+    def stop_rule(self) -> str | None:
+        """The rule that stopped the run early, or None."""
+        return self.stop.rule if self.stop else None
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether a rule stopped the run before its planned epochs."""
+        return self.stop is not None
+
+    @property
+    def predicted_full_energy_j(self) -> float | None:
+        """The full planned run's predicted energy, in J (None: nothing was predicted)."""
+        return self.prediction.total_j if self.prediction else None
+
+    @property
+    def predicted_full_energy_sigma_j(self) -> float | None:
+        """Its one-sigma uncertainty, in J."""
+        return self.prediction.sigma_j if self.prediction else None
+
+    @property
+    def predicted_full_energy_source(self) -> str | None:
+        """What the prediction was made from, one line."""
+        return self.prediction.describe() if self.prediction else None
+
+    @property
+    def energy_saved_source(self) -> str:
+        """What ``energy_saved_j`` is based on."""
+        if self.prediction is None:
+            return "none: the run was not stopped early"
+        return (
+            f"prediction: the full run predicted from {self.prediction.source} epochs, minus "
+            "the measured total"
+        )
 
     @property
     def stop_reason(self) -> str:
@@ -270,37 +313,6 @@ class FitResult:
             if e.val_accuracy >= target:
                 return spent
         return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the schema of ``wattwise train --json``)."""
-        pred = self.prediction
-        return {
-            "run_id": self.run_id,
-            "device": self.device,
-            "planned_epochs": self.planned_epochs,
-            "epochs": [e.to_dict() for e in self.epochs],
-            "stop_rule": self.stop.rule if self.stop else None,
-            "stop_reason": self.stop_reason,
-            "stopped_early": self.stop is not None,
-            "interrupted": self.interrupted,
-            "total_energy_j": self.total_energy_j,
-            "total_energy_uncertainty_j": self.total_uncertainty_j,
-            "total_energy_source": self.energy_source,
-            "duration_s": self.duration_s,
-            "predicted_full_energy_j": pred.total_j if pred else None,
-            "predicted_full_energy_sigma_j": pred.sigma_j if pred else None,
-            "predicted_full_energy_source": pred.describe() if pred else None,
-            "energy_saved_j": self.energy_saved_j,
-            "energy_saved_source": (
-                f"prediction: the full run predicted from {pred.source} epochs, minus the "
-                "measured total"
-                if pred
-                else "none: the run was not stopped early"
-            ),
-            "final_val_accuracy": self.final_val_accuracy,
-            "final_val_loss": self.final_val_loss,
-            "best_val_accuracy": self.best_val_accuracy,
-        }
 
 
 class TrainingInterrupted(KeyboardInterrupt):
