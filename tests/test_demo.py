@@ -45,8 +45,8 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
         # The saving is computed from the two measured figures, not asserted.
         assert row["saving_frac"] == pytest.approx(1 - row["lever_value"] / row["baseline_value"])
     assert "estimated" in data["energy_source"] or "measured" in data["energy_source"]
-    assert levers["stop at a plateau"]["units"] == "J"
-    assert [r["units"] for r in data["levers"]].count("gCO2e") == 1
+    assert levers["stop at a plateau"]["unit"] == "J"
+    assert [r["unit"] for r in data["levers"]].count("gCO2e") == 1
 
     html = (out / "report.html").read_text()
     assert "What each lever saved" in html and html.count("<svg") >= 2
@@ -68,26 +68,20 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
 def test_carbon_timing_is_a_fixed_scenario_that_saves() -> None:
     """The carbon row is the same whatever the day it runs, saves on the bundled trace and
     says what was done; every day is planned against its own start-at-once baseline."""
-    from datetime import UTC, datetime
-
-    from wattwise.demo import DemoSettings
-    from wattwise.demo._levers import CARBON_DEADLINE_HOURS, carbon, carbon_days
+    from wattwise.demo import Unit
+    from wattwise.demo._measure import CARBON_DEADLINE_HOURS, carbon_days, measure_carbon
     from wattwise.demo._run import savings_table
+    from wattwise.demo._sections import carbon_lever
 
-    outcomes = []
-    for today in (
-        datetime(2023, 3, 14, 9, 26, tzinfo=UTC),
-        datetime(2031, 11, 2, 23, 5, tzinfo=UTC),
-    ):
-        settings = DemoSettings.make(quick=True, store=False, clock=lambda t=today: t)
-        outcome, section, days = carbon(settings, 250.0, 70.0, lambda _msg: None)
-        outcomes.append((outcome, section))
-    assert outcomes[0] == outcomes[1]
-    outcome, section = outcomes[0]
-    assert outcome.units == "gCO2e"
+    # No clock goes in: the scenario cannot depend on the day it is run.
+    scenario = measure_carbon(250.0, 70.0, lambda _msg: None)
+    assert measure_carbon(250.0, 70.0, lambda _msg: None) == scenario
+    outcome, section = carbon_lever(scenario)
+    days = scenario.days
+    assert outcome.unit is Unit.G_CO2E and outcome.to_dict()["unit"] == "gCO2e"
     assert 0.05 < outcome.saving_frac < 0.9
-    assert outcome.lever_energy_j == pytest.approx(sum(d.best_g for d in days))
-    assert outcome.baseline_energy_j == pytest.approx(sum(d.baseline_g for d in days))
+    assert outcome.lever_value == pytest.approx(sum(d.best_g for d in days))
+    assert outcome.baseline_value == pytest.approx(sum(d.baseline_g for d in days))
     row = savings_table((outcome,)).rows[0]
     assert "17:00 UTC" in row[1] and "daily job" in row[1] and "DE" in row[1]
     assert "cleanest hour by 09:00 UTC" in row[0] and "median" in row[0]
@@ -121,3 +115,21 @@ def test_a_lever_that_saved_nothing_says_why() -> None:
     assert rows[0][4] == "0%: the rule never fired"
     assert rows[1][4] == "-20%: int8 cost more here"
     assert rows[2][4] == "50%"
+
+
+def test_the_demo_runs_torch_on_one_thread_and_restores_the_number() -> None:
+    import torch
+
+    from wattwise.demo._measure import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), one_thread():
+            raise RuntimeError("a lever failed")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattwise._records import Record, RecordError, load_record
+from wattwise.demo import _records as demo_records
 from wattwise.infer import _records as infer_records
 from wattwise.search import _records as search_records
 from wattwise.search import builtin_space
@@ -98,7 +99,9 @@ def _record_types(*modules: types.ModuleType) -> list[type[Record]]:
     ]
 
 
-RECORD_TYPES = _record_types(infer_records, studies_records, search_records, _stats, train_records)
+RECORD_TYPES = _record_types(
+    infer_records, studies_records, search_records, _stats, train_records, demo_records
+)
 
 
 @pytest.mark.parametrize("cls", RECORD_TYPES, ids=lambda c: c.__name__)

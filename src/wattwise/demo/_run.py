@@ -12,18 +12,9 @@ from typing import Any
 
 import wattwise
 from wattwise._units import format_energy as fmt_j
-from wattwise.demo._levers import (
-    DemoSettings,
-    LeverOutcome,
-    Step,
-    architectures,
-    batching,
-    carbon,
-    quantization,
-    search,
-    stopping,
-    transfer,
-)
+from wattwise.demo import _measure as measure
+from wattwise.demo import _sections as sections
+from wattwise.demo._records import DemoSettings, LeverOutcome, Step, Unit
 from wattwise.report import Report, Section, Table, write_report
 
 __all__ = ["DemoResult", "run_demo"]
@@ -53,8 +44,8 @@ class DemoResult:
     source: str
 
 
-def _fmt_value(value: float, units: str) -> str:
-    return fmt_j(value) if units == "J" else f"{value:.4f} {units}"
+def _fmt_value(value: float, unit: Unit) -> str:
+    return fmt_j(value) if unit is Unit.J else f"{value:.4f} {unit.value}"
 
 
 def _saved(o: LeverOutcome) -> str:
@@ -70,8 +61,8 @@ def savings_table(levers: tuple[LeverOutcome, ...]) -> Table:
         (
             o.lever,
             o.baseline,
-            _fmt_value(o.baseline_energy_j, o.units),
-            _fmt_value(o.lever_energy_j, o.units),
+            _fmt_value(o.baseline_value, o.unit),
+            _fmt_value(o.lever_value, o.unit),
             _saved(o),
             "–" if o.accuracy_change_pp is None else f"{o.accuracy_change_pp:+.1f} pp",
             o.source,
@@ -105,16 +96,24 @@ def run_demo(
     settings = DemoSettings.make(quick=quick, store=store, clock=clock)
     say: Step = step or (lambda _msg: None)
     t0 = time.monotonic()
-    arch, arch_section, _ = architectures(settings, say)
-    stop, stop_section, (stop_runs, trained_cnn) = stopping(settings, say)
-    trans, trans_section, trans_runs = transfer(settings, say)
-    fits = [*stop_runs.values(), *trans_runs.values()]
-    energy_j = sum(f.total_energy_j for f in fits)
-    duration_s = sum(f.duration_s for f in fits)
-    carb, carb_section, _ = carbon(settings, energy_j, duration_s, say)
-    quant, quant_section, _ = quantization(trained_cnn, settings, say)
-    batch, batch_section, _ = batching(settings, say)
-    hpo, hpo_section, _ = search(settings, say)
+    with measure.one_thread():
+        study = measure.measure_architectures(settings, say)
+        stop_runs, trained_cnn = measure.measure_stopping(settings, say)
+        trans_runs = measure.measure_transfer(settings, say)
+        fits = [*stop_runs.values(), *trans_runs.values()]
+        energy_j = sum(f.total_energy_j for f in fits)
+        duration_s = sum(f.duration_s for f in fits)
+        scenario = measure.measure_carbon(energy_j, duration_s, say)
+        quantized = measure.measure_quantization(trained_cnn, settings, say)
+        batched = measure.measure_batching(settings, say)
+        compared = measure.measure_search(settings, say)
+    arch, arch_section = sections.architectures_lever(settings, study)
+    stop, stop_section = sections.stopping_lever(settings, stop_runs)
+    trans, trans_section = sections.transfer_lever(settings, trans_runs)
+    carb, carb_section = sections.carbon_lever(scenario)
+    quant, quant_section = sections.quantization_lever(quantized)
+    batch, batch_section = sections.batching_lever(batched)
+    hpo, hpo_section = sections.search_lever(compared)
     levers = (arch, stop, trans, hpo, carb, quant, batch)
     summary = Section(
         "What each lever saved",

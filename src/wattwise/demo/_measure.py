@@ -1,0 +1,334 @@
+"""The demo's measurements: each lever and its baseline, run here, on bundled data.
+
+Energies come from the meters detected on this machine, in process scope (other work on
+the machine stays out). Every function returns what the lever's library call returned;
+:mod:`wattwise.demo._sections` turns that into the closing table's row and a report section.
+PyTorch runs on one thread throughout (:func:`one_thread`), restored afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from wattwise._records import CarbonFigures
+from wattwise.demo._records import CarbonDay, DemoSettings, Step
+from wattwise.tracking._tracker import Tracker
+
+if TYPE_CHECKING:
+    from wattwise.carbon import IntensityTrace, Location
+    from wattwise.infer import BatchingResult, QuantizationResult
+    from wattwise.search import Comparison
+    from wattwise.studies import ArchitectureStudy
+    from wattwise.train import FitResult
+
+__all__ = [
+    "CARBON_DEADLINE_HOURS",
+    "CARBON_SUBMIT_HOUR_UTC",
+    "CARBON_YEAR",
+    "CARBON_ZONE",
+    "CarbonScenario",
+    "carbon_days",
+    "measure_architectures",
+    "measure_batching",
+    "measure_carbon",
+    "measure_quantization",
+    "measure_search",
+    "measure_stopping",
+    "measure_transfer",
+    "one_thread",
+]
+
+#: The carbon-timing scenario: a daily job submitted at the end of the working day and due
+#: the next morning, on every day of the bundled 2020 trace of Germany (hours in UTC).
+CARBON_ZONE = "DE"
+CARBON_SUBMIT_HOUR_UTC = 17
+CARBON_DEADLINE_HOURS = 16
+CARBON_YEAR = 2020
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run PyTorch on one intra-op thread, then restore the number it had."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _tracker(name: str, settings: DemoSettings) -> Tracker:
+    return Tracker(name, scope=settings.scope, store=settings.store)
+
+
+def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStudy:
+    """Models compared on digits, repeated: the study."""
+    from wattwise.studies import StudyMethod, study_architectures
+    from wattwise.workloads import load_dataset
+
+    step("architectures: training each model on digits")
+    data = load_dataset("digits")
+    return study_architectures(
+        list(settings.arch_models),
+        data,
+        epochs=settings.arch_epochs,
+        threads=1,
+        within_pp=settings.within_pp,
+        method=StudyMethod(repeats=settings.arch_repeats, warmup_batches=5, scope=settings.scope),
+        name="demo: architectures on digits",
+        store=settings.store,
+    )
+
+
+def measure_stopping(settings: DemoSettings, step: Step) -> tuple[dict[str, FitResult], Any]:
+    """The full planned run and the default plateau rule, both trained here.
+
+    Returns:
+        Both fits by label, and the fully trained CNN (the quantization step uses it).
+    """
+    import torch
+
+    from wattwise.train import Plateau, fit
+    from wattwise.workloads import build_model, load_dataset
+
+    data = load_dataset("digits")
+    results: dict[str, FitResult] = {}
+    models: dict[str, Any] = {}
+    for label, rules in (("full planned run", ()), ("plateau rule", (Plateau(),))):
+        step(f"stopping: {label} ({settings.full_epochs} epochs planned)")
+        torch.manual_seed(0)
+        model = build_model("cnn", input_shape=data.input_shape, num_classes=data.num_classes)
+        models[label] = model
+        results[label] = fit(
+            model,
+            data,
+            epochs=settings.full_epochs,
+            stop=list(rules),
+            seed=0,
+            device="cpu",
+            tracker=_tracker(f"demo: {label}", settings),
+        )
+    return results, models["full planned run"]
+
+
+def measure_transfer(settings: DemoSettings, step: Step) -> dict[str, FitResult]:
+    """A model for digits 0-7, then 0-9 from scratch and by extending it, to the target.
+
+    Returns:
+        The fits under ``pretrain``, ``scratch`` and ``transfer``.
+    """
+    import torch
+
+    from wattwise.train import Plateau, TargetAccuracy, extend_head, fit
+    from wattwise.workloads import build_model, load_dataset
+
+    full = load_dataset("digits")
+    first8 = load_dataset("digits", classes=tuple(range(8)))
+    target = settings.target_accuracy
+    step("transfer: the model one already has (digits 0-7)")
+    torch.manual_seed(0)
+    base = build_model("cnn", input_shape=first8.input_shape, num_classes=8)
+    pre = fit(
+        base,
+        first8,
+        epochs=settings.transfer_max_epochs,
+        stop=[Plateau()],
+        seed=0,
+        device="cpu",
+        tracker=_tracker("demo: pre-trained model, digits 0-7", settings),
+    )
+    step(f"transfer: training 0-9 from scratch to {target:.0%}")
+    torch.manual_seed(0)
+    scratch_model = build_model("cnn", input_shape=full.input_shape, num_classes=10)
+    scratch = fit(
+        scratch_model,
+        full,
+        epochs=settings.transfer_max_epochs,
+        stop=[TargetAccuracy(target)],
+        seed=0,
+        device="cpu",
+        tracker=_tracker("demo: digits 0-9 from scratch", settings),
+    )
+    step(f"transfer: extending the 0-7 model to 0-9 and fine-tuning to {target:.0%}")
+    extend_head(base, first8.class_names, full.class_names)
+    tuned = fit(
+        base,
+        full,
+        epochs=settings.transfer_max_epochs,
+        lr=1e-4,
+        lr_groups={"head.*": 1e-3},
+        stop=[TargetAccuracy(target)],
+        seed=0,
+        device="cpu",
+        tracker=_tracker("demo: digits 0-9 by transfer", settings),
+    )
+    return {"pretrain": pre, "scratch": scratch, "transfer": tuned}
+
+
+def _complete(trace: IntensityTrace, start_s: float, end_s: float) -> bool:
+    """Whether the trace has a value for every one of its steps in [start, end): no gap."""
+    return not trace.gaps_between(start_s, end_s)
+
+
+def carbon_days(energy_j: float, job_hours: int) -> tuple[list[CarbonDay], list[datetime]]:
+    """The scenario on every day of the trace: each day's baseline and best start.
+
+    Returns:
+        The days planned, and the days skipped because the trace has a gap in their window.
+    """
+    from wattwise._errors import ConfigError
+    from wattwise.carbon import bundled_trace, schedule_job
+
+    trace = bundled_trace(CARBON_ZONE)
+    window = timedelta(hours=CARBON_DEADLINE_HOURS)
+    first = datetime(CARBON_YEAR, 1, 1, CARBON_SUBMIT_HOUR_UTC, tzinfo=UTC)
+    days: list[CarbonDay] = []
+    skipped: list[datetime] = []
+    submitted = first
+    while submitted + window <= trace.end:
+        due = submitted + window
+        try:
+            if not _complete(trace, submitted.timestamp(), due.timestamp()):
+                raise ConfigError("gap")
+            plan = schedule_job(
+                [trace],
+                start=submitted,
+                deadline=due,
+                duration_s=job_hours * 3600.0,
+                energy_j=energy_j,
+            )
+        except ConfigError:  # a gap in the trace: that day is left out, and said so
+            skipped.append(submitted)
+        else:
+            days.append(
+                CarbonDay(
+                    submitted,
+                    plan.best.start,
+                    plan.baseline.baseline_emissions,
+                    plan.best.emissions,
+                )
+            )
+        submitted += timedelta(days=1)
+    return days, skipped
+
+
+@dataclass(frozen=True)
+class CarbonScenario:
+    """The demo's emissions in two zones, and its daily job timed on the bundled trace.
+
+    Attributes:
+        energy_j: the demo's training energy, in J.
+        job_hours: the daily job's length, in whole hours.
+        de: Germany's location and annual mean intensity.
+        fr: France's.
+        emissions_de: the energy's emissions in Germany.
+        emissions_fr: the energy's emissions in France.
+        days: each planned day of the scenario.
+        skipped: days left out for a gap in the trace.
+    """
+
+    energy_j: float
+    job_hours: int
+    de: Location
+    fr: Location
+    emissions_de: CarbonFigures
+    emissions_fr: CarbonFigures
+    days: tuple[CarbonDay, ...]
+    skipped: tuple[datetime, ...]
+
+
+def measure_carbon(energy_j: float, duration_s: float, step: Step) -> CarbonScenario:
+    """The emissions of ``energy_j`` in two zones, and carbon-aware timing of a daily job of
+    that energy on the bundled 2020 trace (a fixed scenario: the same whatever the day)."""
+    from wattwise.carbon import emissions_for_energy, resolve_location
+
+    step("carbon: emissions, and a daily job timed on the 2020 trace")
+    de, fr = resolve_location("DE"), resolve_location("FR")
+    job_hours = max(1, math.ceil(duration_s / 3600 - 1e-9))
+    days, skipped = carbon_days(energy_j, job_hours)
+    return CarbonScenario(
+        energy_j,
+        job_hours,
+        de,
+        fr,
+        emissions_for_energy(energy_j, de),
+        emissions_for_energy(energy_j, fr),
+        tuple(days),
+        tuple(skipped),
+    )
+
+
+def measure_batching(settings: DemoSettings, step: Step) -> BatchingResult:
+    """Dynamic batching against one request at a time, same request stream, real time."""
+    import torch
+
+    from wattwise.infer import measure_batching as measure
+    from wattwise.infer import parse_policies
+    from wattwise.workloads import build_model
+
+    step("batching: serving mobilenet_v3_small at 16 requests/s")
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v3_small", input_shape=(3, 224, 224), num_classes=1000)
+    return measure(
+        model,
+        input_shape=(3, 224, 224),
+        policies=parse_policies("1,16", max_wait_s=(0.25,)),
+        rate_rps=16.0,
+        requests=48 if settings.quick else 160,
+        slo_s=0.5,
+        model_name="mobilenet_v3_small",
+        store=settings.store,
+        scope=settings.scope,
+    )
+
+
+def measure_quantization(model: Any, settings: DemoSettings, step: Step) -> QuantizationResult:
+    """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
+    import torch
+
+    from wattwise.infer import measure_quantization as measure
+    from wattwise.workloads import load_dataset
+
+    step("quantization: the trained CNN in fp32 and int8")
+    data = load_dataset("digits")
+    val = data.val
+    xs = torch.stack([val[i][0] for i in range(len(val))])  # type: ignore[arg-type]
+    ys = torch.tensor([int(val[i][1]) for i in range(len(val))])  # type: ignore[arg-type]
+    cal = torch.stack([data.train[i][0] for i in range(256)])
+    return measure(
+        model,
+        val=(xs, ys),
+        calibration=cal,
+        rounds=2 if settings.quick else 3,
+        min_time_s=0.5 if settings.quick else 1.0,
+        model_name="cnn",
+        dataset="digits",
+        store=settings.store,
+        scope=settings.scope,
+    )
+
+
+def measure_search(settings: DemoSettings, step: Step) -> Comparison:
+    """Bayesian search (TPE) against grid search on the built-in CNN space."""
+    import optuna
+
+    from wattwise.search import Workload, compare_strategies
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
+    trials = 8 if settings.quick else 16
+    step(f"search: grid and TPE, {trials} trials each")
+    return compare_strategies(
+        Workload(dataset="digits", model="cnn"),
+        strategies="grid,tpe",
+        trials=trials,
+        store=settings.store,
+        scope=settings.scope,
+        name="demo: grid against TPE",
+    )

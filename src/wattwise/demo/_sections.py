@@ -1,0 +1,413 @@
+"""The report's sections and the closing table's rows, built from the demo's measurements.
+
+Every lever gives a :class:`LeverOutcome` (one row of the closing table, its figures with
+their unit) and a report :class:`~wattwise.report.Section`; :mod:`wattwise.demo._measure`
+measured both sides in this run. Nothing here measures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wattwise._units import format_energy as fmt_j
+from wattwise.demo._measure import (
+    CARBON_DEADLINE_HOURS,
+    CARBON_SUBMIT_HOUR_UTC,
+    CARBON_YEAR,
+    CARBON_ZONE,
+    CarbonScenario,
+)
+from wattwise.demo._records import DemoSettings, LeverOutcome, Unit
+from wattwise.report import Figure, Section, Table
+from wattwise.report import _plots as plots
+
+if TYPE_CHECKING:
+    from wattwise.infer import BatchingResult, QuantizationResult
+    from wattwise.search import Comparison
+    from wattwise.studies import ArchitectureStudy
+    from wattwise.train import FitResult
+
+__all__ = [
+    "architectures_lever",
+    "batching_lever",
+    "carbon_lever",
+    "quantization_lever",
+    "search_lever",
+    "stopping_lever",
+    "transfer_lever",
+]
+
+
+def architectures_lever(
+    settings: DemoSettings, study: ArchitectureStudy
+) -> tuple[LeverOutcome, Section]:
+    """Models compared on digits: the Pareto front and the cheapest model near the best."""
+    saving = study.saving
+    rows = tuple(
+        (
+            m.model,
+            f"{m.params:,}",
+            f"{m.flops:,}",
+            fmt_j(m.runs.energy_j.median),
+            f"{m.runs.val_accuracy.median:.3f}",
+            "yes" if m.pareto else "",
+        )
+        for m in study.models
+    )
+    labels = [m.model for m in study.models]
+    xs = [m.runs.energy_j.median for m in study.models]
+    ys = [m.runs.val_accuracy.median for m in study.models]
+    front = [i for i, m in enumerate(study.models) if m.pareto]
+    section = Section(
+        "Architectures: energy against accuracy",
+        (
+            f"{len(study.models)} models trained on digits for {settings.arch_epochs} epochs "
+            f"each, {settings.arch_repeats} repeat(s), medians shown; energy "
+            f"{saving.energy_source}.",
+            saving.describe(),
+        ),
+        (Table(("model", "params", "FLOPs/sample", "energy", "val acc", "Pareto"), rows),),
+        (
+            Figure(
+                plots.scatter_chart(
+                    labels, xs, ys, xlabel="energy (J)", ylabel="validation accuracy", front=front
+                ),
+                "Energy and accuracy of each model, the Pareto front joined.",
+            ),
+        ),
+    )
+    outcome = LeverOutcome(
+        lever=f"architecture: {saving.choice}",
+        baseline=f"most accurate model ({saving.reference})",
+        baseline_value=saving.reference_energy_j,
+        lever_value=saving.choice_energy_j,
+        accuracy_change_pp=saving.accuracy_change_pp,
+        source=saving.energy_source,
+        note=f"cheapest model within {settings.within_pp:g} pp of the best"
+        if saving.choice != saving.reference
+        else f"the most accurate model is also the cheapest within {settings.within_pp:g} pp: "
+        "nothing cheaper to pick",
+    )
+    return outcome, section
+
+
+def stopping_lever(
+    settings: DemoSettings, results: dict[str, FitResult]
+) -> tuple[LeverOutcome, Section]:
+    """The default plateau rule against the full planned run."""
+    full, stopped = results["full planned run"], results["plateau rule"]
+    acc_full = full.final_val_accuracy or 0.0
+    acc_stop = stopped.final_val_accuracy or 0.0
+    why = stopped.stop.reason if stopped.stop is not None else "ran every planned epoch"
+    section = Section(
+        "Stopping when accuracy plateaus",
+        (
+            f"The small CNN on digits, {settings.full_epochs} epochs planned. The full run "
+            f"used {fmt_j(full.total_energy_j)} for {acc_full:.3f} validation accuracy; the "
+            f"default plateau rule stopped after {len(stopped.epochs)} epochs ({why}) using "
+            f"{fmt_j(stopped.total_energy_j)} for {acc_stop:.3f}. Both measured here "
+            f"({full.energy_source}).",
+        ),
+        figures=(
+            Figure(
+                plots.line_chart(
+                    [
+                        (label, [e.epoch for e in r.epochs], [e.val_accuracy for e in r.epochs])
+                        for label, r in results.items()
+                    ],
+                    xlabel="epoch",
+                    ylabel="validation accuracy",
+                    secondary=(
+                        "energy per epoch (full run)",
+                        [e.epoch for e in full.epochs],
+                        [e.energy_j for e in full.epochs],
+                        "energy per epoch (J)",
+                    ),
+                ),
+                "Validation accuracy per epoch of both runs, and the energy of each epoch.",
+            ),
+        ),
+    )
+    outcome = LeverOutcome(
+        lever="stop at a plateau",
+        baseline=f"full planned run ({settings.full_epochs} epochs)",
+        baseline_value=full.total_energy_j,
+        lever_value=stopped.total_energy_j,
+        accuracy_change_pp=100 * (acc_stop - acc_full),
+        source=full.energy_source,
+        note=f"stopped after {len(stopped.epochs)} of {settings.full_epochs} epochs"
+        if stopped.stop is not None
+        else "the plateau rule never fired: every planned epoch ran",
+    )
+    return outcome, section
+
+
+def transfer_lever(
+    settings: DemoSettings, runs: dict[str, FitResult]
+) -> tuple[LeverOutcome, Section]:
+    """New classes by extending a trained model, against training from scratch."""
+    pre, scratch, tuned = runs["pretrain"], runs["scratch"], runs["transfer"]
+    target = settings.target_accuracy
+
+    def reached(r: FitResult) -> str:
+        acc = r.final_val_accuracy or 0.0
+        return f"{acc:.3f} ({'reached' if acc >= target else 'not reached'})"
+
+    rows = (
+        (
+            "pre-training on 0-7 (already done)",
+            str(len(pre.epochs)),
+            fmt_j(pre.total_energy_j),
+            f"{pre.final_val_accuracy or 0:.3f} on 0-7",
+        ),
+        (
+            "0-9 from scratch",
+            str(len(scratch.epochs)),
+            fmt_j(scratch.total_energy_j),
+            reached(scratch),
+        ),
+        (
+            "0-9 by extending the 0-7 model",
+            str(len(tuned.epochs)),
+            fmt_j(tuned.total_energy_j),
+            reached(tuned),
+        ),
+    )
+    section = Section(
+        "Transfer learning for new classes",
+        (
+            f"As sAIn does for new gestures: a model trained on digits 0-7 gets two new output "
+            f"rows (the eight learned rows kept) and is fine-tuned on 0-9 until {target:.0%} "
+            f"validation accuracy, against training 0-9 from scratch to the same target. "
+            f"Energy {scratch.energy_source}.",
+        ),
+        (Table(("run", "epochs", "energy", "final val acc"), rows),),
+    )
+    outcome = LeverOutcome(
+        lever="transfer learning (extend the head)",
+        baseline=f"0-9 from scratch to {target:.0%}",
+        baseline_value=scratch.total_energy_j,
+        lever_value=tuned.total_energy_j,
+        accuracy_change_pp=100
+        * ((tuned.final_val_accuracy or 0) - (scratch.final_val_accuracy or 0)),
+        source=scratch.energy_source,
+        note=f"pre-training on 0-7 cost {fmt_j(pre.total_energy_j)} more, once"
+        if tuned.total_energy_j < scratch.total_energy_j
+        else f"fine-tuning needed {len(tuned.epochs)} epochs, from scratch "
+        f"{len(scratch.epochs)}: no saving here",
+    )
+    return outcome, section
+
+
+def carbon_lever(scenario: CarbonScenario) -> tuple[LeverOutcome, Section]:
+    """The demo's emissions in two zones, and carbon-aware timing of a daily job on the
+    bundled 2020 trace (a fixed scenario: the same answer whatever the day it is run)."""
+    import numpy as np
+
+    energy_j, job_hours = scenario.energy_j, scenario.job_hours
+    de, fr, days, skipped = scenario.de, scenario.fr, scenario.days, scenario.skipped
+    e_de, e_fr = scenario.emissions_de, scenario.emissions_fr
+    savings = np.array([d.saving_frac for d in days])
+    median = float(np.median(savings))
+    q25, q75 = (float(q) for q in np.percentile(savings, [25, 75]))
+    none_saved = int(np.count_nonzero(savings < 1e-9))
+    baseline_g = sum(d.baseline_g for d in days)
+    best_g = sum(d.best_g for d in days)
+    hours = np.array([d.best_start.hour for d in days])
+    common = int(np.bincount(hours, minlength=24).argmax())
+    submit = f"{CARBON_SUBMIT_HOUR_UTC:02d}:00 UTC"
+    due = f"{(CARBON_SUBMIT_HOUR_UTC + CARBON_DEADLINE_HOURS) % 24:02d}:00 UTC"
+    rows = (
+        (
+            "Germany (DE)",
+            f"{de.intensity_g_per_kwh:.0f}",
+            de.intensity_source,
+            f"{e_de.emissions_g:.4f}",
+        ),
+        (
+            "France (FR)",
+            f"{fr.intensity_g_per_kwh:.0f}",
+            fr.intensity_source,
+            f"{e_fr.emissions_g:.4f}",
+        ),
+    )
+    gap_note = (
+        f" {len(skipped)} day(s) are left out because the trace has a gap in their window "
+        f"({', '.join(f'{d:%m-%d}' for d in skipped)})."
+        if skipped
+        else ""
+    )
+    section = Section(
+        "Carbon: where and when",
+        (
+            f"The demo's training used {fmt_j(energy_j)} (measured above). Its emissions at "
+            "each zone's annual mean intensity are below: where a job runs matters most.",
+            f"When: a daily job of that energy, {job_hours} h long, submitted at {submit} "
+            f"(the end of the working day in Germany) and due by {due} the next morning, on "
+            f"{len(days)} days of the bundled {CARBON_YEAR} hourly trace of "
+            f"Germany (Wiesner et al. 2021). Started at once it would emit "
+            f"{baseline_g:.4f} gCO2e over the year; started at the cleanest hour before the "
+            f"deadline (found by wattwise schedule's exact search), {best_g:.4f} gCO2e, "
+            f"{1 - best_g / baseline_g:.0%} less. Per day the saving has a median of "
+            f"{median:.0%} (interquartile range {q25:.0%} to {q75:.0%}); on {none_saved} "
+            f"day(s) starting at once was already the cleanest. The most common best start "
+            f"is {common:02d}:00 UTC.{gap_note} The scenario is fixed, so the figures do not "
+            "depend on the day the demo is run.",
+        ),
+        (Table(("zone", "gCO2e/kWh", "source", "emissions (g)"), rows),),
+    )
+    outcome = LeverOutcome(
+        lever=f"start at the cleanest hour by {due} (per day: median {median:.0%}, "
+        f"IQR {q25:.0%}-{q75:.0%})",
+        baseline=f"start at {submit}: a daily job, {len(days)} days of the {CARBON_YEAR} "
+        f"{CARBON_ZONE} trace",
+        baseline_value=baseline_g,
+        lever_value=best_g,
+        accuracy_change_pp=None,
+        source=f"{CARBON_YEAR} hourly intensity trace of {CARBON_ZONE} (Wiesner et al. 2021)",
+        unit=Unit.G_CO2E,
+        note=f"same energy every day, shifted within a {CARBON_DEADLINE_HOURS} h deadline; "
+        "emissions summed over the year",
+    )
+    return outcome, section
+
+
+def batching_lever(result: BatchingResult) -> tuple[LeverOutcome, Section]:
+    """Dynamic batching against one request at a time, same request stream, real time."""
+    requests = result.requests
+    by_name = {p.policy: p for p in result.policies}
+    one = next(p for p in result.policies if p.max_batch_size == 1)
+    best = by_name.get(result.best or "", one)
+    rows = tuple(
+        (
+            p.policy,
+            fmt_j(p.energy_per_item_j),
+            f"{p.p95_latency_s * 1e3:.0f} ms",
+            f"{p.requests / p.batches:.1f}" if p.batches else "–",
+        )
+        for p in result.policies
+    )
+    section = Section(
+        "Batching requests",
+        (
+            f"{requests} requests at 16 req/s (±20 % jitter, as Yarally used) served in real time "
+            "by mobilenet_v3_small with random weights, once per policy; the tuner picks the "
+            f"lowest energy per request with p95 latency under 500 ms: {result.best} "
+            f"({result.best_reason}). Energy {result.source}.",
+        ),
+        (Table(("policy", "energy per request", "p95 latency", "mean batch"), rows),),
+    )
+    outcome = LeverOutcome(
+        lever=f"batching ({best.policy})",
+        baseline="one request at a time",
+        baseline_value=one.energy_per_item_j,
+        lever_value=best.energy_per_item_j,
+        accuracy_change_pp=None,
+        source=result.source,
+        note=f"J per request; p95 {best.p95_latency_s * 1e3:.0f} ms against "
+        f"{one.p95_latency_s * 1e3:.0f} ms"
+        if best is not one
+        else f"the tuner kept one request at a time ({result.best_reason})",
+    )
+    return outcome, section
+
+
+def quantization_lever(result: QuantizationResult) -> tuple[LeverOutcome, Section]:
+    """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
+    fp32 = result.variant("fp32")
+    int8 = [v for v in result.variants if v.variant != "fp32"]
+    rows = tuple(
+        (
+            v.variant,
+            fmt_j(v.energy_per_item_j),
+            f"{v.latency_s * 1e3:.3f} ms",
+            f"{v.size_bytes:,}",
+            f"{v.accuracy:.3f}",
+        )
+        for v in result.variants
+    )
+    paragraphs = [
+        "The small CNN trained in the stopping step, quantized to int8 (torchao PT2E) and "
+        f"measured against fp32 on the digits validation set, interleaved. Energy "
+        f"{result.source}.",
+        *result.notes,
+    ]
+    if result.skipped:
+        paragraphs.append(
+            "Not made here: " + "; ".join(f"{k}: {v}" for k, v in result.skipped.items())
+        )
+    section = Section(
+        "Quantization",
+        tuple(paragraphs),
+        (Table(("variant", "energy per inference", "latency", "bytes", "accuracy"), rows),),
+    )
+    if not int8:
+        outcome = LeverOutcome(
+            "int8 quantization",
+            "fp32",
+            fp32.energy_per_item_j,
+            fp32.energy_per_item_j,
+            None,
+            result.source,
+            note="no int8 variant could be made here",
+        )
+        return outcome, section
+    best = min(int8, key=lambda v: v.energy_per_item_j)
+    outcome = LeverOutcome(
+        lever=f"int8 ({best.variant})",
+        baseline="fp32",
+        baseline_value=fp32.energy_per_item_j,
+        lever_value=best.energy_per_item_j,
+        accuracy_change_pp=100 * (best.accuracy - fp32.accuracy),
+        source=result.source,
+        note="J per inference; the int8 variant with the lowest energy"
+        if best.energy_per_item_j < fp32.energy_per_item_j
+        else f"int8 cost as much as fp32 or more on this CPU (kernels: {best.kernels})",
+    )
+    return outcome, section
+
+
+def search_lever(comparison: Comparison) -> tuple[LeverOutcome, Section]:
+    """Bayesian search (TPE) against grid search: energy to reach grid's accuracy."""
+    trials = comparison.trials
+    grid, tpe = comparison.strategy("grid"), comparison.strategy("tpe")
+    rows = tuple(
+        (
+            s.strategy,
+            "–" if s.best_accuracy is None else f"{s.best_accuracy:.4f}",
+            fmt_j(s.total_energy_j),
+            "not reached" if s.energy_to_target_j is None else fmt_j(s.energy_to_target_j),
+        )
+        for s in comparison.strategies
+    )
+    target = comparison.target_accuracy or 0.0
+    section = Section(
+        "Hyperparameter search",
+        (
+            f"The same space (the built-in CNN's) and {trials} trials for grid search and for "
+            f"TPE (Bayesian). The target is {target:.4f} ({comparison.target_source}); energy "
+            f"to target counts every trial up to the first that reached it. Energy "
+            f"{comparison.energy_source}.",
+            *comparison.notes,
+        ),
+        (Table(("strategy", "best accuracy", "whole search", "energy to target"), rows),),
+    )
+    reached = tpe.energy_to_target_j
+    outcome = LeverOutcome(
+        lever="TPE search, to grid's accuracy",
+        baseline=f"grid search ({trials} trials)",
+        baseline_value=grid.total_energy_j,
+        lever_value=reached if reached is not None else tpe.total_energy_j,
+        accuracy_change_pp=None
+        if tpe.best_accuracy is None or grid.best_accuracy is None
+        else 100 * (tpe.best_accuracy - grid.best_accuracy),
+        source=comparison.energy_source,
+        note=(
+            "energy until TPE reached the target"
+            if reached < grid.total_energy_j
+            else "TPE reached the target only after as much energy as the whole grid"
+        )
+        if reached is not None
+        else "TPE never reached the target: its whole search is shown",
+    )
+    return outcome, section
