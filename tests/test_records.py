@@ -6,8 +6,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import tempfile
 import types
 import typing
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from wattwise.demo import _records as demo_records
 from wattwise.infer import _records as infer_records
 from wattwise.search import _records as search_records
 from wattwise.search import builtin_space
+from wattwise.store import RunStore
 from wattwise.studies import _records as studies_records
 from wattwise.studies import _stats
 from wattwise.train import _records as train_records
@@ -114,6 +118,36 @@ def test_every_record_round_trips_through_its_json(cls: type[Record], data: st.D
     if cls.kind:
         assert document["kind"] == cls.kind and document["schema_version"] == cls.schema_version
         assert load_record(document) == record
+
+
+KINDED = [cls for cls in RECORD_TYPES if cls.kind]
+
+
+def test_every_stored_result_type_has_a_kind() -> None:
+    kinds = {cls.kind for cls in KINDED}
+    assert {"architectures", "layers", "environments", "batching", "quantization", "zoo"} <= kinds
+    assert {"sweep", "sweep-compare", "training"} <= kinds
+
+
+@pytest.mark.parametrize("cls", KINDED, ids=lambda c: c.__name__)
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_what_the_store_hands_back_loads_as_the_typed_record(
+    cls: type[Record], data: st.DataObject
+) -> None:
+    record = data.draw(records(cls))
+    with tempfile.TemporaryDirectory() as folder:
+        store = RunStore.open(str(Path(folder) / "runs.sqlite"))
+        try:
+            study_id = uuid.uuid4().hex
+            store.create_study(study_id=study_id, kind=cls.kind, name="n", params={})
+            store.finish_study(study_id, record.to_dict())
+            stored = store.get_study(study_id).results
+        finally:
+            store.close()
+    assert stored is not None
+    loaded = load_record(stored)
+    assert type(loaded) is cls and loaded == record
 
 
 def test_field_names_are_the_json_keys() -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -126,44 +127,114 @@ def test_markdown_report_links_png_files_and_captions_outside_tables(
     assert not any("Everyday equivalents" in c or "Figure" in c for c in cells)
 
 
-def test_study_report_draws_the_pareto_front(store: RunStore) -> None:
-    r = tracked_run(store, "m")
-    store.create_study(
-        study_id="a" * 32, kind="architectures", name="digits <b>", params={"repeats": 1}
+def _architecture_study() -> Any:
+    """An architecture study written by hand: three models, two on the front."""
+    from wattwise.studies import ArchitectureStudy, ModelResult, RepeatedRuns, Saving, Trial
+
+    def model(name: str, params: int, energy_j: float, acc: float, pareto: bool) -> Any:
+        trial = Trial(name, 1, 0, f"run-{name}", energy_j, 1.0, 2.0, acc, 3, "measured", "done")
+        return ModelResult(
+            name, params, 2 * params, 6 * params, RepeatedRuns(name, (trial,)), pareto, None
+        )
+
+    models = (
+        model("mlp", 1000, 10.0, 0.9, True),
+        model("cnn", 9000, 30.0, 0.97, True),
+        model("big", 90000, 50.0, 0.95, False),
     )
-    store.add_study_run("a" * 32, r.run_id, label="mlp", attributes={})
-    models = [
-        {
-            "model": "mlp",
-            "params": 1000,
-            "flops": 2e4,
-            "energy_j": 10.0,
-            "val_accuracy": 0.9,
-            "pareto": True,
-        },
-        {
-            "model": "cnn",
-            "params": 9000,
-            "flops": 9e5,
-            "energy_j": 30.0,
-            "val_accuracy": 0.97,
-            "pareto": True,
-        },
-        {
-            "model": "big",
-            "params": 90000,
-            "flops": 9e6,
-            "energy_j": 50.0,
-            "val_accuracy": 0.95,
-            "pareto": False,
-        },
-    ]
-    store.finish_study("a" * 32, {"models": models, "headline_saving_ratio": 0.66})
+    saving = Saving("cnn", "cnn", 2.0, 30.0, 30.0, 0.97, 0.97, None, "measured (rapl-powercap)")
+    return ArchitectureStudy(
+        "a" * 32, "digits <b>", "digits", {"epochs": 3}, {"repeats": 1}, models, "cnn", saving
+    )
+
+
+def test_study_report_draws_the_pareto_front_from_the_typed_record(store: RunStore) -> None:
+    pytest.importorskip("torch")
+    r = tracked_run(store, "m")
+    study = _architecture_study()
+    store.create_study(study_id=study.study_id, kind="architectures", name=study.name, params={})
+    store.add_study_run(study.study_id, r.run_id, label="mlp", attributes={})
+    store.finish_study(study.study_id, study.to_dict())
     html = render(Report("t", "s", study_sections(store.get_study("aaaa"))), "html")
     assert "digits &lt;b&gt;" in html
-    assert "headline_saving_ratio" in html
-    assert html.count("<svg") == 1
-    assert ">big<" in html
+    assert html.count("<svg") == 1  # the front, from ArchitectureStudy.charts()
+    assert ">big<" in html and "Energy against validation accuracy per model" in html
+
+
+def test_study_results_of_no_known_record_get_tables_and_no_plots(store: RunStore) -> None:
+    """Results stored without a kind, or by another schema version, are still reported: as
+    tables (their keys as columns), without the plots only a typed record gives."""
+    pytest.importorskip("torch")
+    old = {**_architecture_study().to_dict(), "schema_version": 1}
+    for study_id, results in (
+        ("b" * 32, {"models": [{"model": "mlp"}], "ratio": 0.66}),
+        ("c" * 32, old),
+    ):
+        store.create_study(study_id=study_id, kind="architectures", name="n", params={})
+        store.finish_study(study_id, results)
+        html = render(Report("t", "s", study_sections(store.get_study(study_id))), "html")
+        assert "<svg" not in html and ">mlp<" in html
+
+
+def test_report_of_a_stored_batching_study_plots_its_policies(
+    tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    """End to end: ``wattwise report --study`` loads the stored results as BatchingResult
+    (importing the package of the study's kind) and draws its bars."""
+    from wattwise.infer import BatchingResult, PolicyResult
+
+    def policy(label: str, size: int, energy_j: float) -> PolicyResult:
+        return PolicyResult(
+            label,
+            size,
+            None,
+            False,
+            10,
+            10 // size,
+            energy_j,
+            0.1,
+            None,
+            2.0,
+            1.0,
+            (0.01, 0.02, 0.03),
+            0.015,
+            "estimated (cpu-model)",
+        )
+
+    result = BatchingResult(
+        "cnn",
+        "cpu",
+        "virtual",
+        "jitter",
+        5.0,
+        0.2,
+        10,
+        0,
+        None,
+        None,
+        (policy("batch=1", 1, 5.0), policy("batch=5", 5, 2.0)),
+        "batch=5",
+        "lowest",
+        "process",
+        "estimated (cpu-model)",
+        "run",
+    )
+    path = tmp_path / "s.sqlite"
+    st = RunStore.open(str(path))
+    st.create_study(study_id="d" * 32, kind="batching", name="b", params={})
+    st.finish_study("d" * 32, result.to_dict())
+    out = tmp_path / "r.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wattwise", "report", "--study", "dddd", "--out", str(out)],
+        env=dict(child_env, WATTWISE_STORE=str(path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    html = out.read_text()
+    assert html.count("<svg") == 1 and "Energy per request of each batching policy" in html
+    assert "energy_per_item_j" in html  # the policies' table, with the one name
 
 
 def test_unknown_format_from_suffix_is_a_clear_error(tmp_path: Path) -> None:

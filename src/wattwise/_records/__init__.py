@@ -7,6 +7,7 @@ are re-exported by :mod:`wattwise.tracking`.
 """
 
 from wattwise._records.base import Record, RecordError, known_kinds, load_record
+from wattwise._records.charts import BarData, ChartData, Charted, FrontData
 from wattwise._records.run import (
     CarbonFigures,
     ComponentEnergy,
@@ -20,8 +21,12 @@ from wattwise._records.run import (
 from wattwise._records.uncertainty import combined_uncertainty, counted_totals, net_uncertainty
 
 __all__ = [
+    "BarData",
     "CarbonFigures",
+    "ChartData",
+    "Charted",
     "ComponentEnergy",
+    "FrontData",
     "Gap",
     "Record",
     "RecordError",

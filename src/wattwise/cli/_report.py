@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +32,28 @@ SUFFIXES = {
     ".md": ReportFormat.MD,
     ".markdown": ReportFormat.MD,
 }
+
+
+#: The package holding each study kind's record: imported before a study is reported, so
+#: that its results load back typed (and get their plots). Missing extras are skipped.
+KIND_PACKAGES = {
+    "architectures": "wattwise.studies",
+    "layers": "wattwise.studies",
+    "environments": "wattwise.studies",
+    "batching": "wattwise.infer",
+    "quantization": "wattwise.infer",
+    "zoo": "wattwise.infer",
+    "sweep": "wattwise.search",
+    "sweep-compare": "wattwise.search",
+    "training": "wattwise.train",
+}
+
+
+def _import_records(kind: str) -> None:
+    package = KIND_PACKAGES.get(kind)
+    if package is not None:
+        with contextlib.suppress(ImportError):  # without the extra: tables, no plots
+            importlib.import_module(package)
 
 
 def _format_for(out: Path, fmt: ReportFormat | None) -> ReportFormat:
@@ -80,6 +104,7 @@ def report(
     try:
         if study is not None:
             record = study_record = st.get_study(study)
+            _import_records(record.kind)
             title = f"wattwise study: {record.name}"
             subtitle = f"{record.kind} study {record.study_id[:12]}, {len(record.runs)} runs"
             sections = study_sections(study_record)

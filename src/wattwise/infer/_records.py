@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from wattwise._records.base import Record
+from wattwise._records.charts import BarData, ChartData, FrontData
 
 __all__ = [
     "BatchingResult",
@@ -251,6 +252,17 @@ class BatchingResult(Record):
             return None
         return best.energy_per_item_j / one.energy_per_item_j
 
+    def charts(self) -> tuple[ChartData, ...]:
+        """The energy per request of each policy."""
+        return (
+            BarData(
+                tuple(p.policy for p in self.policies),
+                tuple(p.energy_per_item_j for p in self.policies),
+                "energy per request (J)",
+                "Energy per request of each batching policy under the same request stream.",
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class QuantVariant(Record):
@@ -357,6 +369,17 @@ class QuantizationResult(Record):
         """fp32 accuracy minus the variant's, in percentage points."""
         return (self.variant("fp32").accuracy - self.variant(name).accuracy) * 100.0
 
+    def charts(self) -> tuple[ChartData, ...]:
+        """The energy per inference of each variant."""
+        return (
+            BarData(
+                tuple(v.variant for v in self.variants),
+                tuple(v.energy_per_item_j for v in self.variants),
+                "energy per inference (J)",
+                "Energy per inference of each variant of the model.",
+            ),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The generic dict, each variant with its ratios to fp32 beside it."""
         out = super().to_dict()
@@ -444,3 +467,16 @@ class ZooResult(Record):
     def pareto_front(self) -> list[str]:
         """Models on the energy/top-1 Pareto front."""
         return [e.model for e in self.entries if e.on_pareto_front]
+
+    def charts(self) -> tuple[ChartData, ...]:
+        """Energy per image against ImageNet top-1, with the Pareto front."""
+        return (
+            FrontData(
+                tuple(e.model for e in self.entries),
+                tuple(e.energy_per_item_j for e in self.entries),
+                tuple(e.top1 for e in self.entries),
+                "energy (J)",
+                "accuracy",
+                "Energy per image against ImageNet top-1, with the Pareto front.",
+            ),
+        )

@@ -1,16 +1,20 @@
 """Report sections for a stored study, whatever its kind.
 
-Every study's ``results`` is a JSON document. Lists of flat records in it become tables;
-known kinds also get their plots (the energy/accuracy Pareto front for architectures, the
-energy share per layer type, anytime curves for sweeps, batching and zoo tables).
+Every study's ``results`` is a JSON document. Lists of flat records in it become tables.
+Results that load back as a typed record (:func:`wattwise._records.load_record`, by their
+``kind``) and have plots (:class:`~wattwise._records.Charted`) get them, drawn by chart type:
+the energy/accuracy Pareto front of architectures and of the zoo, bars for the energy share
+per layer type, per environment, per batching policy and per quantized variant. The record
+types are the levers'; their modules must be imported (the CLI imports the one a study's
+kind needs) for the kind to be known.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from wattwise._pareto import pareto_mask
+from wattwise._records import ChartData, Charted, FrontData, Record, RecordError, load_record
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
 from wattwise.store._study import StudyRecord
@@ -59,103 +63,48 @@ def _generic_tables(results: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def _num(rec: dict[str, Any], *keys: str) -> float | None:
-    for k in keys:
-        v = rec.get(k)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(v)
-    return None
-
-
-def _pareto_figure(
-    records: list[dict[str, Any]],
-    label_key: str,
-    energy_keys: tuple[str, ...],
-    acc_keys: tuple[str, ...],
-    what: str,
-) -> list[Figure]:
-    pts = [(r, _num(r, *energy_keys), _num(r, *acc_keys)) for r in records]
-    usable = [
-        (str(r.get(label_key, "?")), e, a) for r, e, a in pts if e is not None and a is not None
-    ]
-    if len(usable) < 2:
+def _figure(chart: ChartData) -> list[Figure]:
+    """A chart by its type; none with fewer than two points to compare."""
+    if len(chart.labels) < 2:
         return []
-    labels = [u[0] for u in usable]
-    xs = [float(u[1]) for u in usable]
-    ys = [float(u[2]) for u in usable]
-    front = [i for i, on in enumerate(pareto_mask(xs, ys)) if on]
+    if isinstance(chart, FrontData):
+        xs, ys = list(chart.energies), list(chart.accuracies)
+        front = [i for i, on in enumerate(pareto_mask(xs, ys)) if on]
+        return [
+            Figure(
+                _plots.scatter_chart(
+                    list(chart.labels),
+                    xs,
+                    ys,
+                    xlabel=chart.xlabel,
+                    ylabel=chart.ylabel,
+                    front=front,
+                ),
+                chart.caption,
+            )
+        ]
     return [
         Figure(
-            _plots.scatter_chart(
-                labels, xs, ys, xlabel="energy (J)", ylabel="accuracy", front=front
-            ),
-            what,
+            _plots.bar_chart(list(chart.labels), list(chart.values), ylabel=chart.ylabel),
+            chart.caption,
         )
     ]
 
 
-def _bar_figure(
-    records: list[dict[str, Any]], label_key: str, value_key: str, ylabel: str, what: str
-) -> list[Figure]:
-    rows = [(str(r.get(label_key, "?")), _num(r, value_key)) for r in records]
-    usable = [(label, v) for label, v in rows if v is not None]
-    if len(usable) < 2:
+def _typed(results: dict[str, Any]) -> Record | None:
+    """The results as the typed record their kind names; None when no loaded module knows
+    that kind or version (results stored by an older wattwise, a kind without a record)."""
+    try:
+        return load_record(results)
+    except RecordError:
+        return None
+
+
+def _figures(results: dict[str, Any]) -> list[Figure]:
+    record: object = _typed(results)
+    if not isinstance(record, Charted):
         return []
-    return [
-        Figure(
-            _plots.bar_chart([u[0] for u in usable], [float(u[1]) for u in usable], ylabel=ylabel),
-            what,
-        )
-    ]
-
-
-def _figures_for(kind: str, results: dict[str, Any]) -> list[Figure]:
-    makers: dict[str, Callable[[dict[str, Any]], list[Figure]]] = {
-        "architectures": lambda r: _pareto_figure(
-            r.get("models", []),
-            "model",
-            ("energy_j",),
-            ("val_accuracy",),
-            "Energy against validation accuracy per model, with the Pareto front.",
-        ),
-        "layers": lambda r: _bar_figure(
-            [{"type": k, "share": v} for k, v in (r.get("by_type") or {}).items()],
-            "type",
-            "share",
-            "share of energy (attributed)",
-            "Energy share per layer type, attributed by time share of the measured window.",
-        ),
-        "environments": lambda r: _bar_figure(
-            r.get("environments", []),
-            "label",
-            "energy_j",
-            "energy (J)",
-            "Median energy of the same work per environment setting.",
-        ),
-        "batching": lambda r: _bar_figure(
-            r.get("policies", []),
-            "policy",
-            "j_per_request",
-            "energy per request (J)",
-            "Energy per request of each batching policy under the same request stream.",
-        ),
-        "quantization": lambda r: _bar_figure(
-            r.get("variants", []),
-            "variant",
-            "j_per_inference",
-            "energy per inference (J)",
-            "Energy per inference of each variant of the model.",
-        ),
-        "zoo": lambda r: _pareto_figure(
-            r.get("models", []),
-            "model",
-            ("j_per_image",),
-            ("top1",),
-            "Energy per image against ImageNet top-1, with the Pareto front.",
-        ),
-    }
-    maker = makers.get(kind)
-    return maker(results) if maker is not None else []
+    return [figure for chart in record.charts() for figure in _figure(chart)]
 
 
 def study_sections(study: StudyRecord) -> tuple[Section, ...]:
@@ -181,7 +130,7 @@ def study_sections(study: StudyRecord) -> tuple[Section, ...]:
             "Results",
             (),
             tuple(_generic_tables(study.results)),
-            tuple(_figures_for(study.kind, study.results)),
+            tuple(_figures(study.results)),
         )
     )
     return tuple(sections)

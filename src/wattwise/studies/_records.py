@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from wattwise._records.base import Record
+from wattwise._records.charts import BarData, ChartData, FrontData
 from wattwise._units import format_energy
 from wattwise.studies._stats import Comparison, Summary, summarize
 
@@ -283,6 +284,19 @@ class ArchitectureStudy(Record):
         front = [m for m in self.models if m.pareto]
         return [m.model for m in sorted(front, key=lambda m: m.runs.energy_j.median)]
 
+    def charts(self) -> tuple[ChartData, ...]:
+        """Median energy against median accuracy per model, with the Pareto front."""
+        return (
+            FrontData(
+                tuple(m.model for m in self.models),
+                tuple(m.runs.energy_j.median for m in self.models),
+                tuple(m.runs.val_accuracy.median for m in self.models),
+                "energy (J)",
+                "accuracy",
+                "Energy against validation accuracy per model, with the Pareto front.",
+            ),
+        )
+
 
 @dataclass(frozen=True)
 class LayerRow(Record):
@@ -410,6 +424,18 @@ class LayerStudy(Record):
         for row in self.layers:
             shares[row.type] = shares.get(row.type, 0.0) + row.energy_share
         return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+    def charts(self) -> tuple[ChartData, ...]:
+        """The energy share per layer type."""
+        shares = self.by_type
+        return (
+            BarData(
+                tuple(shares),
+                tuple(shares.values()),
+                "share of energy (attributed)",
+                "Energy share per layer type, attributed by time share of the measured window.",
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -541,3 +567,14 @@ class EnvironmentStudy(Record):
     def baseline(self) -> str:
         """Label of the baseline environment (the first value of every list)."""
         return self.environments[0].setting.label
+
+    def charts(self) -> tuple[ChartData, ...]:
+        """The median energy of each environment."""
+        return (
+            BarData(
+                tuple(e.setting.label for e in self.environments),
+                tuple(e.runs.energy_j.median for e in self.environments),
+                "energy (J)",
+                "Median energy of the same work per environment setting.",
+            ),
+        )

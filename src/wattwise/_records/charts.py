@@ -1,0 +1,64 @@
+"""What a result wants plotted, in neutral types the report draws.
+
+The report sits below the levers (docs/architecture.md), so it cannot know their result
+types; a result that has plots says so by implementing :class:`Charted`, and the report
+draws each chart by its type (:class:`BarData`, :class:`FrontData`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["BarData", "ChartData", "Charted", "FrontData"]
+
+
+@dataclass(frozen=True)
+class BarData:
+    """One bar per label.
+
+    Attributes:
+        labels: the bars' labels.
+        values: their heights, in the unit ``ylabel`` names.
+        ylabel: the value axis, with its unit.
+        caption: what the chart shows.
+    """
+
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+    ylabel: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class FrontData:
+    """Energy against accuracy per label; the report joins the Pareto front (less energy,
+    more accuracy).
+
+    Attributes:
+        labels: the points' labels.
+        energies: their energy, in the unit ``xlabel`` names.
+        accuracies: their accuracy, in the unit ``ylabel`` names.
+        xlabel: the energy axis.
+        ylabel: the accuracy axis.
+        caption: what the chart shows.
+    """
+
+    labels: tuple[str, ...]
+    energies: tuple[float, ...]
+    accuracies: tuple[float, ...]
+    xlabel: str
+    ylabel: str
+    caption: str
+
+
+ChartData = BarData | FrontData
+
+
+@runtime_checkable
+class Charted(Protocol):
+    """A result with plots for its report."""
+
+    def charts(self) -> tuple[ChartData, ...]:
+        """The charts to draw, in order."""
+        ...
