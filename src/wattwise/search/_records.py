@@ -4,6 +4,9 @@ strategies' comparison (its workload, anytime curves, repeats).
 Energies are in J and carry their provenance (``energy_source``: measured by which sensor,
 or estimated by which model), as the tracker reported it for each trial. Their JSON comes
 from :class:`~wattwise._records.Record`: field names are the keys.
+
+Slightly over 500 lines on purpose: a search's and a comparison's records share their trial
+rows and are read together as one schema (docs/search.md).
 """
 
 from __future__ import annotations

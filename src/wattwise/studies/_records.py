@@ -1,6 +1,10 @@
 """Frozen records of studies. Units are in the field names (J, s, W); accuracies are
 fractions (0..1), accuracy changes in percentage points (``_pp``), relative changes are
-fractions (``_frac``: -0.4 = 40 % less)."""
+fractions (``_frac``: -0.4 = 40 % less).
+
+Over 500 lines on purpose: the three studies' records share their rows (trials, repeated
+runs, versus, saving) and are read together as one schema (docs/studies.md).
+"""
 
 from __future__ import annotations
 
