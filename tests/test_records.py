@@ -168,6 +168,26 @@ def test_another_kind_or_version_is_refused() -> None:
         infer_records.ZooResult.from_dict({**doc, "schema_version": 0})
     with pytest.raises(RecordError, match="no record of kind 'nonsense'"):
         load_record({**doc, "kind": "nonsense"})
+    with pytest.raises(RecordError, match=r"ZooResult\.entries: expected a list, got str"):
+        infer_records.ZooResult.from_dict({**doc, "entries": "none"})
+    with pytest.raises(RecordError, match="Summary: a summary needs at least one value"):
+        _stats.Summary.from_dict({"values": []})
+    with pytest.raises(RecordError, match="'liters' is not a valid Unit"):
+        demo_records.LeverOutcome.from_dict({**_lever().to_dict(), "unit": "liters"})
     del doc["batch_size"]
     with pytest.raises(RecordError, match="field 'batch_size' is missing"):
         infer_records.ZooResult.from_dict(doc)
+
+
+def _lever() -> demo_records.LeverOutcome:
+    return demo_records.LeverOutcome(
+        "start later", "start now", 4.0, 3.0, None, "trace", demo_records.Unit.G_CO2E
+    )
+
+
+def test_a_lever_carries_its_value_with_its_unit() -> None:
+    d = _lever().to_dict()
+    assert (d["baseline_value"], d["lever_value"], d["unit"]) == (4.0, 3.0, "gCO2e")
+    assert not any(k.endswith("_j") for k in d)  # grams are never in a joule field
+    assert d["saving_frac"] == pytest.approx(0.25)
+    assert demo_records.LeverOutcome.from_dict(d).unit is demo_records.Unit.G_CO2E

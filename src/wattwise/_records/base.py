@@ -28,7 +28,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from wattwise._errors import DataFileError
+from wattwise._errors import ConfigError, DataFileError
 
 __all__ = ["Record", "RecordError", "known_kinds", "load_record"]
 
@@ -108,19 +108,29 @@ class Record:
                     f"{cls.kind!r} record of schema version {data.get('schema_version')!r}; "
                     f"this wattwise reads version {cls.schema_version}"
                 )
-        hints = _hints(cls)
-        kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if not f.init or not f.metadata.get("json", True):
-                continue
-            key = f"{f.name}_spread" if f.metadata.get("spread") else f.name
-            if f.name in cls.flattened:
-                kwargs[f.name] = _decode(hints[f.name], data, f"{cls.__name__}.{f.name}")
-            elif key in data:
-                kwargs[f.name] = _decode(hints[f.name], data[key], f"{cls.__name__}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecordError(f"{cls.__name__}: field {key!r} is missing")
-        return cls(**kwargs)
+        try:
+            return cls(**_field_values(cls, data))
+        except RecordError:
+            raise
+        except (ConfigError, TypeError, ValueError, AttributeError) as exc:
+            raise RecordError(f"{cls.__name__}: {exc}") from exc
+
+
+def _field_values(cls: type[Record], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor's arguments, decoded from ``data`` by the fields' type hints."""
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init or not f.metadata.get("json", True):
+            continue
+        key = f"{f.name}_spread" if f.metadata.get("spread") else f.name
+        if f.name in cls.flattened:
+            kwargs[f.name] = _decode(hints[f.name], data, f"{cls.__name__}.{f.name}")
+        elif key in data:
+            kwargs[f.name] = _decode(hints[f.name], data[key], f"{cls.__name__}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RecordError(f"{cls.__name__}: field {key!r} is missing")
+    return kwargs
 
 
 def known_kinds() -> tuple[str, ...]:
