@@ -16,8 +16,10 @@ pytest.importorskip("torchvision")
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from wattwise._records import load_record  # noqa: E402
 from wattwise.cli import _infer as infer_cli  # noqa: E402
 from wattwise.cli import _zoo as zoo_cli  # noqa: E402
+from wattwise.infer import BatchingResult  # noqa: E402
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
@@ -75,6 +77,11 @@ def test_batching_json_and_its_study(cli: Any) -> None:
     assert study.kind == "batching" and study.params["rate_rps"] == 400
     assert [s.run_id for s in study.runs] == [d["run_id"]]
     assert study.results["policies"] == d["policies"]
+    # The stored results load back as the typed record their kind names.
+    assert (d["kind"], d["schema_version"]) == ("batching", 1)
+    typed = load_record(study.results)
+    assert isinstance(typed, BatchingResult) and typed.best == d["best"]
+    assert [p.max_batch_size for p in typed.policies] == [1, 4, 64]
     with RunStore.open(None) as store:
         run = store.get_run(d["run_id"])
     assert [w.name for w in run.windows] == [f"policy {p['policy']}" for p in d["policies"]]
