@@ -51,7 +51,7 @@ from wattwise.studies._records import (
     VariantResult,
     Versus,
 )
-from wattwise.studies._stats import (
+from wattwise.protocol._stats import (
     TESTS,
     Comparison,
     Summary,

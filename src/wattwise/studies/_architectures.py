@@ -22,7 +22,7 @@ from wattwise.studies._method import (
     versus,
 )
 from wattwise.studies._records import ArchitectureStudy, ModelResult
-from wattwise.studies._stats import pareto_mask
+from wattwise.protocol._stats import pareto_mask
 from wattwise.train import StopRule, resolve_device
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import build_model

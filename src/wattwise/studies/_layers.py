@@ -34,7 +34,7 @@ from wattwise.studies._method import (
 )
 from wattwise.studies._profile import StepProfile, _train_step, profile_steps
 from wattwise.studies._records import LayerRow, LayerStudy, VariantResult
-from wattwise.studies._stats import summarize
+from wattwise.protocol._stats import summarize
 from wattwise.train import StopRule, describe_sources, resolve_device, seed_everything
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import CNN, MLP, build_model

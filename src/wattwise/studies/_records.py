@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattwise._units import format_energy
-from wattwise.studies._stats import Comparison, Summary, summarize
+from wattwise.protocol._stats import Comparison, Summary, summarize
 
 __all__ = [
     "RESULTS_SCHEMA_VERSION",
