@@ -19,6 +19,15 @@ from wattwise._extras import require as _require
 
 _require("wattwise.studies", "torch", ["torch"])
 
+from wattwise.protocol._stats import (
+    TESTS,
+    Comparison,
+    Summary,
+    compare,
+    min_p_value,
+    pareto_mask,
+    summarize,
+)
 from wattwise.studies._architectures import study_architectures
 from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type
 from wattwise.studies._environments import study_environments
@@ -50,15 +59,6 @@ from wattwise.studies._records import (
     Trial,
     VariantResult,
     Versus,
-)
-from wattwise.protocol._stats import (
-    TESTS,
-    Comparison,
-    Summary,
-    compare,
-    min_p_value,
-    pareto_mask,
-    summarize,
 )
 
 __all__ = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wattwise._errors import ConfigError
+from wattwise.protocol._stats import pareto_mask
 from wattwise.studies._costs import count_costs
 from wattwise.studies._method import (
     Budget,
@@ -22,7 +23,6 @@ from wattwise.studies._method import (
     versus,
 )
 from wattwise.studies._records import ArchitectureStudy, ModelResult
-from wattwise.protocol._stats import pareto_mask
 from wattwise.train import StopRule, resolve_device
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import build_model

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
+from wattwise.protocol._stats import summarize
 from wattwise.studies._costs import ModelCost, count_costs
 from wattwise.studies._method import (
     Budget,
@@ -34,7 +35,6 @@ from wattwise.studies._method import (
 )
 from wattwise.studies._profile import StepProfile, _train_step, profile_steps
 from wattwise.studies._records import LayerRow, LayerStudy, VariantResult
-from wattwise.protocol._stats import summarize
 from wattwise.train import StopRule, describe_sources, resolve_device, seed_everything
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import CNN, MLP, build_model

@@ -31,8 +31,8 @@ from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
 from wattwise.meters._base import Meter, Method
-from wattwise.studies._records import RepeatedRuns, Saving, Trial, Versus
 from wattwise.protocol._stats import TESTS, compare, min_p_value
+from wattwise.studies._records import RepeatedRuns, Saving, Trial, Versus
 from wattwise.tracking._records import Scope
 from wattwise.tracking._tracker import Tracker
 from wattwise.train import StopRule, fit, seed_everything
