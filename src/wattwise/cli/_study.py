@@ -12,11 +12,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, need, print_json
+from wattwise.cli._common import (
+    MetersOpt,
+    console,
+    err_console,
+    fail,
+    lever_context,
+    need,
+    print_json,
+)
 from wattwise.cli._render import format_energy
+from wattwise.protocol import LeverContext
 
 if TYPE_CHECKING:
-    from wattwise.meters._base import Meter
     from wattwise.studies import (
         ArchitectureStudy,
         Comparison,
@@ -35,11 +43,6 @@ study_app = typer.Typer(
 
 #: Default models of ``study architectures``: a family from tiny to large.
 DEFAULT_MODELS = "mlp:depth=0,mlp,cnn,cnn:depth=3,width=32"
-
-
-def _meters() -> Callable[[], Sequence[Meter]] | None:
-    """The meters of each run: None detects them (tests replace this)."""
-    return None
 
 
 def split_models(text: str) -> list[str]:
@@ -116,22 +119,23 @@ def _method(
     cooldown: float,
     test: str,
     alpha: float,
-    scope: str,
     seed: int,
 ) -> StudyMethod:
     from wattwise.studies import StudyMethod
 
-    method = StudyMethod(
+    return StudyMethod.of(
         repeats=repeats,
         warmup_batches=warmup_batches,
         cooldown_s=cooldown,
         test=test.lower(),
         alpha=alpha,
-        scope=scope.lower(),
         seed=seed,
     )
-    method.check()
-    return method
+
+
+def _context(meters: str, store: str | None, scope: str) -> LeverContext:
+    """The lever context of ``--meters``, ``--store`` and ``--scope`` (checked at once)."""
+    return lever_context(meters, store, scope.lower())
 
 
 @contextmanager
@@ -348,6 +352,7 @@ def architectures(
     seed: Seed = 0,
     name: Name = None,
     store: Store = None,
+    meters: MetersOpt = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """Train each model under the same budget and stop rules, repeated, and compare them.
@@ -360,7 +365,8 @@ def architectures(
         from wattwise.train import parse_stop
         from wattwise.workloads import load_dataset
 
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, scope, seed)
+        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
+        context = _context(meters, store, scope)
         rules = [parse_stop(s) for s in stop or []]
         data = load_dataset(dataset)
         with _progress(json_out) as progress:
@@ -377,9 +383,7 @@ def architectures(
                 within_pp=within_pp,
                 method=method,
                 name=name,
-                store=store,
-                meters=_meters(),
-                progress=progress,
+                context=context.with_(progress=progress),
             )
         if json_out:
             print_json(study.to_dict())
@@ -440,6 +444,7 @@ def layers(
     seed: Seed = 0,
     name: Name = None,
     store: Store = None,
+    meters: MetersOpt = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """Per-layer FLOPs, parameters, time share and attributed energy of training steps.
@@ -452,7 +457,8 @@ def layers(
         from wattwise.train import parse_stop
         from wattwise.workloads import load_dataset
 
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, scope, seed)
+        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
+        context = _context(meters, store, scope)
         rules = [parse_stop(s) for s in stop or []]
         shape = _shape(input_shape)
         if shape is not None and (variants or variant):
@@ -477,9 +483,7 @@ def layers(
                 optimizer=optimizer,
                 method=method,
                 name=name,
-                store=store,
-                meters=_meters(),
-                progress=progress,
+                context=context.with_(progress=progress),
             )
         if json_out:
             print_json(study.to_dict())
@@ -513,6 +517,7 @@ def environments(
     seed: Seed = 0,
     name: Name = None,
     store: Store = None,
+    meters: MetersOpt = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """The same training under every combination of the settings, and the cheapest one.
@@ -526,7 +531,8 @@ def environments(
         from wattwise.train import parse_stop
         from wattwise.workloads import load_dataset
 
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, scope, seed)
+        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
+        context = _context(meters, store, scope)
         rules = [parse_stop(s) for s in stop or []]
         thread_list = _ints(threads, "thread count", allow_default=True)
         batches = [b for b in _ints(batch_sizes, "batch size") if b is not None]
@@ -546,9 +552,7 @@ def environments(
                 within_pp=within_pp,
                 method=method,
                 name=name,
-                store=store,
-                meters=_meters(),
-                progress=progress,
+                context=context.with_(progress=progress),
             )
         if json_out:
             print_json(study.to_dict())

@@ -122,6 +122,7 @@ def _tracker(name: str, settings: DemoSettings) -> Tracker:
 
 def architectures(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, Any]:
     """Models compared on digits: the Pareto front and the cheapest model near the best."""
+    from wattwise.protocol import LeverContext
     from wattwise.studies import StudyMethod, study_architectures
     from wattwise.workloads import load_dataset
 
@@ -133,9 +134,9 @@ def architectures(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Sec
         epochs=settings.arch_epochs,
         threads=1,
         within_pp=settings.within_pp,
-        method=StudyMethod(repeats=settings.arch_repeats, warmup_batches=5, scope=settings.scope),
+        method=StudyMethod.of(repeats=settings.arch_repeats, warmup_batches=5),
         name="demo: architectures on digits",
-        store=settings.store,
+        context=LeverContext.of(store=settings.store, scope=settings.scope),
     )
     saving = study.saving
     rows = tuple(
