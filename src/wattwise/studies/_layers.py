@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -231,11 +232,7 @@ def study_layers(
     shape, classes, variant_specs = _layer_inputs(
         model, data, input_shape, num_classes, variants, batch_size
     )
-    if not 0 < window_s <= 3600 or profile_steps_per_repeat < 1:  # also refuses NaN
-        raise ConfigError(
-            f"the window must be more than 0 and at most 3600 s (got {window_s}) and at least "
-            "one step must be profiled"
-        )
+    _check_window(window_s, profile_steps_per_repeat)
     dev = resolve_device(device)
     seed_everything(method.seed)
     net = build_model(model, input_shape=shape, num_classes=classes)
@@ -248,20 +245,14 @@ def study_layers(
         "threads": threads,
         "window_s": window_s,
         "profile_steps_per_repeat": profile_steps_per_repeat,
-        "inputs": "dataset batch" if data is not None and data.input_shape == shape else "random",
-        "dataset": data.name if data is not None else None,
-        "variant_training": budget.to_dict() if variant_specs else None,
+        **_data_settings(data, shape, budget if variant_specs else None),
     }
     study_name = name or f"layers of {model}"
     params = {"model": model, "input_shape": list(shape), **settings}
+    params["method"] = method.to_dict(context.scope)
     with (
         threads_set(threads),
-        study_session(
-            context,
-            kind="layers",
-            name=study_name,
-            params={**params, "method": method.to_dict(context.scope)},
-        ) as session,
+        study_session(context, kind="layers", name=study_name, params=params) as session,
     ):
         net.to(dev).train()
         x, y = x.to(dev), y.to(dev)
@@ -304,6 +295,25 @@ def study_layers(
         )
         session.finish(study.to_dict())
     return study
+
+
+def _check_window(window_s: float, profile_steps: int) -> None:
+    if not 0 < window_s <= 3600 or profile_steps < 1:  # also refuses NaN
+        raise ConfigError(
+            f"the window must be more than 0 and at most 3600 s (got {window_s}) and at least "
+            "one step must be profiled"
+        )
+
+
+def _data_settings(
+    data: DataSplit | None, shape: tuple[int, ...], variant_budget: Budget | None
+) -> dict[str, Any]:
+    """The settings of the layer study that say what it trained on."""
+    return {
+        "inputs": "dataset batch" if data is not None and data.input_shape == shape else "random",
+        "dataset": data.name if data is not None else None,
+        "variant_training": variant_budget.to_dict() if variant_budget is not None else None,
+    }
 
 
 def _layer_inputs(

@@ -228,12 +228,14 @@ def _window_energy(w: Window) -> float:
 
 @dataclass(frozen=True)
 class _Setup:
-    """What :func:`fit` trains with: the device, the optimizer and the batches."""
+    """What :func:`fit` trains with: the device, the optimizer, the batches, and the
+    hyperparameters to report."""
 
     device: torch.device
     optimizer: torch.optim.Optimizer
     train: _Batches
     val: _Batches
+    hparams: dict[str, Any]
 
     @classmethod
     def of(
@@ -269,12 +271,19 @@ class _Setup:
             "device": dev,
             "workers": workers,
         }
-        return cls(
-            dev,
-            opt,
-            _Batches(data.train, shuffle=True, **kw),
-            _Batches(data.val, shuffle=False, **kw),
-        )
+        hparams = {
+            "model": type(model).__name__,
+            "dataset": data.name,
+            "classes": data.num_classes,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": optimizer,
+            "seed": -1 if seed is None else seed,
+            "device": str(dev),
+        }
+        train = _Batches(data.train, shuffle=True, **kw)
+        return cls(dev, opt, train, _Batches(data.val, shuffle=False, **kw), hparams)
 
 
 def _result(
@@ -391,26 +400,14 @@ def fit(
     setup = _Setup.of(
         model, data, epochs, batch_size, lr, lr_groups, optimizer, device, seed, workers
     )
+    all_hparams = {**setup.hparams, **(hparams or {})}
     ctx = context or LeverContext()
-    if tracker is None:
-        tracker = ctx.tracker(name)
+    tracker = tracker if tracker is not None else ctx.tracker(name)
     own = not tracker.running
-    all_hparams: dict[str, Any] = {
-        "model": type(model).__name__,
-        "dataset": data.name,
-        "classes": data.num_classes,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "optimizer": optimizer,
-        "seed": -1 if seed is None else seed,
-        "device": str(setup.device),
-        **(hparams or {}),
-    }
-
     stop_decision: StopDecision | None = None
     interrupt: KeyboardInterrupt | None = None
     history: TrainingHistory | None = None
+    outer: Window | None = None
     t0 = time.monotonic()
     state = TrainState(
         model=model,
@@ -420,7 +417,6 @@ def fit(
         batches_per_epoch=len(setup.train),
         hparams=all_hparams,
     )
-    outer: Window | None = None
     try:
         with ExitStack() as stack:
             stack.enter_context(tracking(name, ctx, tracker))  # started here unless running
@@ -438,8 +434,7 @@ def fit(
             stop_decision = _epochs(state, setup.train, setup.val, callbacks, stop, history, spent)
             duration = time.monotonic() - t0
     except KeyboardInterrupt as exc:  # the tracker above stored the run as interrupted
-        interrupt = exc
-        duration = time.monotonic() - t0
+        interrupt, duration = exc, time.monotonic() - t0
         done = len(state.history)
         stop_decision = StopDecision(
             "interrupted",
