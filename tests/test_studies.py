@@ -56,6 +56,7 @@ from wattwise.studies import (  # noqa: E402
 )
 from wattwise.studies._method import cheapest_within, versus  # noqa: E402
 from wattwise.studies._precision import Autocast  # noqa: E402
+from wattwise.tracking import Scope  # noqa: E402
 from wattwise.workloads import DataSplit, build_model, load_dataset  # noqa: E402
 
 POWER_W = 20.0
@@ -413,9 +414,11 @@ def test_layer_study_on_random_inputs_of_any_shape() -> None:
         window_s=0.1,
         profile_steps_per_repeat=2,
         method=StudyMethod.of(repeats=1, warmup_batches=0),
-        context=REPLAY,
+        context=REPLAY.with_(scope=Scope.PROCESS),
     )
     assert study.input_shape == (3, 4, 4) and study.settings["inputs"] == "random"
+    assert study.method["scope"] == "process"  # the context's scope, stored as before
+    assert any(n.startswith("process scope") for n in study.notes)
     first = next(r for r in study.layers if r.type == "linear")
     assert first.flops == 2 * 48 * 32 and not study.stored
     with pytest.raises(ConfigError, match="dataset or an input shape"):

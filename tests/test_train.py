@@ -380,6 +380,27 @@ def test_fit_inside_a_running_tracker_is_one_window_of_it(digits: DataSplit) -> 
     assert r.total_energy_j >= sum(e.energy_j for e in r.epochs) - 1e-9
 
 
+def test_fit_makes_its_run_from_the_context(digits: DataSplit, tmp_path: Path) -> None:
+    """Meters, store and scope of the run fit owns all come from the context."""
+    from wattwise.store import RunStore
+    from wattwise.tracking import Scope
+
+    url = str(tmp_path / "runs.sqlite")
+    ctx = LeverContext(meters=lambda: [constant_meter(10.0)], store=url, scope=Scope.PROCESS)
+    r = fit(cnn(digits), digits, epochs=1, context=ctx, name="ctx-run")
+    assert r.run is not None and r.run.scope is Scope.PROCESS
+    with RunStore.open(url) as store:
+        run = store.get_run(r.run_id)
+    assert run.name == "ctx-run" and run.energy_j == pytest.approx(r.total_energy_j)
+
+
+def test_fit_starts_and_stops_a_tracker_that_is_not_running(digits: DataSplit) -> None:
+    tracker = Tracker("given", meters=[constant_meter(5.0)], store=False)
+    r = fit(cnn(digits), digits, epochs=1, tracker=tracker)
+    assert not tracker.running and r.run is tracker.result and r.run_id == tracker.run_id
+    assert "epoch-1" in {w.path for w in r.run.windows}
+
+
 def test_bad_fit_arguments(digits: DataSplit) -> None:
     model = cnn(digits)
     with pytest.raises(ConfigError, match="epochs"):
