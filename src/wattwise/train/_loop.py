@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 - the usual alias
-from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from wattwise._errors import ConfigError
 from wattwise.protocol import LeverContext, tracking
 from wattwise.tracking._tracker import Tracker, Window
+from wattwise.train._batches import Batches
 from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._history import TrainingHistory
 from wattwise.train._predict import predict_total
@@ -67,66 +67,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device} asked for, but PyTorch sees no CUDA GPU here")
     return dev
-
-
-class _Batches:
-    """Batches of a dataset on a device. Tensor datasets are indexed directly (fast);
-    others go through a DataLoader. A trailing training batch of one sample is dropped
-    (batch normalisation cannot train on it)."""
-
-    def __init__(
-        self,
-        ds: Dataset[Any],
-        *,
-        batch_size: int,
-        shuffle: bool,
-        generator: torch.Generator,
-        device: torch.device,
-        workers: int,
-    ) -> None:
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
-        self.device = device
-        n = len(ds)  # type: ignore[arg-type]
-        if n == 0:
-            raise ConfigError("a dataset split is empty (check the class list)")
-        self.n = n
-        self.drop_last = shuffle and n > 1 and n % batch_size == 1
-        self.tensors: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.loader: DataLoader[Any] | None = None
-        if isinstance(ds, TensorDataset) and len(ds.tensors) == 2:
-            x, y = ds.tensors
-            self.tensors = (x.to(device), y.to(device))
-        else:
-            self.loader = DataLoader(
-                ds,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                generator=generator if shuffle else None,
-                num_workers=workers,
-                pin_memory=device.type == "cuda",
-                drop_last=self.drop_last,
-            )
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest and not self.drop_last else 0)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.loader is not None:
-            for x, y in self.loader:
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            return
-        assert self.tensors is not None
-        x, y = self.tensors
-        if self.shuffle:
-            order = torch.randperm(self.n, generator=self.generator).to(x.device)
-        else:
-            order = torch.arange(self.n, device=x.device)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield x[idx], y[idx]
 
 
 def _logits(out: Any) -> torch.Tensor:
@@ -187,7 +127,7 @@ def _train_mode(model: nn.Module) -> None:
 
 def _train_epoch(
     state: TrainState,
-    batches: _Batches,
+    batches: Batches,
     callbacks: Sequence[Callback],
 ) -> float:
     model, optimizer = state.model, state.optimizer
@@ -208,7 +148,7 @@ def _train_epoch(
     return float(loss_sum.item()) / max(count, 1)
 
 
-def _evaluate(model: nn.Module, batches: _Batches) -> tuple[float, float]:
+def _evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
     model.eval()
     loss_sum = torch.zeros((), device=batches.device)
     correct = torch.zeros((), device=batches.device, dtype=torch.int64)
@@ -233,8 +173,8 @@ class _Setup:
 
     device: torch.device
     optimizer: torch.optim.Optimizer
-    train: _Batches
-    val: _Batches
+    train: Batches
+    val: Batches
     hparams: dict[str, Any]
 
     @classmethod
@@ -282,8 +222,8 @@ class _Setup:
             "seed": -1 if seed is None else seed,
             "device": str(dev),
         }
-        train = _Batches(data.train, shuffle=True, **kw)
-        return cls(dev, opt, train, _Batches(data.val, shuffle=False, **kw), hparams)
+        train = Batches(data.train, shuffle=True, **kw)
+        return cls(dev, opt, train, Batches(data.val, shuffle=False, **kw), hparams)
 
 
 def _result(
@@ -453,8 +393,8 @@ def fit(
 
 def _epochs(
     state: TrainState,
-    train_batches: _Batches,
-    val_batches: _Batches,
+    train_batches: Batches,
+    val_batches: Batches,
     callbacks: Sequence[Callback],
     stop: Sequence[StopRule],
     history: TrainingHistory | None,
