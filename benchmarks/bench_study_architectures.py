@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 
 from wattwise.cli._study import split_models
+from wattwise.protocol import LeverContext
 from wattwise.studies import StudyMethod, study_architectures
+from wattwise.tracking import Scope
 from wattwise.workloads import load_dataset
 
 MODELS = "mlp:depth=0,mlp,cnn:depth=1,width=8,cnn,cnn:depth=3,width=32"
@@ -46,8 +48,8 @@ def main() -> None:
         data,
         epochs=args.epochs,
         within_pp=args.within_pp,
-        method=StudyMethod(repeats=args.repeats, scope="process"),
-        store=False,
+        method=StudyMethod.of(repeats=args.repeats),
+        context=LeverContext(store=False, scope=Scope.PROCESS),
     )
     print(f"architecture study on digits: {args.epochs} epochs, {args.repeats} repeats")
     print(f"  machine: {platform.processor() or platform.machine()}, torch {torch.__version__}")

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
+from wattwise.protocol import LeverContext
 from wattwise.studies import StudyMethod, study_layers
+from wattwise.tracking import Scope
 from wattwise.workloads import load_dataset
 
 MODEL_TYPES = ("conv", "linear", "norm", "activation", "pooling", "attention", "other")
@@ -49,8 +51,8 @@ def main() -> None:
         batch_size=args.batch_size,
         window_s=args.window,
         profile_steps_per_repeat=args.profile_steps,
-        method=StudyMethod(repeats=args.repeats, warmup_batches=20, scope="process"),
-        store=False,
+        method=StudyMethod.of(repeats=args.repeats, warmup_batches=20),
+        context=LeverContext(store=False, scope=Scope.PROCESS),
     )
     in_model = [r for r in study.layers if r.type in MODEL_TYPES]
     model_time = sum(r.time_share for r in in_model)

@@ -24,6 +24,7 @@ from wattwise.infer import (  # noqa: E402
 )
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 from wattwise.train import fit  # noqa: E402
 from wattwise.workloads import DataSplit, build_model, load_dataset  # noqa: E402
@@ -58,7 +59,7 @@ def trained(digits: DataSplit) -> dict[str, nn.Module]:
         torch.manual_seed(0)
         net = build_model(spec, input_shape=digits.input_shape, num_classes=10)
         meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 36000.0)])
-        fit(net, digits, epochs=4, meters=[meter], store=False)
+        fit(net, digits, epochs=4, context=LeverContext(meters=lambda m=meter: [m], store=False))
         out[spec] = net.eval()
     return out
 

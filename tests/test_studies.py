@@ -29,6 +29,7 @@ import wattwise.studies as studies  # noqa: E402
 from wattwise._errors import ConfigError, MeterUnavailable  # noqa: E402
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext, Protocol  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
 from wattwise.studies import (  # noqa: E402
     GpuMonitor,
@@ -53,7 +54,9 @@ from wattwise.studies import (  # noqa: E402
     summarize,
     summarize_gpu,
 )
-from wattwise.studies._method import Autocast, cheapest_within, versus  # noqa: E402
+from wattwise.studies._method import cheapest_within, versus  # noqa: E402
+from wattwise.studies._precision import Autocast  # noqa: E402
+from wattwise.tracking import Scope  # noqa: E402
 from wattwise.workloads import DataSplit, build_model, load_dataset  # noqa: E402
 
 POWER_W = 20.0
@@ -71,7 +74,9 @@ def digits() -> DataSplit:
     return load_dataset("digits")
 
 
-FAST = StudyMethod(repeats=2, warmup_batches=2, scope="machine")
+FAST = StudyMethod.of(repeats=2, warmup_batches=2)
+#: Replayed meters, nothing stored.
+REPLAY = LeverContext(meters=replay_meters, store=False)
 
 
 # -- statistics ---------------------------------------------------------------------------
@@ -133,7 +138,7 @@ def test_headline_is_the_cheapest_within_the_tolerance_of_the_reference() -> Non
     a = _runs("A", [10.0, 11.0, 9.0], [0.95, 0.95, 0.95])
     b = _runs("B", [3.0, 3.1, 2.9], [0.945, 0.945, 0.945])
     c = _runs("C", [1.0, 1.0, 1.0], [0.90, 0.90, 0.90])
-    method = StudyMethod(repeats=3, test="welch")
+    method = StudyMethod.of(repeats=3, test="welch")
     s = cheapest_within(a, [a, b, c], 1.0, method)
     assert (s.reference, s.choice) == ("A", "B")
     assert s.saved_frac == pytest.approx(0.7) and s.accuracy_change_pp == pytest.approx(-0.5)
@@ -149,18 +154,48 @@ def test_headline_is_the_cheapest_within_the_tolerance_of_the_reference() -> Non
         cheapest_within(a, [a], -1.0, method)
 
 
-def test_method_rejects_bad_settings() -> None:
-    for bad in (
-        StudyMethod(repeats=0),
-        StudyMethod(test="ttest"),
-        StudyMethod(scope="galaxy"),
-        StudyMethod(alpha=1.5),
-        StudyMethod(cooldown_s=-1),
-        StudyMethod(cooldown_s=float("nan")),
-        StudyMethod(cooldown_s=float("inf")),
-    ):
-        with pytest.raises(ConfigError):
-            bad.check()
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"repeats": 0},
+        {"test": "ttest"},
+        {"alpha": 1.5},
+        {"cooldown_s": -1},
+        {"cooldown_s": float("nan")},
+        {"cooldown_s": float("inf")},
+    ],
+)
+def test_method_rejects_bad_settings(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        StudyMethod.of(**bad)
+
+
+def test_method_is_a_protocol_and_stores_the_same_json() -> None:
+    method = StudyMethod.of(repeats=3, warmup_batches=4, cooldown_s=0.5, seed=7)
+    assert method.protocol == Protocol(repeats=3, warmup=4, cooldown_s=0.5, seed=7)
+    assert method.to_dict(LeverContext(scope="process").scope) == {
+        "repeats": 3,
+        "warmup_batches": 4,
+        "cooldown_s": 0.5,
+        "test": "mannwhitney",
+        "alpha": 0.05,
+        "scope": "process",
+        "seed": 7,
+        "order": "round-robin over configurations, per repeat",
+    }
+
+
+def test_trials_cool_down_between_runs_in_round_robin_order(digits: DataSplit) -> None:
+    from wattwise.protocol import study_session
+    from wattwise.studies._method import Budget, TrainConfig, run_trials
+
+    method = StudyMethod(Protocol(repeats=2, warmup=0, cooldown_s=2.5))
+    slept: list[float] = []
+    configs = [TrainConfig("a", "mlp:depth=0", 64), TrainConfig("b", "mlp:depth=0", 128)]
+    with study_session(REPLAY, kind="k", name="n", params={}) as session:
+        runs = run_trials(session, method, configs, digits, Budget(1), sleep=slept.append)
+    assert slept == [2.5, 2.5, 2.5]  # between the four runs, not before the first
+    assert [t.seed for t in runs["a"].trials] == [0, 1] == [t.seed for t in runs["b"].trials]
 
 
 # -- costs and layer types ----------------------------------------------------------------
@@ -278,9 +313,7 @@ def test_architecture_study_trains_repeats_round_robin_and_stores_them(
         digits,
         epochs=2,
         method=FAST,
-        store=url,
-        meters=replay_meters,
-        progress=lambda *a: told.append(a),
+        context=LeverContext(meters=replay_meters, store=url, progress=lambda *a: told.append(a)),
     )
     assert [m.model for m in study.models] == models
     assert [t[:2] for t in told] == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
@@ -330,11 +363,11 @@ def test_architecture_study_trains_repeats_round_robin_and_stores_them(
 
 def test_architecture_study_refuses_bad_input_before_training(digits: DataSplit) -> None:
     with pytest.raises(ConfigError, match="at least two"):
-        study_architectures(["mlp"], digits, store=False)
+        study_architectures(["mlp"], digits, context=REPLAY)
     with pytest.raises(ConfigError, match="twice"):
-        study_architectures(["mlp", "mlp"], digits, store=False)
+        study_architectures(["mlp", "mlp"], digits, context=REPLAY)
     with pytest.raises(ConfigError, match="unknown model"):
-        study_architectures(["mlp", "nonsense"], digits, store=False, meters=replay_meters)
+        study_architectures(["mlp", "nonsense"], digits, context=REPLAY)
 
 
 def test_layer_study_measures_windows_and_attributes_by_time_share(
@@ -347,8 +380,7 @@ def test_layer_study_measures_windows_and_attributes_by_time_share(
         window_s=0.3,
         profile_steps_per_repeat=3,
         method=FAST,
-        store=url,
-        meters=replay_meters,
+        context=LeverContext(meters=replay_meters, store=url),
     )
     assert study.steps_per_window >= 3 and study.energy_per_step_j.n == 2
     # A constant 20 W over each window: energy per step = 20 W x time per step.
@@ -381,15 +413,16 @@ def test_layer_study_on_random_inputs_of_any_shape() -> None:
         num_classes=5,
         window_s=0.1,
         profile_steps_per_repeat=2,
-        method=StudyMethod(repeats=1, warmup_batches=0),
-        store=False,
-        meters=replay_meters,
+        method=StudyMethod.of(repeats=1, warmup_batches=0),
+        context=REPLAY.with_(scope=Scope.PROCESS),
     )
     assert study.input_shape == (3, 4, 4) and study.settings["inputs"] == "random"
+    assert study.method["scope"] == "process"  # the context's scope, stored as before
+    assert any(n.startswith("process scope") for n in study.notes)
     first = next(r for r in study.layers if r.type == "linear")
     assert first.flops == 2 * 48 * 32 and not study.stored
     with pytest.raises(ConfigError, match="dataset or an input shape"):
-        study_layers("mlp", store=False)
+        study_layers("mlp", context=REPLAY)
 
 
 def test_layer_study_variants_are_trained_and_compared_with_the_base(digits: DataSplit) -> None:
@@ -401,8 +434,7 @@ def test_layer_study_variants_are_trained_and_compared_with_the_base(digits: Dat
         variants=True,
         epochs=2,
         method=FAST,
-        store=False,
-        meters=replay_meters,
+        context=REPLAY,
     )
     labels = [v.model for v in study.variants]
     assert labels == ["cnn:depth=2,width=8", "cnn:depth=2,width=4", "cnn:depth=1,width=8"]
@@ -427,8 +459,7 @@ def test_environment_study_runs_the_grid_against_the_first_setting(digits: DataS
         devices=["cpu"],
         epochs=1,
         method=FAST,
-        store=False,
-        meters=replay_meters,
+        context=REPLAY,
     )
     assert torch.get_num_threads() == threads_before
     assert [r.setting.label for r in study.environments] == [
@@ -452,7 +483,7 @@ def test_environment_study_runs_the_grid_against_the_first_setting(digits: DataS
 
 
 def test_environment_study_refuses_what_it_cannot_run(digits: DataSplit) -> None:
-    kw: dict[str, Any] = {"store": False, "meters": replay_meters}
+    kw: dict[str, Any] = {"context": REPLAY}
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):
             study_environments("mlp", digits, devices=["cpu", "cuda"], **kw)
@@ -592,9 +623,8 @@ def test_environment_study_samples_the_gpu_of_cuda_settings_only(
         digits,
         devices=["cpu", "cuda"],
         epochs=1,
-        method=StudyMethod(repeats=2, warmup_batches=0),
-        store=False,
-        meters=replay_meters,
+        method=StudyMethod.of(repeats=2, warmup_batches=0),
+        context=REPLAY,
         gpu_probe=probe,
     )
     cpu, gpu = study.environments

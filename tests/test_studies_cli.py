@@ -1,7 +1,7 @@
 """``wattwise study``: the three commands end to end on digits, JSON, storage and errors.
 
 The command group is mounted on a local app (the lead mounts it on ``wattwise``); runs are
-measured with a replayed constant 20 W trace (see tests/test_studies.py).
+measured with a replayed constant 20 W trace, given as ``--meters replay:PATH``.
 """
 
 from __future__ import annotations
@@ -22,27 +22,25 @@ import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from wattwise.cli import _study as study_cli  # noqa: E402
-from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
-from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
 
-CPU = Component(
-    "cpu", ComponentKind.CPU, Source(Method.ESTIMATED, "cpu-model"), relative_uncertainty=0.2
+#: A constant 20 W CPU for ten hours, as ``wattwise runs export --format csv`` writes it.
+TRACE = (
+    "component,kind,method,sensor,counted,t_start_s,t_end_s,energy_j\n"
+    "cpu,cpu,estimated,cpu-model,true,0,36000,720000\n"
 )
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    def meters() -> list[ReplayMeter]:
-        return [ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])]
-
-    monkeypatch.setattr(study_cli, "_meters", lambda: meters)
+def cli(tmp_path: Path) -> Any:
+    trace = tmp_path / "trace.csv"
+    trace.write_text(TRACE)
     app = typer.Typer()
     app.add_typer(study_cli.study_app, name="study")
     runner = CliRunner()
 
     def invoke(*args: str) -> Any:
-        return runner.invoke(app, ["study", *args])
+        return runner.invoke(app, ["study", *args, "--meters", f"replay:{trace}"])
 
     return invoke
 
@@ -73,7 +71,7 @@ def test_architectures_json_and_the_stored_study(cli: Any, tmp_path: Path) -> No
     assert [m["model"] for m in d["models"]] == ["mlp:depth=0", "cnn:depth=1,width=8"]
     for m in d["models"]:
         assert {"model", "params", "flops", "energy_j", "val_accuracy", "pareto"} <= set(m)
-        assert m["energy_source"] == "estimated (cpu-model)"
+        assert m["energy_source"] == "estimated (replay of cpu-model)"
         assert [run["epochs"] for run in m["trials"]] == [1, 1]  # the target stops each run
     assert d["saving"]["reference"] == d["reference"]
     assert d["method"]["repeats"] == 2 and d["settings"]["stop"] == ["TargetAccuracy(0.05)"]
@@ -88,7 +86,7 @@ def test_architectures_table_for_people(cli: Any) -> None:
             *FAST)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "Pareto front:" in r.stdout and "headline" in r.stdout
-    assert "estimated (cpu-model)" in r.stdout and "stored" in r.stdout
+    assert "estimated (replay of cpu-model)" in r.stdout and "stored" in r.stdout
 
 
 def test_layers_json(cli: Any) -> None:
@@ -149,3 +147,29 @@ def test_cuda_without_a_gpu_is_refused(cli: Any) -> None:
         pytest.skip("this machine has a GPU")
     r = cli("environments", "--model", "mlp", "--device", "cpu,cuda")
     assert r.exit_code == 2 and "no CUDA GPU" in r.output
+
+
+@pytest.mark.parametrize(
+    ("meters", "message"),
+    [("replay:/missing.csv", "missing.csv"), ("bogus", "unknown meters 'bogus'")],
+)
+def test_bad_meters_are_one_line_and_exit_2(
+    tmp_path: Path, child_env: dict[str, str], meters: str, message: str
+) -> None:
+    """End to end through ``python -m wattwise``: refused before any training."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "wattwise", "study", "architectures", "--models", "mlp,cnn",
+         "--meters", meters],
+        env=dict(child_env, WATTWISE_STORE=str(tmp_path / "s.sqlite")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not (tmp_path / "s.sqlite").exists()  # nothing was recorded

@@ -32,6 +32,7 @@ from wattwise.meters._base import (  # noqa: E402
     Source,
 )
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 from wattwise.train import (  # noqa: E402
     Callback,
@@ -95,6 +96,11 @@ class CountBatches(Callback):
     def on_batch_end(self, state: TrainState) -> None:
         extra = self.warmup_j if state.epoch == 1 and state.batch == 1 else 0.0
         self.meter.add(1.0 + extra)
+
+
+def _replay(*meters: Meter) -> LeverContext:
+    """These meters for each run, and no store."""
+    return LeverContext(meters=lambda: list(meters), store=False)
 
 
 def constant_meter(power_w: float = 10.0) -> ReplayMeter:
@@ -260,8 +266,7 @@ def test_fit_measures_each_epoch_with_its_train_and_eval_parts(digits: DataSplit
         digits,
         epochs=3,
         callbacks=[CountBatches(meter)],
-        meters=[meter],
-        store=False,
+        context=_replay(meter),
         device="cpu",
     )
     n = batches_per_epoch(digits)
@@ -283,7 +288,7 @@ def test_fit_measures_each_epoch_with_its_train_and_eval_parts(digits: DataSplit
 
 
 def test_epoch_energy_follows_the_meter_and_power_is_energy_over_time(digits: DataSplit) -> None:
-    r = fit(cnn(digits), digits, epochs=2, meters=[constant_meter(10.0)], store=False)
+    r = fit(cnn(digits), digits, epochs=2, context=_replay(constant_meter(10.0)))
     for e in r.epochs:
         assert e.energy_j == pytest.approx(10.0 * e.duration_s, rel=1e-6)
         assert e.mean_power_w == pytest.approx(10.0, rel=1e-6)
@@ -296,7 +301,7 @@ def test_same_seed_same_run(digits: DataSplit) -> None:
         model = build_model("mlp:width=32", input_shape=(1, 8, 8), num_classes=10)
         torch.manual_seed(seed)
         model = build_model("mlp:width=32", input_shape=(1, 8, 8), num_classes=10)
-        r = fit(model, digits, epochs=2, seed=seed, meters=[constant_meter()], store=False)
+        r = fit(model, digits, epochs=2, seed=seed, context=_replay(constant_meter()))
         return [e.val_loss for e in r.epochs]
 
     assert losses(7) == losses(7)
@@ -311,8 +316,7 @@ def test_target_stop_reports_the_saving_as_a_prediction(digits: DataSplit) -> No
         epochs=30,
         stop=[TargetAccuracy(0.6)],
         callbacks=[CountBatches(meter, warmup_j=50.0)],
-        meters=[meter],
-        store=False,
+        context=_replay(meter),
     )
     n = batches_per_epoch(digits)
     assert r.stop is not None and r.stop.rule == "target"
@@ -340,8 +344,7 @@ def test_budget_stops_before_it_is_exceeded(digits: DataSplit) -> None:
         epochs=20,
         stop=[EnergyBudget(budget)],
         callbacks=[CountBatches(meter)],
-        meters=[meter],
-        store=False,
+        context=_replay(meter),
     )
     assert r.stop is not None and r.stop.rule == "budget"
     assert r.total_energy_j <= budget
@@ -356,9 +359,7 @@ def test_a_callback_can_stop_the_run(digits: DataSplit) -> None:
             if record.epoch == 2:
                 state.request_stop("enough", rule="user")
 
-    r = fit(
-        cnn(digits), digits, epochs=5, callbacks=[StopAt2()], meters=[constant_meter()], store=False
-    )
+    r = fit(cnn(digits), digits, epochs=5, callbacks=[StopAt2()], context=_replay(constant_meter()))
     assert r.stop is not None and (r.stop.rule, r.stop.reason, r.stop.epoch) == (
         "user",
         "enough",
@@ -379,17 +380,38 @@ def test_fit_inside_a_running_tracker_is_one_window_of_it(digits: DataSplit) -> 
     assert r.total_energy_j >= sum(e.energy_j for e in r.epochs) - 1e-9
 
 
+def test_fit_makes_its_run_from_the_context(digits: DataSplit, tmp_path: Path) -> None:
+    """Meters, store and scope of the run fit owns all come from the context."""
+    from wattwise.store import RunStore
+    from wattwise.tracking import Scope
+
+    url = str(tmp_path / "runs.sqlite")
+    ctx = LeverContext(meters=lambda: [constant_meter(10.0)], store=url, scope=Scope.PROCESS)
+    r = fit(cnn(digits), digits, epochs=1, context=ctx, name="ctx-run")
+    assert r.run is not None and r.run.scope is Scope.PROCESS
+    with RunStore.open(url) as store:
+        run = store.get_run(r.run_id)
+    assert run.name == "ctx-run" and run.energy_j == pytest.approx(r.total_energy_j)
+
+
+def test_fit_starts_and_stops_a_tracker_that_is_not_running(digits: DataSplit) -> None:
+    tracker = Tracker("given", meters=[constant_meter(5.0)], store=False)
+    r = fit(cnn(digits), digits, epochs=1, tracker=tracker)
+    assert not tracker.running and r.run is tracker.result and r.run_id == tracker.run_id
+    assert "epoch-1" in {w.path for w in r.run.windows}
+
+
 def test_bad_fit_arguments(digits: DataSplit) -> None:
     model = cnn(digits)
     with pytest.raises(ConfigError, match="epochs"):
-        fit(model, digits, epochs=0, store=False)
+        fit(model, digits, epochs=0, context=LeverContext(store=False))
     with pytest.raises(ConfigError, match="matches no trainable"):
-        fit(model, digits, lr_groups={"backbone.*": 1e-4}, meters=[constant_meter()], store=False)
+        fit(model, digits, lr_groups={"backbone.*": 1e-4}, context=_replay(constant_meter()))
     with pytest.raises(ConfigError, match="optimizer"):
-        fit(model, digits, optimizer="lion", meters=[constant_meter()], store=False)
+        fit(model, digits, optimizer="lion", context=_replay(constant_meter()))
     freeze(model, "*")
     with pytest.raises(ConfigError, match="nothing to train"):
-        fit(model, digits, meters=[constant_meter()], store=False)
+        fit(model, digits, context=_replay(constant_meter()))
 
 
 def test_describe_sources_names_measured_estimated_and_mixed() -> None:
@@ -415,7 +437,7 @@ def test_checkpoint_round_trip_and_class_extension_keeps_learned_rows(
 ) -> None:
     sub = load_dataset("digits", classes=tuple(range(8)))
     model = cnn(sub)
-    fit(model, sub, epochs=1, meters=[constant_meter()], store=False)
+    fit(model, sub, epochs=1, context=_replay(constant_meter()))
     path = save_checkpoint(
         tmp_path / "c" / "m.pt",
         model,
@@ -483,8 +505,7 @@ def test_frozen_parameters_do_not_move_and_the_rest_fine_tunes_at_its_own_rate(
         epochs=1,
         lr=1e-3,
         lr_groups={"features.*": 1e-9},
-        meters=[constant_meter()],
-        store=False,
+        context=_replay(constant_meter()),
     )
     after = {n: p.detach() for n, p in model.named_parameters()}
     assert torch.equal(after["features.0.weight"], before["features.0.weight"])
@@ -506,8 +527,7 @@ def test_tensorboard_gets_energy_power_and_validation_scalars_and_hparams(
         digits,
         epochs=2,
         callbacks=[TensorBoardCallback(tmp_path / "tb")],
-        meters=[constant_meter(10.0)],
-        store=False,
+        context=_replay(constant_meter(10.0)),
     )
     acc = ea.EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()

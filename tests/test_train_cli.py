@@ -20,13 +20,14 @@ if not hasattr(wattwise.store, "RunStore"):  # the CLI package imports the store
     pytest.skip("the run store is not on this branch yet", allow_module_level=True)
 
 from wattwise.cli import _train as train_cli
-from wattwise.meters._base import Component, ComponentKind, Method, Source
-from wattwise.meters._replay import ReplayMeter, TraceInterval
-from wattwise.tracking._tracker import Tracker
+from wattwise.store import RunStore
 
-CPU = Component(
-    "cpu", ComponentKind.CPU, Source(Method.ESTIMATED, "cpu-model"), relative_uncertainty=0.2
+#: A constant 20 W CPU for ten hours, as ``wattwise runs export --format csv`` writes it.
+TRACE = (
+    "component,kind,method,sensor,counted,t_start_s,t_end_s,energy_j\n"
+    "cpu,cpu,estimated,cpu-model,true,0,36000,720000\n"
 )
+SOURCE = "estimated (replay of cpu-model)"
 
 
 def _app() -> typer.Typer:
@@ -41,26 +42,25 @@ def _app() -> typer.Typer:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run ``wattwise train`` with a constant 20 W replayed meter and no store."""
+def trace(tmp_path: Path) -> Path:
+    path = tmp_path / "trace.csv"
+    path.write_text(TRACE)
+    return path
+
+
+@pytest.fixture
+def cli(trace: Path, tmp_path: Path) -> Any:
+    """Run ``wattwise train`` with a constant 20 W replayed trace (``--meters replay:PATH``),
+    storing into ``tmp_path / "runs.sqlite"``."""
     import torch
 
     torch.set_num_threads(1)  # see tests/test_train.py
-    made: list[Tracker] = []
-
-    def make_tracker(name: str, store: str | None) -> Tracker:
-        meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])
-        t = Tracker(name, meters=[meter], store=False)
-        made.append(t)
-        return t
-
-    monkeypatch.setattr(train_cli, "_make_tracker", make_tracker)
     runner = CliRunner()
+    store = str(tmp_path / "runs.sqlite")
 
     def invoke(*args: str) -> Any:
-        result = runner.invoke(_app(), ["train", *args])
-        result.trackers = made
-        return result
+        argv = ["train", *args, "--meters", f"replay:{trace}", "--store", store]
+        return runner.invoke(_app(), argv)
 
     return invoke
 
@@ -77,18 +77,19 @@ def test_train_json_has_every_figure_with_its_source(cli: Any, tmp_path: Path) -
     assert [e["epoch"] for e in d["epochs"]] == [1, 2]  # improvement < 0.5 stops at once
     for e in d["epochs"]:
         assert {"epoch", "energy_j", "val_accuracy", "val_loss", "duration_s"} <= set(e)
-        assert e["source"] == "estimated (cpu-model)"
+        assert e["source"] == SOURCE
         assert e["energy_j"] == pytest.approx(20.0 * e["duration_s"], rel=1e-6)
     assert d["stop_rule"] == "plateau" and d["stop_reason"].startswith("plateau:")
-    assert d["energy_source"] == "estimated (cpu-model)"
+    assert d["energy_source"] == SOURCE
     assert d["predicted_full_energy_j"] > d["total_energy_j"] > 0
     assert d["energy_saved_j"] == pytest.approx(d["predicted_full_energy_j"] - d["total_energy_j"])
     assert "estimated" in d["predicted_full_energy_source"]
     assert d["final_val_accuracy"] == d["epochs"][-1]["val_accuracy"]
     assert d["checkpoint"] == str(ckpt) and ckpt.is_file()
     # The run is a normal tracked run with one window per epoch.
-    run = r.trackers[-1].result
-    assert run is not None and run.run_id == d["run_id"]
+    with RunStore.open(str(tmp_path / "runs.sqlite")) as store:
+        run = store.get_run(d["run_id"])
+    assert run.energy_j == pytest.approx(d["total_energy_j"])
     assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}
 
 
@@ -132,7 +133,7 @@ def test_human_output_labels_the_prediction_and_the_source(cli: Any, tmp_path: P
     )
     assert r.exit_code == 0, r.output
     out = r.output
-    assert "estimated (cpu-model)" in out
+    assert SOURCE in out
     assert "PREDICTED" in out and "predicted, not measured" in out
     assert "target: validation accuracy" in out
     assert "epoch 1/5" in out
@@ -178,31 +179,42 @@ def test_class_mismatch_without_extend_is_refused(cli: Any, tmp_path: Path) -> N
     assert r.exit_code == 2 and "holds mlp" in r.stderr
 
 
-def test_the_run_lands_in_the_store(tmp_path: Path) -> None:
-    from wattwise.meters._registry import Detection
-    from wattwise.store import RunStore
-
+def test_the_run_lands_in_the_store(tmp_path: Path, trace: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
-    meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])
-    mp = pytest.MonkeyPatch()
-    mp.setattr(
-        "wattwise.meters._registry.detect_meters",
-        lambda **_: Detection((meter,), (), ()),
-    )
-    try:
-        r = CliRunner().invoke(
-            _app(), ["train", "--model", "mlp", "--epochs", "2", "--store", url, "--json"]
-        )
-    finally:
-        mp.undo()
+    argv = ["train", "--model", "mlp", "--epochs", "2", "--store", url, "--json"]
+    r = CliRunner().invoke(_app(), [*argv, "--meters", f"replay:{trace}"])
     assert r.exit_code == 0, r.output
     run_id = json.loads(r.stdout)["run_id"]
-    store = RunStore.open(url)
-    try:
+    with RunStore.open(url) as store:
         run = store.get_run(run_id)
-    finally:
-        store.close()
     assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}
+    assert run.energy_j > 0
+
+
+@pytest.mark.parametrize(
+    ("meters", "message"),
+    [("replay:/missing.csv", "missing.csv"), ("bogus", "unknown meters 'bogus'")],
+)
+def test_bad_meters_are_one_line_and_exit_2(
+    tmp_path: Path, child_env: dict[str, str], meters: str, message: str
+) -> None:
+    """End to end through ``python -m wattwise``: refused before any training or storing."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wattwise", "train", "--model", "mlp", "--meters", meters],
+        env=dict(child_env, WATTWISE_STORE=str(db)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not db.exists()
 
 
 def _bad_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:

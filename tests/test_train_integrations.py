@@ -18,11 +18,17 @@ torch.set_num_threads(1)
 
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext  # noqa: E402
 from wattwise.tracking._records import RunStatus  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 from wattwise.train._recorder import EpochEnergyRecorder  # noqa: E402
 
 CPU = Component("cpu", ComponentKind.CPU, Source(Method.MEASURED, "replayed-sensor"))
+
+
+def _ctx(*meters: ReplayMeter) -> LeverContext:
+    """These meters for each run, and no store."""
+    return LeverContext(meters=lambda: list(meters), store=False)
 
 
 def meter(power_w: float = 8.0) -> ReplayMeter:
@@ -45,7 +51,7 @@ def check_epochs(epochs: list[Any], n: int, power_w: float = 8.0) -> None:
 
 
 def test_recorder_runs_its_own_tracker_or_uses_a_running_one() -> None:
-    rec = EpochEnergyRecorder("r", meters=[meter()], store=False)
+    rec = EpochEnergyRecorder("r", context=_ctx(meter()))
     rec.begin()
     rec.epoch_begin(1)
     rec.epoch_begin(2)  # closes epoch 1
@@ -95,7 +101,7 @@ def test_lightning_callback_measures_each_epoch_including_validation(tmp_path: P
 
     x, y = data()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
-    cb = EnergyCallback("lightning-run", meters=[meter()], store=False)
+    cb = EnergyCallback("lightning-run", context=_ctx(meter()))
     trainer = pl.Trainer(
         max_epochs=2,
         callbacks=[cb],
@@ -130,7 +136,7 @@ def test_keras_callback_puts_energy_in_the_history() -> None:
     x, y = data()
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    cb = EnergyCallback("keras-run", meters=[meter()], store=False)
+    cb = EnergyCallback("keras-run", context=_ctx(meter()))
     history = model.fit(
         x.numpy(), y.numpy(), epochs=3, batch_size=32, validation_split=0.25, verbose=0,
         callbacks=[cb],
@@ -170,7 +176,7 @@ def test_hf_trainer_callback_measures_each_epoch(tmp_path: Path) -> None:
         use_cpu=True,
         disable_tqdm=True,
     )
-    cb = EnergyCallback("hf-run", meters=[meter()], store=False)
+    cb = EnergyCallback("hf-run", context=_ctx(meter()))
     trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=rows, callbacks=[cb])
     trainer.train()
     check_epochs(cb.epochs, 2)

@@ -17,22 +17,26 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import platformdirs
+import typer
 from rich.console import Console
 from rich.text import Text
 
 from wattwise._extras import MissingExtra, require
+from wattwise.protocol import LeverContext, Progress, meters_from_spec
 from wattwise.tracking._tracker import NOTE_ONCE_ATTR
 
 __all__ = [
     "EXIT_USAGE",
     "STATE_DIR_ENV",
+    "MetersOpt",
     "NoteHandler",
     "console",
     "err_console",
     "fail",
+    "lever_context",
     "need",
     "print_json",
     "set_quiet",
@@ -55,6 +59,29 @@ err_console = Console(stderr=True)
 #: data, so never silenced.
 summary_console = Console(stderr=True)
 _error_console = Console(stderr=True)
+
+#: ``--meters``: what measures each run (``replay:PATH`` plays a ``runs export`` trace CSV).
+MetersOpt = Annotated[
+    str,
+    typer.Option(
+        "--meters",
+        help="auto (detect RAPL, NVML, else estimate) or replay:PATH (a trace CSV of "
+        "'wattwise runs export --format csv', played back looped).",
+    ),
+]
+
+
+def lever_context(
+    meters: str = "auto",
+    store: str | None = None,
+    scope: str = "machine",
+    progress: Progress | None = None,
+) -> LeverContext:
+    """The lever context the CLI options give (a bad value raises ConfigError/DataFileError,
+    which the CLI prints as one line)."""
+    return LeverContext.of(
+        meters=meters_from_spec(meters), store=store, scope=scope, progress=progress
+    )
 
 
 def set_quiet(quiet: bool) -> None:

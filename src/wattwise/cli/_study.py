@@ -3,27 +3,31 @@ same work, repeated, with medians, spread and significance; stored as studies.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, need, print_json
-from wattwise.cli._render import format_energy
+from wattwise.cli._common import (
+    MetersOpt,
+    err_console,
+    fail,
+    lever_context,
+    need,
+    print_json,
+)
+from wattwise.cli._study_render import (
+    render_architectures,
+    render_environments,
+    render_layers,
+)
+from wattwise.protocol import LeverContext
 
 if TYPE_CHECKING:
-    from wattwise.meters._base import Meter
     from wattwise.studies import (
-        ArchitectureStudy,
-        Comparison,
-        EnvironmentStudy,
-        LayerStudy,
         StudyMethod,
-        Summary,
     )
 
 __all__ = ["split_models", "study_app"]
@@ -35,11 +39,6 @@ study_app = typer.Typer(
 
 #: Default models of ``study architectures``: a family from tiny to large.
 DEFAULT_MODELS = "mlp:depth=0,mlp,cnn,cnn:depth=3,width=32"
-
-
-def _meters() -> Callable[[], Sequence[Meter]] | None:
-    """The meters of each run: None detects them (tests replace this)."""
-    return None
 
 
 def split_models(text: str) -> list[str]:
@@ -116,22 +115,23 @@ def _method(
     cooldown: float,
     test: str,
     alpha: float,
-    scope: str,
     seed: int,
 ) -> StudyMethod:
     from wattwise.studies import StudyMethod
 
-    method = StudyMethod(
+    return StudyMethod.of(
         repeats=repeats,
         warmup_batches=warmup_batches,
         cooldown_s=cooldown,
         test=test.lower(),
         alpha=alpha,
-        scope=scope.lower(),
         seed=seed,
     )
-    method.check()
-    return method
+
+
+def _context(meters: str, store: str | None, scope: str) -> LeverContext:
+    """The lever context of ``--meters``, ``--store`` and ``--scope`` (checked at once)."""
+    return lever_context(meters, store, scope.lower())
 
 
 @contextmanager
@@ -174,148 +174,6 @@ def _guard(work: Callable[[], None]) -> None:
         fail(str(exc))
 
 
-# -- rendering ---------------------------------------------------------------------------
-
-
-def _spread(s: Summary, fmt: Callable[[float], str]) -> str:
-    """The median, ± half the interquartile range relative to it."""
-    if s.n < 2 or s.median == 0:
-        return fmt(s.median)
-    return f"{fmt(s.median)} ±{s.iqr / 2 / abs(s.median):.0%}"
-
-
-def _p(c: Comparison | None) -> str:
-    if c is None:
-        return ""
-    if c.p_value is None:
-        return "n/a"
-    mark = {True: " *", False: "", None: " ?"}[c.significant]
-    return f"p={c.p_value:.2g}{mark}"
-
-
-def _num(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
-
-
-def _table(*columns: str) -> Table:
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
-    return table
-
-
-def _footer(notes: Sequence[str], study_id: str, stored: bool) -> None:
-    for note in notes:
-        console.print(f"  note: {note}", highlight=False, style="dim", markup=False)
-    where = "stored" if stored else "not stored"
-    console.print(f"  study {study_id[:12]} ({where})", highlight=False)
-
-
-def _render_architectures(study: ArchitectureStudy) -> None:
-    table = _table(
-        "model", "params", "FLOPs", "energy", "time", "val acc", "per pp", "front", "vs best"
-    )
-    for m in study.models:
-        r = m.runs
-        per_point = m.energy_per_accuracy_point_j
-        vs = ""
-        if m.versus is not None:
-            vs = f"{m.versus.energy_change_frac:+.0%} {_p(m.versus.energy_test)}"
-        table.add_row(
-            escape(m.model),
-            _num(m.params),
-            _num(m.flops),
-            _spread(r.energy_j, format_energy),
-            _spread(r.duration_s, lambda v: f"{v:.2f} s"),
-            _spread(r.val_accuracy, lambda v: f"{v:.3f}"),
-            format_energy(per_point) if per_point is not None else "-",
-            "●" if m.pareto else "",
-            vs or "(best)",
-        )
-    console.print(table)
-    sources = " | ".join(dict.fromkeys(m.runs.energy_source for m in study.models))
-    console.print(
-        f"  medians ± half the interquartile range over {study.method['repeats']} repeats; "
-        f"energy {sources}; * significant, ? test cannot decide",
-        highlight=False,
-        markup=False,
-    )
-    console.print(f"  Pareto front: {', '.join(study.pareto_front)}", highlight=False, markup=False)
-    console.print(f"  [bold]headline[/]: {escape(study.saving.describe())}", highlight=False)
-    _footer(study.notes, study.study_id, study.stored)
-
-
-def _render_layers(study: LayerStudy) -> None:
-    table = _table("layer", "type", "params", "FLOPs", "fwd ms", "bwd ms", "time", "energy*")
-    for row in study.layers:
-        table.add_row(
-            escape(row.name),
-            escape(row.type),
-            _num(row.params) if row.params else "",
-            _num(row.flops) if row.flops else "",
-            f"{row.forward_s * 1e3:.3f}",
-            f"{row.backward_s * 1e3:.3f}",
-            f"{row.time_share:.1%}",
-            format_energy(row.energy_per_step_j),
-        )
-    console.print(table)
-    by_type = ", ".join(f"{k} {v:.1%}" for k, v in study.by_type.items())
-    console.print(f"  energy by type: {by_type}", highlight=False, markup=False)
-    console.print(
-        "  * attributed: measured energy per step × the layer's share of profiled step time",
-        highlight=False,
-    )
-    console.print(
-        f"  measured: {_spread(study.energy_per_step_j, format_energy)} per "
-        f"step over {study.steps_per_window}-step windows × {study.energy_per_step_j.n} — "
-        f"{study.energy_source}; profiler overhead {study.profiler_overhead_frac:+.0%}",
-        highlight=False,
-        markup=False,
-    )
-    if study.variants:
-        vt = _table("variant", "change", "params", "energy", "val acc", "Δ energy", "Δ acc")
-        for v in study.variants:
-            vs = v.versus
-            vt.add_row(
-                escape(v.model),
-                escape(v.change),
-                _num(v.params),
-                _spread(v.runs.energy_j, format_energy),
-                _spread(v.runs.val_accuracy, lambda x: f"{x:.3f}"),
-                f"{vs.energy_change_frac:+.0%} {_p(vs.energy_test)}" if vs else "(base)",
-                f"{vs.accuracy_change_pp:+.1f} pp {_p(vs.accuracy_test)}" if vs else "",
-            )
-        console.print(vt)
-    _footer(study.notes, study.study_id, study.stored)
-
-
-def _render_environments(study: EnvironmentStudy) -> None:
-    table = _table("environment", "energy", "time", "val acc", "vs baseline", "GPU")
-    for r in study.environments:
-        vs = r.versus
-        gpu = ""
-        if r.gpu is not None and r.gpu_fit is not None:
-            gpu = f"{r.gpu.utilisation_frac:.0%} busy" + (
-                ", oversized" if r.gpu_fit.oversized else ""
-            )
-        table.add_row(
-            escape(r.setting.label),
-            _spread(r.runs.energy_j, format_energy),
-            _spread(r.runs.duration_s, lambda v: f"{v:.2f} s"),
-            _spread(r.runs.val_accuracy, lambda v: f"{v:.3f}"),
-            f"{vs.energy_change_frac:+.0%} {_p(vs.energy_test)}" if vs else "(baseline)",
-            gpu,
-        )
-    console.print(table)
-    console.print(
-        f"  [bold]recommendation[/]: {escape(study.recommendation.describe())}", highlight=False
-    )
-    _footer(study.notes, study.study_id, study.stored)
-
-
 # -- commands ----------------------------------------------------------------------------
 
 
@@ -348,6 +206,7 @@ def architectures(
     seed: Seed = 0,
     name: Name = None,
     store: Store = None,
+    meters: MetersOpt = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """Train each model under the same budget and stop rules, repeated, and compare them.
@@ -360,7 +219,8 @@ def architectures(
         from wattwise.train import parse_stop
         from wattwise.workloads import load_dataset
 
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, scope, seed)
+        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
+        context = _context(meters, store, scope)
         rules = [parse_stop(s) for s in stop or []]
         data = load_dataset(dataset)
         with _progress(json_out) as progress:
@@ -377,14 +237,12 @@ def architectures(
                 within_pp=within_pp,
                 method=method,
                 name=name,
-                store=store,
-                meters=_meters(),
-                progress=progress,
+                context=context.with_(progress=progress),
             )
         if json_out:
             print_json(study.to_dict())
         else:
-            _render_architectures(study)
+            render_architectures(study)
 
     _guard(work)
 
@@ -440,6 +298,7 @@ def layers(
     seed: Seed = 0,
     name: Name = None,
     store: Store = None,
+    meters: MetersOpt = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """Per-layer FLOPs, parameters, time share and attributed energy of training steps.
@@ -452,7 +311,8 @@ def layers(
         from wattwise.train import parse_stop
         from wattwise.workloads import load_dataset
 
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, scope, seed)
+        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
+        context = _context(meters, store, scope)
         rules = [parse_stop(s) for s in stop or []]
         shape = _shape(input_shape)
         if shape is not None and (variants or variant):
@@ -477,14 +337,12 @@ def layers(
                 optimizer=optimizer,
                 method=method,
                 name=name,
-                store=store,
-                meters=_meters(),
-                progress=progress,
+                context=context.with_(progress=progress),
             )
         if json_out:
             print_json(study.to_dict())
         else:
-            _render_layers(study)
+            render_layers(study)
 
     _guard(work)
 
@@ -513,6 +371,7 @@ def environments(
     seed: Seed = 0,
     name: Name = None,
     store: Store = None,
+    meters: MetersOpt = "auto",
     json_out: JsonOut = False,
 ) -> None:
     """The same training under every combination of the settings, and the cheapest one.
@@ -526,7 +385,8 @@ def environments(
         from wattwise.train import parse_stop
         from wattwise.workloads import load_dataset
 
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, scope, seed)
+        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
+        context = _context(meters, store, scope)
         rules = [parse_stop(s) for s in stop or []]
         thread_list = _ints(threads, "thread count", allow_default=True)
         batches = [b for b in _ints(batch_sizes, "batch size") if b is not None]
@@ -546,13 +406,11 @@ def environments(
                 within_pp=within_pp,
                 method=method,
                 name=name,
-                store=store,
-                meters=_meters(),
-                progress=progress,
+                context=context.with_(progress=progress),
             )
         if json_out:
             print_json(study.to_dict())
         else:
-            _render_environments(study)
+            render_environments(study)
 
     _guard(work)

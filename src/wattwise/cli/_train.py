@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,14 +13,24 @@ from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, need, print_json
+from wattwise.cli._common import (
+    MetersOpt,
+    console,
+    err_console,
+    fail,
+    lever_context,
+    need,
+    print_json,
+)
 from wattwise.cli._render import format_energy
 from wattwise.tracking._tracker import Tracker
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+    from torch import nn
 
-    from wattwise.train import EpochRecord, FitResult, TrainState
+    from wattwise.train import Checkpoint, EpochRecord, FitResult, TrainState
+    from wattwise.workloads import DataSplit
 
 __all__ = ["EXIT_INTERRUPTED", "train"]
 
@@ -30,11 +41,6 @@ EXIT_INTERRUPTED = 130
 
 #: More epochs than any run on the bundled data needs; a typo, not a plan.
 MAX_EPOCHS = 100_000
-
-
-def _make_tracker(name: str, store: str | None) -> Tracker:
-    """The run's tracker: default meters, the default store or ``--store``."""
-    return Tracker(name, store=store)
 
 
 def _progress_callback(progress: Progress) -> Any:
@@ -202,6 +208,7 @@ def train(
     store: Annotated[
         str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
     ] = None,
+    meters: MetersOpt = "auto",
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a classifier, measuring each epoch's energy; stop early to save energy.
@@ -215,28 +222,31 @@ def train(
         need("wattwise train --tensorboard", "torch", ["tensorboard"])
     try:
         _train(
-            model=model,
-            dataset=dataset,
-            classes=classes,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            finetune_lr=finetune_lr,
-            optimizer=optimizer,
-            stop=stop or [],
-            intensity=intensity,
-            init=init,
-            extend_classes=extend_classes,
-            freeze=freeze or [],
-            unfreeze=unfreeze or [],
-            save=save,
-            tensorboard=tensorboard,
-            seed=seed,
-            device=device,
-            download=download,
-            name=name,
-            store=store,
-            json_out=json_out,
+            _Options(
+                model=model,
+                dataset=dataset,
+                classes=classes,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                finetune_lr=finetune_lr,
+                optimizer=optimizer,
+                stop=stop or [],
+                intensity=intensity,
+                init=init,
+                extend_classes=extend_classes,
+                freeze=freeze or [],
+                unfreeze=unfreeze or [],
+                save=save,
+                tensorboard=tensorboard,
+                seed=seed,
+                device=device,
+                download=download,
+                name=name,
+                store=store,
+                meters=meters,
+                json_out=json_out,
+            )
         )
     except WattwiseError as exc:
         fail(str(exc))
@@ -244,140 +254,85 @@ def train(
         fail("interrupted before training started: nothing was recorded", code=EXIT_INTERRUPTED)
 
 
-def _train(
-    *,
-    model: str | None,
-    dataset: str,
-    classes: str | None,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    finetune_lr: float | None,
-    optimizer: str,
-    stop: list[str],
-    intensity: float | None,
-    init: Path | None,
-    extend_classes: bool,
-    freeze: list[str],
-    unfreeze: list[str],
-    save: Path | None,
-    tensorboard: Path | None,
-    seed: int,
-    device: str,
-    download: bool,
-    name: str | None,
-    store: str | None,
-    json_out: bool,
-) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+@dataclass(frozen=True)
+class _Options:
+    """The options of ``wattwise train``, as given."""
 
+    model: str | None
+    dataset: str
+    classes: str | None
+    epochs: int
+    batch_size: int
+    lr: float
+    finetune_lr: float | None
+    optimizer: str
+    stop: list[str]
+    intensity: float | None
+    init: Path | None
+    extend_classes: bool
+    freeze: list[str]
+    unfreeze: list[str]
+    save: Path | None
+    tensorboard: Path | None
+    seed: int
+    device: str
+    download: bool
+    name: str | None
+    store: str | None
+    meters: str
+    json_out: bool
+
+
+@dataclass
+class _Model:
+    """The network to train, where it comes from, and what the options did to it."""
+
+    net: nn.Module
+    spec: str
+    added: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+    lr_groups: dict[str, float] = field(default_factory=dict)
+    base_lr: float = 1e-3
+
+
+def _train(opts: _Options) -> None:
     from wattwise import train as tr
-    from wattwise.workloads import build_model, find_head, load_dataset, parse_classes
+    from wattwise.workloads import load_dataset, parse_classes
 
-    rules = [tr.parse_stop(s, intensity_g_per_kwh=intensity) for s in stop]
-    if not 1 <= epochs <= MAX_EPOCHS:
-        raise ConfigError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
-    if extend_classes and init is None:
+    rules = [tr.parse_stop(s, intensity_g_per_kwh=opts.intensity) for s in opts.stop]
+    if not 1 <= opts.epochs <= MAX_EPOCHS:
+        raise ConfigError(f"--epochs must be between 1 and {MAX_EPOCHS}, got {opts.epochs}")
+    if opts.extend_classes and opts.init is None:
         raise ConfigError("--extend-classes extends a checkpoint's head: give --init CKPT")
-    if model is None and init is None:
+    if opts.model is None and opts.init is None:
         raise ConfigError("give --model NAME (or --init CKPT to start from a checkpoint)")
-    wanted = parse_classes(classes) if classes else None
-    ckpt = tr.load_checkpoint(init) if init is not None else None
-    if ckpt is not None and model is not None and model.lower() != ckpt.model_spec.lower():
+    context = lever_context(opts.meters, opts.store)  # bad meters fail before any work
+    wanted = parse_classes(opts.classes) if opts.classes else None
+    ckpt = tr.load_checkpoint(opts.init) if opts.init is not None else None
+    if (
+        ckpt is not None
+        and opts.model is not None
+        and opts.model.lower() != ckpt.model_spec.lower()
+    ):
         raise ConfigError(
-            f"--model {model} does not match checkpoint {init}, which holds {ckpt.model_spec}"
+            f"--model {opts.model} does not match checkpoint {opts.init}, which holds "
+            f"{ckpt.model_spec}"
         )
-    tr.resolve_device(device)  # a bad device fails before the data is loaded
-    tr.seed_everything(seed)
-    data = load_dataset(dataset, classes=wanted, download=download)
-    added: list[str] = []
-    if ckpt is not None:
-        net = tr.model_from_checkpoint(
-            ckpt,
-            class_names=data.class_names,
-            input_shape=data.input_shape,
-            extend=extend_classes,
-        )
-        added = [c for c in data.class_names if c not in ckpt.class_names]
-        spec = ckpt.model_spec
-    else:
-        assert model is not None
-        spec = model
-        net = build_model(spec, input_shape=data.input_shape, num_classes=data.num_classes)
-    frozen = tr.freeze(net, freeze) if freeze else []
-    if unfreeze:
-        thawed = set(tr.unfreeze(net, unfreeze))
-        frozen = [n for n in frozen if n not in thawed]
-    lr_groups: dict[str, float] = {}
-    base_lr = lr
-    if finetune_lr is not None:
-        head_name, _ = find_head(net)
-        lr_groups = {f"{head_name}.*": lr}
-        base_lr = finetune_lr
-
-    run_name = name or f"train {spec} on {dataset}" + (f" classes {classes}" if classes else "")
-    tracker = _make_tracker(run_name, store)
-    callbacks: list[Any] = []
-    if tensorboard is not None:
-        callbacks.append(tr.TensorBoardCallback(tensorboard))
-    hparams = {
-        "model": spec,
-        "init": str(init) if init else "",
-        "frozen_params": len(frozen),
-        "finetune_lr": finetune_lr if finetune_lr is not None else lr,
-    }
-
-    interrupted: list[tr.TrainingInterrupted] = []
-
-    def run(extra_callbacks: list[Any]) -> FitResult:
-        try:
-            return _fit(extra_callbacks)
-        except tr.TrainingInterrupted as exc:  # stored as interrupted; summarised below
-            interrupted.append(exc)
-            return exc.result
-
-    def _fit(extra_callbacks: list[Any]) -> FitResult:
-        return tr.fit(
-            net,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=base_lr,
-            lr_groups=lr_groups,
-            optimizer=optimizer,
-            stop=rules,
-            callbacks=callbacks + extra_callbacks,
-            device=device,
-            seed=seed,
-            tracker=tracker,
-            name=run_name,
-            hparams=hparams,
-        )
-
-    if json_out:
-        result = run([])
-    else:
-        err_console.print(
-            f"training [bold]{escape(spec)}[/] on {escape(data.name)} ({data.num_classes} classes, "
-            f"{len(data.train)} train / {len(data.val)} val), "  # type: ignore[arg-type]
-            f"{epochs} epochs planned",
-            highlight=False,
-        )
-        with Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}", markup=False),
-            console=err_console,
-        ) as progress:
-            result = run([_progress_callback(progress)])
-
+    tr.resolve_device(opts.device)  # a bad device fails before the data is loaded
+    tr.seed_everything(opts.seed)
+    data = load_dataset(opts.dataset, classes=wanted, download=opts.download)
+    m = _model(opts, ckpt, data)
+    run_name = opts.name or f"train {m.spec} on {opts.dataset}" + (
+        f" classes {opts.classes}" if opts.classes else ""
+    )
+    tracker = context.tracker(run_name)
+    result, interrupted = _fit(opts, m, data, rules, tracker, run_name)
     checkpoint = None
-    if save is not None and not interrupted:  # a half-trained model overwrites nothing
+    if opts.save is not None and not interrupted:  # a half-trained model overwrites nothing
         checkpoint = tr.save_checkpoint(
-            save,
-            net,
-            model_spec=spec,
+            opts.save,
+            m.net,
+            model_spec=m.spec,
             class_names=data.class_names,
             input_shape=data.input_shape,
             dataset=data.name,
@@ -386,26 +341,133 @@ def _train(
                 "energy_j": result.total_energy_j,
             },
         )
+    extra = _extra(opts, m, data, tracker, checkpoint, interrupted)
+    if opts.json_out:
+        print_json({**extra, **result.to_dict()})
+    else:
+        _render(result, console, extra)
+    if interrupted:
+        raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _model(opts: _Options, ckpt: Checkpoint | None, data: DataSplit) -> _Model:
+    """The network: from the checkpoint or built, frozen and grouped by learning rate."""
+    from wattwise import train as tr
+    from wattwise.workloads import build_model, find_head
+
+    if ckpt is not None:
+        net = tr.model_from_checkpoint(
+            ckpt,
+            class_names=data.class_names,
+            input_shape=data.input_shape,
+            extend=opts.extend_classes,
+        )
+        added = [c for c in data.class_names if c not in ckpt.class_names]
+        m = _Model(net, ckpt.model_spec, added)
+    else:
+        assert opts.model is not None
+        net = build_model(opts.model, input_shape=data.input_shape, num_classes=data.num_classes)
+        m = _Model(net, opts.model)
+    m.frozen = tr.freeze(net, opts.freeze) if opts.freeze else []
+    if opts.unfreeze:
+        thawed = set(tr.unfreeze(net, opts.unfreeze))
+        m.frozen = [n for n in m.frozen if n not in thawed]
+    m.base_lr = opts.lr
+    if opts.finetune_lr is not None:
+        head_name, _ = find_head(net)
+        m.lr_groups = {f"{head_name}.*": opts.lr}
+        m.base_lr = opts.finetune_lr
+    return m
+
+
+def _fit(
+    opts: _Options,
+    m: _Model,
+    data: DataSplit,
+    rules: list[Any],
+    tracker: Tracker,
+    run_name: str,
+) -> tuple[FitResult, bool]:
+    """Train (with a live progress bar unless --json); the result, and whether Ctrl-C
+    interrupted it (the run is stored as interrupted and summarised)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from wattwise import train as tr
+
+    callbacks: list[Any] = []
+    if opts.tensorboard is not None:
+        callbacks.append(tr.TensorBoardCallback(opts.tensorboard))
+    hparams = {
+        "model": m.spec,
+        "init": str(opts.init) if opts.init else "",
+        "frozen_params": len(m.frozen),
+        "finetune_lr": opts.finetune_lr if opts.finetune_lr is not None else opts.lr,
+    }
+
+    def run(extra_callbacks: list[Any]) -> tuple[FitResult, bool]:
+        try:
+            result = tr.fit(
+                m.net,
+                data,
+                epochs=opts.epochs,
+                batch_size=opts.batch_size,
+                lr=m.base_lr,
+                lr_groups=m.lr_groups,
+                optimizer=opts.optimizer,
+                stop=rules,
+                callbacks=callbacks + extra_callbacks,
+                device=opts.device,
+                seed=opts.seed,
+                tracker=tracker,
+                name=run_name,
+                hparams=hparams,
+            )
+        except tr.TrainingInterrupted as exc:  # stored as interrupted; summarised
+            return exc.result, True
+        return result, False
+
+    if opts.json_out:
+        return run([])
+    err_console.print(
+        f"training [bold]{escape(m.spec)}[/] on {escape(data.name)} ({data.num_classes} classes, "
+        f"{len(data.train)} train / {len(data.val)} val), "  # type: ignore[arg-type]
+        f"{opts.epochs} epochs planned",
+        highlight=False,
+    )
+    with Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}", markup=False),
+        console=err_console,
+    ) as progress:
+        return run([_progress_callback(progress)])
+
+
+def _extra(
+    opts: _Options,
+    m: _Model,
+    data: DataSplit,
+    tracker: Tracker,
+    checkpoint: Path | None,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """What the command adds to the fit's result: the model, data, checkpoint, carbon."""
     extra: dict[str, Any] = {
-        "model": spec,
+        "model": m.spec,
         "dataset": data.name,
         "classes": list(data.class_names),
-        "init": str(init) if init else None,
-        "extended_classes": added,
-        "frozen": frozen,
+        "init": str(opts.init) if opts.init else None,
+        "extended_classes": m.added,
+        "frozen": m.frozen,
         "checkpoint": str(checkpoint) if checkpoint else None,
-        "tensorboard": str(tensorboard) if tensorboard else None,
+        "tensorboard": str(opts.tensorboard) if opts.tensorboard else None,
     }
     carbon = tracker.result.carbon if tracker.result is not None else None
     if carbon is not None:
         extra["emissions_g"] = carbon.emissions_g
         extra["intensity_g_per_kwh"] = carbon.intensity_g_per_kwh
         extra["zone"] = carbon.zone
-    if interrupted and save is not None:
-        extra["checkpoint_skipped"] = f"{save} not written: the run was interrupted"
-    if json_out:
-        print_json({**extra, **result.to_dict()})
-    else:
-        _render(result, console, extra)
-    if interrupted:
-        raise SystemExit(EXIT_INTERRUPTED)
+    if interrupted and opts.save is not None:
+        extra["checkpoint_skipped"] = f"{opts.save} not written: the run was interrupted"
+    return extra

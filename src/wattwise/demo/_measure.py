@@ -70,6 +70,7 @@ def _tracker(name: str, settings: DemoSettings) -> Tracker:
 
 def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStudy:
     """Models compared on digits, repeated: the study."""
+    from wattwise.protocol import LeverContext
     from wattwise.studies import StudyMethod, study_architectures
     from wattwise.workloads import load_dataset
 
@@ -81,9 +82,9 @@ def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStu
         epochs=settings.arch_epochs,
         threads=1,
         within_pp=settings.within_pp,
-        method=StudyMethod(repeats=settings.arch_repeats, warmup_batches=5, scope=settings.scope),
+        method=StudyMethod.of(repeats=settings.arch_repeats, warmup_batches=5),
         name="demo: architectures on digits",
-        store=settings.store,
+        context=LeverContext.of(store=settings.store, scope=settings.scope),
     )
 
 

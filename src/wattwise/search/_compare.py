@@ -284,6 +284,7 @@ def _warm_up(
     meters: Callable[[], Sequence[Meter]] | None,
 ) -> None:
     """One untracked epoch, so no strategy pays PyTorch's first-use start-up."""
+    from wattwise.protocol import LeverContext
     from wattwise.train import fit
     from wattwise.workloads import build_model
 
@@ -297,8 +298,7 @@ def _warm_up(
         epochs=1,
         device=workload.device,
         seed=workload.seed,
-        store=False,
-        meters=meters() if meters is not None else None,
+        context=LeverContext(meters=meters, store=False),
         name="sweep-compare warm-up",
     )
 

@@ -2,9 +2,10 @@
 environments. Needs the ``torch`` extra and SciPy.
 
 Every study trains or steps real models, repeated under one protocol
-(:class:`StudyMethod`: warm-up, round-robin repeats, optional cool-down, medians and spread,
-a significance test), stores each measured run with the study when a store is given, and
-compares configurations only with others measured in the same study.
+(:class:`StudyMethod`: a :class:`~wattwise.protocol.Protocol` of warm-up, round-robin
+repeats and optional cool-down; medians and spread, a significance test), stores each
+measured run with the study when a store is given, and compares configurations only with
+others measured in the same study.
 
 * :func:`study_architectures` -- models on the same data, budget and stopping rules: the
   energy/accuracy Pareto front and the energy the cheapest good-enough model saves.
@@ -19,6 +20,15 @@ from wattwise._extras import require as _require
 
 _require("wattwise.studies", "torch", ["torch"])
 
+from wattwise.protocol._stats import (
+    TESTS,
+    Comparison,
+    Summary,
+    compare,
+    min_p_value,
+    pareto_mask,
+    summarize,
+)
 from wattwise.studies._architectures import study_architectures
 from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type
 from wattwise.studies._environments import study_environments
@@ -32,7 +42,8 @@ from wattwise.studies._gpu import (
     summarize_gpu,
 )
 from wattwise.studies._layers import auto_variants, study_layers
-from wattwise.studies._method import PRECISIONS, StudyMethod
+from wattwise.studies._method import StudyMethod
+from wattwise.studies._precision import PRECISIONS
 from wattwise.studies._profile import StepProfile, profile_steps
 from wattwise.studies._records import (
     RESULTS_SCHEMA_VERSION,
@@ -50,15 +61,6 @@ from wattwise.studies._records import (
     Trial,
     VariantResult,
     Versus,
-)
-from wattwise.studies._stats import (
-    TESTS,
-    Comparison,
-    Summary,
-    compare,
-    min_p_value,
-    pareto_mask,
-    summarize,
 )
 
 __all__ = [

@@ -7,22 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wattwise._errors import ConfigError
+from wattwise.protocol import LeverContext, study_session
+from wattwise.protocol._stats import pareto_mask
 from wattwise.studies._costs import count_costs
 from wattwise.studies._method import (
     Budget,
-    MetersFactory,
-    Progress,
-    StoreArg,
     StudyMethod,
     TrainConfig,
-    _session,
     cheapest_within,
     method_notes,
     run_trials,
     versus,
 )
 from wattwise.studies._records import ArchitectureStudy, ModelResult
-from wattwise.studies._stats import pareto_mask
 from wattwise.train import StopRule, resolve_device
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import build_model
@@ -44,9 +41,7 @@ def study_architectures(
     within_pp: float = 1.0,
     method: StudyMethod | None = None,
     name: str | None = None,
-    store: StoreArg = None,
-    meters: MetersFactory | None = None,
-    progress: Progress | None = None,
+    context: LeverContext | None = None,
 ) -> ArchitectureStudy:
     """Train each model under the same budget and stopping rules, repeated, and compare.
 
@@ -67,16 +62,16 @@ def study_architectures(
         device: ``auto``, ``cpu``, ``cuda``...
         threads: PyTorch threads (None: as is).
         within_pp: accuracy tolerance of the headline, in percentage points.
-        method: the measurement protocol (repeats, warm-up, cool-down, test).
+        method: the measurement protocol (repeats, warm-up, cool-down, order) and test.
         name: the study's name.
-        store: None (default store), a URL or path, a RunStore, or False (not stored).
-        meters: makes the meters of each run (default: detected).
-        progress: told after each measured run.
+        context: meters, store, scope and progress (default: detected meters, the default
+            store, machine scope).
 
     Raises:
         ConfigError: bad arguments, or a model that cannot take the data.
     """
     method = method or StudyMethod()
+    context = context or LeverContext()
     specs = [m.strip() for m in models if m.strip()]
     if len(specs) < 2:
         raise ConfigError("an architecture study needs at least two models")
@@ -98,23 +93,21 @@ def study_architectures(
     budget = Budget(epochs, tuple(stop), lr, optimizer)
     settings = {**budget.to_dict(), "batch_size": batch_size, "device": dev, "threads": threads}
     configs = [TrainConfig(s, s, batch_size, dev, threads) for s in specs]
-    with _session(
+    study_name = name or f"architectures on {data.name}"
+    with study_session(
+        context,
         kind="architectures",
-        name=name or f"architectures on {data.name}",
+        name=study_name,
         params={
             "models": specs,
             "dataset": data.name,
             "within_pp": within_pp,
             **settings,
-            "method": method.to_dict(),
+            "method": method.to_dict(context.scope),
         },
-        method=method,
-        store=store,
-        meters=meters,
-        progress=progress,
     ) as session:
         session.begin(len(configs) * method.repeats)
-        runs = run_trials(session, configs, data, budget)
+        runs = run_trials(session, method, configs, data, budget)
         ordered = [runs[s] for s in specs]
         reference = max(ordered, key=lambda r: (r.val_accuracy.median, -r.energy_j.median))
         front = pareto_mask(
@@ -134,14 +127,14 @@ def study_architectures(
         )
         study = ArchitectureStudy(
             study_id=session.study_id,
-            name=session.name,
+            name=study_name,
             dataset=data.name,
             settings=settings,
-            method=method.to_dict(),
+            method=method.to_dict(context.scope),
             models=results,
             reference=reference.label,
             saving=cheapest_within(reference, ordered, within_pp, method),
-            notes=tuple(method_notes(method, session.sources)),
+            notes=tuple(method_notes(method, context.scope, session.sources)),
             stored=session.stored,
         )
         session.finish(study.to_dict())

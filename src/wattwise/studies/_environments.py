@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import torch
 
 from wattwise._errors import ConfigError
+from wattwise.protocol import LeverContext, study_session
 from wattwise.studies._gpu import (
     GpuMonitor,
     GpuProbe,
@@ -20,19 +21,15 @@ from wattwise.studies._gpu import (
 )
 from wattwise.studies._method import (
     Budget,
-    MetersFactory,
-    Progress,
-    StoreArg,
     StudyMethod,
     TrainConfig,
-    _session,
     cheapest_within,
-    check_precision,
     method_notes,
     run_trials,
     versus,
 )
-from wattwise.studies._records import EnvironmentResult, EnvironmentStudy, Setting
+from wattwise.studies._precision import check_precision
+from wattwise.studies._records import EnvironmentResult, EnvironmentStudy, GpuUsage, Setting
 from wattwise.train import StopRule, resolve_device
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import build_model
@@ -76,6 +73,33 @@ def _settings(
     ]
 
 
+class _GpuWatch:
+    """Samples the GPU of each CUDA run (entered around every measured run)."""
+
+    def __init__(self, probe_factory: GpuProbeFactory) -> None:
+        self.probe_factory = probe_factory
+        self.samples: dict[str, list[GpuSample]] = {}
+        self.names: dict[str, str] = {}
+        self.errors: list[str] = []
+
+    @contextmanager
+    def around(self, config: TrainConfig) -> Iterator[None]:
+        dev = torch.device(config.device)
+        if dev.type != "cuda":
+            yield
+            return
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        with GpuMonitor(self.probe_factory(index)) as monitor:
+            yield
+        self.samples.setdefault(config.label, []).extend(monitor.samples)
+        self.names[config.label] = monitor.gpu_name
+        if monitor.error and monitor.error not in self.errors:
+            self.errors.append(monitor.error)
+
+    def usage(self, s: Setting) -> GpuUsage | None:
+        return summarize_gpu(s.device, self.names.get(s.label, ""), self.samples.get(s.label, []))
+
+
 def study_environments(
     model: str,
     data: DataSplit,
@@ -91,9 +115,7 @@ def study_environments(
     within_pp: float = 1.0,
     method: StudyMethod | None = None,
     name: str | None = None,
-    store: StoreArg = None,
-    meters: MetersFactory | None = None,
-    progress: Progress | None = None,
+    context: LeverContext | None = None,
     gpu_probe: GpuProbeFactory | None = None,
 ) -> EnvironmentStudy:
     """Train the same model on the same data under every combination of the settings.
@@ -116,11 +138,10 @@ def study_environments(
         lr: learning rate.
         optimizer: ``adam``, ``adamw`` or ``sgd``.
         within_pp: accuracy tolerance of the recommendation, in percentage points.
-        method: the measurement protocol.
+        method: the measurement protocol (repeats, warm-up, cool-down, order) and test.
         name: the study's name.
-        store: None (default store), a URL or path, a RunStore, or False (not stored).
-        meters: makes the meters of each run (default: detected).
-        progress: told after each measured run.
+        context: meters, store, scope and progress (default: detected meters, the default
+            store, machine scope).
         gpu_probe: makes the probe of a CUDA device (default: NVML).
 
     Raises:
@@ -128,6 +149,7 @@ def study_environments(
             the data.
     """
     method = method or StudyMethod()
+    context = context or LeverContext()
     settings = _settings(threads, batch_sizes, precisions, devices)
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -137,28 +159,12 @@ def study_environments(
         TrainConfig(s.label, model, s.batch_size, s.device, s.threads, s.precision, s.to_dict())
         for s in settings
     ]
-    probe_factory = gpu_probe or (lambda index: NvmlGpuProbe(index))
-    gpu_samples: dict[str, list[GpuSample]] = {}
-    gpu_names: dict[str, str] = {}
-    gpu_errors: list[str] = []
-
-    @contextmanager
-    def monitored(config: TrainConfig) -> Iterator[None]:
-        dev = torch.device(config.device)
-        if dev.type != "cuda":
-            yield
-            return
-        index = dev.index if dev.index is not None else torch.cuda.current_device()
-        with GpuMonitor(probe_factory(index)) as monitor:
-            yield
-        gpu_samples.setdefault(config.label, []).extend(monitor.samples)
-        gpu_names[config.label] = monitor.gpu_name
-        if monitor.error and monitor.error not in gpu_errors:
-            gpu_errors.append(monitor.error)
-
-    with _session(
+    watch = _GpuWatch(gpu_probe or (lambda index: NvmlGpuProbe(index)))
+    study_name = name or f"environments of {model} on {data.name}"
+    with study_session(
+        context,
         kind="environments",
-        name=name or f"environments of {model} on {data.name}",
+        name=study_name,
         params={
             "model": model,
             "dataset": data.name,
@@ -168,22 +174,16 @@ def study_environments(
             "devices": list(devices),
             "within_pp": within_pp,
             **budget.to_dict(),
-            "method": method.to_dict(),
+            "method": method.to_dict(context.scope),
         },
-        method=method,
-        store=store,
-        meters=meters,
-        progress=progress,
     ) as session:
         session.begin(len(configs) * method.repeats)
-        runs = run_trials(session, configs, data, budget, around_run=monitored)
+        runs = run_trials(session, method, configs, data, budget, around_run=watch.around)
         baseline = runs[configs[0].label]
         results = []
         for s in settings:
             r = runs[s.label]
-            usage = summarize_gpu(
-                s.device, gpu_names.get(s.label, ""), gpu_samples.get(s.label, [])
-            )
+            usage = watch.usage(s)
             results.append(
                 EnvironmentResult(
                     setting=s,
@@ -193,8 +193,8 @@ def study_environments(
                     gpu_fit=assess_gpu(usage) if usage is not None else None,
                 )
             )
-        notes = method_notes(method, session.sources)
-        notes += [f"GPU usage not sampled: {e}" for e in gpu_errors]
+        notes = method_notes(method, context.scope, session.sources)
+        notes += [f"GPU usage not sampled: {e}" for e in watch.errors]
         notes += [
             f"{r.setting.label}: GPU {r.gpu_fit.reason}"
             for r in results
@@ -202,11 +202,11 @@ def study_environments(
         ]
         study = EnvironmentStudy(
             study_id=session.study_id,
-            name=session.name,
+            name=study_name,
             model=model,
             dataset=data.name,
             settings={**budget.to_dict()},
-            method=method.to_dict(),
+            method=method.to_dict(context.scope),
             environments=tuple(results),
             recommendation=cheapest_within(baseline, list(runs.values()), within_pp, method),
             notes=tuple(notes),

@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
+from wattwise.protocol import (
+    LeverContext,
+    StudySession,
+    Summary,
+    measure_calls,
+    schedule,
+    study_session,
+    summarize,
+)
 from wattwise.studies._costs import ModelCost, count_costs
 from wattwise.studies._method import (
     Budget,
-    MetersFactory,
-    Progress,
-    StoreArg,
     StudyMethod,
     TrainConfig,
-    _Session,
-    _session,
     method_notes,
     run_trials,
     threads_set,
@@ -34,8 +40,7 @@ from wattwise.studies._method import (
 )
 from wattwise.studies._profile import StepProfile, _train_step, profile_steps
 from wattwise.studies._records import LayerRow, LayerStudy, VariantResult
-from wattwise.studies._stats import summarize
-from wattwise.train import StopRule, describe_sources, resolve_device, seed_everything
+from wattwise.train import StopRule, resolve_device, seed_everything
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import CNN, MLP, build_model
 from wattwise.workloads._spec import split_spec
@@ -189,9 +194,7 @@ def study_layers(
     optimizer: str = "adam",
     method: StudyMethod | None = None,
     name: str | None = None,
-    store: StoreArg = None,
-    meters: MetersFactory | None = None,
-    progress: Progress | None = None,
+    context: LeverContext | None = None,
 ) -> LayerStudy:
     """Per-module FLOPs, parameters, time share and attributed energy share of training
     steps, grouped by layer type; optionally, smaller variants trained and compared.
@@ -216,16 +219,112 @@ def study_layers(
         stop: stopping rules for variant training.
         lr: learning rate.
         optimizer: ``adam``, ``adamw`` or ``sgd``.
-        method: the measurement protocol (repeats, warm-up, cool-down, test).
+        method: the measurement protocol (repeats, warm-up, cool-down, order) and test.
         name: the study's name.
-        store: None (default store), a URL or path, a RunStore, or False (not stored).
-        meters: makes the meters of each run (default: detected).
-        progress: told after each measured run.
+        context: meters, store, scope and progress (default: detected meters, the default
+            store, machine scope).
 
     Raises:
         ConfigError: bad arguments, or a model that cannot take the input.
     """
     method = method or StudyMethod()
+    context = context or LeverContext()
+    shape, classes, variant_specs = _layer_inputs(
+        model, data, input_shape, num_classes, variants, batch_size
+    )
+    _check_window(window_s, profile_steps_per_repeat)
+    dev = resolve_device(device)
+    seed_everything(method.seed)
+    net = build_model(model, input_shape=shape, num_classes=classes)
+    cost = count_costs(net, shape)
+    x, y = _batch(data, shape, classes, batch_size, method.seed)
+    budget = Budget(epochs, tuple(stop), lr, optimizer)
+    settings = {
+        "batch_size": batch_size,
+        "device": str(dev),
+        "threads": threads,
+        "window_s": window_s,
+        "profile_steps_per_repeat": profile_steps_per_repeat,
+        **_data_settings(data, shape, budget if variant_specs else None),
+    }
+    study_name = name or f"layers of {model}"
+    params = {"model": model, "input_shape": list(shape), **settings}
+    params["method"] = method.to_dict(context.scope)
+    with (
+        threads_set(threads),
+        study_session(context, kind="layers", name=study_name, params=params) as session,
+    ):
+        net.to(dev).train()
+        x, y = x.to(dev), y.to(dev)
+        opt = _make_optimizer(optimizer, net, lr)
+        n_variants = 1 + len(variant_specs) if variant_specs else 0
+        session.begin(method.repeats * (1 + n_variants))
+        windows = _measure_windows(
+            session,
+            method,
+            model,
+            step=lambda: _train_step(net, x, y, opt),
+            profile=lambda: profile_steps(net, x, y, opt, steps=profile_steps_per_repeat),
+            window_s=window_s,
+        )
+        variant_rows = (
+            _variants(
+                session, method, model, variant_specs, data, budget, batch_size, str(dev), threads
+            )
+            if variant_specs and data is not None
+            else []
+        )
+        prof = windows.profile
+        overhead = prof.step_s / windows.step_s.median - 1 if windows.step_s.median > 0 else 0.0
+        study = LayerStudy(
+            study_id=session.study_id,
+            name=study_name,
+            model=model,
+            input_shape=tuple(shape),
+            settings=settings,
+            method=method.to_dict(context.scope),
+            steps_per_window=windows.steps,
+            energy_per_step_j=windows.energy_per_step_j,
+            step_s=windows.step_s,
+            energy_source=" | ".join(dict.fromkeys(windows.sources)),
+            profiler_overhead_frac=overhead,
+            layers=tuple(_rows(cost, prof, windows.energy_per_step_j.median)),
+            variants=tuple(variant_rows),
+            notes=tuple(_layer_notes(method, context, session.sources, overhead, prof)),
+            stored=session.stored,
+        )
+        session.finish(study.to_dict())
+    return study
+
+
+def _check_window(window_s: float, profile_steps: int) -> None:
+    if not 0 < window_s <= 3600 or profile_steps < 1:  # also refuses NaN
+        raise ConfigError(
+            f"the window must be more than 0 and at most 3600 s (got {window_s}) and at least "
+            "one step must be profiled"
+        )
+
+
+def _data_settings(
+    data: DataSplit | None, shape: tuple[int, ...], variant_budget: Budget | None
+) -> dict[str, Any]:
+    """The settings of the layer study that say what it trained on."""
+    return {
+        "inputs": "dataset batch" if data is not None and data.input_shape == shape else "random",
+        "dataset": data.name if data is not None else None,
+        "variant_training": variant_budget.to_dict() if variant_budget is not None else None,
+    }
+
+
+def _layer_inputs(
+    model: str,
+    data: DataSplit | None,
+    input_shape: tuple[int, ...] | None,
+    num_classes: int | None,
+    variants: Sequence[str] | bool,
+    batch_size: int,
+) -> tuple[tuple[int, ...], int, list[tuple[str, str]]]:
+    """The input shape, the number of classes and the variants to train, checked."""
     if input_shape is None:
         if data is None:
             raise ConfigError("give a dataset or an input shape for the layer study")
@@ -233,11 +332,6 @@ def study_layers(
     classes = num_classes or (data.num_classes if data is not None else 10)
     if batch_size < 2:
         raise ConfigError(f"batch size must be >= 2, got {batch_size}")
-    if not 0 < window_s <= 3600 or profile_steps_per_repeat < 1:  # also refuses NaN
-        raise ConfigError(
-            f"the window must be more than 0 and at most 3600 s (got {window_s}) and at least "
-            "one step must be profiled"
-        )
     if variants is True:
         variant_specs = auto_variants(model, input_shape=input_shape, num_classes=classes)
     elif variants is False:
@@ -246,128 +340,93 @@ def study_layers(
         variant_specs = [(v, "given") for v in variants]
     if variant_specs and (data is None or tuple(data.input_shape) != tuple(input_shape)):
         raise ConfigError("variants are trained on the dataset: use its input shape")
-    dev = resolve_device(device)
-    seed_everything(method.seed)
-    net = build_model(model, input_shape=input_shape, num_classes=classes)
-    cost = count_costs(net, input_shape)
-    x, y = _batch(data, input_shape, classes, batch_size, method.seed)
-    budget = Budget(epochs, tuple(stop), lr, optimizer)
-    settings = {
-        "batch_size": batch_size,
-        "device": str(dev),
-        "threads": threads,
-        "window_s": window_s,
-        "profile_steps_per_repeat": profile_steps_per_repeat,
-        "inputs": "dataset batch"
-        if data is not None and data.input_shape == input_shape
-        else "random",
-        "dataset": data.name if data is not None else None,
-        "variant_training": budget.to_dict() if variant_specs else None,
-    }
-    with (
-        threads_set(threads),
-        _session(
-            kind="layers",
-            name=name or f"layers of {model}",
-            params={
+    return input_shape, classes, variant_specs
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """The measured windows of the layer study and the merged profile between them."""
+
+    steps: int
+    energy_per_step_j: Summary
+    step_s: Summary
+    sources: tuple[str, ...]
+    profile: StepProfile
+
+
+def _measure_windows(
+    session: StudySession,
+    method: StudyMethod,
+    model: str,
+    *,
+    step: Callable[[], object],
+    profile: Callable[[], StepProfile],
+    window_s: float,
+) -> _Windows:
+    """Warm up, size the window (the same number of steps, at least ``window_s`` long),
+    then measure one window per repeat, each a stored run of its own, in the protocol's
+    order and cool-down, profiling ``profile`` steps after each."""
+    proto = method.protocol
+    for _ in range(max(proto.warmup, MIN_WINDOW_STEPS) - MIN_WINDOW_STEPS):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(MIN_WINDOW_STEPS):  # warm too, and timed: a guess of one step's time
+        step()
+    step_guess = (time.perf_counter() - t0) / MIN_WINDOW_STEPS
+    steps = max(MIN_WINDOW_STEPS, math.ceil(window_s / max(step_guess, 1e-9)))
+    window = replace(proto, warmup=0, min_time_s=0.0, min_calls=steps, max_calls=steps)
+    energies, times, sources, profiles = [], [], [], []
+    for r, _ in schedule([model], proto):
+        tracker = session.tracker(f"layers: {model} #{r}")
+        with tracker:
+            m = measure_calls(step, tracker=tracker, window="steps", protocol=window)
+        sources.append(m.source)
+        energies.append(m.energy_per_call_j)
+        times.append(m.s_per_call)
+        session.link(
+            tracker.run_id,
+            f"{model} #{r}",
+            {
                 "model": model,
-                "input_shape": list(input_shape),
-                **settings,
-                "method": method.to_dict(),
+                "repeat": r,
+                "steps": steps,
+                "energy_per_step_j": m.energy_per_call_j,
+                "step_s": m.s_per_call,
+                "energy_source": m.source,
             },
-            method=method,
-            store=store,
-            meters=meters,
-            progress=progress,
-        ) as session,
-    ):
-        net.to(dev).train()
-        x, y = x.to(dev), y.to(dev)
-        opt = _make_optimizer(optimizer, net, lr)
-        n_variants = 1 + len(variant_specs) if variant_specs else 0
-        session.begin(method.repeats * (1 + n_variants))
-        warm = max(method.warmup_batches, MIN_WINDOW_STEPS)
-        for _ in range(warm - MIN_WINDOW_STEPS):
-            _train_step(net, x, y, opt)
-        t0 = time.perf_counter()
-        for _ in range(MIN_WINDOW_STEPS):
-            _train_step(net, x, y, opt)
-        step_guess = (time.perf_counter() - t0) / MIN_WINDOW_STEPS
-        steps = max(MIN_WINDOW_STEPS, math.ceil(window_s / max(step_guess, 1e-9)))
-        energies, times, profiles = [], [], []
-        sources: list[str] = []
-        for r in range(1, method.repeats + 1):
-            tracker = session.tracker(f"layers: {model} #{r}")
-            with tracker, tracker.window("steps") as w:
-                for _ in range(steps):
-                    _train_step(net, x, y, opt)
-            res = w.result
-            assert res is not None
-            source = describe_sources(res.components)
-            sources.append(source)
-            energies.append(res.energy_j / steps)
-            times.append(res.duration_s / steps)
-            session.link(
-                tracker.run_id,
-                f"{model} #{r}",
-                {
-                    "model": model,
-                    "repeat": r,
-                    "steps": steps,
-                    "energy_per_step_j": res.energy_j / steps,
-                    "step_s": res.duration_s / steps,
-                    "energy_source": source,
-                },
-            )
-            session.run_done(f"{model} window #{r}", source)
-            profiles.append(profile_steps(net, x, y, opt, steps=profile_steps_per_repeat))
-        prof = _merge(profiles)
-        energy = summarize(energies)
-        step_s = summarize(times)
-        rows = _rows(cost, prof, energy.median)
-        variant_rows = (
-            _variants(session, model, variant_specs, data, budget, batch_size, str(dev), threads)
-            if variant_specs and data is not None
-            else []
         )
-        notes = [
-            *method_notes(method, session.sources),
-            "per-layer energy is attributed by profiled time share, not measured per layer",
-            "FLOPs count matrix products and convolutions only (torch.utils.flop_counter); "
-            "element-wise layers show 0 FLOPs but take time",
-        ]
-        overhead = prof.step_s / step_s.median - 1 if step_s.median > 0 else 0.0
-        if overhead > 0.5:
-            notes.append(
-                f"profiling made a step {overhead + 1:.1f}x slower: the per-operation cost of "
-                "the profiler inflates the shares of cheap, numerous operations (and of "
-                "untraced); a larger batch gives a truer split"
-            )
-        if prof.device_time:
-            notes.append("on the GPU, layer times are kernel times; untraced includes GPU idle")
-        study = LayerStudy(
-            study_id=session.study_id,
-            name=session.name,
-            model=model,
-            input_shape=tuple(input_shape),
-            settings=settings,
-            method=method.to_dict(),
-            steps_per_window=steps,
-            energy_per_step_j=energy,
-            step_s=step_s,
-            energy_source=" | ".join(dict.fromkeys(sources)),
-            profiler_overhead_frac=overhead,
-            layers=tuple(rows),
-            variants=tuple(variant_rows),
-            notes=tuple(notes),
-            stored=session.stored,
+        session.run_done(f"{model} window #{r}", m.source)
+        profiles.append(profile())
+    return _Windows(steps, summarize(energies), summarize(times), tuple(sources), _merge(profiles))
+
+
+def _layer_notes(
+    method: StudyMethod,
+    context: LeverContext,
+    sources: Sequence[str],
+    overhead: float,
+    prof: StepProfile,
+) -> list[str]:
+    notes = [
+        *method_notes(method, context.scope, sources),
+        "per-layer energy is attributed by profiled time share, not measured per layer",
+        "FLOPs count matrix products and convolutions only (torch.utils.flop_counter); "
+        "element-wise layers show 0 FLOPs but take time",
+    ]
+    if overhead > 0.5:
+        notes.append(
+            f"profiling made a step {overhead + 1:.1f}x slower: the per-operation cost of "
+            "the profiler inflates the shares of cheap, numerous operations (and of "
+            "untraced); a larger batch gives a truer split"
         )
-        session.finish(study.to_dict())
-    return study
+    if prof.device_time:
+        notes.append("on the GPU, layer times are kernel times; untraced includes GPU idle")
+    return notes
 
 
 def _variants(
-    session: _Session,
+    session: StudySession,
+    method: StudyMethod,
     model: str,
     specs: Sequence[tuple[str, str]],
     data: DataSplit,
@@ -380,7 +439,7 @@ def _variants(
         TrainConfig(spec, spec, batch_size, device, threads, attributes={"change": change})
         for spec, change in [(model, "base"), *specs]
     ]
-    runs = run_trials(session, configs, data, budget)
+    runs = run_trials(session, method, configs, data, budget)
     base = runs[model]
     out = []
     for config, (_, change) in zip(configs, [(model, "base"), *specs], strict=True):
@@ -396,7 +455,7 @@ def _variants(
                 params=cost.params,
                 flops=cost.flops,
                 runs=r,
-                versus=None if r is base else versus(base, r, session.method),
+                versus=None if r is base else versus(base, r, method),
             )
         )
     return out

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from wattwise._records.base import Record
 from wattwise._records.charts import BarData, ChartData, FrontData
 from wattwise._units import format_energy
-from wattwise.studies._stats import Comparison, Summary, summarize
+from wattwise.protocol._stats import Comparison, Summary, summarize
 
 __all__ = [
     "RESULTS_SCHEMA_VERSION",

@@ -9,19 +9,20 @@ from __future__ import annotations
 import fnmatch
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 - the usual alias
-from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from wattwise._errors import ConfigError
-from wattwise.meters._base import Meter
-from wattwise.tracking._tracker import RunSink, Tracker, Window
+from wattwise.protocol import LeverContext, tracking
+from wattwise.tracking._tracker import Tracker, Window
+from wattwise.train._batches import Batches
 from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._history import TrainingHistory
 from wattwise.train._predict import predict_total
@@ -66,66 +67,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device} asked for, but PyTorch sees no CUDA GPU here")
     return dev
-
-
-class _Batches:
-    """Batches of a dataset on a device. Tensor datasets are indexed directly (fast);
-    others go through a DataLoader. A trailing training batch of one sample is dropped
-    (batch normalisation cannot train on it)."""
-
-    def __init__(
-        self,
-        ds: Dataset[Any],
-        *,
-        batch_size: int,
-        shuffle: bool,
-        generator: torch.Generator,
-        device: torch.device,
-        workers: int,
-    ) -> None:
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
-        self.device = device
-        n = len(ds)  # type: ignore[arg-type]
-        if n == 0:
-            raise ConfigError("a dataset split is empty (check the class list)")
-        self.n = n
-        self.drop_last = shuffle and n > 1 and n % batch_size == 1
-        self.tensors: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.loader: DataLoader[Any] | None = None
-        if isinstance(ds, TensorDataset) and len(ds.tensors) == 2:
-            x, y = ds.tensors
-            self.tensors = (x.to(device), y.to(device))
-        else:
-            self.loader = DataLoader(
-                ds,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                generator=generator if shuffle else None,
-                num_workers=workers,
-                pin_memory=device.type == "cuda",
-                drop_last=self.drop_last,
-            )
-
-    def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest and not self.drop_last else 0)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.loader is not None:
-            for x, y in self.loader:
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            return
-        assert self.tensors is not None
-        x, y = self.tensors
-        if self.shuffle:
-            order = torch.randperm(self.n, generator=self.generator).to(x.device)
-        else:
-            order = torch.arange(self.n, device=x.device)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield x[idx], y[idx]
 
 
 def _logits(out: Any) -> torch.Tensor:
@@ -186,7 +127,7 @@ def _train_mode(model: nn.Module) -> None:
 
 def _train_epoch(
     state: TrainState,
-    batches: _Batches,
+    batches: Batches,
     callbacks: Sequence[Callback],
 ) -> float:
     model, optimizer = state.model, state.optimizer
@@ -207,7 +148,7 @@ def _train_epoch(
     return float(loss_sum.item()) / max(count, 1)
 
 
-def _evaluate(model: nn.Module, batches: _Batches) -> tuple[float, float]:
+def _evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
     model.eval()
     loss_sum = torch.zeros((), device=batches.device)
     correct = torch.zeros((), device=batches.device, dtype=torch.int64)
@@ -223,6 +164,118 @@ def _evaluate(model: nn.Module, batches: _Batches) -> tuple[float, float]:
 
 def _window_energy(w: Window) -> float:
     return w.result.energy_j if w.result is not None else w.energy_j
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What :func:`fit` trains with: the device, the optimizer, the batches, and the
+    hyperparameters to report."""
+
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    train: Batches
+    val: Batches
+    hparams: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        model: nn.Module,
+        data: DataSplit,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        lr_groups: Mapping[str, float] | None,
+        optimizer: str,
+        device: str | torch.device,
+        seed: int | None,
+        workers: int,
+    ) -> _Setup:
+        """Check the arguments, seed, move the model and make its optimizer and batches."""
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+        if not lr > 0:
+            raise ConfigError(f"learning rate must be > 0, got {lr}")
+        dev = resolve_device(device)
+        if seed is not None:
+            seed_everything(seed)
+        gen = torch.Generator()
+        gen.manual_seed(seed if seed is not None else int(torch.initial_seed()) % 2**63)
+        model.to(dev)
+        opt = _make_optimizer(optimizer, _param_groups(model, lr, lr_groups or {}), lr)
+        kw: dict[str, Any] = {
+            "batch_size": batch_size,
+            "generator": gen,
+            "device": dev,
+            "workers": workers,
+        }
+        hparams = {
+            "model": type(model).__name__,
+            "dataset": data.name,
+            "classes": data.num_classes,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": optimizer,
+            "seed": -1 if seed is None else seed,
+            "device": str(dev),
+        }
+        train = Batches(data.train, shuffle=True, **kw)
+        return cls(dev, opt, train, Batches(data.val, shuffle=False, **kw), hparams)
+
+
+def _result(
+    state: TrainState,
+    tracker: Tracker,
+    outer: Window | None,
+    stop_decision: StopDecision | None,
+    duration: float,
+    device: torch.device,
+    interrupt: KeyboardInterrupt | None,
+) -> FitResult:
+    """The fit's result: the run's (or its window's) totals and the prediction."""
+    if outer is not None:
+        assert outer.result is not None
+        total, unc, comps = (
+            outer.result.energy_j,
+            outer.result.uncertainty_j,
+            outer.result.components,
+        )
+        run = None
+    else:
+        run = tracker.result
+        assert run is not None
+        total, unc, comps = run.energy_j, run.uncertainty_j, run.components
+        duration = run.duration_s
+    source = describe_sources(comps)
+    final_prediction: EnergyPrediction | None = None
+    saved = 0.0
+    if stop_decision is not None and interrupt is None:
+        energies = [e.energy_j for e in state.history]
+        final_prediction = predict_total(
+            energies,
+            state.planned_epochs,
+            overhead_j=max(total - sum(energies), 0.0),
+            source=source,
+        )
+        saved = final_prediction.total_j - total
+    return FitResult(
+        epochs=tuple(state.history),
+        planned_epochs=state.planned_epochs,
+        stop=stop_decision,
+        total_energy_j=total,
+        total_uncertainty_j=unc,
+        energy_source=source,
+        duration_s=duration,
+        prediction=final_prediction,
+        energy_saved_j=saved,
+        device=str(device),
+        run_id=tracker.run_id,
+        run=run,
+        interrupted=interrupt is not None,
+    )
 
 
 def fit(
@@ -241,8 +294,7 @@ def fit(
     workers: int = 0,
     tracker: Tracker | None = None,
     name: str = "train",
-    meters: Sequence[Meter] | None = None,
-    store: RunSink | str | bool | None = None,
+    context: LeverContext | None = None,
     hparams: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train a classifier with cross-entropy, measuring each epoch's energy.
@@ -274,69 +326,41 @@ def fit(
             leave the generators as they are.
         workers: DataLoader worker processes for datasets that are not in-memory tensors.
         tracker: a tracker to measure with; when it is running already, the fit is one
-            window of it, named ``name``. Default: a new tracker named ``name``.
+            window of it, named ``name``, else it is started and stopped here (the rule of
+            :func:`wattwise.protocol.tracking`). Default: a new tracker named ``name``.
         name: the run's (or window's) name.
-        meters: meters for a new tracker (default: detected).
-        store: the store for a new tracker (None: the default store; False: none).
+        context: meters, store and scope of a new tracker (default: detected meters, the
+            default store, machine scope).
         hparams: extra hyperparameters to report (TensorBoard's hparams).
 
     Raises:
         ConfigError: bad arguments (epochs, batch size, patterns, device).
         TrainingInterrupted: interrupted; ``.result`` holds what was done.
     """
-    if epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    if not lr > 0:
-        raise ConfigError(f"learning rate must be > 0, got {lr}")
-    dev = resolve_device(device)
-    if seed is not None:
-        seed_everything(seed)
-    gen = torch.Generator()
-    gen.manual_seed(seed if seed is not None else int(torch.initial_seed()) % 2**63)
-    model.to(dev)
-    opt = _make_optimizer(optimizer, _param_groups(model, lr, lr_groups or {}), lr)
-    train_batches = _Batches(
-        data.train, batch_size=batch_size, shuffle=True, generator=gen, device=dev, workers=workers
+    setup = _Setup.of(
+        model, data, epochs, batch_size, lr, lr_groups, optimizer, device, seed, workers
     )
-    val_batches = _Batches(
-        data.val, batch_size=batch_size, shuffle=False, generator=gen, device=dev, workers=workers
-    )
-
-    own = tracker is None or not tracker.running
-    if tracker is None:
-        tracker = Tracker(name, meters=meters, store=store)
-    all_hparams: dict[str, Any] = {
-        "model": type(model).__name__,
-        "dataset": data.name,
-        "classes": data.num_classes,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "optimizer": optimizer,
-        "seed": -1 if seed is None else seed,
-        "device": str(dev),
-        **(hparams or {}),
-    }
-
+    all_hparams = {**setup.hparams, **(hparams or {})}
+    ctx = context or LeverContext()
+    tracker = tracker if tracker is not None else ctx.tracker(name)
+    own = not tracker.running
     stop_decision: StopDecision | None = None
     interrupt: KeyboardInterrupt | None = None
     history: TrainingHistory | None = None
+    outer: Window | None = None
     t0 = time.monotonic()
     state = TrainState(
         model=model,
-        optimizer=opt,
+        optimizer=setup.optimizer,
         tracker=tracker,
         planned_epochs=epochs,
-        batches_per_epoch=len(train_batches),
+        batches_per_epoch=len(setup.train),
         hparams=all_hparams,
     )
-    outer: Window | None = None
     try:
         with ExitStack() as stack:
+            stack.enter_context(tracking(name, ctx, tracker))  # started here unless running
             if own:
-                stack.enter_context(tracker)
                 history = TrainingHistory(
                     tracker, name=name, params=all_hparams, planned_epochs=epochs, stop=stop
                 )
@@ -347,56 +371,17 @@ def fit(
             def spent() -> float:
                 return tracker.energy_j if outer is None else _window_energy(outer)
 
-            stop_decision = _epochs(
-                state, train_batches, val_batches, callbacks, stop, history, spent
-            )
+            stop_decision = _epochs(state, setup.train, setup.val, callbacks, stop, history, spent)
             duration = time.monotonic() - t0
     except KeyboardInterrupt as exc:  # the tracker above stored the run as interrupted
-        interrupt = exc
-        duration = time.monotonic() - t0
+        interrupt, duration = exc, time.monotonic() - t0
         done = len(state.history)
         stop_decision = StopDecision(
             "interrupted",
             f"interrupted (Ctrl-C) during epoch {done + 1}: {done} of {epochs} epochs completed",
             done,
         )
-    if outer is not None:
-        assert outer.result is not None
-        total, unc, comps = (
-            outer.result.energy_j,
-            outer.result.uncertainty_j,
-            outer.result.components,
-        )
-        run = None
-    else:
-        run = tracker.result
-        assert run is not None
-        total, unc, comps = run.energy_j, run.uncertainty_j, run.components
-        duration = run.duration_s
-    source = describe_sources(comps)
-    final_prediction: EnergyPrediction | None = None
-    saved = 0.0
-    if stop_decision is not None and interrupt is None:
-        energies = [e.energy_j for e in state.history]
-        final_prediction = predict_total(
-            energies, epochs, overhead_j=max(total - sum(energies), 0.0), source=source
-        )
-        saved = final_prediction.total_j - total
-    result = FitResult(
-        epochs=tuple(state.history),
-        planned_epochs=epochs,
-        stop=stop_decision,
-        total_energy_j=total,
-        total_uncertainty_j=unc,
-        energy_source=source,
-        duration_s=duration,
-        prediction=final_prediction,
-        energy_saved_j=saved,
-        device=str(dev),
-        run_id=tracker.run_id,
-        run=run,
-        interrupted=interrupt is not None,
-    )
+    result = _result(state, tracker, outer, stop_decision, duration, setup.device, interrupt)
     if history is not None:
         history.finish(result)
     if interrupt is not None:
@@ -408,8 +393,8 @@ def fit(
 
 def _epochs(
     state: TrainState,
-    train_batches: _Batches,
-    val_batches: _Batches,
+    train_batches: Batches,
+    val_batches: Batches,
     callbacks: Sequence[Callback],
     stop: Sequence[StopRule],
     history: TrainingHistory | None,

@@ -1,18 +1,17 @@
 """Per-epoch energy for training loops that are not wattwise's (Lightning, Keras, HF).
 
 The framework callbacks are thin: each maps its framework's hooks onto this recorder,
-which runs a tracker (or uses a running one) and opens the window ``epoch-N`` around
+which runs a tracker (or uses a running one: the rule of :func:`wattwise.protocol.tracking`,
+spread over the framework's begin and end hooks) and opens the window ``epoch-N`` around
 each epoch, so the epochs land in the store like those of :func:`wattwise.train.fit`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from wattwise._errors import WattwiseError
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext
 from wattwise.tracking._records import RunResult, RunStatus, WindowResult
-from wattwise.tracking._tracker import RunSink, Tracker, Window
+from wattwise.tracking._tracker import Tracker, Window
 
 __all__ = ["EpochEnergyRecorder"]
 
@@ -23,8 +22,8 @@ class EpochEnergyRecorder:
     Args:
         name: the run's name (or the tracker's, when it is given).
         tracker: a tracker to use; started (and stopped) here unless it is running.
-        meters: meters for a new tracker (default: detected).
-        store: store for a new tracker (None: the default store; False: none).
+        context: meters, store and scope of a new tracker (default: detected meters, the
+            default store, machine scope).
     """
 
     def __init__(
@@ -32,13 +31,11 @@ class EpochEnergyRecorder:
         name: str = "train",
         *,
         tracker: Tracker | None = None,
-        meters: Sequence[Meter] | None = None,
-        store: RunSink | str | bool | None = None,
+        context: LeverContext | None = None,
     ) -> None:
         self.name = name
         self.tracker = tracker
-        self.meters = meters
-        self.store = store
+        self.context = context or LeverContext()
         self.epochs: list[WindowResult] = []
         self._own = False
         self._window: Window | None = None
@@ -46,7 +43,7 @@ class EpochEnergyRecorder:
     def begin(self) -> None:
         """Start measuring (at the start of training)."""
         if self.tracker is None:
-            self.tracker = Tracker(self.name, meters=self.meters, store=self.store)
+            self.tracker = self.context.tracker(self.name)
         if not self.tracker.running:
             self._own = True
             self.tracker.start()

@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from wattwise._extras import require as _require
@@ -21,9 +20,9 @@ _require("wattwise.train.hf", "hf", ["transformers"])
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext
 from wattwise.tracking._records import WindowResult
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.tracking._tracker import Tracker
 from wattwise.train._recorder import EpochEnergyRecorder
 
 __all__ = ["EnergyCallback"]
@@ -35,8 +34,8 @@ class EnergyCallback(TrainerCallback):
     Args:
         name: the run's name.
         tracker: a tracker to use (default: a new one, started when training starts).
-        meters: meters for a new tracker (default: detected).
-        store: store for a new tracker (None: the default store; False: none).
+        context: meters, store and scope of a new tracker (default: detected meters, the
+            default store, machine scope).
     """
 
     def __init__(
@@ -44,10 +43,9 @@ class EnergyCallback(TrainerCallback):
         name: str = "train",
         *,
         tracker: Tracker | None = None,
-        meters: Sequence[Meter] | None = None,
-        store: RunSink | str | bool | None = None,
+        context: LeverContext | None = None,
     ) -> None:
-        self.recorder = EpochEnergyRecorder(name, tracker=tracker, meters=meters, store=store)
+        self.recorder = EpochEnergyRecorder(name, tracker=tracker, context=context)
         self._epoch = 0
 
     @property

@@ -11,7 +11,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from wattwise._extras import require as _require
@@ -20,9 +19,9 @@ _require("wattwise.train.keras", "keras", ["keras"])
 
 import keras  # type: ignore[import-untyped,unused-ignore]
 
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext
 from wattwise.tracking._records import WindowResult
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.tracking._tracker import Tracker
 from wattwise.train._recorder import EpochEnergyRecorder
 
 __all__ = ["EnergyCallback"]
@@ -34,8 +33,8 @@ class EnergyCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-igno
     Args:
         name: the run's name.
         tracker: a tracker to use (default: a new one, started when training starts).
-        meters: meters for a new tracker (default: detected).
-        store: store for a new tracker (None: the default store; False: none).
+        context: meters, store and scope of a new tracker (default: detected meters, the
+            default store, machine scope).
     """
 
     def __init__(
@@ -43,11 +42,10 @@ class EnergyCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-igno
         name: str = "train",
         *,
         tracker: Tracker | None = None,
-        meters: Sequence[Meter] | None = None,
-        store: RunSink | str | bool | None = None,
+        context: LeverContext | None = None,
     ) -> None:
         super().__init__()
-        self.recorder = EpochEnergyRecorder(name, tracker=tracker, meters=meters, store=store)
+        self.recorder = EpochEnergyRecorder(name, tracker=tracker, context=context)
 
     @property
     def epochs(self) -> list[WindowResult]:

@@ -12,17 +12,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from wattwise._extras import require as _require
 
 _require("wattwise.train.lightning", "lightning", ["lightning"])
 
 import lightning.pytorch as pl
 
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext
 from wattwise.tracking._records import WindowResult
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.tracking._tracker import Tracker
 from wattwise.train._recorder import EpochEnergyRecorder
 
 __all__ = ["EnergyCallback"]
@@ -34,8 +32,8 @@ class EnergyCallback(pl.Callback):
     Args:
         name: the run's name.
         tracker: a tracker to use (default: a new one, started at the start of training).
-        meters: meters for a new tracker (default: detected).
-        store: store for a new tracker (None: the default store; False: none).
+        context: meters, store and scope of a new tracker (default: detected meters, the
+            default store, machine scope).
         log: also log ``energy/epoch_j`` and ``power/mean_w`` through the module.
     """
 
@@ -44,12 +42,11 @@ class EnergyCallback(pl.Callback):
         name: str = "train",
         *,
         tracker: Tracker | None = None,
-        meters: Sequence[Meter] | None = None,
-        store: RunSink | str | bool | None = None,
+        context: LeverContext | None = None,
         log: bool = True,
     ) -> None:
         super().__init__()
-        self.recorder = EpochEnergyRecorder(name, tracker=tracker, meters=meters, store=store)
+        self.recorder = EpochEnergyRecorder(name, tracker=tracker, context=context)
         self.log = log
 
     @property
