@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
+from wattwise._records import Provenance
 from wattwise.cli._common import console, err_console, fail, need, print_json
 from wattwise.cli._render import format_energy
 
@@ -236,7 +237,7 @@ def _render_architectures(study: ArchitectureStudy) -> None:
             vs or "(best)",
         )
     console.print(table)
-    sources = " | ".join(dict.fromkeys(m.runs.energy_source for m in study.models))
+    sources = Provenance.combine(m.runs.energy_source for m in study.models)
     console.print(
         f"  medians ± half the interquartile range over {study.method['repeats']} repeats; "
         f"energy {sources}; * significant, ? test cannot decide",

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.meters._base import Meter
 from wattwise.search._objective import EnergyObjective, Workload
-from wattwise.search._records import TrialRecord, combine_sources
+from wattwise.search._records import TrialRecord
 from wattwise.search._search import _resolve_store
 from wattwise.search._space import SearchSpace, builtin_space
 from wattwise.search._strategies import Strategy, parse_strategies
@@ -472,7 +473,7 @@ def _compare(
         target_accuracy=target,
         target_source=target_source,
         strategies=tuple(results),
-        energy_source=combine_sources(x.source for xs in raw.values() for x in xs),
+        energy_source=str(Provenance.combine(x.source for xs in raw.values() for x in xs)),
         scope=str(Scope(scope)),
         study_id=study_id,
         notes=notes,
@@ -569,9 +570,7 @@ def _one_search(
         study.optimize(timed, n_trials=trials, callbacks=[after], catch=())
     run = search.result
     assert run is not None
-    from wattwise.train import describe_sources
-
-    source = describe_sources(run.components)
+    source = str(Provenance.from_components(run.components))
     if store is not None and study_id is not None:
         store.add_study_run(
             study_id,

@@ -6,7 +6,7 @@ or estimated by which model), as the tracker reported it for each trial.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,6 @@ __all__ = [
     "StudyStatus",
     "TrialRecord",
     "WorkerEnergy",
-    "combine_sources",
 ]
 
 #: Optuna user attributes the objective writes on every trial.
@@ -31,17 +30,6 @@ ATTR_EPOCHS = "epochs"
 ATTR_HOST = "host"
 ATTR_PID = "pid"
 ATTR_RUN = "run_id"
-
-
-def combine_sources(sources: Iterable[str | None]) -> str:
-    """One provenance line for a total: the common source, or ``mixed: a; b``."""
-    seen: list[str] = []
-    for s in sources:
-        if s and s not in seen:
-            seen.append(s)
-    if not seen:
-        return "none recorded"
-    return seen[0] if len(seen) == 1 else "mixed: " + "; ".join(seen)
 
 
 @dataclass(frozen=True)

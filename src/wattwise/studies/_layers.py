@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.studies._costs import ModelCost, count_costs
 from wattwise.studies._method import (
     Budget,
@@ -35,7 +36,7 @@ from wattwise.studies._method import (
 from wattwise.studies._profile import StepProfile, _train_step, profile_steps
 from wattwise.studies._records import LayerRow, LayerStudy, VariantResult
 from wattwise.studies._stats import summarize
-from wattwise.train import StopRule, describe_sources, resolve_device, seed_everything
+from wattwise.train import StopRule, resolve_device, seed_everything
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import CNN, MLP, build_model
 from wattwise.workloads._spec import split_spec
@@ -303,7 +304,7 @@ def study_layers(
                     _train_step(net, x, y, opt)
             res = w.result
             assert res is not None
-            source = describe_sources(res.components)
+            source = str(Provenance.from_components(res.components))
             sources.append(source)
             energies.append(res.energy_j / steps)
             times.append(res.duration_s / steps)
@@ -355,7 +356,7 @@ def study_layers(
             steps_per_window=steps,
             energy_per_step_j=energy,
             step_s=step_s,
-            energy_source=" | ".join(dict.fromkeys(sources)),
+            energy_source=str(Provenance.combine(sources)),
             profiler_overhead_frac=overhead,
             layers=tuple(rows),
             variants=tuple(variant_rows),

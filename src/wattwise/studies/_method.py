@@ -30,6 +30,7 @@ from torch.nn import functional as F  # noqa: N812 - the usual alias
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.meters._base import Meter, Method
 from wattwise.studies._records import RepeatedRuns, Saving, Trial, Versus
 from wattwise.studies._stats import TESTS, compare, min_p_value
@@ -480,7 +481,7 @@ def cheapest_within(
         reference_val_accuracy=reference.val_accuracy.median,
         choice_val_accuracy=choice.val_accuracy.median,
         energy_test=test,
-        energy_source=" | ".join(dict.fromkeys([reference.energy_source, choice.energy_source])),
+        energy_source=str(Provenance.combine([reference.energy_source, choice.energy_source])),
     )
 
 
@@ -489,8 +490,9 @@ def method_notes(method: StudyMethod, sources: Sequence[str]) -> list[str]:
     notes = []
     if any(Method.ESTIMATED.value in s for s in sources):
         notes.append(
-            f"energy is {' | '.join(sources)}, not measured by a sensor: differences between "
-            "configurations of this study are meaningful; absolute joules are a model's figure"
+            f"energy is {Provenance.combine(sources)}, not measured by a sensor: "
+            "differences between configurations of this study are meaningful; "
+            "absolute joules are a model's figure"
         )
     if method.scope == Scope.MACHINE.value:
         notes.append(

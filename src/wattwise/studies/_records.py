@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from wattwise._records import Provenance
 from wattwise._units import format_energy
 from wattwise.studies._stats import Comparison, Summary, summarize
 
@@ -109,7 +110,7 @@ class RepeatedRuns:
     @property
     def energy_source(self) -> str:
         """Where the energy figures come from (one line; several when runs differed)."""
-        return " | ".join(dict.fromkeys(t.energy_source for t in self.trials))
+        return str(Provenance.combine(t.energy_source for t in self.trials))
 
     def to_dict(self) -> dict[str, Any]:
         """Medians as plain numbers, spreads beside them, and the runs."""
