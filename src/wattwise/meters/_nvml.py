@@ -438,11 +438,17 @@ class NvmlMeter(Meter):
             if self._nvml_given is not None:
                 self._nvml = self._nvml_given
             else:
-                # An optional dependency: imported on use so that wattwise imports without it.
-                import pynvml
-
-                self._nvml = pynvml
+                self._nvml = _import_pynvml()
         return self._nvml
+
+
+def _import_pynvml() -> ModuleType:
+    """The real ``pynvml`` (raises ImportError without ``wattwise[nvidia]``)."""
+    # An optional dependency: imported on use so that wattwise imports without it.
+    import pynvml
+
+    module: ModuleType = pynvml
+    return module
 
 
 def _init_failure(error: BaseException) -> str:

@@ -10,14 +10,8 @@ from contextlib import contextmanager
 import torch
 
 from wattwise._errors import ConfigError
-from wattwise.studies._gpu import (
-    GpuMonitor,
-    GpuProbe,
-    GpuSample,
-    NvmlGpuProbe,
-    assess_gpu,
-    summarize_gpu,
-)
+from wattwise.meters._gpu import GpuMonitor, GpuProbe, GpuSample, NvmlGpuProbe
+from wattwise.studies._gpu_fit import assess_gpu, summarize_gpu
 from wattwise.studies._method import (
     Budget,
     MetersFactory,

@@ -2,6 +2,8 @@
 
 * :class:`MeterContract` / :class:`MeterEnv`: the contract test every meter passes (needs
   pytest).
+* :class:`GpuProbeContract` / :class:`GpuProbeEnv`: the contract test every GPU probe
+  passes (needs pytest).
 * :class:`FakePowercap` / :class:`PowerDriver`: a real powercap sysfs tree on disk whose
   RAPL counters can be advanced, wrapped, made unreadable or root-only.
 * :func:`make_fake_nvml` / :class:`FakeNvml` / :class:`FakeGpu` / :class:`FakeMig`: a faithful
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from wattwise.testing._fake_nvml import FakeGpu, FakeMig, FakeNvml, make_fake_nvml
     from wattwise.testing._fake_powercap import FakePowercap, PowerDriver
+    from wattwise.testing._gpu_probe_contract import GpuProbeContract, GpuProbeEnv
     from wattwise.testing._meter_contract import MeterContract, MeterEnv
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "FakeMig",
     "FakeNvml",
     "FakePowercap",
+    "GpuProbeContract",
+    "GpuProbeEnv",
     "MeterContract",
     "MeterEnv",
     "PowerDriver",
@@ -39,6 +44,8 @@ _WHERE = {
     "make_fake_nvml": "_fake_nvml",
     "FakePowercap": "_fake_powercap",
     "PowerDriver": "_fake_powercap",
+    "GpuProbeContract": "_gpu_probe_contract",
+    "GpuProbeEnv": "_gpu_probe_contract",
     "MeterContract": "_meter_contract",
     "MeterEnv": "_meter_contract",
 }
