@@ -1,5 +1,6 @@
 """Tracking: the sampler, the tracker with windows, scopes and baseline, and its records."""
 
+from wattwise.tracking._clock import Clock, SystemClock
 from wattwise.tracking._records import (
     CarbonFigures,
     ComponentEnergy,
@@ -21,6 +22,7 @@ from wattwise.tracking._tracker import (
 
 __all__ = [
     "CarbonFigures",
+    "Clock",
     "ComponentEnergy",
     "Gap",
     "RunResult",
@@ -28,6 +30,7 @@ __all__ = [
     "RunStatus",
     "Sample",
     "Scope",
+    "SystemClock",
     "Tracker",
     "Window",
     "WindowResult",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import functools
 import inspect
 import logging
@@ -16,11 +17,10 @@ import os
 import socket
 import sys
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Generator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast, overload
 
@@ -43,6 +43,7 @@ from wattwise.tracking._accumulate import (
     net_uncertainty,
     share_after,
 )
+from wattwise.tracking._clock import Clock, SystemClock
 from wattwise.tracking._scope import ProcessTreeShare
 
 if TYPE_CHECKING:
@@ -209,6 +210,15 @@ def _sync_cuda() -> None:
             log.debug("torch.cuda.synchronize(%d) failed at a window edge", index, exc_info=True)
 
 
+class _Phase(enum.Enum):
+    """Where a tracker is in its one life: new, starting, running, stopped."""
+
+    NEW = "new"
+    STARTING = "starting"  # start() was called; a failed start ends here for good
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
 @dataclass
 class _OpenWindow:
     name: str
@@ -276,6 +286,8 @@ class Tracker:
             :class:`~wattwise.carbon.Location`, a time-varying provider (an intensity trace),
             or None to resolve ``WATTWISE_ZONE`` / the config file / the world average.
         emissions: compute emissions at the end of the run (default True).
+        clock: where times and waits come from (default: the real clock); tests pass
+            :class:`wattwise.testing.FakeClock`.
     """
 
     def __init__(
@@ -293,6 +305,7 @@ class Tracker:
         command: Sequence[str] | None = None,
         intensity: IntensityProvider | Location | None = None,
         emissions: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -306,6 +319,7 @@ class Tracker:
         self.command = tuple(command) if command is not None else None
         self.intensity = intensity
         self.emissions = emissions
+        self._clock: Clock = clock if clock is not None else SystemClock()
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -314,7 +328,8 @@ class Tracker:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._running = False
+        self._phase = _Phase.NEW
+        self._baseline_power: dict[str, float] = {}
         self._token: contextvars.Token[Tracker | None] | None = None
         self._owned_store: ClosableSink | None = None
 
@@ -322,7 +337,7 @@ class Tracker:
     @property
     def running(self) -> bool:
         """Whether the tracker is sampling."""
-        return self._running
+        return self._phase is _Phase.RUNNING
 
     def start(self) -> Self:
         """Find and start the meters, measure the baseline, start the sampler.
@@ -332,8 +347,9 @@ class Tracker:
             StoreError: the store cannot be opened.
             WattwiseError: no meter could be started.
         """
-        if self._running or self.result is not None or hasattr(self, "_scope"):
+        if self._phase is not _Phase.NEW:
             raise WattwiseError("this tracker was already started; create a new one")
+        self._phase = _Phase.STARTING  # a failed start is not retried either
         self._meters: list[Meter] = []
         try:
             self._start()
@@ -367,13 +383,12 @@ class Tracker:
         self._share = ProcessTreeShare(
             self.pid if self.pid is not None else os.getpid(), cpus=self._share_cpus()
         )
-        self._baseline_power: dict[str, float] = {}
         if self.baseline_s > 0:
             self._measure_baseline()
 
         self._share.start()
-        self._t0 = time.monotonic()
-        self._started_at = datetime.now(UTC)
+        self._t0 = self._clock.monotonic()
+        self._started_at = self._clock.now()
         self._last_read = {c.name: self._t0 for c in self.components}
         self._last_tick = self._t0
         self._root = _OpenWindow(self.name, "", 0.0)
@@ -405,7 +420,7 @@ class Tracker:
                 components=self.components,
                 baseline_power_w=self.baseline_power_w,
             )
-        self._running = True
+        self._phase = _Phase.RUNNING
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._sample_loop, name="wattwise-sampler", daemon=True)
@@ -421,14 +436,14 @@ class Tracker:
         self, *, status: RunStatus = RunStatus.COMPLETED, exit_code: int | None = None
     ) -> RunResult:
         """Take a last reading, stop the sampler, store and return the result."""
-        if not self._running:
+        if self._phase is not _Phase.RUNNING:
             if self.result is not None:
                 return self.result
             raise WattwiseError("this tracker was never started")
         _sync_cuda()
         with self._lock:
-            self._tick(time.monotonic())
-            self._running = False
+            self._tick(self._clock.monotonic())
+            self._phase = _Phase.STOPPED
         self._stop.set()
         for t in self._threads:
             t.join()
@@ -559,8 +574,8 @@ class Tracker:
         precede the command) and then follows the command's process.
         """
         with self._lock:
-            if self._running:
-                self._tick(time.monotonic())
+            if self._phase is _Phase.RUNNING:
+                self._tick(self._clock.monotonic())
             self.pid = pid
             self._share = ProcessTreeShare(pid, cpus=self._share_cpus())
             self._share.start()
@@ -573,11 +588,11 @@ class Tracker:
         return Window(self, name)
 
     def _open_window(self, name: str, path: str) -> _OpenWindow:
-        if not self._running:
+        if self._phase is not _Phase.RUNNING:
             raise WattwiseError("a window can only be opened while the tracker runs")
         _sync_cuda()
         with self._lock:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             self._tick(now)
             win = _OpenWindow(name, path, now - self._t0, now)
             self._open_windows.append(win)
@@ -586,8 +601,8 @@ class Tracker:
     def _close_window(self, win: _OpenWindow) -> WindowResult:
         _sync_cuda()
         with self._lock:
-            if self._running:
-                self._tick(time.monotonic())
+            if self._phase is _Phase.RUNNING:
+                self._tick(self._clock.monotonic())
             if win in self._open_windows:
                 self._open_windows.remove(win)
                 result = self._result_of(win, self._last_tick)
@@ -618,7 +633,7 @@ class Tracker:
         """Counted energy so far, in J (the final figure once stopped)."""
         if self.result is not None:
             return self.result.energy_j
-        if not self._running:
+        if self._phase is not _Phase.RUNNING:
             return 0.0
         return self._live_energy(self._root.acc)
 
@@ -627,7 +642,7 @@ class Tracker:
         """Seconds since the run started."""
         if self.result is not None:
             return self.result.duration_s
-        return time.monotonic() - self._t0 if self._running else 0.0
+        return self._clock.monotonic() - self._t0 if self.running else 0.0
 
     def _live_energy(self, acc: Accumulator) -> float:
         with self._lock:
@@ -636,7 +651,7 @@ class Tracker:
     @property
     def baseline_power_w(self) -> float | None:
         """Idle power of the counted components measured before the run, in W."""
-        if self.baseline_s <= 0 or not hasattr(self, "_baseline_power"):
+        if self.baseline_s <= 0 or self._phase is _Phase.NEW:
             return None
         return sum(p for name, p in self._baseline_power.items() if self._by_name[name].counted)
 
@@ -667,7 +682,7 @@ class Tracker:
         )
         self._meter_components: dict[Meter, list[Component]] = {}
         started = []
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for m in meters:
             try:
                 self._meter_components[m] = m.start(now)
@@ -692,10 +707,10 @@ class Tracker:
         return readings
 
     def _measure_baseline(self) -> None:
-        start = time.monotonic()
+        start = self._clock.monotonic()
         self._read_meters(start)
-        time.sleep(self.baseline_s)
-        end = time.monotonic()
+        self._clock.sleep(self.baseline_s)
+        end = self._clock.monotonic()
         energy: dict[str, float] = {}
         for r in self._read_meters(end):
             if r.energy_j is None:
@@ -774,12 +789,12 @@ class Tracker:
         self._pending_gaps.append(gap)
 
     def _sample_loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._clock.wait(self._stop, self._interval):
             with self._lock:
-                if not self._running:
+                if self._phase is not _Phase.RUNNING:
                     return
                 try:
-                    self._tick(time.monotonic())
+                    self._tick(self._clock.monotonic())
                 except Exception:
                     log.exception("wattwise sampler: a tick failed")
 
@@ -791,7 +806,7 @@ class Tracker:
             windows, self._pending_windows = self._pending_windows, []
         try:
             self._sink.append(
-                self.run_id, samples=samples, gaps=gaps, heartbeat_at=datetime.now(UTC)
+                self.run_id, samples=samples, gaps=gaps, heartbeat_at=self._clock.now()
             )
             for w in windows:
                 self._sink.add_window(self.run_id, w)
@@ -803,7 +818,7 @@ class Tracker:
             raise
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
+        while not self._clock.wait(self._stop, self.flush_interval_s):
             try:
                 self._flush()
             except Exception as exc:
@@ -929,6 +944,7 @@ def track(
     command: Sequence[str] | None = None,
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
+    clock: Clock | None = None,
 ) -> _Track: ...
 
 
@@ -947,6 +963,7 @@ def track(
     command: Sequence[str] | None = None,
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
+    clock: Clock | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
 
@@ -985,6 +1002,7 @@ def track(
         intensity: the electricity's carbon intensity: a bundled location or a provider
             (default: ``WATTWISE_ZONE``, the config file, else the world average).
         emissions: compute the run's emissions (default True).
+        clock: where times and waits come from (default: the real clock).
 
     Raises:
         ConfigError: ``name`` is neither a string nor a function.
@@ -1005,5 +1023,6 @@ def track(
         "command": command,
         "intensity": intensity,
         "emissions": emissions,
+        "clock": clock,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})
