@@ -11,8 +11,8 @@ import wattwise.tracking._tracker as tracker_mod
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.testing import FakeClock
+from wattwise.tracking import Tracker, Window, current_tracker, track
 from wattwise.tracking._records import RunStatus
-from wattwise.tracking._tracker import Tracker, Window, current_tracker, track
 
 CPU = Component(
     "cpu:package-0",
