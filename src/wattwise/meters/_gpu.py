@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from wattwise._errors import MeterError, MeterUnavailable
+from wattwise.meters._cuda_visible import visible_nvml_indices
 from wattwise.meters._nvml import (
     _INSTALL_HINT,
     _W_PER_MW,
@@ -26,7 +27,6 @@ from wattwise.meters._nvml import (
     _import_pynvml,
     _init_failure,
     _shutdown_quietly,
-    visible_nvml_indices,
 )
 
 __all__ = ["GpuMonitor", "GpuProbe", "GpuSample", "NvmlGpuProbe", "ReplayGpuProbe"]

@@ -34,6 +34,9 @@ module: the whole module (about 450 functions) takes ~0.1 s per fake, which adds
 seconds over a test suite, and would turn the constants and error classes into mocks.
 
 Needs ``nvidia-ml-py`` (``pip install wattwise[nvidia]``); no NVIDIA driver or GPU.
+
+Why one module of ~580 lines: it is one simulated driver, :class:`FakeNvml`, with one
+method per simulated NVML function; they share the driver's state and its lock.
 """
 
 from __future__ import annotations
