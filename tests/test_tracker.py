@@ -56,7 +56,8 @@ def test_energy_is_power_times_duration_and_subcomponents_are_not_added(
     assert r.provenance == "measured"
     # The timeline covers the run without holes and adds up to the total.
     cpu_samples = [s for s in r.samples if s.component == CPU.name]
-    assert len(cpu_samples) >= 3
+    # A tick every 0.05 s of the fake clock, then stop's read at the same 0.3 s.
+    assert [round(s.t_end_s, 9) for s in cpu_samples] == [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.3]
     assert sum(s.energy_j or 0 for s in cpu_samples) == pytest.approx(r.energy_j, rel=1e-9)
     for a, b in itertools.pairwise(cpu_samples):
         assert a.t_end_s == pytest.approx(b.t_start_s)

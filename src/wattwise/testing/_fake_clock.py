@@ -4,16 +4,19 @@ Hand it to a tracker and move time on with :meth:`FakeClock.advance` instead of 
 
     clock = FakeClock()
     with Tracker("run", meters=[replay], store=False, interval_s=0.05, clock=clock) as t:
-        clock.advance(0.3)          # the sampler ticks at 0.05, 0.10, ... 0.30 s, then waits
+        clock.advance(0.3)          # the sampler ticks at 0.05, 0.10, ... 0.30 s
     t.result.duration_s             # exactly 0.3
 
-:meth:`advance` steps time from one waiting thread's deadline to the next: at each it wakes
-the threads due then (the tracker's sampler and flusher) and waits until they wait again,
-so every tick happens at its exact time and has finished when ``advance`` returns.
+The tracker makes each thread's period with :meth:`FakeClock.every` before it starts the
+thread, so the clock knows every period from then on. :meth:`advance` steps time from one
+period's deadline to the next; at each it lets the threads due then run, and waits until
+they wait again, so every tick happens at its exact time and has finished when ``advance``
+returns.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,6 +25,40 @@ __all__ = ["FakeClock"]
 
 #: How long (real seconds) ``advance`` waits for a woken thread before it gives up.
 _STUCK_S = 30.0
+
+
+class _State(enum.Enum):
+    WAITING = "waiting"  # for its deadline
+    DUE = "due"  # its deadline came; its thread has not taken the tick yet
+    BUSY = "busy"  # its thread took the tick and has not waited again yet
+    DONE = "done"  # its stop event was set
+
+
+class _FakeTicker:
+    def __init__(self, clock: FakeClock, interval_s: float, stop: threading.Event) -> None:
+        self.clock = clock
+        self.interval_s = interval_s
+        self.stop = stop
+        self.state = _State.WAITING
+        self.deadline_s = clock._now + interval_s
+
+    def wait(self) -> bool:
+        cond = self.clock._cond
+        with cond:
+            if self.state is _State.BUSY:
+                self.state = _State.WAITING
+                self.deadline_s = self.clock._now + self.interval_s
+                cond.notify_all()
+            # Event.set() does not notify the condition: look at the event every ms.
+            while self.state is _State.WAITING and not self.stop.is_set():
+                cond.wait(0.001)
+            if self.stop.is_set():
+                self.state = _State.DONE
+                cond.notify_all()
+                return True
+            self.state = _State.BUSY
+            cond.notify_all()
+            return False
 
 
 class FakeClock:
@@ -40,8 +77,7 @@ class FakeClock:
         self._start_s = start_s
         self._wall = wall
         self._cond = threading.Condition()
-        self._waiting: dict[int, float] = {}  # thread id -> deadline, while it waits
-        self._busy: set[int] = set()  # threads woken by a deadline, not waiting again yet
+        self._tickers: list[_FakeTicker] = []
 
     def monotonic(self) -> float:
         with self._cond:
@@ -55,47 +91,42 @@ class FakeClock:
         """Sleeping moves the clock on (as :meth:`advance`)."""
         self.advance(seconds)
 
-    def wait(self, event: threading.Event, timeout_s: float) -> bool:
-        me = threading.get_ident()
+    def every(self, interval_s: float, stop: threading.Event) -> _FakeTicker:
+        """A period whose first deadline is ``interval_s`` from now."""
         with self._cond:
-            self._busy.discard(me)
-            self._waiting[me] = self._now + timeout_s
-            self._cond.notify_all()
-            # Event.set() does not notify this condition: look at the event every ms.
-            while me in self._waiting and not event.is_set():
-                self._cond.wait(0.001)
-            if event.is_set():
-                self._waiting.pop(me, None)
-                self._busy.discard(me)
-                self._cond.notify_all()
-                return True
-            return False
+            ticker = _FakeTicker(self, interval_s, stop)
+            self._tickers.append(ticker)
+            return ticker
 
     def advance(self, seconds: float) -> None:
-        """Move time on by ``seconds``, letting each waiting thread run at its deadline."""
+        """Move time on by ``seconds``, letting each period's thread run at its deadlines."""
         if seconds < 0:
             raise ValueError(f"time cannot go back: advance({seconds})")
         with self._cond:
             target = self._now + seconds
             while True:
                 self._settle()
-                due = [d for d in self._waiting.values() if d <= target]
+                due = [t.deadline_s for t in self._live() if t.state is _State.WAITING]
+                due = [d for d in due if d <= target]
                 if not due:
                     break
                 self._now = max(self._now, min(due))
-                for ident, deadline in list(self._waiting.items()):
-                    if deadline <= self._now:
-                        del self._waiting[ident]
-                        self._busy.add(ident)
+                for t in self._live():
+                    if t.state is _State.WAITING and t.deadline_s <= self._now:
+                        t.state = _State.DUE
                 self._cond.notify_all()
             self._now = target
 
+    def _live(self) -> list[_FakeTicker]:
+        self._tickers = [
+            t for t in self._tickers if t.state is not _State.DONE and not t.stop.is_set()
+        ]
+        return self._tickers
+
     def _settle(self) -> None:
-        """Wait until every woken thread waits again (or has ended)."""
+        """Wait until the thread of every period due or busy waits again (or stops)."""
         give_up = time.monotonic() + _STUCK_S
-        while self._busy:
-            alive = {t.ident for t in threading.enumerate()}
-            self._busy &= alive
+        while any(t.state is not _State.WAITING for t in self._live()):
             if time.monotonic() > give_up:
                 raise RuntimeError("FakeClock: a woken thread did not wait again")
             self._cond.wait(0.001)

@@ -1,6 +1,6 @@
 """Tracking: the sampler, the tracker with windows, scopes and baseline, and its records."""
 
-from wattwise.tracking._clock import Clock, SystemClock
+from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import current_tracker, last_run
 from wattwise.tracking._records import (
     CarbonFigures,
@@ -28,6 +28,7 @@ __all__ = [
     "Sample",
     "Scope",
     "SystemClock",
+    "Ticker",
     "Tracker",
     "Window",
     "WindowResult",

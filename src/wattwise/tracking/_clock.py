@@ -12,7 +12,15 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "Ticker"]
+
+
+class Ticker(Protocol):
+    """The period of one of the tracker's threads (see :meth:`Clock.every`)."""
+
+    def wait(self) -> bool:
+        """Wait one period, or until the stop event is set; whether it is set."""
+        ...
 
 
 class Clock(Protocol):
@@ -30,10 +38,19 @@ class Clock(Protocol):
         """Let ``seconds`` pass (the idle baseline)."""
         ...
 
-    def wait(self, event: threading.Event, timeout_s: float) -> bool:
-        """Wait until ``event`` is set or ``timeout_s`` passed; whether it is set (the
-        sampler's and flusher's period)."""
+    def every(self, interval_s: float, stop: threading.Event) -> Ticker:
+        """A period for a thread's loop (``while not ticker.wait(): ...``), made before the
+        thread starts, so that a fake clock knows of the thread from then on."""
         ...
+
+
+class _EventTicker:
+    def __init__(self, interval_s: float, stop: threading.Event) -> None:
+        self.interval_s = interval_s
+        self.stop = stop
+
+    def wait(self) -> bool:
+        return self.stop.wait(self.interval_s)
 
 
 class SystemClock:
@@ -48,5 +65,5 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
-    def wait(self, event: threading.Event, timeout_s: float) -> bool:
-        return event.wait(timeout_s)
+    def every(self, interval_s: float, stop: threading.Event) -> Ticker:
+        return _EventTicker(interval_s, stop)

@@ -28,7 +28,7 @@ import psutil
 from wattwise._errors import ConfigError, MeterError, WattwiseError
 from wattwise._records import CarbonFigures, RunResult, RunStatus, Scope, WindowResult
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
-from wattwise.tracking._clock import Clock, SystemClock
+from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
@@ -220,12 +220,19 @@ class Tracker:
             )
         self._phase = _Phase.RUNNING
         self._stop.clear()
+        # Each thread's period is made here, before it starts (a fake clock then knows of it).
+        sampler = self._clock.every(self._interval, self._stop)
         self._threads = [
-            threading.Thread(target=self._sample_loop, name="wattwise-sampler", daemon=True)
+            threading.Thread(
+                target=self._sample_loop, args=(sampler,), name="wattwise-sampler", daemon=True
+            )
         ]
         if self._sink is not None:
+            flusher = self._clock.every(self.flush_interval_s, self._stop)
             self._threads.append(
-                threading.Thread(target=self._flush_loop, name="wattwise-flusher", daemon=True)
+                threading.Thread(
+                    target=self._flush_loop, args=(flusher,), name="wattwise-flusher", daemon=True
+                )
             )
         for t in self._threads:
             t.start()
@@ -472,8 +479,8 @@ class Tracker:
         """Read every meter once and account the interval. Caller holds the lock."""
         self._ledger.account(now, self._read_meters(now), self._shares())
 
-    def _sample_loop(self) -> None:
-        while not self._clock.wait(self._stop, self._interval):
+    def _sample_loop(self, ticker: Ticker) -> None:
+        while not ticker.wait():
             with self._lock:
                 if self._phase is not _Phase.RUNNING:
                     return
@@ -497,8 +504,8 @@ class Tracker:
                 self._ledger.put_back(samples, gaps, windows)
             raise
 
-    def _flush_loop(self) -> None:
-        while not self._clock.wait(self._stop, self.flush_interval_s):
+    def _flush_loop(self, ticker: Ticker) -> None:
+        while not ticker.wait():
             try:
                 self._flush()
             except Exception as exc:
