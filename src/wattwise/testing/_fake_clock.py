@@ -20,6 +20,10 @@ import enum
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only to check that FakeClock is a Clock (not imported at run time)
+    from wattwise.tracking._clock import Clock
 
 __all__ = ["FakeClock"]
 
@@ -130,3 +134,9 @@ class FakeClock:
             if time.monotonic() > give_up:
                 raise RuntimeError("FakeClock: a woken thread did not wait again")
             self._cond.wait(0.001)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_clock(clock: FakeClock) -> Clock:
+        return clock
