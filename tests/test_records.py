@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from wattwise._records import Record, RecordError, load_record
 from wattwise.demo import _records as demo_records
 from wattwise.infer import _records as infer_records
+from wattwise.protocol import _stats
 from wattwise.search import _records as search_records
 from wattwise.search import builtin_space
 from wattwise.store import RunStore
 from wattwise.studies import _records as studies_records
-from wattwise.protocol import _stats
 from wattwise.train import _records as train_records
 
 _FLOATS = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)

@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from wattwise import ConfigError, StoreError, StoreNotFound
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.store import RunStore
+from wattwise.testing import FakeClock
 from wattwise.tracking._tracker import Tracker
 
 CPU = Component(
@@ -36,9 +37,12 @@ CPU = Component(
 def record_run(url: str, name: str) -> str:
     """Track a short real run (a replayed 10 W trace) into ``url``; its id."""
     meter = ReplayMeter([CPU], [TraceInterval(CPU.name, 0.0, 3600.0, 36000.0)])
-    tracker = Tracker(name, meters=[meter], store=url, interval_s=0.02, emissions=False)
+    clock = FakeClock()
+    tracker = Tracker(
+        name, meters=[meter], store=url, interval_s=0.02, emissions=False, clock=clock
+    )
     with tracker:
-        time.sleep(0.05)
+        clock.advance(0.05)
     assert tracker.result is not None
     return tracker.result.run_id
 
@@ -221,8 +225,9 @@ def test_runs_being_recorded_are_seen_by_a_read_only_reader(
     path = tmp_path / "live" / "runs.sqlite"
     record_run(str(path), "done")
     meter = ReplayMeter([CPU], [TraceInterval(CPU.name, 0.0, 3600.0, 36000.0)])
-    with Tracker("in progress", meters=[meter], store=str(path), interval_s=0.02):
-        time.sleep(0.1)
+    clock = FakeClock(wall=datetime.now(UTC))  # the reader judges liveness by the real time
+    with Tracker("in progress", meters=[meter], store=str(path), interval_s=0.02, clock=clock):
+        clock.advance(0.1)
         # The writer holds the store open: its -wal exists and holds the newest rows.
         assert path.with_name("runs.sqlite-wal").exists()
         proc = wattwise(env, "runs", "list", "--json", "--store", str(path), cwd=work)
@@ -318,8 +323,9 @@ def test_a_wal_without_its_index_on_a_read_only_file_system_is_read_with_a_note(
     copy = tmp_path / "copy"
     copy.mkdir()
     meter = ReplayMeter([CPU], [TraceInterval(CPU.name, 0.0, 3600.0, 36000.0)])
-    with Tracker("in wal", meters=[meter], store=str(path), interval_s=0.02):
-        time.sleep(0.1)
+    clock = FakeClock()
+    with Tracker("in wal", meters=[meter], store=str(path), interval_s=0.02, clock=clock):
+        clock.advance(0.1)
         # A snapshot taken while a writer was at work: the database and its WAL, no -shm.
         shutil.copy2(path, copy / "runs.sqlite")
         shutil.copy2(path.with_name("runs.sqlite-wal"), copy / "runs.sqlite-wal")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import types
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,15 @@ torch.set_num_threads(1)
 from torch import nn  # noqa: E402
 
 import wattwise.studies as studies  # noqa: E402
-from wattwise._errors import ConfigError, MeterUnavailable  # noqa: E402
+from wattwise._errors import ConfigError  # noqa: E402
+from wattwise.meters import GpuMonitor, GpuSample, ReplayGpuProbe  # noqa: E402
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
 from wattwise.protocol import LeverContext, Protocol  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
 from wattwise.studies import (  # noqa: E402
-    GpuMonitor,
-    GpuSample,
     GpuUsage,
-    NvmlGpuProbe,
     RepeatedRuns,
-    ReplayGpuProbe,
     StudyMethod,
     Trial,
     assess_gpu,
@@ -534,55 +530,6 @@ def test_gpu_monitor_samples_a_replayed_gpu() -> None:
     with GpuMonitor(ReplayGpuProbe([])) as empty:
         pass
     assert empty.samples == [] and empty.error is not None and "empty" in empty.error
-
-
-class _NvmlError(Exception):
-    pass
-
-
-def _fake_nvml(failing: set[str]) -> Any:
-    """A minimal stand-in for pynvml with two GPUs (what NvmlGpuProbe calls, no more)."""
-
-    def fails(name: str, value: Any) -> Any:
-        def call(*args: Any) -> Any:
-            if name in failing:
-                raise _NvmlError(name)
-            return value(*args) if callable(value) else value
-
-        return call
-
-    return types.SimpleNamespace(
-        NVMLError=_NvmlError,
-        nvmlInit=fails("init", None),
-        nvmlShutdown=fails("shutdown", None),
-        nvmlDeviceGetCount=fails("count", 2),
-        nvmlDeviceGetHandleByIndex=fails("handle", lambda i: i),
-        nvmlDeviceGetUUID=fails("uuid", lambda h: f"GPU-{h}000"),
-        nvmlDeviceGetName=fails("name", lambda h: f"board {h}"),
-        nvmlDeviceGetEnforcedPowerLimit=fails("limit", lambda h: 300_000 + 1000 * h),
-        nvmlDeviceGetUtilizationRates=fails(
-            "util", lambda h: types.SimpleNamespace(gpu=42, memory=10)
-        ),
-        nvmlDeviceGetPowerUsage=fails("power", lambda h: 123_000),
-        nvmlDeviceGetMemoryInfo=fails("memory", lambda h: types.SimpleNamespace(used=2, total=8)),
-    )
-
-
-def test_nvml_probe_converts_units_and_follows_cuda_visible_devices(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    probe = NvmlGpuProbe(0, nvml=_fake_nvml(set()))
-    assert probe.open() == "board 1"  # cuda:0 is NVML device 1 here
-    assert probe.sample() == GpuSample(0.42, 123.0, 301.0, 0.25)
-    probe.close()
-    failing = NvmlGpuProbe(0, nvml=_fake_nvml({"util"}))
-    failing.open()
-    assert failing.sample() is None  # one failed reading is skipped, not a zero
-    with pytest.raises(MeterUnavailable, match="NVML"):
-        NvmlGpuProbe(0, nvml=_fake_nvml({"init"})).open()
-    with pytest.raises(MeterUnavailable, match="no NVML device"):
-        NvmlGpuProbe(1, nvml=_fake_nvml(set())).open()
 
 
 def test_environment_study_samples_the_gpu_of_cuda_settings_only(

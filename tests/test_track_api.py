@@ -20,6 +20,7 @@ import wattwise
 from wattwise import ConfigError, RunResult, RunStatus, Tracker, Window
 from wattwise.meters import EstimateMeter
 from wattwise.store import RunStore
+from wattwise.testing import FakeClock
 
 # Every decorated function here: the estimate meter, nothing stored, fast sampling.
 FAST = {"store": False, "interval_s": 0.02, "emissions": False}
@@ -51,7 +52,7 @@ def test_bare_decorator_measures_each_call_named_after_the_function() -> None:
 def test_bare_decorator_stores_in_the_default_store(tmp_path: Path) -> None:
     @wattwise.track
     def work() -> None:
-        time.sleep(0.02)
+        pass  # only where the run is stored matters here
 
     work()
     result = wattwise.last_run()
@@ -136,15 +137,17 @@ def test_async_generator_is_measured_over_its_iteration() -> None:
 
 
 def test_generator_is_measured_over_its_iteration_and_an_early_stop_is_no_failure() -> None:
-    @wattwise.track("batches", meters=[estimate()], **FAST)
+    clock = FakeClock()
+
+    @wattwise.track("batches", meters=[estimate()], clock=clock, **FAST)
     def batches() -> Iterator[int]:
         for i in range(5):
-            time.sleep(0.03)
+            clock.advance(0.03)
             yield i
 
     assert list(batches()) == [0, 1, 2, 3, 4]
     full = wattwise.last_run()
-    assert full is not None and full.duration_s >= 0.15
+    assert full is not None and full.duration_s == pytest.approx(0.15)
     gen = batches()
     assert next(gen) == 0
     gen.close()  # the consumer stops early
@@ -224,11 +227,14 @@ def test_options_are_explicit_keywords() -> None:
 
 def test_an_option_is_passed_on_and_starts_a_separate_run(tmp_path: Path) -> None:
     store = tmp_path / "runs.sqlite"
+    clock = FakeClock()
     with (
-        wattwise.track("outer", meters=[estimate()], **FAST) as outer,
-        wattwise.track("inner", meters=[estimate()], store=str(store), baseline_s=0.05) as inner,
+        wattwise.track("outer", meters=[estimate()], clock=clock, **FAST) as outer,
+        wattwise.track(
+            "inner", meters=[estimate()], store=str(store), baseline_s=0.05, clock=clock
+        ) as inner,
     ):
-        time.sleep(0.02)
+        clock.advance(0.02)
     assert isinstance(outer, Tracker) and isinstance(inner, Tracker)
     assert inner.result is not None and inner.result.baseline_power_w is not None
     assert wattwise.last_run() == outer.result  # the last one stopped

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import itertools
-import time
+from datetime import timedelta
 
 import pytest
 
 import wattwise.tracking._tracker as tracker_mod
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
+from wattwise.testing import FakeClock
+from wattwise.tracking import Tracker, Window, current_tracker, track
 from wattwise.tracking._records import RunStatus
-from wattwise.tracking._tracker import Tracker, Window, current_tracker, track
 
 CPU = Component(
     "cpu:package-0",
@@ -32,13 +33,21 @@ def replay(*, cpu_w: float = 10.0, core_w: float = 6.0) -> ReplayMeter:
     return ReplayMeter([CPU, CORE], constant(cpu_w, CPU.name) + constant(core_w, CORE.name))
 
 
-def test_energy_is_power_times_duration_and_subcomponents_are_not_added() -> None:
-    t = Tracker("const", meters=[replay()], store=False, interval_s=0.05)
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_energy_is_power_times_duration_and_subcomponents_are_not_added(
+    clock: FakeClock,
+) -> None:
+    t = Tracker("const", meters=[replay()], store=False, interval_s=0.05, clock=clock)
     with t:
-        time.sleep(0.3)
+        clock.advance(0.3)
     r = t.result
     assert r is not None and r.status is RunStatus.COMPLETED
-    assert r.duration_s == pytest.approx(0.3, abs=0.1)
+    assert r.duration_s == pytest.approx(0.3, abs=1e-9)
+    assert r.energy_j == pytest.approx(3.0, rel=1e-9)
     assert r.energy_j == pytest.approx(10.0 * r.duration_s, rel=1e-6)
     core = next(c for c in r.components if c.name == CORE.name)
     assert core.energy_j == pytest.approx(6.0 * r.duration_s, rel=1e-6)
@@ -47,21 +56,22 @@ def test_energy_is_power_times_duration_and_subcomponents_are_not_added() -> Non
     assert r.provenance == "measured"
     # The timeline covers the run without holes and adds up to the total.
     cpu_samples = [s for s in r.samples if s.component == CPU.name]
-    assert len(cpu_samples) >= 3
+    # A tick every 0.05 s of the fake clock, then stop's read at the same 0.3 s.
+    assert [round(s.t_end_s, 9) for s in cpu_samples] == [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.3]
     assert sum(s.energy_j or 0 for s in cpu_samples) == pytest.approx(r.energy_j, rel=1e-9)
     for a, b in itertools.pairwise(cpu_samples):
         assert a.t_end_s == pytest.approx(b.t_start_s)
 
 
-def test_nested_windows_have_their_own_energy_and_paths() -> None:
-    t = Tracker("windows", meters=[replay(cpu_w=20.0)], store=False, interval_s=10.0)
+def test_nested_windows_have_their_own_energy_and_paths(clock: FakeClock) -> None:
+    t = Tracker("windows", meters=[replay(cpu_w=20.0)], store=False, interval_s=10.0, clock=clock)
     with t:
         with t.window("train") as train:
             with t.window("epoch-1") as e1:
-                time.sleep(0.1)
+                clock.advance(0.1)
             with t.window("eval") as ev:
-                time.sleep(0.05)
-        time.sleep(0.05)
+                clock.advance(0.05)
+        clock.advance(0.05)
     r = t.result
     assert r is not None
     paths = [w.path for w in r.windows]
@@ -71,6 +81,7 @@ def test_nested_windows_have_their_own_energy_and_paths() -> None:
         assert w.result.energy_j == pytest.approx(20.0 * w.result.duration_s, rel=1e-6)
     assert train.result is not None and e1.result is not None and ev.result is not None
     assert train.result.energy_j >= e1.result.energy_j + ev.result.energy_j - 1e-9
+    assert (e1.result.energy_j, ev.result.energy_j) == (pytest.approx(2.0), pytest.approx(1.0))
     assert r.energy_j > train.result.energy_j  # the tail outside the window counts for the run
 
 
@@ -84,7 +95,6 @@ def test_track_nests_as_window_and_decorates_fresh_runs() -> None:
         runs.append(tr)
         with track("inner") as inner:
             assert isinstance(inner, Window)
-            time.sleep(0.02)
 
     step()
     step()
@@ -109,7 +119,7 @@ def test_keyboard_interrupt_marks_the_run_interrupted() -> None:
     assert t.result is not None and t.result.status is RunStatus.INTERRUPTED
 
 
-def test_a_recorded_gap_is_kept_as_a_gap_never_a_zero() -> None:
+def test_a_recorded_gap_is_kept_as_a_gap_never_a_zero(clock: FakeClock) -> None:
     # 10 W, but the trace's sensor was unreadable from 0.1 s to 0.3 s.
     intervals = [
         TraceInterval(CPU.name, 0.0, 0.1, 1.0),
@@ -117,14 +127,14 @@ def test_a_recorded_gap_is_kept_as_a_gap_never_a_zero() -> None:
         TraceInterval(CPU.name, 0.3, 100.0, 997.0),
     ]
     meter = ReplayMeter([CPU], intervals)
-    t = Tracker("gappy", meters=[meter], store=False, interval_s=0.02)
+    t = Tracker("gappy", meters=[meter], store=False, interval_s=0.02, clock=clock)
     with t:
-        time.sleep(0.5)
+        clock.advance(0.5)
     r = t.result
     assert r is not None
     assert r.gaps, "the unreadable stretch must be recorded"
     assert all(not g.recovered for g in r.gaps)
-    assert 0.15 <= r.energy_lost_s <= 0.4
+    assert r.energy_lost_s == pytest.approx(0.2, abs=0.02 + 1e-9)  # to the sampler's period
     gap_samples = [s for s in r.samples if s.energy_j is None]
     assert gap_samples and all(s.note for s in gap_samples)
     # Energy outside the gap only: strictly less than 10 W over the whole run.
@@ -134,22 +144,21 @@ def test_a_recorded_gap_is_kept_as_a_gap_never_a_zero() -> None:
     assert cpu.gap_s == pytest.approx(r.energy_lost_s)
 
 
-def test_baseline_gives_net_energy() -> None:
+def test_baseline_gives_net_energy(clock: FakeClock) -> None:
     # 4 W for the first 0.3 s (idle, measured as the baseline), then 10 W.
     intervals = [
         TraceInterval(CPU.name, 0.0, 0.3, 1.2),
         TraceInterval(CPU.name, 0.3, 100.0, 10.0 * 99.7),
     ]
-    t = Tracker(
-        "net", meters=[ReplayMeter([CPU], intervals)], store=False, baseline_s=0.3, interval_s=0.05
-    )
+    meter = ReplayMeter([CPU], intervals)
+    t = Tracker("net", meters=[meter], store=False, baseline_s=0.3, interval_s=0.05, clock=clock)
     with t:
-        time.sleep(0.4)
+        clock.advance(0.4)
     r = t.result
     assert r is not None and r.baseline_power_w is not None and r.net_energy_j is not None
-    assert r.baseline_power_w == pytest.approx(4.0, rel=0.15)
+    assert r.baseline_power_w == pytest.approx(4.0, rel=1e-9)  # the baseline slept 0.3 s
     assert r.net_energy_j == pytest.approx(r.energy_j - r.baseline_power_w * r.duration_s, rel=1e-6)
-    assert r.net_energy_j == pytest.approx(6.0 * r.duration_s, rel=0.2)
+    assert r.net_energy_j == pytest.approx(6.0 * 0.4, rel=1e-6)
 
 
 def test_interval_is_shortened_to_what_the_meter_needs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,10 +177,32 @@ def test_a_tracker_cannot_be_started_twice() -> None:
         t.start()
 
 
-def test_live_energy_grows_while_running() -> None:
-    t = Tracker("live", meters=[replay()], store=False, interval_s=0.02)
+def test_live_energy_grows_while_running(clock: FakeClock) -> None:
+    t = Tracker("live", meters=[replay()], store=False, interval_s=0.02, clock=clock)
     with t:
-        time.sleep(0.1)
+        clock.advance(0.1)
         first = t.energy_j
-        time.sleep(0.1)
+        clock.advance(0.1)
         assert t.energy_j > first > 0
+        assert first == pytest.approx(1.0) and t.elapsed_s == pytest.approx(0.2)
+
+
+def test_a_failed_start_is_final_and_the_phase_shows_in_running() -> None:
+    t = Tracker("bad", meters=[replay()], store=False, interval_s=-1.0)
+    assert not t.running and t.baseline_power_w is None and t.elapsed_s == 0.0
+    with pytest.raises(tracker_mod.ConfigError, match="interval_s"):
+        t.start()
+    assert not t.running
+    with pytest.raises(tracker_mod.WattwiseError, match="already started"):
+        t.start()
+    with pytest.raises(tracker_mod.WattwiseError, match="never started"):
+        t.stop()
+
+
+def test_the_wall_clock_comes_from_the_clock_too(clock: FakeClock) -> None:
+    with Tracker("wall", meters=[replay()], store=False, clock=clock) as t:
+        clock.advance(2.5)
+    r = t.result
+    assert r is not None
+    assert r.started_at == clock.now() - timedelta(seconds=2.5)
+    assert r.ended_at == clock.now() and r.duration_s == 2.5

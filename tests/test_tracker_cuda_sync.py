@@ -1,8 +1,9 @@
 """Window edges wait for every CUDA device the process uses, and never initialise CUDA.
 
 This machine has no GPU, so ``torch.cuda`` is replaced by a stand-in of just the calls
-``_sync_cuda`` makes, which behaves as PyTorch documents them: ``synchronize`` initialises
-CUDA lazily and creates a context on the device it is given (the current one by default).
+``sync_cuda`` (tracking/_cuda.py) makes, which behaves as PyTorch documents them:
+``synchronize`` initialises CUDA lazily and creates a context on the device it is given
+(the current one by default).
 """
 
 from __future__ import annotations

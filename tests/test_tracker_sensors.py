@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import psutil
@@ -12,6 +11,7 @@ import pytest
 from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import RaplMeter
+from wattwise.testing import FakeClock
 from wattwise.testing._fake_nvml import FakeGpu, make_fake_nvml
 from wattwise.testing._fake_powercap import FakePowercap
 from wattwise.tracking._tracker import Tracker
@@ -22,39 +22,48 @@ def fake(tmp_path: Path) -> FakePowercap:
     return FakePowercap(tmp_path / "sys")
 
 
-def test_rapl_energy_equals_what_the_counters_advanced(fake: FakePowercap) -> None:
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_rapl_energy_equals_what_the_counters_advanced(
+    fake: FakePowercap, clock: FakeClock
+) -> None:
     pkg0 = fake.add_socket(dram=True)
     pkg1 = fake.add_socket(dram=False)
     meter = RaplMeter(root=fake.root)
-    with fake.drive({pkg0: 30.0, pkg1: 20.0}) as driver:
-        t = Tracker("rapl", meters=[meter], store=False, interval_s=0.05)
-        with t:
-            time.sleep(0.4)
-        written_j = (driver.written_uj(pkg0) + driver.written_uj(pkg1)) / 1e6
+    t = Tracker("rapl", meters=[meter], store=False, interval_s=0.05, clock=clock)
+    with t:
+        for _ in range(8):  # 0.4 s at 30 W and 20 W, the sampler reading every 0.05 s
+            fake.advance(pkg0, 30.0 * 0.05)
+            fake.advance(pkg1, 20.0 * 0.05)
+            clock.advance(0.05)
     r = t.result
     assert r is not None
     assert r.provenance == "measured"
-    # The tracker saw what was written between its first and last read: not more, and
-    # nearly all of it (the driver ran a little before and after the tracker).
-    assert r.energy_j <= written_j + 1e-6
-    assert r.energy_j == pytest.approx(50.0 * r.duration_s, rel=0.15)
+    # The tracker saw exactly what was written between its first and last read.
+    assert r.duration_s == pytest.approx(0.4)
+    assert r.energy_j == pytest.approx(50.0 * 0.4, abs=1e-5)
     names = {c.name for c in r.components if c.counted}
     assert {"cpu:package-0", "cpu:package-1"} <= names
 
 
-def test_unreadable_counter_is_recovered_by_the_next_read(fake: FakePowercap) -> None:
+def test_unreadable_counter_is_recovered_by_the_next_read(
+    fake: FakePowercap, clock: FakeClock
+) -> None:
     pkg = fake.add_socket(dram=False, core=False)
     meter = RaplMeter(root=fake.root)
-    t = Tracker("recover", meters=[meter], store=False, interval_s=0.02)
+    t = Tracker("recover", meters=[meter], store=False, interval_s=0.02, clock=clock)
     with t:
         fake.advance(pkg, 1.0)
-        time.sleep(0.06)
+        clock.advance(0.06)
         fake.make_unreadable(pkg)
         fake.advance(pkg, 2.0)
-        time.sleep(0.1)
+        clock.advance(0.1)
         fake.restore(pkg)
         fake.advance(pkg, 4.0)
-        time.sleep(0.06)
+        clock.advance(0.06)
     r = t.result
     assert r is not None
     assert r.energy_j == pytest.approx(7.0, abs=1e-6)  # nothing lost, nothing invented
@@ -64,19 +73,19 @@ def test_unreadable_counter_is_recovered_by_the_next_read(fake: FakePowercap) ->
 
 
 def test_gpu_driver_reset_is_a_gap_and_energy_is_a_lower_bound(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, clock: FakeClock
 ) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     fake = make_fake_nvml(2)
     meter = NvmlMeter(nvml=fake.module)
-    t = Tracker("gpu", meters=[meter], store=False, interval_s=0.02)
+    t = Tracker("gpu", meters=[meter], store=False, interval_s=0.02, clock=clock)
     with t:
-        time.sleep(0.06)
+        clock.advance(0.06)
         fake.advance(1.0, 100.0)
         fake.reset(0)  # before the tracker read gpu:0's first 100 J: those are lost
-        time.sleep(0.06)
+        clock.advance(0.06)
         fake.advance(1.0, 100.0)
-        time.sleep(0.06)
+        clock.advance(0.06)
     r = t.result
     assert r is not None
     by_name = {c.name: c for c in r.components}
@@ -111,16 +120,17 @@ def test_process_scope_shares_every_cpu_when_rapl_measures_whole_packages(
 
 
 def test_gpu_window_shorter_than_the_counter_step_says_it_may_be_off_by_all_of_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, clock: FakeClock
 ) -> None:
     # Issue 12: before, a window's uncertainty was only 5% of what it read (0 J +- 0 J when
     # the stepped counter had not moved); now the 0.1 s step x mean power is added.
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     fake = make_fake_nvml([FakeGpu(counter_update_s=0.1, power_w=300.0)])
-    t = Tracker("gpu", meters=[NvmlMeter(nvml=fake.module)], store=False, interval_s=0.01)
+    meter = NvmlMeter(nvml=fake.module)
+    t = Tracker("gpu", meters=[meter], store=False, interval_s=0.01, clock=clock)
     with t, t.window("short"):
         fake.advance(0.1)  # one counter step published inside a window of a few ms
-        time.sleep(0.03)
+        clock.advance(0.03)
     r = t.result
     assert r is not None
     (short,) = [x for x in r.windows if x.name == "short"]

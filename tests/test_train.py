@@ -43,7 +43,6 @@ from wattwise.train import (  # noqa: E402
     TargetAccuracy,
     TensorBoardCallback,
     TrainState,
-    describe_sources,
     extend_head,
     fit,
     freeze,
@@ -412,23 +411,6 @@ def test_bad_fit_arguments(digits: DataSplit) -> None:
     freeze(model, "*")
     with pytest.raises(ConfigError, match="nothing to train"):
         fit(model, digits, context=_replay(constant_meter()))
-
-
-def test_describe_sources_names_measured_estimated_and_mixed() -> None:
-    from wattwise.tracking._records import ComponentEnergy
-
-    def ce(name: str, method: Method, sensor: str, counted: bool = True) -> ComponentEnergy:
-        return ComponentEnergy(name, ComponentKind.CPU, Source(method, sensor), counted, 1.0, 0.0)
-
-    assert describe_sources([ce("a", Method.MEASURED, "rapl")]) == "measured (rapl)"
-    mixed = describe_sources(
-        [
-            ce("a", Method.MEASURED, "rapl"),
-            ce("b", Method.ESTIMATED, "ram-model"),
-            ce("c", Method.MEASURED, "core", counted=False),
-        ]
-    )
-    assert mixed == "mixed: estimated (ram-model) + measured (rapl)"
 
 
 # --------------------------------------------------------------------------- transfer

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from wattwise.meters._base import ComponentKind, Method, Source
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import CpuIdentity, RaplMeter
 from wattwise.store import RunStore
+from wattwise.testing import FakeClock
 from wattwise.testing._fake_nvml import make_fake_nvml
 from wattwise.testing._fake_powercap import FakePowercap
 from wattwise.tracking._accumulate import combined_uncertainty, counted_totals
@@ -185,11 +185,12 @@ def test_rapl_and_nvml_are_independent_in_a_run(
     store = RunStore.open(store_url)
     try:
         meters = [RaplMeter(root=fake.root, cpu=SKYLAKE), NvmlMeter(nvml=gpus.module)]
-        t = Tracker("mixed", meters=meters, store=store, interval_s=1)
+        clock = FakeClock()
+        t = Tracker("mixed", meters=meters, store=store, interval_s=1, clock=clock)
         with t:
             fake.advance(pkg, 40.0)
             gpus.advance(1.0, 300.0)
-            time.sleep(0.05)
+            clock.advance(0.05)
         r = t.result
         assert r is not None
         loaded = store.get_run(r.run_id)

@@ -15,6 +15,7 @@ from wattwise._errors import (
     StoreVersionError,
     WattwiseError,
 )
+from wattwise._records import Provenance
 from wattwise.meters._base import Method
 from wattwise.tracking import (
     RunResult,
@@ -39,6 +40,7 @@ __all__ = [
     "MeterPermissionError",
     "MeterUnavailable",
     "Method",
+    "Provenance",
     "ProviderError",
     "RunNotFound",
     "RunResult",

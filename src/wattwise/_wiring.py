@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from wattwise._records import CarbonFigures, Sample
-from wattwise.tracking._tracker import ClosableSink, set_defaults
+from wattwise.tracking._sink import ClosableSink, set_defaults
 
 if TYPE_CHECKING:
     from wattwise.carbon import IntensityProvider, Location

@@ -1,5 +1,5 @@
 """Records shared by the layers: the :class:`Record` base of every stored result, frozen run
-records and their uncertainty arithmetic.
+records, their provenance and uncertainty arithmetic.
 
 The bottom of the package with the meters (docs/architecture.md): tracking, store, carbon
 and report import these; they import only the meters' component types. The public names
@@ -8,6 +8,7 @@ are re-exported by :mod:`wattwise.tracking`.
 
 from wattwise._records.base import Record, RecordError, known_kinds, load_record
 from wattwise._records.charts import BarData, ChartData, Charted, FrontData
+from wattwise._records.provenance import Provenance
 from wattwise._records.run import (
     CarbonFigures,
     ComponentEnergy,
@@ -28,6 +29,7 @@ __all__ = [
     "ComponentEnergy",
     "FrontData",
     "Gap",
+    "Provenance",
     "Record",
     "RecordError",
     "RunResult",

@@ -23,6 +23,10 @@ Gaps (trace steps without data, see :class:`IntensityTrace`) are never guessed: 
 candidate start or slot that overlaps one is chosen, each plan lists the gaps of its
 window, and a baseline that would run through a gap is an error (its emissions are
 unknown, so no saving can be claimed).
+
+Why one module of ~620 lines: the two planners (contiguous and interruptible), their
+input parsing and the result they fill share the window, cost and gap checks below; split
+apart, each would need all of them.
 """
 
 from __future__ import annotations

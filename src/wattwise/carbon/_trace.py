@@ -14,6 +14,9 @@ hours are never forward-filled. Naive timestamps are UTC unless a time zone is
 given; then a local time that occurs twice (the autumn DST change) is read as the first
 occurrence until the clock is seen to go back, and a local time that does not exist (the
 spring DST gap) is an error naming the line.
+
+Why one module of ~500 lines: loading (the two CSV layouts, Parquet, time zones, gaps) and
+the trace it builds are one format; the bundled traces are two lines at the end.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
+from wattwise._records import Provenance
 from wattwise.cli._common import console
 from wattwise.cli._render import format_energy
 
@@ -83,7 +84,7 @@ def render_architectures(study: ArchitectureStudy) -> None:
             vs or "(best)",
         )
     console.print(table)
-    sources = " | ".join(dict.fromkeys(m.runs.energy_source for m in study.models))
+    sources = Provenance.combine(m.runs.energy_source for m in study.models)
     console.print(
         f"  medians ± half the interquartile range over {study.method['repeats']} repeats; "
         f"energy {sources}; * significant, ? test cannot decide",

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.infer._records import InferenceMeasurement
 from wattwise.meters._base import Meter
 from wattwise.tracking._records import ComponentEnergy, Scope
 from wattwise.tracking._tracker import RunSink, Tracker
-from wattwise.train._records import describe_sources
 
 __all__ = ["measure_calls", "tracking", "window_source"]
 
@@ -38,7 +38,7 @@ def tracking(
 
 def window_source(components: Sequence[ComponentEnergy]) -> str:
     """Provenance of a window's energy: ``estimated (cpu-tdp-utilisation)``..."""
-    return describe_sources(components)
+    return str(Provenance.from_components(components))
 
 
 def measure_calls(

@@ -1,4 +1,5 @@
-"""Energy sources: the meter contract, RAPL, NVML, the estimate, replay, and detection.
+"""Energy sources: the meter contract, RAPL, NVML, the estimate, replay, and detection;
+the GPU probe (utilisation, power, memory) and its monitor thread.
 
 Detection probes meters in a fixed order (:data:`PROBE_ORDER`); see :func:`detect_meters`.
 """
@@ -14,6 +15,7 @@ from wattwise.meters._base import (
 )
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
 from wattwise.meters._estimate import EstimateMeter
+from wattwise.meters._gpu import GpuMonitor, GpuProbe, GpuSample, NvmlGpuProbe, ReplayGpuProbe
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import CpuIdentity, RaplMeter
 from wattwise.meters._registry import PROBE_ORDER, Detection, detect_meters
@@ -27,12 +29,17 @@ __all__ = [
     "CpuSpec",
     "Detection",
     "EstimateMeter",
+    "GpuMonitor",
+    "GpuProbe",
+    "GpuSample",
     "Meter",
     "Method",
+    "NvmlGpuProbe",
     "NvmlMeter",
     "Probe",
     "RaplMeter",
     "Reading",
+    "ReplayGpuProbe",
     "ReplayMeter",
     "Source",
     "TraceInterval",

@@ -25,6 +25,10 @@ CPU, linear in utilisation between an idle and a full-load power (Fan, Weber & B
 
 RAM: ``P_ram = 0.3725 W/GB * GB in use`` (Green Algorithms referenceValues, memoryPower),
 with "in use" = total - available memory, averaged over the two ends of an interval.
+
+Why one module of ~620 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
+the meter that applies them are one model, with its citations in one place; the TDP table
+itself is in ``_cpu_table.py``.
 """
 
 from __future__ import annotations

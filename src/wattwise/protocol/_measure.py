@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from wattwise._errors import ConfigError
-from wattwise._records import ComponentEnergy
-from wattwise.meters._base import Method
+from wattwise._records import Provenance
 from wattwise.protocol._spec import Protocol, schedule
 from wattwise.protocol._stats import Summary, summarize
 from wattwise.tracking._tracker import Tracker
@@ -102,14 +101,13 @@ class Repeated:
         """All repeats as one window: energy, uncertainty (added linearly: one sensor),
         time and calls summed."""
         ms = self.measurements
-        sources = list(dict.fromkeys(m.source for m in ms))
         return Measurement(
             energy_j=sum(m.energy_j for m in ms),
             uncertainty_j=sum(m.uncertainty_j for m in ms),
             duration_s=sum(m.duration_s for m in ms),
             calls=sum(m.calls for m in ms),
             items_per_call=ms[0].items_per_call,
-            source=sources[0] if len(sources) == 1 else " | ".join(sources),
+            source=str(Provenance.combine(m.source for m in ms)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,21 +118,6 @@ class Repeated:
             "s_per_call": self.s_per_call.to_dict(),
             "repeats": [m.to_dict() for m in self.measurements],
         }
-
-
-def describe_sources(components: Iterable[ComponentEnergy]) -> str:
-    """Where a window's energy comes from (one line; the lead replaces this with the
-    shared Provenance type when the branches merge)."""
-    by_method: dict[Method, list[str]] = {}
-    for c in components:
-        if c.counted:
-            sensors = by_method.setdefault(c.source.method, [])
-            if c.source.sensor not in sensors:
-                sensors.append(c.source.sensor)
-    if not by_method:
-        return "none (no counted component)"
-    parts = [f"{m.value} ({', '.join(s)})" for m, s in sorted(by_method.items())]
-    return parts[0] if len(parts) == 1 else "mixed: " + " + ".join(parts)
 
 
 def measure_calls(
@@ -178,7 +161,7 @@ def measure_calls(
         duration_s=result.duration_s,
         calls=calls,
         items_per_call=items_per_call,
-        source=describe_sources(result.components),
+        source=str(Provenance.from_components(result.components)),
     )
 
 

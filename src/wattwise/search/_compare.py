@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.meters._base import Meter
 from wattwise.search._objective import EnergyObjective
 from wattwise.search._records import (
@@ -38,7 +39,6 @@ from wattwise.search._records import (
     StrategyResult,
     TrialRecord,
     Workload,
-    combine_sources,
 )
 from wattwise.search._search import _resolve_store
 from wattwise.search._space import SearchSpace, builtin_space
@@ -267,7 +267,7 @@ def _compare(
         target_accuracy=target,
         target_source=target_source,
         strategies=tuple(results),
-        energy_source=combine_sources(x.source for xs in raw.values() for x in xs),
+        energy_source=str(Provenance.combine(x.source for xs in raw.values() for x in xs)),
         scope=str(Scope(scope)),
         study_id=study_id,
         notes=notes,
@@ -364,9 +364,7 @@ def _one_search(
         study.optimize(timed, n_trials=trials, callbacks=[after], catch=())
     run = search.result
     assert run is not None
-    from wattwise.train import describe_sources
-
-    source = describe_sources(run.components)
+    source = str(Provenance.from_components(run.components))
     if store is not None and study_id is not None:
         store.add_study_run(
             study_id,

@@ -18,6 +18,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from wattwise._records import Provenance
 from wattwise.meters._base import Meter
 from wattwise.search._records import (
     ATTR_ACCURACY,
@@ -166,10 +167,8 @@ class EnergyObjective:
         state: str,
         note: str | None = None,
     ) -> None:
-        from wattwise.train import describe_sources
-
         energy = run.energy_j
-        source = describe_sources(run.components)
+        source = str(Provenance.from_components(run.components))
         others = sum(
             float(t.user_attrs.get(ATTR_ENERGY, 0.0))
             for t in trial.study.get_trials(deepcopy=False)

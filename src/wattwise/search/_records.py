@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -35,8 +35,6 @@ __all__ = [
     "StudyStatus",
     "TrialRecord",
     "WorkerEnergy",
-    "Workload",
-    "combine_sources",
 ]
 
 #: Optuna user attributes the objective writes on every trial.
@@ -48,17 +46,6 @@ ATTR_EPOCHS = "epochs"
 ATTR_HOST = "host"
 ATTR_PID = "pid"
 ATTR_RUN = "run_id"
-
-
-def combine_sources(sources: Iterable[str | None]) -> str:
-    """One provenance line for a total: the common source, or ``mixed: a; b``."""
-    seen: list[str] = []
-    for s in sources:
-        if s and s not in seen:
-            seen.append(s)
-    if not seen:
-        return "none recorded"
-    return seen[0] if len(seen) == 1 else "mixed: " + "; ".join(seen)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError, StoreError, StoreNotFound, WattwiseError
+from wattwise._records import Provenance
 from wattwise._units import format_energy
 from wattwise.meters._base import Meter
 from wattwise.search._objective import EnergyObjective, Workload
@@ -27,7 +28,6 @@ from wattwise.search._records import (
     StudyStatus,
     TrialRecord,
     WorkerEnergy,
-    combine_sources,
 )
 from wattwise.search._space import SearchSpace, builtin_space
 from wattwise.search._storage import (
@@ -427,7 +427,7 @@ def _result(
         total_energy_j=sum(t.energy_j or 0.0 for t in records),
         worker_trials=len(own),
         worker_energy_j=sum(t.energy_j or 0.0 for t in own),
-        energy_source=combine_sources(t.energy_source for t in records),
+        energy_source=str(Provenance.combine(t.energy_source for t in records)),
         stop_reason=reason,
         energy_budget_j=budget_j,
         study_id=study_id,
@@ -537,5 +537,5 @@ def _status(
         ),
         best_accuracy=best.accuracy if best is not None else None,
         best_trial=best.number if best is not None else None,
-        energy_source=combine_sources(t.energy_source for t in records),
+        energy_source=str(Provenance.combine(t.energy_source for t in records)),
     )

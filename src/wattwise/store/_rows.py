@@ -3,6 +3,9 @@ and read. Every function works inside the caller's transaction (a ``Connection``
 
 Identities used to make writes idempotent: a component by its name, a window by its path
 and start, a gap by its component and start, a sample by its component and interval.
+
+Why one module of ~540 lines: writing and reading back the same five tables is one
+mapping, kept together so a column and its reader change in one place.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ end. A run whose row still says ``running`` but whose process is gone reads back
 
 Layout: ``_schema`` (tables), ``_backend`` (engines, transactions, vendor errors),
 ``_rows`` (rows to records and back), ``_liveness`` (running or interrupted).
+
+Why one module of ~660 lines: it is the one class, :class:`RunStore`, whose methods are the
+store's public API (write, read, list, delete, studies); row-level work is in
+``_rows.py``, the schema in ``_schema.py``, the engines in ``_backend.py``.
 """
 
 from __future__ import annotations

@@ -32,15 +32,7 @@ from wattwise.protocol._stats import (
 from wattwise.studies._architectures import study_architectures
 from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type
 from wattwise.studies._environments import study_environments
-from wattwise.studies._gpu import (
-    GpuMonitor,
-    GpuProbe,
-    GpuSample,
-    NvmlGpuProbe,
-    ReplayGpuProbe,
-    assess_gpu,
-    summarize_gpu,
-)
+from wattwise.studies._gpu_fit import assess_gpu, summarize_gpu
 from wattwise.studies._layers import auto_variants, study_layers
 from wattwise.studies._method import StudyMethod
 from wattwise.studies._precision import PRECISIONS
@@ -73,18 +65,13 @@ __all__ = [
     "EnvironmentResult",
     "EnvironmentStudy",
     "GpuFit",
-    "GpuMonitor",
-    "GpuProbe",
-    "GpuSample",
     "GpuUsage",
     "LayerRow",
     "LayerStudy",
     "ModelCost",
     "ModelResult",
     "ModuleCost",
-    "NvmlGpuProbe",
     "RepeatedRuns",
-    "ReplayGpuProbe",
     "Saving",
     "Setting",
     "StepProfile",

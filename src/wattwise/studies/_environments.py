@@ -10,15 +10,9 @@ from contextlib import contextmanager
 import torch
 
 from wattwise._errors import ConfigError
+from wattwise.meters._gpu import GpuMonitor, GpuProbe, GpuSample, NvmlGpuProbe
 from wattwise.protocol import LeverContext, study_session
-from wattwise.studies._gpu import (
-    GpuMonitor,
-    GpuProbe,
-    GpuSample,
-    NvmlGpuProbe,
-    assess_gpu,
-    summarize_gpu,
-)
+from wattwise.studies._gpu_fit import assess_gpu, summarize_gpu
 from wattwise.studies._method import (
     Budget,
     StudyMethod,

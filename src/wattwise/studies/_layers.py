@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.protocol import (
     LeverContext,
     StudySession,
@@ -286,7 +287,7 @@ def study_layers(
             steps_per_window=windows.steps,
             energy_per_step_j=windows.energy_per_step_j,
             step_s=windows.step_s,
-            energy_source=" | ".join(dict.fromkeys(windows.sources)),
+            energy_source=str(Provenance.combine(windows.sources)),
             profiler_overhead_frac=overhead,
             layers=tuple(_rows(cost, prof, windows.energy_per_step_j.median)),
             variants=tuple(variant_rows),

@@ -32,6 +32,7 @@ from torch.nn import functional as F  # noqa: N812 - the usual alias
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.meters._base import Method
 from wattwise.protocol import Protocol, StudySession, schedule
 from wattwise.protocol._stats import TESTS, compare, min_p_value
@@ -363,7 +364,7 @@ def cheapest_within(
         reference_val_accuracy=reference.val_accuracy.median,
         choice_val_accuracy=choice.val_accuracy.median,
         energy_test=test,
-        energy_source=" | ".join(dict.fromkeys([reference.energy_source, choice.energy_source])),
+        energy_source=str(Provenance.combine([reference.energy_source, choice.energy_source])),
     )
 
 
@@ -372,8 +373,9 @@ def method_notes(method: StudyMethod, scope: Scope, sources: Sequence[str]) -> l
     notes = []
     if any(Method.ESTIMATED.value in s for s in sources):
         notes.append(
-            f"energy is {' | '.join(sources)}, not measured by a sensor: differences between "
-            "configurations of this study are meaningful; absolute joules are a model's figure"
+            f"energy is {Provenance.combine(sources)}, not measured by a sensor: "
+            "differences between configurations of this study are meaningful; "
+            "absolute joules are a model's figure"
         )
     if Scope(scope) is Scope.MACHINE:
         notes.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from wattwise._records import Provenance
 from wattwise._records.base import Record
 from wattwise._records.charts import BarData, ChartData, FrontData
 from wattwise._units import format_energy
@@ -100,7 +101,7 @@ class RepeatedRuns(Record):
     @property
     def energy_source(self) -> str:
         """Where the energy figures come from (one line; several when runs differed)."""
-        return " | ".join(dict.fromkeys(t.energy_source for t in self.trials))
+        return str(Provenance.combine(t.energy_source for t in self.trials))
 
     def to_dict(self) -> dict[str, Any]:
         """The fields, and the medians as plain numbers with their spreads beside them."""

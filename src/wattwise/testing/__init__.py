@@ -2,6 +2,9 @@
 
 * :class:`MeterContract` / :class:`MeterEnv`: the contract test every meter passes (needs
   pytest).
+* :class:`GpuProbeContract` / :class:`GpuProbeEnv`: the contract test every GPU probe
+  passes (needs pytest).
+* :class:`FakeClock`: a clock for the tracker that moves only when the test advances it.
 * :class:`FakePowercap` / :class:`PowerDriver`: a real powercap sysfs tree on disk whose
   RAPL counters can be advanced, wrapped, made unreadable or root-only.
 * :func:`make_fake_nvml` / :class:`FakeNvml` / :class:`FakeGpu` / :class:`FakeMig`: a faithful
@@ -17,15 +20,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wattwise.testing._fake_clock import FakeClock
     from wattwise.testing._fake_nvml import FakeGpu, FakeMig, FakeNvml, make_fake_nvml
     from wattwise.testing._fake_powercap import FakePowercap, PowerDriver
+    from wattwise.testing._gpu_probe_contract import GpuProbeContract, GpuProbeEnv
     from wattwise.testing._meter_contract import MeterContract, MeterEnv
 
 __all__ = [
+    "FakeClock",
     "FakeGpu",
     "FakeMig",
     "FakeNvml",
     "FakePowercap",
+    "GpuProbeContract",
+    "GpuProbeEnv",
     "MeterContract",
     "MeterEnv",
     "PowerDriver",
@@ -33,12 +41,15 @@ __all__ = [
 ]
 
 _WHERE = {
+    "FakeClock": "_fake_clock",
     "FakeGpu": "_fake_nvml",
     "FakeMig": "_fake_nvml",
     "FakeNvml": "_fake_nvml",
     "make_fake_nvml": "_fake_nvml",
     "FakePowercap": "_fake_powercap",
     "PowerDriver": "_fake_powercap",
+    "GpuProbeContract": "_gpu_probe_contract",
+    "GpuProbeEnv": "_gpu_probe_contract",
     "MeterContract": "_meter_contract",
     "MeterEnv": "_meter_contract",
 }

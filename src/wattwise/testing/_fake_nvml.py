@@ -34,6 +34,9 @@ module: the whole module (about 450 functions) takes ~0.1 s per fake, which adds
 seconds over a test suite, and would turn the constants and error classes into mocks.
 
 Needs ``nvidia-ml-py`` (``pip install wattwise[nvidia]``); no NVIDIA driver or GPU.
+
+Why one module of ~580 lines: it is one simulated driver, :class:`FakeNvml`, with one
+method per simulated NVML function; they share the driver's state and its lock.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ SIMULATED = (
     "nvmlDeviceGetUUID",
     "nvmlDeviceGetTotalEnergyConsumption",
     "nvmlDeviceGetPowerUsage",
+    "nvmlDeviceGetEnforcedPowerLimit",
+    "nvmlDeviceGetUtilizationRates",
+    "nvmlDeviceGetMemoryInfo",
     "nvmlDeviceGetMigMode",
     "nvmlDeviceGetMaxMigDeviceCount",
     "nvmlDeviceGetMigDeviceHandleByIndex",
@@ -136,6 +142,11 @@ class FakeGpu:
             (``NVMLError_NotSupported``), False for MIG disabled, True for enabled.
         mig_devices: the MIG devices (only listed while ``mig_mode`` is True).
         total_slices: the GPU's slice count (7 on A100/H100, 4 on A30).
+        utilisation_frac: the share of the last sample period a kernel ran (0..1), what
+            ``nvmlDeviceGetUtilizationRates`` reports as whole percent.
+        power_limit_w: the enforced power limit, in W.
+        memory_total_bytes: the board's memory, in bytes.
+        memory_used_bytes: the memory in use, in bytes.
     """
 
     name: str = "NVIDIA A100-SXM4-40GB"
@@ -149,6 +160,10 @@ class FakeGpu:
     mig_mode: bool | None = None
     mig_devices: tuple[FakeMig, ...] = ()
     total_slices: int = 7
+    utilisation_frac: float = 0.0
+    power_limit_w: float = 400.0
+    memory_total_bytes: int = 40 * 2**30
+    memory_used_bytes: int = 0
     # Power drawn so far in the current counter update period: (seconds, W) segments.
     _period: list[tuple[float, float]] = dataclasses.field(
         default_factory=list, init=False, repr=False, compare=False
@@ -460,6 +475,25 @@ class FakeNvml:
             if not gpu.power_sensor:
                 _raise(pynvml.NVMLError_NotSupported)
             return round(gpu.power_w * 1000.0)  # NVML reports whole mW
+
+    def _nvmlDeviceGetEnforcedPowerLimit(self, handle: object) -> int:
+        with self._lock:
+            return round(self._board(handle).power_limit_w * 1000.0)  # whole mW
+
+    def _nvmlDeviceGetUtilizationRates(self, handle: object) -> pynvml.c_nvmlUtilization_t:
+        with self._lock:
+            gpu = self._board(handle)
+            return pynvml.c_nvmlUtilization_t(gpu=round(gpu.utilisation_frac * 100), memory=0)
+
+    def _nvmlDeviceGetMemoryInfo(
+        self, handle: object, version: int | None = None
+    ) -> pynvml.c_nvmlMemory_t:
+        with self._lock:
+            gpu = self._board(handle)
+            free = gpu.memory_total_bytes - gpu.memory_used_bytes
+            return pynvml.c_nvmlMemory_t(
+                total=gpu.memory_total_bytes, free=free, used=gpu.memory_used_bytes
+            )
 
     def _require_init(self) -> None:
         if self._init_count == 0:

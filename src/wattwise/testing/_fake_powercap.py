@@ -35,6 +35,9 @@ every ``package-N-die-M`` zone shows the one socket-wide counter, and *independe
 link to the first die's file, so every zone shows the same value at every instant, as
 reads of one MSR do; :meth:`FakePowercap.advance` on any of them moves that one counter,
 and the failure methods (``make_unreadable``...) act on that one counter's file.
+
+Why one module of ~550 lines: it is one simulated sysfs tree, :class:`FakePowercap`, and
+the thread that drives it; every method writes the same files under the same lock.
 """
 
 from __future__ import annotations

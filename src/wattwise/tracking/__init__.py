@@ -1,5 +1,7 @@
 """Tracking: the sampler, the tracker with windows, scopes and baseline, and its records."""
 
+from wattwise.tracking._clock import Clock, SystemClock, Ticker
+from wattwise.tracking._context import current_tracker, last_run
 from wattwise.tracking._records import (
     CarbonFigures,
     ComponentEnergy,
@@ -10,17 +12,14 @@ from wattwise.tracking._records import (
     Scope,
     WindowResult,
 )
-from wattwise.tracking._tracker import (
-    RunSink,
-    Tracker,
-    Window,
-    current_tracker,
-    last_run,
-    track,
-)
+from wattwise.tracking._sink import RunSink
+from wattwise.tracking._track import track
+from wattwise.tracking._tracker import Tracker
+from wattwise.tracking._window import Window
 
 __all__ = [
     "CarbonFigures",
+    "Clock",
     "ComponentEnergy",
     "Gap",
     "RunResult",
@@ -28,6 +27,8 @@ __all__ = [
     "RunStatus",
     "Sample",
     "Scope",
+    "SystemClock",
+    "Ticker",
     "Tracker",
     "Window",
     "WindowResult",

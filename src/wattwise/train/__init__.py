@@ -19,7 +19,6 @@ from wattwise.train._records import (
     FitResult,
     StopDecision,
     TrainingInterrupted,
-    describe_sources,
 )
 from wattwise.train._stopping import (
     EnergyBudget,
@@ -56,7 +55,6 @@ __all__ = [
     "TensorBoardCallback",
     "TrainState",
     "TrainingInterrupted",
-    "describe_sources",
     "extend_head",
     "fit",
     "freeze",

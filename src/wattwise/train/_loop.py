@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812 - the usual alias
 
 from wattwise._errors import ConfigError
+from wattwise._records import Provenance
 from wattwise.protocol import LeverContext, tracking
 from wattwise.tracking._tracker import Tracker, Window
 from wattwise.train._batches import Batches
@@ -32,7 +33,6 @@ from wattwise.train._records import (
     FitResult,
     StopDecision,
     TrainingInterrupted,
-    describe_sources,
 )
 from wattwise.train._stopping import StopContext, StopRule
 from wattwise.workloads._datasets import DataSplit
@@ -249,7 +249,7 @@ def _result(
         assert run is not None
         total, unc, comps = run.energy_j, run.uncertainty_j, run.components
         duration = run.duration_s
-    source = describe_sources(comps)
+    source = str(Provenance.from_components(comps))
     final_prediction: EnergyPrediction | None = None
     saved = 0.0
     if stop_decision is not None and interrupt is None:
@@ -414,7 +414,7 @@ def _epochs(
                 val_loss, val_acc = _evaluate(model, val_batches)
         res = w.result
         assert res is not None
-        source = describe_sources(res.components)
+        source = str(Provenance.from_components(res.components))
         energies = [e.energy_j for e in state.history] + [res.energy_j]
         used = spent()
         prediction = predict_total(

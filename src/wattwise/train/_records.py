@@ -8,13 +8,11 @@ energy of an epoch and the tracked run are in-memory handles: the run store hold
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from wattwise._records.base import Record
 from wattwise._units import format_energy
-from wattwise.meters._base import Method
 from wattwise.tracking._records import ComponentEnergy, RunResult
 
 __all__ = [
@@ -23,26 +21,7 @@ __all__ = [
     "FitResult",
     "StopDecision",
     "TrainingInterrupted",
-    "describe_sources",
 ]
-
-
-def describe_sources(components: Iterable[ComponentEnergy]) -> str:
-    """Say where a total's energy comes from, e.g. ``estimated (cpu-tdp-utilisation)`` or
-    ``mixed: measured (rapl-powercap) + estimated (ram-0.3725-w-per-gb)``.
-
-    Only counted components are named: they are what the total adds up.
-    """
-    by_method: dict[Method, list[str]] = {}
-    for c in components:
-        if c.counted:
-            sensors = by_method.setdefault(c.source.method, [])
-            if c.source.sensor not in sensors:
-                sensors.append(c.source.sensor)
-    if not by_method:
-        return "none (no counted component)"
-    parts = [f"{m.value} ({', '.join(s)})" for m, s in sorted(by_method.items())]
-    return parts[0] if len(parts) == 1 else "mixed: " + " + ".join(parts)
 
 
 @dataclass(frozen=True)

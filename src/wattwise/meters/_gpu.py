@@ -1,16 +1,16 @@
-"""How busy a GPU is while it trains, and whether it is oversized for the model.
+"""How busy a GPU is: utilisation, power and memory, read by a probe on a thread.
 
-del Rey et al. found that GPU power should match model complexity: a large GPU running a
-small model idles most of the time while drawing its idle power. A :class:`GpuMonitor`
-samples a :class:`GpuProbe` on a thread during each run; :func:`assess_gpu` turns the samples
-into a verdict. :class:`NvmlGpuProbe` reads NVML (the only place here that talks to it, and
-it converts mW to W once); :class:`ReplayGpuProbe` plays recorded samples back for tests.
+A :class:`GpuProbe` reads one GPU; a :class:`GpuMonitor` samples it every ``interval_s``
+on a thread while its ``with`` block runs (the environment study uses it to tell whether a
+GPU is oversized for the model). :class:`NvmlGpuProbe` reads NVML with the NVML meter's
+loading, error wording and ``CUDA_VISIBLE_DEVICES`` mapping (``_nvml.py``), and converts mW
+to W once; :class:`ReplayGpuProbe` plays recorded samples back.
+:class:`wattwise.testing.GpuProbeContract` is the contract test both pass.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -18,26 +18,18 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Self
 
-import numpy as np
-
 from wattwise._errors import MeterError, MeterUnavailable
-from wattwise.studies._records import GpuFit, GpuUsage
+from wattwise.meters._cuda_visible import visible_nvml_indices
+from wattwise.meters._nvml import (
+    _INSTALL_HINT,
+    _W_PER_MW,
+    _describe,
+    _import_pynvml,
+    _init_failure,
+    _shutdown_quietly,
+)
 
-__all__ = [
-    "GpuMonitor",
-    "GpuProbe",
-    "GpuSample",
-    "NvmlGpuProbe",
-    "ReplayGpuProbe",
-    "assess_gpu",
-    "summarize_gpu",
-]
-
-_W_PER_MW = 1e-3  # NVML power unit: mW
-
-#: Below this median utilisation (and power share) a GPU counts as oversized.
-BUSY_THRESHOLD_FRAC = 0.5
-POWER_THRESHOLD_FRAC = 0.5
+__all__ = ["GpuMonitor", "GpuProbe", "GpuSample", "NvmlGpuProbe", "ReplayGpuProbe"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,7 @@ class GpuProbe(abc.ABC):
         """One reading, or None when this one failed."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release the connection."""
+        """Release the connection (further calls do nothing)."""
 
 
 class ReplayGpuProbe(GpuProbe):
@@ -105,7 +97,8 @@ class NvmlGpuProbe(GpuProbe):
 
     Args:
         cuda_index: the device's CUDA index (mapped to NVML through ``CUDA_VISIBLE_DEVICES``).
-        nvml: the ``pynvml`` module or a stand-in (default: imported on :meth:`open`).
+        nvml: the ``pynvml`` module or a stand-in such as
+            :func:`wattwise.testing.make_fake_nvml`'s (default: imported on :meth:`open`).
     """
 
     def __init__(self, cuda_index: int = 0, *, nvml: ModuleType | Any | None = None) -> None:
@@ -115,11 +108,17 @@ class NvmlGpuProbe(GpuProbe):
         self._limit_w = 0.0
 
     def open(self) -> str:
-        from wattwise.meters._nvml import visible_nvml_indices
+        """Open NVML and the device.
 
+        Raises:
+            MeterUnavailable: pynvml, the driver or the device is missing.
+        """
         nvml = self._load()
         try:
             nvml.nvmlInit()
+        except nvml.NVMLError as exc:
+            raise MeterUnavailable(f"NVML: {_init_failure(exc)}") from None
+        try:
             uuids = [
                 str(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i)))
                 for i in range(int(nvml.nvmlDeviceGetCount()))
@@ -127,26 +126,30 @@ class NvmlGpuProbe(GpuProbe):
             visible, _ = visible_nvml_indices(os.environ.get("CUDA_VISIBLE_DEVICES"), uuids)
             if self.cuda_index >= len(visible):
                 raise MeterUnavailable(f"no NVML device for cuda:{self.cuda_index}")
-            self._handle = nvml.nvmlDeviceGetHandleByIndex(visible[self.cuda_index])
-            self._limit_w = float(nvml.nvmlDeviceGetEnforcedPowerLimit(self._handle)) * _W_PER_MW
-            return str(nvml.nvmlDeviceGetName(self._handle))
+            handle = nvml.nvmlDeviceGetHandleByIndex(visible[self.cuda_index])
+            self._limit_w = float(nvml.nvmlDeviceGetEnforcedPowerLimit(handle)) * _W_PER_MW
+            name = str(nvml.nvmlDeviceGetName(handle))
         except nvml.NVMLError as exc:
-            raise MeterUnavailable(f"NVML: {exc} ({type(exc).__name__})") from None
+            _shutdown_quietly(nvml)
+            raise MeterUnavailable(f"NVML: {_describe(exc)}") from None
+        except MeterUnavailable:
+            _shutdown_quietly(nvml)
+            raise
+        self._handle = handle
+        return name
 
     def _load(self) -> Any:
         if self.nvml is None:
             try:
-                import pynvml
+                self.nvml = _import_pynvml()
             except ImportError:
-                raise MeterUnavailable(
-                    "pynvml is not installed: install wattwise[nvidia]"
-                ) from None
-            self.nvml = pynvml
+                raise MeterUnavailable(_INSTALL_HINT) from None
         return self.nvml
 
     def sample(self) -> GpuSample | None:
         nvml = self.nvml
-        assert nvml is not None and self._handle is not None
+        if nvml is None or self._handle is None:
+            raise MeterError("NvmlGpuProbe.sample() called before open() or after close()")
         try:
             util = nvml.nvmlDeviceGetUtilizationRates(self._handle)
             power_mw = nvml.nvmlDeviceGetPowerUsage(self._handle)
@@ -161,18 +164,17 @@ class NvmlGpuProbe(GpuProbe):
         )
 
     def close(self) -> None:
-        nvml = self.nvml
-        if nvml is not None and self._handle is not None:
-            with contextlib.suppress(nvml.NVMLError):  # nothing measured is lost
-                nvml.nvmlShutdown()
+        if self.nvml is not None and self._handle is not None:
             self._handle = None
+            _shutdown_quietly(self.nvml)  # nothing measured is lost
 
 
 class GpuMonitor:
     """Samples a probe every ``interval_s`` on a thread while in the ``with`` block.
 
-    After the block, :attr:`samples` holds the readings and :attr:`error` says why there
-    are none when the probe could not be opened.
+    It takes one sample on entering and one on leaving, so even a block shorter than the
+    interval has readings. After the block, :attr:`samples` holds the readings and
+    :attr:`error` says why there are none when the probe could not be opened.
 
     Args:
         probe: the GPU to read.
@@ -215,45 +217,3 @@ class GpuMonitor:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._take()
-
-
-def summarize_gpu(device: str, gpu_name: str, samples: Sequence[GpuSample]) -> GpuUsage | None:
-    """Usage over the samples of one or more runs (None without samples)."""
-    if not samples:
-        return None
-    util = np.array([s.utilisation_frac for s in samples])
-    return GpuUsage(
-        device=device,
-        gpu_name=gpu_name,
-        samples=len(samples),
-        utilisation_frac=float(np.median(util)),
-        utilisation_p90_frac=float(np.percentile(util, 90)),
-        power_w=float(np.mean([s.power_w for s in samples])),
-        power_limit_w=max(s.power_limit_w for s in samples),
-        memory_used_frac=max(s.memory_used_frac for s in samples),
-    )
-
-
-def assess_gpu(
-    usage: GpuUsage,
-    *,
-    busy_threshold_frac: float = BUSY_THRESHOLD_FRAC,
-    power_threshold_frac: float = POWER_THRESHOLD_FRAC,
-) -> GpuFit:
-    """Whether the GPU is oversized: its median utilisation is below ``busy_threshold_frac``
-    and its mean power below ``power_threshold_frac`` of its limit (it idled and drew
-    little of what it could: a smaller GPU, a larger batch or several jobs would use it
-    better). Either figure high means the work keeps it busy."""
-    power_share = usage.power_w / usage.power_limit_w if usage.power_limit_w > 0 else 0.0
-    figures = (
-        f"{usage.gpu_name} busy {usage.utilisation_frac:.0%} of the time (median, p90 "
-        f"{usage.utilisation_p90_frac:.0%}), drawing {usage.power_w:.0f} W = {power_share:.0%} "
-        f"of its {usage.power_limit_w:.0f} W limit, memory {usage.memory_used_frac:.0%} used"
-    )
-    if usage.utilisation_frac < busy_threshold_frac and power_share < power_threshold_frac:
-        return GpuFit(
-            True,
-            f"oversized: {figures}; a smaller GPU, larger batches or sharing it between jobs "
-            "would spend less energy idling",
-        )
-    return GpuFit(False, f"matched: {figures}")
