@@ -3,6 +3,7 @@ measured zoo with plots."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from wattwise._errors import ConfigError  # noqa: E402
 from wattwise.infer import (  # noqa: E402
     DEFAULT_ZOO,
     FAMILY_YEARS,
+    ZOO_PROTOCOL,
     measure_zoo,
     model_info,
     pareto_front,
@@ -22,6 +24,7 @@ from wattwise.infer import (  # noqa: E402
 )
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 
 CPU = Component(
@@ -55,7 +58,7 @@ def test_unknown_models_are_refused() -> None:
     with pytest.raises(ConfigError, match="not a torchvision classification model"):
         model_info("resnet9000")
     with pytest.raises(ConfigError, match="no model"):
-        measure_zoo([], store=False)
+        measure_zoo([], context=LeverContext(store=False))
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
@@ -87,8 +90,9 @@ def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: P
     names = ["shufflenet_v2_x0_5", "mobilenet_v3_small", "squeezenet1_1"]
     seen: list[str] = []
     result = measure_zoo(
-        names, batch_size=2, min_time_s=0.05, min_calls=2, out_dir=str(tmp_path / "plots"),
-        tracker=t, progress=lambda i, n, m: seen.append(f"{i + 1}/{n} {m}"),
+        names, batch_size=2, protocol=replace(ZOO_PROTOCOL, min_time_s=0.05, min_calls=2),
+        out_dir=str(tmp_path / "plots"), tracker=t,
+        context=LeverContext(progress=lambda i, n, m: seen.append(f"{i + 1}/{n} {m}")),
     )  # fmt: skip
     assert seen == ["1/3 shufflenet_v2_x0_5", "2/3 mobilenet_v3_small", "3/3 squeezenet1_1"]
     assert [e.model for e in result.entries] == [

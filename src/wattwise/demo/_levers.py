@@ -520,6 +520,7 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
     import torch
 
     from wattwise.infer import measure_batching, parse_policies
+    from wattwise.protocol import LeverContext
     from wattwise.workloads import build_model
 
     step("batching: serving mobilenet_v3_small at 16 requests/s")
@@ -535,8 +536,7 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
         requests=requests,
         slo_s=0.5,
         model_name="mobilenet_v3_small",
-        store=settings.store,
-        scope=settings.scope,
+        context=LeverContext.of(store=settings.store, scope=settings.scope),
     )
     by_name = {p.policy: p for p in result.policies}
     one = next(p for p in result.policies if p.max_batch_size == 1)
@@ -581,7 +581,8 @@ def quantization(
     """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
     import torch
 
-    from wattwise.infer import measure_quantization
+    from wattwise.infer import QUANTIZE_PROTOCOL, measure_quantization
+    from wattwise.protocol import LeverContext
     from wattwise.workloads import load_dataset
 
     step("quantization: the trained CNN in fp32 and int8")
@@ -595,12 +596,14 @@ def quantization(
         model,
         val=(xs, ys),
         calibration=cal,
-        rounds=2 if settings.quick else 3,
-        min_time_s=0.5 if settings.quick else 1.0,
+        protocol=replace(
+            QUANTIZE_PROTOCOL,
+            repeats=2 if settings.quick else 3,
+            min_time_s=0.5 if settings.quick else 1.0,
+        ),
         model_name="cnn",
         dataset="digits",
-        store=settings.store,
-        scope=settings.scope,
+        context=LeverContext.of(store=settings.store, scope=settings.scope),
     )
     fp32 = result.variant("fp32")
     int8 = [v for v in result.variants if v.variant != "fp32"]

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
 from wattwise._errors import ConfigError
-from wattwise.infer._measure import tracking, window_source
 from wattwise.infer._queue import (
     BatchPolicy,
     Clock,
@@ -32,11 +32,12 @@ from wattwise.infer._queue import (
     serve_queue,
 )
 from wattwise.infer._records import BatchingResult, PolicyResult
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext, Protocol, schedule, tracking, warm_up
 from wattwise.tracking._records import Scope
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.tracking._tracker import Tracker
+from wattwise.train._records import describe_sources
 
-__all__ = ["CLOCKS", "measure_batching", "pick_policy"]
+__all__ = ["BATCHING_PROTOCOL", "CLOCKS", "measure_batching", "pick_policy"]
 
 #: Clocks :func:`measure_batching` can run the queue on.
 CLOCKS = ("real", "virtual")
@@ -78,6 +79,11 @@ def _warm_sizes(policies: Sequence[BatchPolicy]) -> list[int]:
     return sorted(sizes)
 
 
+#: The default protocol of :func:`measure_batching`: every batch size warmed up twice
+#: (the first calls of a shape build kernels), each policy served once.
+BATCHING_PROTOCOL = Protocol(repeats=1, warmup=2)
+
+
 def measure_batching(
     model: nn.Module,
     *,
@@ -94,10 +100,9 @@ def measure_batching(
     service_s: Callable[[int], float] | None = None,
     device: str | torch.device = "cpu",
     model_name: str = "model",
+    protocol: Protocol = BATCHING_PROTOCOL,
     tracker: Tracker | None = None,
-    meters: Sequence[Meter] | None = None,
-    store: RunSink | str | bool | None = None,
-    scope: Scope | str = Scope.MACHINE,
+    context: LeverContext | None = None,
 ) -> BatchingResult:
     """Serve the same simulated request stream with every policy and measure each.
 
@@ -118,78 +123,33 @@ def measure_batching(
             instead of the measured one (tests).
         device: where inference runs.
         model_name: the model's name for the result.
-        tracker: a tracker to measure with (one window per policy); default: a new one.
-        meters: meters for a new tracker.
-        store: store for a new tracker (None: default store; False: none).
-        scope: scope of a new tracker.
+        protocol: warm-up calls per batch size, the order of the policies and the
+            cool-down between them (one repeat: each policy serves the stream once).
+        tracker: a tracker to measure with (one window per policy); default: a new one
+            from ``context``.
+        context: meters, store and scope of a new tracker (None: ``LeverContext()``).
 
     Raises:
-        ConfigError: bad arguments (clock, rate, counts, idle power).
+        ConfigError: bad arguments (clock, rate, counts, idle power, repeats).
     """
-    if clock not in CLOCKS:
-        raise ConfigError(f"unknown clock {clock!r} (known: {', '.join(CLOCKS)})")
-    if not policies:
-        raise ConfigError("no batching policy to measure")
-    if idle_power_w is not None and (clock != "virtual" or idle_power_w < 0):
-        raise ConfigError("an idle power (>= 0 W) applies to the virtual clock only")
-    if service_s is not None and clock != "virtual":
-        raise ConfigError("a service-time function applies to the virtual clock only")
-    if slo_s is not None and not slo_s > 0:
-        raise ConfigError(f"the latency SLO must be > 0, got {slo_s}")
+    _check(policies, slo_s, clock, idle_power_w, service_s, protocol)
     arrivals = make_arrivals(rate_rps, requests, process=arrival, jitter=jitter, seed=seed)
     dev = torch.device(device)
-    model = model.to(dev).eval()
-    top = max(p.max_batch_size for p in policies)
-    gen = torch.Generator().manual_seed(seed)
-    pool = torch.randn(top, *input_shape, generator=gen).to(dev)
-    sync = dev.type == "cuda"
-
-    def run_batch(n: int) -> None:
-        with torch.inference_mode():
-            model(pool[:n])
-        if sync:
-            torch.cuda.synchronize(dev)
-
+    run_batch = _batch_runner(model, dev, input_shape, policies, seed)
     for n in _warm_sizes(policies):  # first calls of a shape build kernels: not measured
-        run_batch(n)
-        run_batch(n)
+        warm_up(partial(run_batch, n), protocol)
 
-    results: list[PolicyResult] = []
-    with tracking(tracker, f"batching {model_name}", meters=meters, store=store, scope=scope) as t:
-        for policy in policies:
+    by_label = {p.label: p for p in policies}
+    served: dict[str, PolicyResult] = {}
+    with tracking(f"batching {model_name}", context or LeverContext(), tracker) as t:
+        for _, label in schedule(list(by_label), protocol):
             clk: Clock = RealClock() if clock == "real" else VirtualClock(service_s)
-            with t.window(f"policy {policy.label}") as w:
-                trace = serve_queue(arrivals, policy, clk, run_batch)
-            win = w.result
-            assert win is not None
-            idle_j = None
-            energy = win.energy_j
-            if clock == "virtual" and idle_power_w is not None:
-                idle_j = idle_power_w * trace.idle_s
-                energy += idle_j
-            lat = trace.latencies_s
-            p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99]))
-            results.append(
-                PolicyResult(
-                    policy=policy.label,
-                    max_batch_size=policy.max_batch_size,
-                    max_wait_s=policy.max_wait_s if policy.waits else None,
-                    greedy=policy.greedy,
-                    requests=requests,
-                    batches=len(trace.batches),
-                    energy_j=energy,
-                    uncertainty_j=win.uncertainty_j,
-                    idle_energy_j=idle_j,
-                    duration_s=trace.end_s,
-                    busy_s=trace.busy_s,
-                    latencies_s=(p50, p95, p99),
-                    mean_latency_s=float(np.mean(lat)),
-                    source=window_source(win.components),
-                    meets_slo=None if slo_s is None else p95 <= slo_s,
-                )
+            served[label] = _serve(
+                t, by_label[label], arrivals, clk, run_batch, idle_power_w, slo_s
             )
         run_id = t.run_id
         scope_used = str(Scope(t.scope).value)
+    results = [served[label] for label in by_label]
     best, reason = pick_policy(results, slo_s)
     return BatchingResult(
         model=model_name,
@@ -209,6 +169,95 @@ def measure_batching(
         source=results[0].source,
         run_id=run_id,
         notes=_notes(clock, idle_power_w, scope_used, results),
+    )
+
+
+def _check(
+    policies: Sequence[BatchPolicy],
+    slo_s: float | None,
+    clock: str,
+    idle_power_w: float | None,
+    service_s: Callable[[int], float] | None,
+    protocol: Protocol,
+) -> None:
+    """Refuse bad settings before anything is served."""
+    if clock not in CLOCKS:
+        raise ConfigError(f"unknown clock {clock!r} (known: {', '.join(CLOCKS)})")
+    if not policies:
+        raise ConfigError("no batching policy to measure")
+    if idle_power_w is not None and (clock != "virtual" or idle_power_w < 0):
+        raise ConfigError("an idle power (>= 0 W) applies to the virtual clock only")
+    if service_s is not None and clock != "virtual":
+        raise ConfigError("a service-time function applies to the virtual clock only")
+    if slo_s is not None and not slo_s > 0:
+        raise ConfigError(f"the latency SLO must be > 0, got {slo_s}")
+    if protocol.repeats != 1:
+        raise ConfigError(
+            f"batching serves the request stream once per policy: repeats must be 1, "
+            f"got {protocol.repeats} (repeat the measurement in separate runs)"
+        )
+
+
+def _batch_runner(
+    model: nn.Module,
+    dev: torch.device,
+    input_shape: tuple[int, ...],
+    policies: Sequence[BatchPolicy],
+    seed: int,
+) -> Callable[[int], None]:
+    """Runs one batch of n requests: a slice of a seeded random pool, synchronised."""
+    model = model.to(dev).eval()
+    top = max(p.max_batch_size for p in policies)
+    gen = torch.Generator().manual_seed(seed)
+    pool = torch.randn(top, *input_shape, generator=gen).to(dev)
+    sync = dev.type == "cuda"
+
+    def run_batch(n: int) -> None:
+        with torch.inference_mode():
+            model(pool[:n])
+        if sync:
+            torch.cuda.synchronize(dev)
+
+    return run_batch
+
+
+def _serve(
+    t: Tracker,
+    policy: BatchPolicy,
+    arrivals: Sequence[float],
+    clk: Clock,
+    run_batch: Callable[[int], None],
+    idle_power_w: float | None,
+    slo_s: float | None,
+) -> PolicyResult:
+    """Serve the arrivals with one policy inside its own window."""
+    with t.window(f"policy {policy.label}") as w:
+        trace = serve_queue(arrivals, policy, clk, run_batch)
+    win = w.result
+    assert win is not None
+    idle_j = None
+    energy = win.energy_j
+    if isinstance(clk, VirtualClock) and idle_power_w is not None:
+        idle_j = idle_power_w * trace.idle_s
+        energy += idle_j
+    lat = trace.latencies_s
+    p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99]))
+    return PolicyResult(
+        policy=policy.label,
+        max_batch_size=policy.max_batch_size,
+        max_wait_s=policy.max_wait_s if policy.waits else None,
+        greedy=policy.greedy,
+        requests=len(arrivals),
+        batches=len(trace.batches),
+        energy_j=energy,
+        uncertainty_j=win.uncertainty_j,
+        idle_energy_j=idle_j,
+        duration_s=trace.end_s,
+        busy_s=trace.busy_s,
+        latencies_s=(p50, p95, p99),
+        mean_latency_s=float(np.mean(lat)),
+        source=describe_sources(win.components),
+        meets_slo=None if slo_s is None else p95 <= slo_s,
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from wattwise.protocol import Measurement
+
 __all__ = [
     "BatchingResult",
-    "InferenceMeasurement",
     "PolicyResult",
     "QuantVariant",
     "QuantizationResult",
@@ -22,42 +23,6 @@ __all__ = [
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
-
-
-@dataclass(frozen=True)
-class InferenceMeasurement:
-    """Repeated inference measured inside one tracker window.
-
-    Attributes:
-        energy_j: counted energy of the window, in J.
-        uncertainty_j: its one-sigma uncertainty, in J.
-        duration_s: the window's length, in s.
-        calls: forward passes run in it.
-        items_per_call: inputs per forward pass (the batch size).
-        source: where the energy comes from (``estimated (cpu-tdp-utilisation)``).
-    """
-
-    energy_j: float
-    uncertainty_j: float
-    duration_s: float
-    calls: int
-    items_per_call: int
-    source: str
-
-    @property
-    def items(self) -> int:
-        """Inputs processed."""
-        return self.calls * self.items_per_call
-
-    @property
-    def j_per_item(self) -> float:
-        """Energy per input, in J."""
-        return self.energy_j / self.items
-
-    @property
-    def s_per_call(self) -> float:
-        """Mean wall time of one forward pass (the latency of a batch), in s."""
-        return self.duration_s / self.calls
 
 
 @dataclass(frozen=True)
@@ -267,7 +232,7 @@ class QuantVariant:
     variant: str
     method: str
     kernels: str
-    measurement: InferenceMeasurement
+    measurement: Measurement
     size_bytes: int
     accuracy: float
     notes: tuple[str, ...] = ()
@@ -275,7 +240,7 @@ class QuantVariant:
     @property
     def j_per_inference(self) -> float:
         """Energy per input, in J."""
-        return self.measurement.j_per_item
+        return self.measurement.energy_per_item_j
 
     @property
     def latency_s(self) -> float:
@@ -397,13 +362,13 @@ class ZooEntry:
     gflops: float
     params: int
     input_size: int
-    measurement: InferenceMeasurement
+    measurement: Measurement
     on_pareto_front: bool = False
 
     @property
     def j_per_image(self) -> float:
         """Energy per image, in J."""
-        return self.measurement.j_per_item
+        return self.measurement.energy_per_item_j
 
     @property
     def latency_s(self) -> float:

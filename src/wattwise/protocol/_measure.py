@@ -14,7 +14,7 @@ from wattwise.protocol._spec import Protocol, schedule
 from wattwise.protocol._stats import Summary, summarize
 from wattwise.tracking._tracker import Tracker
 
-__all__ = ["Measurement", "Repeated", "measure", "measure_calls"]
+__all__ = ["Measurement", "Repeated", "measure", "measure_calls", "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,17 @@ def describe_sources(components: Iterable[ComponentEnergy]) -> str:
     return parts[0] if len(parts) == 1 else "mixed: " + " + ".join(parts)
 
 
+def warm_up(call: Callable[[], object], protocol: Protocol) -> None:
+    """Call ``call`` ``protocol.warmup`` times, untracked: first-call allocation, kernel
+    selection and caches are paid here, not by the first measured window.
+
+    For work measured outside :func:`measure` (a request queue, a search) that still warms
+    up under the protocol's rule; :func:`measure` warms its subjects itself.
+    """
+    for _ in range(protocol.warmup):
+        call()
+
+
 def measure_calls(
     call: Callable[[], object],
     *,
@@ -221,9 +232,7 @@ def measure(
     taken: dict[str, list[Measurement]] = {label: [] for label in subjects}
     for repeat, label in schedule(list(subjects), protocol, sleep=sleep):
         if label not in warmed:
-            warm = (warm_ups or {}).get(label, subjects[label])
-            for _ in range(protocol.warmup):
-                warm()
+            warm_up((warm_ups or {}).get(label, subjects[label]), protocol)
             warmed.add(label)
         n = items_per_call if isinstance(items_per_call, int) else items_per_call[label]
         m = measure_calls(
