@@ -663,6 +663,7 @@ def search(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, A
     import optuna
     import torch
 
+    from wattwise.protocol import LeverContext
     from wattwise.search import Workload, compare_strategies
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says enough
@@ -673,9 +674,8 @@ def search(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section, A
         Workload(dataset="digits", model="cnn"),
         strategies="grid,tpe",
         trials=trials,
-        store=settings.store,
-        scope=settings.scope,
         name="demo: grid against TPE",
+        context=LeverContext.of(store=settings.store, scope=settings.scope),
     )
     grid, tpe = comparison.strategy("grid"), comparison.strategy("tpe")
     rows = tuple(
