@@ -22,6 +22,7 @@ from wattwise.cli._common import (
     need,
     print_json,
 )
+from wattwise.protocol import LeverContext
 
 __all__ = ["infer_app"]
 
@@ -140,11 +141,11 @@ def batching(
     _need_torch()
     try:
         data = _batching(
+            lever_context(meters, store, scope),
             model=model, rate=rate, jitter=jitter, arrival=arrival, requests=requests,
             batch_sizes=batch_sizes, max_wait_ms=max_wait_ms, greedy_max=greedy_max,
             slo_ms=slo_ms, clock=clock, idle_power_w=idle_power_w, input_size=input_size,
-            threads=threads, device=device, seed=seed, scope=scope, meters=meters,
-            name=name, store=store, quiet=json_out,
+            threads=threads, device=device, seed=seed, name=name, quiet=json_out,
         )  # fmt: skip
     except WattwiseError as exc:
         fail(str(exc))
@@ -155,6 +156,7 @@ def batching(
 
 
 def _batching(
+    context: LeverContext,
     *,
     model: str,
     rate: float,
@@ -171,10 +173,7 @@ def _batching(
     threads: int | None,
     device: str,
     seed: int,
-    scope: str,
-    meters: str,
     name: str | None,
-    store: str | None,
     quiet: bool,
 ) -> dict[str, Any]:
     import torch
@@ -183,7 +182,6 @@ def _batching(
     from wattwise.train import resolve_device
     from wattwise.workloads import build_model
 
-    context = lever_context(meters, store, scope)
     _set_threads(threads)
     if not (rate > 0 and math.isfinite(rate)):  # said before any model is built
         raise ConfigError(f"--rate must be a positive number of requests/s, got {rate:g}")
@@ -312,10 +310,11 @@ def quantize(
     need("wattwise infer quantize", "torch", ["torchao"])
     try:
         data = _quantize(
+            lever_context(meters, store, scope),
             model=model, dataset=dataset, init=init, epochs=epochs, batch_size=batch_size,
             variants=variants, calibration=calibration, rounds=rounds, min_time_s=min_time_s,
             max_accuracy_drop_pp=max_accuracy_drop_pp, threads=threads, seed=seed,
-            scope=scope, meters=meters, name=name, store=store, quiet=json_out,
+            name=name, quiet=json_out,
         )  # fmt: skip
     except WattwiseError as exc:
         fail(str(exc))
@@ -359,6 +358,7 @@ def quantize(
 
 
 def _quantize(
+    context: LeverContext,
     *,
     model: str | None,
     dataset: str,
@@ -372,10 +372,7 @@ def _quantize(
     max_accuracy_drop_pp: float,
     threads: int | None,
     seed: int,
-    scope: str,
-    meters: str,
     name: str | None,
-    store: str | None,
     quiet: bool,
 ) -> dict[str, Any]:
     import torch
@@ -384,7 +381,6 @@ def _quantize(
     from wattwise.infer import QUANTIZE_PROTOCOL, measure_quantization, record_study
     from wattwise.workloads import build_model, load_dataset
 
-    context = lever_context(meters, store, scope)
     _set_threads(threads)
     if model is None and init is None:
         raise ConfigError("give --model NAME (trained first) or --init CKPT")
