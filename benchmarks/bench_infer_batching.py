@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from wattwise.infer import measure_batching, parse_policies
+from wattwise.infer import RequestStream, measure_batching, parse_policies
 from wattwise.tracking import Tracker
 from wattwise.workloads import build_model
 
@@ -49,8 +49,9 @@ def main() -> int:
     for clock in args.clocks.split(","):
         tracker = Tracker(f"bench batching {clock}", scope="process", store=False)
         r = measure_batching(
-            net, input_shape=(3, 224, 224), policies=policies, rate_rps=args.rate,
-            requests=args.requests, jitter=args.jitter, slo_s=args.slo_ms / 1e3,
+            net, input_shape=(3, 224, 224), policies=policies,
+            stream=RequestStream(args.rate, args.requests, jitter=args.jitter),
+            slo_s=args.slo_ms / 1e3,
             clock=clock, model_name=args.model, tracker=tracker,
         )  # fmt: skip
         d = r.to_dict()

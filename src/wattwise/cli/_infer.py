@@ -178,7 +178,7 @@ def _batching(
 ) -> dict[str, Any]:
     import torch
 
-    from wattwise.infer import measure_batching, parse_policies, record_study
+    from wattwise.infer import RequestStream, measure_batching, parse_policies, record_study
     from wattwise.train import resolve_device
     from wattwise.workloads import build_model
 
@@ -188,6 +188,7 @@ def _batching(
     policies = parse_policies(
         batch_sizes, max_wait_s=_parse_waits(max_wait_ms), greedy_max=greedy_max
     )
+    stream = RequestStream(rate, requests, arrival=arrival, jitter=jitter, seed=seed)
     dev = resolve_device(device)
     shape, classes = _input_shape(model, input_size)
     torch.manual_seed(seed)
@@ -205,11 +206,7 @@ def _batching(
         net,
         input_shape=shape,
         policies=policies,
-        rate_rps=rate,
-        requests=requests,
-        arrival=arrival,
-        jitter=jitter,
-        seed=seed,
+        stream=stream,
         slo_s=slo_ms / 1e3 if slo_ms is not None else None,
         clock=clock,
         idle_power_w=idle_power_w,

@@ -519,7 +519,7 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
     """Dynamic batching against one request at a time, same request stream, real time."""
     import torch
 
-    from wattwise.infer import measure_batching, parse_policies
+    from wattwise.infer import RequestStream, measure_batching, parse_policies
     from wattwise.protocol import LeverContext
     from wattwise.workloads import build_model
 
@@ -532,8 +532,7 @@ def batching(settings: DemoSettings, step: Step) -> tuple[LeverOutcome, Section,
         model,
         input_shape=(3, 224, 224),
         policies=parse_policies("1,16", max_wait_s=(0.25,)),
-        rate_rps=16.0,
-        requests=requests,
+        stream=RequestStream(16.0, requests),
         slo_s=0.5,
         model_name="mobilenet_v3_small",
         context=LeverContext.of(store=settings.store, scope=settings.scope),

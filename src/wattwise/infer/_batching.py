@@ -1,7 +1,8 @@
 """Inference energy per request under a simulated request queue, and the batching tuner.
 
-Every policy serves the *same* arrivals with real inference, each inside its own tracker
-window, one after the other in one run. Two clocks:
+Every policy serves the *same* arrivals (a :class:`~wattwise.infer.RequestStream`) with
+real inference, each inside its own tracker window, one after the other in one run. Two
+clocks:
 
 * ``real``: wall-clock time. Requests arrive on schedule, the server sleeps while it
   waits, and the window's energy covers the whole run: idle power is paid for every second
@@ -27,8 +28,8 @@ from wattwise.infer._queue import (
     BatchPolicy,
     Clock,
     RealClock,
+    RequestStream,
     VirtualClock,
-    make_arrivals,
     serve_queue,
 )
 from wattwise.infer._records import BatchingResult, PolicyResult
@@ -89,11 +90,7 @@ def measure_batching(
     *,
     input_shape: tuple[int, ...],
     policies: Sequence[BatchPolicy],
-    rate_rps: float,
-    requests: int,
-    arrival: str = "jitter",
-    jitter: float = 0.2,
-    seed: int = 0,
+    stream: RequestStream,
     slo_s: float | None = None,
     clock: str = "real",
     idle_power_w: float | None = None,
@@ -110,11 +107,9 @@ def measure_batching(
         model: the model to serve (put in eval mode here, gradients off).
         input_shape: shape of one request's input, e.g. ``(3, 224, 224)``.
         policies: the batching policies to compare.
-        rate_rps: mean arrival rate, in requests/s.
-        requests: requests per policy.
-        arrival: ``jitter`` (gaps ``1/rate * U(1 - jitter, 1 + jitter)``) or ``poisson``.
-        jitter: relative jitter of the gaps, in [0, 1).
-        seed: seed of the arrivals and of the random inputs.
+        stream: the requests each policy serves (rate, count, ``jitter`` gaps
+            ``1/rate * U(1 - jitter, 1 + jitter)`` or ``poisson``); its seed also seeds
+            the random inputs.
         slo_s: p95 latency SLO for the tuner, in s, or None.
         clock: ``real`` or ``virtual`` (see the module docstring).
         idle_power_w: with the virtual clock, an idle power to charge for simulated idle
@@ -133,9 +128,9 @@ def measure_batching(
         ConfigError: bad arguments (clock, rate, counts, idle power, repeats).
     """
     _check(policies, slo_s, clock, idle_power_w, service_s, protocol)
-    arrivals = make_arrivals(rate_rps, requests, process=arrival, jitter=jitter, seed=seed)
+    arrivals = stream.arrivals_s()
     dev = torch.device(device)
-    run_batch = _batch_runner(model, dev, input_shape, policies, seed)
+    run_batch = _batch_runner(model, dev, input_shape, policies, stream.seed)
     for n in _warm_sizes(policies):  # first calls of a shape build kernels: not measured
         warm_up(partial(run_batch, n), protocol)
 
@@ -155,11 +150,11 @@ def measure_batching(
         model=model_name,
         device=str(dev),
         clock=clock,
-        arrival=arrival,
-        rate_rps=rate_rps,
-        jitter=jitter if arrival == "jitter" else 0.0,
-        requests=requests,
-        seed=seed,
+        arrival=stream.arrival,
+        rate_rps=stream.rate_rps,
+        jitter=stream.jitter if stream.arrival == "jitter" else 0.0,
+        requests=stream.requests,
+        seed=stream.seed,
         slo_s=slo_s,
         idle_power_w=idle_power_w,
         policies=tuple(results),
