@@ -24,7 +24,7 @@ from wattwise.infer import (  # noqa: E402
 )
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
-from wattwise.protocol import LeverContext  # noqa: E402
+from wattwise.protocol import LeverContext, Protocol  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 
 CPU = Component(
@@ -81,6 +81,19 @@ def test_pareto_front_flags_by_hand_with_ties_and_dominated_points() -> None:
     assert pareto_front(points) == [True, False, False, True, True, False, True, True, False]
     assert pareto_front([(1.0, 50.0)]) == [True]
     assert pareto_front([]) == []
+
+
+def test_the_protocol_gives_each_model_a_window_per_repeat() -> None:
+    meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, POWER_W * 36000.0)])
+    t = Tracker("zoo", meters=[meter], store=False)
+    once = Protocol(repeats=2, warmup=1, min_time_s=0.0, min_calls=1, max_calls=1)
+    result = measure_zoo(["mobilenet_v3_small"], protocol=once, tracker=t)
+    assert t.result is not None
+    assert [w.name for w in t.result.windows] == [
+        "mobilenet_v3_small #1", "mobilenet_v3_small #2",
+    ]  # fmt: skip
+    m = result.entries[0].measurement
+    assert m.calls == 2 and m.energy_j == pytest.approx(sum(w.energy_j for w in t.result.windows))
 
 
 @pytest.mark.slow

@@ -238,6 +238,15 @@ def test_no_new_trial_once_the_energy_budget_is_spent() -> None:
     assert spent_before_last < budget <= more.total_energy_j
 
 
+def test_a_refused_worker_writes_nothing_to_the_store(tmp_path: Path) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    run_search(strategy="random", trials=1, storage=storage, study_name="y")  # no store
+    url = str(tmp_path / "runs.sqlite")
+    with pytest.raises(ConfigError, match="searches with strategy 'random'"):
+        run_search(url, strategy="tpe", trials=2, storage=storage, study_name="y")
+    assert not Path(url).exists()  # checked before the wattwise store was opened
+
+
 def test_a_worker_must_search_what_the_study_searches() -> None:
     storage = optuna.storages.InMemoryStorage()
     run_search(strategy="random", trials=1, storage=storage, study_name="x")
@@ -278,7 +287,7 @@ def test_compare_runs_every_strategy_on_the_same_budget_and_stores_it(tmp_path: 
         SPACE,
         strategies="grid,random,asha",
         trials=3,
-        protocol=replace(COMPARE_PROTOCOL, repeats=2),
+        protocol=replace(COMPARE_PROTOCOL, repeats=2, seed=5),
         context=context(store),
         on_trial=lambda s, r, t: seen.append((s, r)),
     )
@@ -287,6 +296,7 @@ def test_compare_runs_every_strategy_on_the_same_budget_and_stores_it(tmp_path: 
     # Repeats interleave strategies: every strategy's first repeat before any second one.
     assert [r for _, r in seen[:9]] == [0] * 9
     grid = c.strategy("grid")
+    assert [r.seed for r in grid.repeats] == [5, 6]  # the protocol's seed_of each repeat
     bests = [r.best_accuracy for r in grid.repeats]
     assert c.target_accuracy == pytest.approx(sum(bests) / 2 - 0.005)  # type: ignore[operator]
     assert "grid's best accuracy" in c.target_source and "minus 0.5 pp" in c.target_source
