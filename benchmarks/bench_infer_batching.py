@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from wattwise.infer import measure_batching, parse_policies
+from wattwise.infer import RequestStream, measure_batching, parse_policies
 from wattwise.tracking import Tracker
 from wattwise.workloads import build_model
 
@@ -49,8 +49,9 @@ def main() -> int:
     for clock in args.clocks.split(","):
         tracker = Tracker(f"bench batching {clock}", scope="process", store=False)
         r = measure_batching(
-            net, input_shape=(3, 224, 224), policies=policies, rate_rps=args.rate,
-            requests=args.requests, jitter=args.jitter, slo_s=args.slo_ms / 1e3,
+            net, input_shape=(3, 224, 224), policies=policies,
+            stream=RequestStream(args.rate, args.requests, jitter=args.jitter),
+            slo_s=args.slo_ms / 1e3,
             clock=clock, model_name=args.model, tracker=tracker,
         )  # fmt: skip
         d = r.to_dict()
@@ -66,7 +67,7 @@ def main() -> int:
         )
         for p in d["policies"]:
             print(
-                f"{p['policy']:>22} {p['j_per_request']:8.4f} {p['p50_ms']:8.1f} "
+                f"{p['policy']:>22} {p['energy_per_item_j']:8.4f} {p['p50_ms']:8.1f} "
                 f"{p['p95_ms']:8.1f} {p['p99_ms']:8.1f} {p['mean_batch_size']:6.2f} "
                 f"{p['busy_share']:5.0%} {p['mean_power_w']:6.2f}"
             )
@@ -77,8 +78,8 @@ def main() -> int:
         ratio = r.ratio_to_batch1
         print(
             f"tuned: {best.policy}, p95 {best.p95_latency_s * 1e3:.1f} ms "
-            f"(SLO {args.slo_ms:g} ms); J/request {best.j_per_request:.4f} vs batch=1 "
-            f"{r.policy('batch=1').j_per_request:.4f}: ratio {ratio:.3f} "
+            f"(SLO {args.slo_ms:g} ms); J/request {best.energy_per_item_j:.4f} vs batch=1 "
+            f"{r.policy('batch=1').energy_per_item_j:.4f}: ratio {ratio:.3f} "
             f"-> goal <= 0.5 {'MET' if ratio is not None and ratio <= 0.5 else 'MISSED'}"
         )
     if args.json:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from wattwise.infer import measure_quantization
+from wattwise.infer import QUANTIZE_PROTOCOL, measure_quantization
 from wattwise.tracking import Tracker
 from wattwise.train import fit, seed_everything
 from wattwise.workloads import build_model, load_dataset
@@ -48,8 +49,9 @@ def main() -> int:
             fit(net, data, epochs=args.epochs, tracker=tracker, name="train")
             r = measure_quantization(
                 net, val=(xs, ys), calibration=cal, batch_size=args.batch_size,
-                rounds=args.rounds, min_time_s=args.min_time_s, model_name=spec,
-                dataset="digits", tracker=tracker,
+                protocol=replace(QUANTIZE_PROTOCOL, repeats=args.rounds,
+                                 min_time_s=args.min_time_s),
+                model_name=spec, dataset="digits", tracker=tracker,
             )  # fmt: skip
         d = r.to_dict()
         out[spec] = d
@@ -63,7 +65,7 @@ def main() -> int:
         )
         for v in d["variants"]:
             print(
-                f"{v['variant']:>13} {v['j_per_inference'] * 1e6:8.3f} "
+                f"{v['variant']:>13} {v['energy_per_item_j'] * 1e6:8.3f} "
                 f"{v['energy_ratio_vs_fp32']:7.2f} {v['latency_ms']:9.3f} "
                 f"{v['size_bytes'] / 1024:7.1f} {v['accuracy']:7.4f} "
                 f"{v['accuracy_drop_pp']:8.2f}  {v['kernels']}"

@@ -30,11 +30,19 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from wattwise.search import Comparison, Workload, builtin_space, compare_strategies
+from wattwise.protocol import LeverContext
+from wattwise.search import (
+    COMPARE_PROTOCOL,
+    Comparison,
+    Workload,
+    builtin_space,
+    compare_strategies,
+)
 from wattwise.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,11 +142,9 @@ def main() -> int:
         space,
         strategies=args.strategies,
         trials=args.trials,
-        repeats=args.repeats,
-        seed=args.seed,
-        store=store,
-        scope="process",
+        protocol=replace(COMPARE_PROTOCOL, repeats=args.repeats, seed=args.seed),
         on_trial=progress,
+        context=LeverContext.of(store=store, scope="process"),
     )
     wall = time.monotonic() - t0
     load_after = os.getloadavg()

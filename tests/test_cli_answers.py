@@ -132,15 +132,7 @@ def test_schedule_bad_input_is_one_line(
 @pytest.mark.parametrize("min_time_s", [float("nan"), float("inf"), -1.0, 1e9])
 def test_a_measuring_window_that_would_never_end_is_refused(min_time_s: float) -> None:
     from wattwise._errors import ConfigError
-    from wattwise.infer._measure import measure_calls
+    from wattwise.protocol import Protocol
 
-    calls: list[int] = []
     with pytest.raises(ConfigError, match="between 0 and 3600 s"):
-        measure_calls(
-            lambda: calls.append(1),
-            tracker=None,  # type: ignore[arg-type]  # refused before the tracker is used
-            window="w",
-            items_per_call=1,
-            min_time_s=min_time_s,
-        )
-    assert calls == []
+        Protocol(min_time_s=min_time_s)  # refused before any window is measured

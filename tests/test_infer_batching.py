@@ -15,12 +15,14 @@ from wattwise._errors import ConfigError  # noqa: E402
 from wattwise.infer import (  # noqa: E402
     BatchPolicy,
     PolicyResult,
+    RequestStream,
     measure_batching,
     parse_policies,
     pick_policy,
 )
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext, Protocol  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 from wattwise.workloads import build_model  # noqa: E402
 
@@ -62,7 +64,7 @@ def test_virtual_clock_energy_is_the_serving_window_plus_the_given_idle_power() 
     t = tracker()
     policies = parse_policies("1,8", max_wait_s=(0.05,))
     result = measure_batching(
-        mlp(), input_shape=(1, 8, 8), policies=policies, rate_rps=20.0, requests=40,
+        mlp(), input_shape=(1, 8, 8), policies=policies, stream=RequestStream(20.0, 40),
         clock="virtual", idle_power_w=2.0, service_s=lambda n: 0.004 + 0.0005 * n,
         tracker=t, model_name="mlp",
     )  # fmt: skip
@@ -97,7 +99,7 @@ def test_real_clock_energy_covers_the_whole_run_idle_included() -> None:
     t = tracker()
     policies = [BatchPolicy(1), BatchPolicy(8, 0.02), BatchPolicy(64, greedy=True)]
     result = measure_batching(
-        mlp(), input_shape=(1, 8, 8), policies=policies, rate_rps=400.0, requests=40,
+        mlp(), input_shape=(1, 8, 8), policies=policies, stream=RequestStream(400.0, 40),
         tracker=t, slo_s=1.0,
     )  # fmt: skip
     assert t.result is not None
@@ -117,8 +119,8 @@ def test_real_clock_energy_covers_the_whole_run_idle_included() -> None:
 
 
 def test_bad_settings_are_refused_before_serving() -> None:
-    kw = {"input_shape": (1, 8, 8), "policies": [BatchPolicy(1)], "rate_rps": 10.0,
-          "requests": 5, "store": False}  # fmt: skip
+    kw = {"input_shape": (1, 8, 8), "policies": [BatchPolicy(1)],
+          "stream": RequestStream(10.0, 5), "context": LeverContext(store=False)}  # fmt: skip
     with pytest.raises(ConfigError, match="unknown clock"):
         measure_batching(mlp(), clock="sundial", **kw)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="virtual clock only"):
@@ -127,3 +129,37 @@ def test_bad_settings_are_refused_before_serving() -> None:
         measure_batching(mlp(), slo_s=0.0, **kw)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="no batching policy"):
         measure_batching(mlp(), **{**kw, "policies": []})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown arrival process 'burst'"):
+        RequestStream(10.0, 5, arrival="burst")  # refused when the stream is made
+    with pytest.raises(ConfigError, match="jitter must be in"):
+        RequestStream(10.0, 5, jitter=1.5)
+
+
+def test_the_protocol_warms_every_batch_size_and_orders_the_policies() -> None:
+    """Warm-up calls (not measured) come from the protocol: ``warmup`` per batch size, all
+    before the first window; the policies are served in the protocol's order, each once."""
+    seen: list[int] = []
+
+    class Counting(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(len(x))
+            return x
+
+    t = tracker()
+    policies = [BatchPolicy(1), BatchPolicy(4, 0.01)]
+    result = measure_batching(
+        Counting(), input_shape=(2,), policies=policies, stream=RequestStream(1000.0, 8),
+        clock="virtual", service_s=lambda n: 0.001, protocol=Protocol(repeats=1, warmup=3),
+        tracker=t,
+    )  # fmt: skip
+    # warm sizes 1, 2 and 4, three calls each, before any request is served
+    assert seen[:9] == [1, 1, 1, 2, 2, 2, 4, 4, 4]
+    assert sum(seen[9:]) == 2 * 8  # then every request, once per policy
+    assert t.result is not None
+    assert [w.name for w in t.result.windows] == ["policy batch=1", "policy batch=4 wait=10ms"]
+    assert [p.policy for p in result.policies] == ["batch=1", "batch=4 wait=10ms"]
+    with pytest.raises(ConfigError, match="repeats must be 1"):
+        measure_batching(
+            Counting(), input_shape=(2,), policies=policies, stream=RequestStream(10.0, 2),
+            protocol=Protocol(repeats=2), context=LeverContext(store=False),
+        )  # fmt: skip

@@ -14,20 +14,21 @@ pytest.importorskip("sklearn")
 pytest.importorskip("torchvision")
 
 import typer  # noqa: E402
+from tests._cli import one_error_line, wattwise  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from wattwise._records import load_record  # noqa: E402
 from wattwise.cli import _infer as infer_cli  # noqa: E402
 from wattwise.cli import _zoo as zoo_cli  # noqa: E402
 from wattwise.infer import BatchingResult  # noqa: E402
-from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
-from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
-from wattwise.tracking._tracker import Tracker  # noqa: E402
 
-CPU = Component(
-    "cpu", ComponentKind.CPU, Source(Method.ESTIMATED, "cpu-model"), relative_uncertainty=0.2
+#: A constant 20 W on the CPU for ten hours, as ``wattwise runs export --format csv`` writes.
+TRACE = (
+    "component,kind,method,sensor,counted,t_start_s,t_end_s,energy_j\n"
+    "cpu,cpu,estimated,cpu-model,true,0,36000,720000\n"
 )
+SOURCE = "estimated (replay of cpu-model)"
 
 
 def _app() -> typer.Typer:
@@ -38,18 +39,14 @@ def _app() -> typer.Typer:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run the commands with a constant 20 W replayed meter and the test's default store."""
+def cli(tmp_path: Path) -> Any:
+    """Run the commands with ``--meters replay:`` a constant 20 W trace and the test's
+    default store."""
     torch.set_num_threads(1)
-
-    def make_tracker(name: str, store: str | None, scope: str) -> Tracker:
-        meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, 20.0 * 36000.0)])
-        return Tracker(name, meters=[meter], store=store, scope=scope)
-
-    monkeypatch.setattr(infer_cli, "_make_tracker", make_tracker)
-    monkeypatch.setattr(zoo_cli, "_make_tracker", make_tracker)
+    trace = tmp_path / "trace.csv"
+    trace.write_text(TRACE)
     runner = CliRunner()
-    return lambda *args: runner.invoke(_app(), list(args))
+    return lambda *args: runner.invoke(_app(), [*args, "--meters", f"replay:{trace}"])
 
 
 def _study(study_id: str) -> Any:
@@ -69,7 +66,7 @@ def test_batching_json_and_its_study(cli: Any) -> None:
         assert {"policy", "max_batch_size", "energy_per_item_j", "p95_ms", "throughput_rps"} <= set(
             p
         )
-        assert p["source"] == "estimated (cpu-model)"
+        assert p["source"] == SOURCE
         assert p["energy_per_item_j"] == pytest.approx(p["energy_j"] / 24)
     assert d["best"] == min(d["policies"], key=lambda p: p["energy_per_item_j"])["policy"]
     assert d["threads"] == 1 and d["clock"] == "real" and d["slo_ms"] == 500
@@ -85,6 +82,9 @@ def test_batching_json_and_its_study(cli: Any) -> None:
     with RunStore.open(None) as store:
         run = store.get_run(d["run_id"])
     assert [w.name for w in run.windows] == [f"policy {p['policy']}" for p in d["policies"]]
+    for w, p in zip(run.windows, d["policies"], strict=True):  # the replayed 20 W
+        assert w.energy_j == pytest.approx(20.0 * w.duration_s, rel=1e-6)
+        assert p["energy_j"] == pytest.approx(w.energy_j)
 
 
 def test_batching_prints_a_table_with_the_pick(cli: Any) -> None:
@@ -184,3 +184,26 @@ def test_quantize_prints_no_torch_pytree_notice(tmp_path: Path, child_env: dict[
         "int8-static",
     ]  # torchao really was imported and used
     assert "KernelPreference" not in proc.stderr and "_pytree" not in proc.stderr
+
+
+MISSING = ("replay:/missing.csv", "cannot read trace /missing.csv")
+BOGUS = ("bogus", "unknown meters 'bogus' (use auto or replay:PATH)")
+
+
+@pytest.mark.parametrize(
+    ("command", "meters", "message"),
+    [
+        (("infer", "batching", "--model", "mlp"), *MISSING),
+        (("infer", "batching", "--model", "mlp"), *BOGUS),
+        (("infer", "quantize", "--model", "mlp"), *BOGUS),
+        (("zoo", "--models", "resnet18"), *MISSING),
+    ],
+)
+def test_bad_meters_are_one_line_and_write_nothing(
+    command: tuple[str, ...], meters: str, message: str, tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    store = tmp_path / "store.sqlite"
+    proc = wattwise(dict(child_env, WATTWISE_STORE=str(store)), *command, "--meters", meters)
+    assert proc.returncode == 2
+    assert message in one_error_line(proc)
+    assert proc.stdout == "" and not store.exists()

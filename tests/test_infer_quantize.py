@@ -6,6 +6,8 @@ power x its windows' time, so the per-inference figures can be checked by arithm
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -17,6 +19,7 @@ from torch import nn  # noqa: E402
 
 from wattwise._errors import ConfigError  # noqa: E402
 from wattwise.infer import (  # noqa: E402
+    QUANTIZE_PROTOCOL,
     applicable_variants,
     measure_quantization,
     prepare_variant,
@@ -90,8 +93,9 @@ def test_int8_variants_are_smaller_and_keep_the_accuracy(
     xs, ys, cal = _tensors(digits)
     t = tracker()
     r = measure_quantization(
-        trained[spec], val=(xs, ys), calibration=cal, batch_size=32, rounds=2,
-        min_time_s=0.05, tracker=t, model_name=spec, dataset="digits",
+        trained[spec], val=(xs, ys), calibration=cal, batch_size=32,
+        protocol=replace(QUANTIZE_PROTOCOL, repeats=2, min_time_s=0.05), tracker=t,
+        model_name=spec, dataset="digits",
     )  # fmt: skip
     assert [v.variant for v in r.variants] == ["fp32", "int8-dynamic", "int8-static"]
     assert r.skipped == {}
@@ -152,5 +156,5 @@ def test_bad_requests_are_refused(trained: dict[str, nn.Module]) -> None:
     with pytest.raises(ConfigError, match="unknown variant"):
         measure_quantization(
             trained["mlp"], val=(x, torch.zeros(4, dtype=torch.long)), calibration=x,
-            variants=["int8-dynamic", "fp16"], store=False,
+            variants=["int8-dynamic", "fp16"], context=LeverContext(store=False),
         )  # fmt: skip

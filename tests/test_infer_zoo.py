@@ -3,6 +3,7 @@ measured zoo with plots."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from wattwise._errors import ConfigError  # noqa: E402
 from wattwise.infer import (  # noqa: E402
     DEFAULT_ZOO,
     FAMILY_YEARS,
+    ZOO_PROTOCOL,
     measure_zoo,
     model_info,
     pareto_front,
@@ -22,6 +24,7 @@ from wattwise.infer import (  # noqa: E402
 )
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext, Protocol  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 
 CPU = Component(
@@ -55,7 +58,7 @@ def test_unknown_models_are_refused() -> None:
     with pytest.raises(ConfigError, match="not a torchvision classification model"):
         model_info("resnet9000")
     with pytest.raises(ConfigError, match="no model"):
-        measure_zoo([], store=False)
+        measure_zoo([], context=LeverContext(store=False))
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
@@ -80,6 +83,19 @@ def test_pareto_front_flags_by_hand_with_ties_and_dominated_points() -> None:
     assert pareto_front([]) == []
 
 
+def test_the_protocol_gives_each_model_a_window_per_repeat() -> None:
+    meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, POWER_W * 36000.0)])
+    t = Tracker("zoo", meters=[meter], store=False)
+    once = Protocol(repeats=2, warmup=1, min_time_s=0.0, min_calls=1, max_calls=1)
+    result = measure_zoo(["mobilenet_v3_small"], protocol=once, tracker=t)
+    assert t.result is not None
+    assert [w.name for w in t.result.windows] == [
+        "mobilenet_v3_small #1", "mobilenet_v3_small #2",
+    ]  # fmt: skip
+    m = result.entries[0].measurement
+    assert m.calls == 2 and m.energy_j == pytest.approx(sum(w.energy_j for w in t.result.windows))
+
+
 @pytest.mark.slow
 def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: Path) -> None:
     meter = ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, POWER_W * 36000.0)])
@@ -87,8 +103,9 @@ def test_a_small_zoo_is_measured_plotted_and_compared_with_the_trend(tmp_path: P
     names = ["shufflenet_v2_x0_5", "mobilenet_v3_small", "squeezenet1_1"]
     seen: list[str] = []
     result = measure_zoo(
-        names, batch_size=2, min_time_s=0.05, min_calls=2, out_dir=str(tmp_path / "plots"),
-        tracker=t, progress=lambda i, n, m: seen.append(f"{i + 1}/{n} {m}"),
+        names, batch_size=2, protocol=replace(ZOO_PROTOCOL, min_time_s=0.05, min_calls=2),
+        out_dir=str(tmp_path / "plots"), tracker=t,
+        context=LeverContext(progress=lambda i, n, m: seen.append(f"{i + 1}/{n} {m}")),
     )  # fmt: skip
     assert seen == ["1/3 shufflenet_v2_x0_5", "2/3 mobilenet_v3_small", "3/3 squeezenet1_1"]
     assert [e.model for e in result.entries] == [

@@ -18,6 +18,7 @@ from wattwise.protocol import (
     schedule,
     study_session,
     tracking,
+    warm_up,
 )
 from wattwise.store import RunStore
 
@@ -171,3 +172,11 @@ def test_context_of_takes_a_scope_as_text() -> None:
     assert LeverContext.of(scope="process").scope.value == "process"
     with pytest.raises(ConfigError, match="scope must be machine or process"):
         LeverContext.of(scope="nope")
+
+
+def test_warm_up_calls_the_protocols_warm_up_count() -> None:
+    calls: list[int] = []
+    warm_up(lambda: calls.append(1), Protocol(warmup=3))
+    assert calls == [1, 1, 1]
+    warm_up(lambda: calls.append(2), Protocol(warmup=0))
+    assert calls == [1, 1, 1]

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from wattwise._records import Record, RecordError, load_record
 from wattwise.demo import _records as demo_records
 from wattwise.infer import _records as infer_records
-from wattwise.protocol import _stats
+from wattwise.protocol import Measurement, _stats
+from wattwise.protocol import _measure as protocol_measure
 from wattwise.search import _records as search_records
 from wattwise.search import builtin_space
 from wattwise.store import RunStore
@@ -104,7 +105,13 @@ def _record_types(*modules: types.ModuleType) -> list[type[Record]]:
 
 
 RECORD_TYPES = _record_types(
-    infer_records, studies_records, search_records, _stats, train_records, demo_records
+    infer_records,
+    studies_records,
+    search_records,
+    _stats,
+    protocol_measure,
+    train_records,
+    demo_records,
 )
 
 
@@ -151,14 +158,14 @@ def test_what_the_store_hands_back_loads_as_the_typed_record(
 
 
 def test_field_names_are_the_json_keys() -> None:
-    m = infer_records.InferenceMeasurement(2.0, 0.2, 4.0, 5, 4, "estimated (cpu-model)")
+    m = Measurement(2.0, 0.2, 4.0, 5, 4, "estimated (cpu-model)")
     d = m.to_dict()
     assert {f.name for f in dataclasses.fields(m)} <= set(d)
     assert d["energy_per_item_j"] == pytest.approx(0.1)  # derived, written for readers
 
 
 def test_another_kind_or_version_is_refused() -> None:
-    m = infer_records.InferenceMeasurement(2.0, 0.2, 4.0, 5, 4, "estimated (cpu-model)")
+    m = Measurement(2.0, 0.2, 4.0, 5, 4, "estimated (cpu-model)")
     entry = infer_records.ZooEntry("m", "f", 2016, 70.0, 1.0, 10, 224, m)
     zoo = infer_records.ZooResult((entry,), 4, None, {}, (), "run", "estimated (cpu-model)")
     doc = zoo.to_dict()

@@ -8,6 +8,7 @@ at machine scope, so it is time x power and does not depend on other programs' l
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 from wattwise._errors import ConfigError  # noqa: E402
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
+from wattwise.protocol import LeverContext  # noqa: E402
 from wattwise.search import (  # noqa: E402
+    COMPARE_PROTOCOL,
     CurvePoint,
     SearchSpace,
     Strategy,
@@ -64,14 +67,13 @@ def meters() -> list[Meter]:
     return [ReplayMeter([CPU], [TraceInterval("cpu", 0.0, 36000.0, POWER_W * 36000.0)])]
 
 
-def run_search(**kwargs: object) -> object:
-    args: dict[str, object] = {
-        "trials": 4,
-        "store": False,
-        "seed": 0,
-        "meters": meters,
-        "scope": "machine",
-    }
+def context(store: object = False) -> LeverContext:
+    """Replayed meters at machine scope, runs to ``store``."""
+    return LeverContext.of(meters=meters, store=store, scope="machine")  # type: ignore[arg-type]
+
+
+def run_search(store: object = False, **kwargs: object) -> object:
+    args: dict[str, object] = {"trials": 4, "seed": 0, "context": context(store)}
     args.update(kwargs)
     return search(WORKLOAD, SPACE, **args)  # type: ignore[arg-type]
 
@@ -236,6 +238,15 @@ def test_no_new_trial_once_the_energy_budget_is_spent() -> None:
     assert spent_before_last < budget <= more.total_energy_j
 
 
+def test_a_refused_worker_writes_nothing_to_the_store(tmp_path: Path) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    run_search(strategy="random", trials=1, storage=storage, study_name="y")  # no store
+    url = str(tmp_path / "runs.sqlite")
+    with pytest.raises(ConfigError, match="searches with strategy 'random'"):
+        run_search(url, strategy="tpe", trials=2, storage=storage, study_name="y")
+    assert not Path(url).exists()  # checked before the wattwise store was opened
+
+
 def test_a_worker_must_search_what_the_study_searches() -> None:
     storage = optuna.storages.InMemoryStorage()
     run_search(strategy="random", trials=1, storage=storage, study_name="x")
@@ -243,7 +254,10 @@ def test_a_worker_must_search_what_the_study_searches() -> None:
         run_search(strategy="tpe", trials=2, storage=storage, study_name="x")
     other = SearchSpace.from_dict({"epochs": 2, "params": {"depth": [1]}})
     with pytest.raises(ConfigError, match="another search space"):
-        search(WORKLOAD, other, strategy="random", storage=storage, study_name="x", store=False)
+        search(
+            WORKLOAD, other, strategy="random", storage=storage, study_name="x",
+            context=LeverContext(store=False),
+        )  # fmt: skip
 
 
 def test_nsga2_returns_the_pareto_set_of_accuracy_and_energy() -> None:
@@ -273,10 +287,8 @@ def test_compare_runs_every_strategy_on_the_same_budget_and_stores_it(tmp_path: 
         SPACE,
         strategies="grid,random,asha",
         trials=3,
-        repeats=2,
-        store=store,
-        meters=meters,
-        scope="machine",
+        protocol=replace(COMPARE_PROTOCOL, repeats=2, seed=5),
+        context=context(store),
         on_trial=lambda s, r, t: seen.append((s, r)),
     )
     assert [s.strategy for s in c.strategies] == ["grid", "random", "asha"]
@@ -284,6 +296,7 @@ def test_compare_runs_every_strategy_on_the_same_budget_and_stores_it(tmp_path: 
     # Repeats interleave strategies: every strategy's first repeat before any second one.
     assert [r for _, r in seen[:9]] == [0] * 9
     grid = c.strategy("grid")
+    assert [r.seed for r in grid.repeats] == [5, 6]  # the protocol's seed_of each repeat
     bests = [r.best_accuracy for r in grid.repeats]
     assert c.target_accuracy == pytest.approx(sum(bests) / 2 - 0.005)  # type: ignore[operator]
     assert "grid's best accuracy" in c.target_source and "minus 0.5 pp" in c.target_source
@@ -319,7 +332,9 @@ def test_compare_runs_every_strategy_on_the_same_budget_and_stores_it(tmp_path: 
 
 def test_compare_needs_a_target_or_grid() -> None:
     with pytest.raises(ConfigError, match="give a target accuracy, or include grid"):
-        compare_strategies(WORKLOAD, SPACE, strategies="random", trials=1, store=False)
+        compare_strategies(
+            WORKLOAD, SPACE, strategies="random", trials=1, context=LeverContext(store=False)
+        )
 
 
 def test_compare_with_an_unreachable_target_says_never(tmp_path: Path) -> None:
@@ -329,9 +344,7 @@ def test_compare_with_an_unreachable_target_says_never(tmp_path: Path) -> None:
         strategies="random",
         trials=2,
         target_accuracy=1.0,
-        store=False,
-        meters=meters,
-        scope="machine",
+        context=context(),
     )
     s = c.strategy("random")
     # Three epochs of a tiny MLP do not classify every validation digit.

@@ -15,6 +15,7 @@ pytest.importorskip("yaml")
 torch.set_num_threads(1)  # see tests/test_search.py
 
 import typer  # noqa: E402
+from tests._cli import one_error_line, wattwise  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from wattwise.cli._sweep import sweep_app  # noqa: E402
@@ -28,6 +29,13 @@ params:
   width: {type: int, low: 8, high: 32, grid: [16]}
   depth: [1]
 """
+
+
+#: A constant 20 W on the CPU for ten hours, as ``wattwise runs export --format csv`` writes.
+TRACE = (
+    "component,kind,method,sensor,counted,t_start_s,t_end_s,energy_j\n"
+    "cpu,cpu,estimated,cpu-model,true,0,36000,720000\n"
+)
 
 
 def _app() -> typer.Typer:
@@ -142,3 +150,45 @@ def test_a_bad_budget_is_one_line() -> None:
     args = ["sweep", "run", "--storage", "sqlite://", "--study", "s", "--budget", "5 apples"]
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 2 and "bad --budget '5 apples'" in result.output
+
+
+def test_compare_and_run_measure_with_replayed_meters(space: Path, tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text(TRACE)
+    meters = ["--meters", f"replay:{trace}"]
+    args = ["sweep", "compare", "--model", "mlp", "--space", str(space), "--trials", "2"]
+    result = CliRunner().invoke(_app(), [*args, "--strategies", "grid", *meters, "--json"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout)
+    assert d["energy_source"] == "estimated (replay of cpu-model)"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    args = ["sweep", "run", "--storage", storage, "--study", "r", "--model", "mlp"]
+    args += ["--space", str(space), "--trials", "1", "--strategy", "random", *meters]
+    ran = CliRunner().invoke(_app(), [*args, "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["energy_source"] == "estimated (replay of cpu-model)"
+    with RunStore.open() as store:
+        for study_id in (d["study_id"], "sweep:r"):
+            for link in store.get_study(study_id).runs:
+                run = store.get_run(link.run_id)
+                assert [c.source.sensor for c in run.components] == ["replay of cpu-model"]
+
+
+@pytest.mark.parametrize(
+    ("command", "meters", "message"),
+    [
+        (["compare"], "bogus", "unknown meters 'bogus' (use auto or replay:PATH)"),
+        (["run", "--study", "s"], "replay:/missing.csv", "cannot read trace /missing.csv"),
+    ],
+)
+def test_bad_meters_are_one_line_and_write_nothing(
+    command: list[str], meters: str, message: str, tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    store, optuna_db = tmp_path / "store.sqlite", tmp_path / "optuna.db"
+    if command[0] == "run":
+        command = [*command, "--storage", f"sqlite:///{optuna_db}"]
+    env = dict(child_env, WATTWISE_STORE=str(store))
+    proc = wattwise(env, "sweep", *command, "--meters", meters)
+    assert proc.returncode == 2
+    assert message in one_error_line(proc)
+    assert proc.stdout == "" and not store.exists() and not optuna_db.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,8 +13,16 @@ from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
 from wattwise._units import format_energy, ratio_phrase
-from wattwise.cli._common import console, err_console, fail, need, print_json
-from wattwise.tracking._tracker import Tracker
+from wattwise.cli._common import (
+    MetersOpt,
+    console,
+    err_console,
+    fail,
+    lever_context,
+    need,
+    print_json,
+)
+from wattwise.protocol import LeverContext
 
 __all__ = ["infer_app"]
 
@@ -21,11 +30,6 @@ infer_app = typer.Typer(
     help="Inference energy: batching under a request queue, int8 quantization.",
     no_args_is_help=True,
 )
-
-
-def _make_tracker(name: str, store: str | None, scope: str) -> Tracker:
-    """The run's tracker: default meters, the default store or ``--store``."""
-    return Tracker(name, store=store, scope=scope)
 
 
 def _set_threads(threads: int | None) -> None:
@@ -120,6 +124,7 @@ def batching(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
     seed: Annotated[int, typer.Option(help="Seed of arrivals, weights and inputs.")] = 0,
     scope: Annotated[str, typer.Option(help="machine or process.")] = "machine",
+    meters: MetersOpt = "auto",
     name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
     store: Annotated[
         str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
@@ -135,79 +140,96 @@ def batching(
     """
     _need_torch()
     try:
-        import torch
-
-        from wattwise.infer import measure_batching, parse_policies, record_study
-        from wattwise.train import resolve_device
-        from wattwise.workloads import build_model
-
-        _set_threads(threads)
-        if not (rate > 0 and math.isfinite(rate)):  # said before any model is built
-            raise ConfigError(f"--rate must be a positive number of requests/s, got {rate:g}")
-        policies = parse_policies(
-            batch_sizes, max_wait_s=_parse_waits(max_wait_ms), greedy_max=greedy_max
-        )
-        dev = resolve_device(device)
-        shape, classes = _input_shape(model, input_size)
-        torch.manual_seed(seed)
-        net = build_model(model, input_shape=shape, num_classes=classes)
-        tracker = _make_tracker(name or f"infer batching {model}", store, scope)
-        if not json_out:
-            err_console.print(
-                f"serving [bold]{escape(model)}[/] on {dev}: {len(policies)} policies x {requests} "
-                f"requests at {rate:g} req/s ({clock} clock"
-                + (
-                    f", about {len(policies) * requests / rate:.0f} s"
-                    if clock == "real" and rate > 0
-                    else ""
-                )
-                + ")",
-                highlight=False,
-            )
-        result = measure_batching(
-            net,
-            input_shape=shape,
-            policies=policies,
-            rate_rps=rate,
-            requests=requests,
-            arrival=arrival,
-            jitter=jitter,
-            seed=seed,
-            slo_s=slo_ms / 1e3 if slo_ms is not None else None,
-            clock=clock,
-            idle_power_w=idle_power_w,
-            device=dev,
-            model_name=model,
-            tracker=tracker,
-        )
-        data = result.to_dict()
-        data["threads"] = torch.get_num_threads()
-        data["study_id"] = record_study(
-            tracker,
-            kind="batching",
-            name=name or f"batching {model}",
-            params={
-                k: data[k]
-                for k in (
-                    "model",
-                    "clock",
-                    "arrival",
-                    "rate_rps",
-                    "jitter",
-                    "requests",
-                    "seed",
-                    "slo_ms",
-                    "threads",
-                )
-            },
-            results=data,
-            label=f"batching {model}",
-        )
+        data = _batching(
+            lever_context(meters, store, scope),
+            model=model, rate=rate, jitter=jitter, arrival=arrival, requests=requests,
+            batch_sizes=batch_sizes, max_wait_ms=max_wait_ms, greedy_max=greedy_max,
+            slo_ms=slo_ms, clock=clock, idle_power_w=idle_power_w, input_size=input_size,
+            threads=threads, device=device, seed=seed, name=name, quiet=json_out,
+        )  # fmt: skip
     except WattwiseError as exc:
         fail(str(exc))
     if json_out:
         print_json(data)
-        return
+    else:
+        _render_batching(data)
+
+
+def _batching(
+    context: LeverContext,
+    *,
+    model: str,
+    rate: float,
+    jitter: float,
+    arrival: str,
+    requests: int,
+    batch_sizes: str,
+    max_wait_ms: str,
+    greedy_max: int,
+    slo_ms: float | None,
+    clock: str,
+    idle_power_w: float | None,
+    input_size: int,
+    threads: int | None,
+    device: str,
+    seed: int,
+    name: str | None,
+    quiet: bool,
+) -> dict[str, Any]:
+    import torch
+
+    from wattwise.infer import RequestStream, measure_batching, parse_policies, record_study
+    from wattwise.train import resolve_device
+    from wattwise.workloads import build_model
+
+    _set_threads(threads)
+    if not (rate > 0 and math.isfinite(rate)):  # said before any model is built
+        raise ConfigError(f"--rate must be a positive number of requests/s, got {rate:g}")
+    policies = parse_policies(
+        batch_sizes, max_wait_s=_parse_waits(max_wait_ms), greedy_max=greedy_max
+    )
+    stream = RequestStream(rate, requests, arrival=arrival, jitter=jitter, seed=seed)
+    dev = resolve_device(device)
+    shape, classes = _input_shape(model, input_size)
+    torch.manual_seed(seed)
+    net = build_model(model, input_shape=shape, num_classes=classes)
+    tracker = context.tracker(name or f"infer batching {model}")
+    if not quiet:
+        err_console.print(
+            f"serving [bold]{escape(model)}[/] on {dev}: {len(policies)} policies x {requests} "
+            f"requests at {rate:g} req/s ({clock} clock"
+            + (f", about {len(policies) * requests / rate:.0f} s" if clock == "real" else "")
+            + ")",
+            highlight=False,
+        )
+    result = measure_batching(
+        net,
+        input_shape=shape,
+        policies=policies,
+        stream=stream,
+        slo_s=slo_ms / 1e3 if slo_ms is not None else None,
+        clock=clock,
+        idle_power_w=idle_power_w,
+        device=dev,
+        model_name=model,
+        tracker=tracker,
+    )
+    data = result.to_dict()
+    data["threads"] = torch.get_num_threads()
+    keys = ("model", "clock", "arrival", "rate_rps", "jitter", "requests", "seed", "slo_ms")
+    data["study_id"] = record_study(
+        tracker.run_id,
+        kind="batching",
+        name=name or f"batching {model}",
+        params={**{k: data[k] for k in keys}, "threads": data["threads"]},
+        results=data,
+        label=f"batching {model}",
+        context=context,
+    )
+    return data
+
+
+def _render_batching(data: dict[str, Any]) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("policy", "J/request", "p50", "p95", "p99", "req/s", "mean batch", "power", "busy"):
         table.add_column(col, justify="right")
@@ -270,6 +292,7 @@ def quantize(
     threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for training.")] = 0,
     scope: Annotated[str, typer.Option(help="machine or process.")] = "machine",
+    meters: MetersOpt = "auto",
     name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
     store: Annotated[
         str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
@@ -284,10 +307,11 @@ def quantize(
     need("wattwise infer quantize", "torch", ["torchao"])
     try:
         data = _quantize(
+            lever_context(meters, store, scope),
             model=model, dataset=dataset, init=init, epochs=epochs, batch_size=batch_size,
             variants=variants, calibration=calibration, rounds=rounds, min_time_s=min_time_s,
             max_accuracy_drop_pp=max_accuracy_drop_pp, threads=threads, seed=seed,
-            scope=scope, name=name, store=store, quiet=json_out,
+            name=name, quiet=json_out,
         )  # fmt: skip
     except WattwiseError as exc:
         fail(str(exc))
@@ -331,6 +355,7 @@ def quantize(
 
 
 def _quantize(
+    context: LeverContext,
     *,
     model: str | None,
     dataset: str,
@@ -344,15 +369,13 @@ def _quantize(
     max_accuracy_drop_pp: float,
     threads: int | None,
     seed: int,
-    scope: str,
     name: str | None,
-    store: str | None,
     quiet: bool,
 ) -> dict[str, Any]:
     import torch
 
     from wattwise import train as tr
-    from wattwise.infer import measure_quantization, record_study
+    from wattwise.infer import QUANTIZE_PROTOCOL, measure_quantization, record_study
     from wattwise.workloads import build_model, load_dataset
 
     _set_threads(threads)
@@ -360,6 +383,9 @@ def _quantize(
         raise ConfigError("give --model NAME (trained first) or --init CKPT")
     if calibration < 1:
         raise ConfigError(f"--calibration must be >= 1, got {calibration}")
+    if rounds < 1:
+        raise ConfigError(f"--rounds must be >= 1, got {rounds}")
+    protocol = replace(QUANTIZE_PROTOCOL, repeats=rounds, min_time_s=min_time_s)
     wanted = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     data = load_dataset(dataset)
     ckpt = tr.load_checkpoint(init) if init is not None else None
@@ -379,7 +405,7 @@ def _quantize(
     train_set = data.train
     n_cal = min(calibration, len(train_set))  # type: ignore[arg-type]
     cal = torch.stack([train_set[i][0] for i in range(n_cal)])
-    tracker = _make_tracker(name or f"infer quantize {spec}", store, scope)
+    tracker = context.tracker(name or f"infer quantize {spec}")
     training = None
     with tracker:
         if ckpt is None:
@@ -403,8 +429,7 @@ def _quantize(
             calibration=cal,
             batch_size=batch_size,
             variants=wanted,
-            rounds=rounds,
-            min_time_s=min_time_s,
+            protocol=protocol,
             max_accuracy_drop=max_accuracy_drop_pp / 100.0,
             model_name=spec,
             dataset=data.name,
@@ -414,7 +439,7 @@ def _quantize(
     out["threads"] = torch.get_num_threads()
     out["training"] = training
     out["study_id"] = record_study(
-        tracker,
+        tracker.run_id,
         kind="quantization",
         name=name or f"quantization {spec}",
         params={
@@ -426,5 +451,6 @@ def _quantize(
         },
         results=out,
         label=f"quantization {spec}",
+        context=context,
     )
     return out

@@ -9,6 +9,7 @@ or checks a space file.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +18,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise.cli._common import console, err_console, fail, need, print_json
+from wattwise.cli._common import (
+    MetersOpt,
+    console,
+    err_console,
+    fail,
+    lever_context,
+    need,
+    print_json,
+)
 from wattwise.cli._render import format_energy
 
 if TYPE_CHECKING:
@@ -128,6 +137,7 @@ def compare(
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampler seed of the first repeat.")] = 0,
     device: DeviceOpt = "cpu",
+    meters: MetersOpt = "auto",
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -151,6 +161,7 @@ def compare(
             target=_target(target),
             seed=seed,
             device=device,
+            meters=meters,
             store=store,
             json_out=json_out,
         )
@@ -169,12 +180,14 @@ def _compare(
     target: float | None,
     seed: int,
     device: str,
+    meters: str,
     store: str | None,
     json_out: bool,
 ) -> None:
-    from wattwise.search import Workload, compare_strategies, parse_strategies
+    from wattwise.search import COMPARE_PROTOCOL, Workload, compare_strategies, parse_strategies
     from wattwise.train import resolve_device
 
+    context = lever_context(meters, store, "process")
     resolve_device(device)
     strats = parse_strategies(strategies)
     if target is None and "grid" not in [s.name for s in strats]:
@@ -211,11 +224,10 @@ def _compare(
         sp,
         strategies=strats,
         trials=trials,
-        repeats=repeats,
+        protocol=replace(COMPARE_PROTOCOL, repeats=repeats, seed=seed),
         target_accuracy=target,
-        seed=seed,
-        store=store,
         on_trial=progress,
+        context=context,
     )
     if json_out:
         print_json(result.to_dict())
@@ -305,6 +317,7 @@ def run(
         typer.Option(help="Fail a trial whose heartbeat is older than this, in s (default 3x)."),
     ] = None,
     device: DeviceOpt = "cpu",
+    meters: MetersOpt = "auto",
     store: Annotated[
         str | None,
         typer.Option(
@@ -337,6 +350,7 @@ def run(
             heartbeat=heartbeat,
             grace=grace,
             device=device,
+            meters=meters,
             store=store,
             json_out=json_out,
         )
@@ -358,6 +372,7 @@ def _run(
     heartbeat: int,
     grace: int | None,
     device: str,
+    meters: str,
     store: str | None,
     json_out: bool,
 ) -> None:
@@ -365,6 +380,7 @@ def _run(
     from wattwise.search._storage import close_storage
     from wattwise.train import resolve_device
 
+    context = lever_context(meters, store, "process")
     resolve_device(device)
     strat = parse_strategy(strategy)
     sp = _space(space_path, model)
@@ -396,12 +412,12 @@ def _run(
         trials=trials,
         storage=storage,
         study_name=study,
-        store=store,
         energy_budget_j=budget_j,
         seed=seed,
         heartbeat_interval_s=heartbeat,
         grace_period_s=grace,
         on_trial=progress,
+        context=context,
     )
     if json_out:
         print_json(result.to_dict())

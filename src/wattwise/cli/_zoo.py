@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,15 +12,17 @@ from rich.table import Table
 
 from wattwise._errors import ConfigError, WattwiseError
 from wattwise._units import format_energy
-from wattwise.cli._common import console, err_console, fail, need, print_json
-from wattwise.tracking._tracker import Tracker
+from wattwise.cli._common import (
+    MetersOpt,
+    console,
+    err_console,
+    fail,
+    lever_context,
+    need,
+    print_json,
+)
 
 __all__ = ["zoo"]
-
-
-def _make_tracker(name: str, store: str | None, scope: str) -> Tracker:
-    """The run's tracker: default meters, the default store or ``--store``."""
-    return Tracker(name, store=store, scope=scope)
 
 
 def _model_list(models: list[str] | None) -> list[str]:
@@ -51,6 +54,7 @@ def zoo(
     threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
     scope: Annotated[str, typer.Option(help="machine or process.")] = "machine",
+    meters: MetersOpt = "auto",
     name: Annotated[str | None, typer.Option(help="Name of the run.")] = None,
     store: Annotated[
         str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
@@ -66,35 +70,35 @@ def zoo(
     import torch
 
     try:
-        from wattwise.infer import measure_zoo, record_study
+        from wattwise.infer import ZOO_PROTOCOL, measure_zoo, record_study
         from wattwise.train import resolve_device
 
+        def progress(i: int, total: int, model: str) -> None:
+            if not json_out:
+                err_console.print(f"[{i + 1}/{total}] {model}", highlight=False, markup=False)
+
+        context = lever_context(meters, store, scope, progress)
         if threads is not None:
             if threads < 1:
                 raise ConfigError(f"--threads must be >= 1, got {threads}")
             torch.set_num_threads(threads)
         names = _model_list(models)
         dev = resolve_device(device)
-        tracker = _make_tracker(name or "zoo", store, scope)
-
-        def progress(i: int, total: int, model: str) -> None:
-            if not json_out:
-                err_console.print(f"[{i + 1}/{total}] {model}", highlight=False, markup=False)
-
+        tracker = context.tracker(name or "zoo")
         result = measure_zoo(
             names,
             batch_size=batch_size,
-            min_time_s=min_time_s,
+            protocol=replace(ZOO_PROTOCOL, min_time_s=min_time_s),
             device=dev,
             out_dir=str(out) if out is not None else None,
             tracker=tracker,
-            progress=progress,
+            context=context,
         )
         data: dict[str, Any] = result.to_dict()
         data["threads"] = torch.get_num_threads()
         data["device"] = str(dev)
         data["study_id"] = record_study(
-            tracker,
+            tracker.run_id,
             kind="zoo",
             name=name or "zoo",
             params={
@@ -105,6 +109,7 @@ def zoo(
             },
             results=data,
             label="zoo",
+            context=context,
         )
     except WattwiseError as exc:
         fail(str(exc))

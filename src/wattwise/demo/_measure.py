@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wattwise._records import CarbonFigures
 from wattwise.demo._records import CarbonDay, DemoSettings, Step
+from wattwise.protocol import LeverContext
 from wattwise.tracking._tracker import Tracker
 
 if TYPE_CHECKING:
@@ -64,13 +65,17 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _context(settings: DemoSettings) -> LeverContext:
+    """Where the demo's levers store their runs, and in which scope."""
+    return LeverContext.of(store=settings.store, scope=settings.scope)
+
+
 def _tracker(name: str, settings: DemoSettings) -> Tracker:
     return Tracker(name, scope=settings.scope, store=settings.store)
 
 
 def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStudy:
     """Models compared on digits, repeated: the study."""
-    from wattwise.protocol import LeverContext
     from wattwise.studies import StudyMethod, study_architectures
     from wattwise.workloads import load_dataset
 
@@ -84,7 +89,7 @@ def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStu
         within_pp=settings.within_pp,
         method=StudyMethod.of(repeats=settings.arch_repeats, warmup_batches=5),
         name="demo: architectures on digits",
-        context=LeverContext.of(store=settings.store, scope=settings.scope),
+        context=_context(settings),
     )
 
 
@@ -270,8 +275,8 @@ def measure_batching(settings: DemoSettings, step: Step) -> BatchingResult:
     """Dynamic batching against one request at a time, same request stream, real time."""
     import torch
 
+    from wattwise.infer import RequestStream, parse_policies
     from wattwise.infer import measure_batching as measure
-    from wattwise.infer import parse_policies
     from wattwise.workloads import build_model
 
     step("batching: serving mobilenet_v3_small at 16 requests/s")
@@ -281,12 +286,10 @@ def measure_batching(settings: DemoSettings, step: Step) -> BatchingResult:
         model,
         input_shape=(3, 224, 224),
         policies=parse_policies("1,16", max_wait_s=(0.25,)),
-        rate_rps=16.0,
-        requests=48 if settings.quick else 160,
+        stream=RequestStream(16.0, 48 if settings.quick else 160),
         slo_s=0.5,
         model_name="mobilenet_v3_small",
-        store=settings.store,
-        scope=settings.scope,
+        context=_context(settings),
     )
 
 
@@ -294,6 +297,7 @@ def measure_quantization(model: Any, settings: DemoSettings, step: Step) -> Quan
     """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
     import torch
 
+    from wattwise.infer import QUANTIZE_PROTOCOL
     from wattwise.infer import measure_quantization as measure
     from wattwise.workloads import load_dataset
 
@@ -307,12 +311,14 @@ def measure_quantization(model: Any, settings: DemoSettings, step: Step) -> Quan
         model,
         val=(xs, ys),
         calibration=cal,
-        rounds=2 if settings.quick else 3,
-        min_time_s=0.5 if settings.quick else 1.0,
+        protocol=replace(
+            QUANTIZE_PROTOCOL,
+            repeats=2 if settings.quick else 3,
+            min_time_s=0.5 if settings.quick else 1.0,
+        ),
         model_name="cnn",
         dataset="digits",
-        store=settings.store,
-        scope=settings.scope,
+        context=_context(settings),
     )
 
 
@@ -329,7 +335,6 @@ def measure_search(settings: DemoSettings, step: Step) -> Comparison:
         Workload(dataset="digits", model="cnn"),
         strategies="grid,tpe",
         trials=trials,
-        store=settings.store,
-        scope=settings.scope,
         name="demo: grid against TPE",
+        context=_context(settings),
     )

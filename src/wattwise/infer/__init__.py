@@ -1,6 +1,10 @@
 """Inference energy: batching under a simulated request queue and its tuner, int8
 quantization against fp32, and the model-zoo trend (energy per image by year and accuracy).
 
+Every measuring function takes a :class:`~wattwise.protocol.LeverContext` (meters, store,
+scope, progress) and a :class:`~wattwise.protocol.Protocol` (warm-up, repeats, windows);
+each figure is a :class:`~wattwise.protocol.Measurement`.
+
 The queue (:func:`serve_queue`, policies, arrivals, clocks) and the records need no PyTorch;
 the measuring functions (``measure_batching``, ``measure_quantization``, ``measure_zoo``)
 need the ``torch`` extra, and quantization torchao, and are imported on first use.
@@ -18,6 +22,7 @@ from wattwise.infer._queue import (
     Clock,
     QueueTrace,
     RealClock,
+    RequestStream,
     ServedBatch,
     VirtualClock,
     make_arrivals,
@@ -26,7 +31,6 @@ from wattwise.infer._queue import (
 )
 from wattwise.infer._records import (
     BatchingResult,
-    InferenceMeasurement,
     PolicyResult,
     QuantizationResult,
     QuantVariant,
@@ -35,11 +39,11 @@ from wattwise.infer._records import (
 )
 
 if TYPE_CHECKING:
-    from wattwise.infer._batching import CLOCKS, measure_batching, pick_policy
-    from wattwise.infer._measure import measure_calls
+    from wattwise.infer._batching import BATCHING_PROTOCOL, CLOCKS, measure_batching, pick_policy
     from wattwise.infer._plots import plot_zoo
     from wattwise.infer._quantize import (
         INT8_VARIANTS,
+        QUANTIZE_PROTOCOL,
         PreparedModel,
         applicable_variants,
         measure_quantization,
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
     from wattwise.infer._zoo import (
         DEFAULT_ZOO,
         FAMILY_YEARS,
+        ZOO_PROTOCOL,
         ModelInfo,
         measure_zoo,
         model_info,
@@ -59,15 +64,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARRIVAL_PROCESSES",
+    "BATCHING_PROTOCOL",
     "CLOCKS",
     "DEFAULT_ZOO",
     "FAMILY_YEARS",
     "INT8_VARIANTS",
+    "QUANTIZE_PROTOCOL",
     "STUDY_KINDS",
+    "ZOO_PROTOCOL",
     "BatchPolicy",
     "BatchingResult",
     "Clock",
-    "InferenceMeasurement",
     "ModelInfo",
     "PolicyResult",
     "PreparedModel",
@@ -75,6 +82,7 @@ __all__ = [
     "QuantizationResult",
     "QueueTrace",
     "RealClock",
+    "RequestStream",
     "ServedBatch",
     "VirtualClock",
     "ZooEntry",
@@ -82,7 +90,6 @@ __all__ = [
     "applicable_variants",
     "make_arrivals",
     "measure_batching",
-    "measure_calls",
     "measure_quantization",
     "measure_zoo",
     "model_info",
@@ -98,12 +105,13 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BATCHING_PROTOCOL": "_batching",
     "CLOCKS": "_batching",
     "measure_batching": "_batching",
     "pick_policy": "_batching",
-    "measure_calls": "_measure",
     "plot_zoo": "_plots",
     "INT8_VARIANTS": "_quantize",
+    "QUANTIZE_PROTOCOL": "_quantize",
     "PreparedModel": "_quantize",
     "applicable_variants": "_quantize",
     "measure_quantization": "_quantize",
@@ -113,6 +121,7 @@ _LAZY = {
     "record_study": "_study",
     "DEFAULT_ZOO": "_zoo",
     "FAMILY_YEARS": "_zoo",
+    "ZOO_PROTOCOL": "_zoo",
     "ModelInfo": "_zoo",
     "measure_zoo": "_zoo",
     "model_info": "_zoo",

@@ -1,7 +1,8 @@
 """Inference energy per request under a simulated request queue, and the batching tuner.
 
-Every policy serves the *same* arrivals with real inference, each inside its own tracker
-window, one after the other in one run. Two clocks:
+Every policy serves the *same* arrivals (a :class:`~wattwise.infer.RequestStream`) with
+real inference, each inside its own tracker window, one after the other in one run. Two
+clocks:
 
 * ``real``: wall-clock time. Requests arrive on schedule, the server sleeps while it
   waits, and the window's energy covers the whole run: idle power is paid for every second
@@ -16,27 +17,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
 from wattwise._errors import ConfigError
-from wattwise.infer._measure import tracking, window_source
+from wattwise._records import Provenance
 from wattwise.infer._queue import (
     BatchPolicy,
     Clock,
     RealClock,
+    RequestStream,
     VirtualClock,
-    make_arrivals,
     serve_queue,
 )
 from wattwise.infer._records import BatchingResult, PolicyResult
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext, Protocol, schedule, tracking, warm_up
 from wattwise.tracking._records import Scope
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.tracking._tracker import Tracker
 
-__all__ = ["CLOCKS", "measure_batching", "pick_policy"]
+__all__ = ["BATCHING_PROTOCOL", "CLOCKS", "measure_batching", "pick_policy"]
 
 #: Clocks :func:`measure_batching` can run the queue on.
 CLOCKS = ("real", "virtual")
@@ -78,26 +80,26 @@ def _warm_sizes(policies: Sequence[BatchPolicy]) -> list[int]:
     return sorted(sizes)
 
 
+#: The default protocol of :func:`measure_batching`: every batch size warmed up twice
+#: (the first calls of a shape build kernels), each policy served once.
+BATCHING_PROTOCOL = Protocol(repeats=1, warmup=2)
+
+
 def measure_batching(
     model: nn.Module,
     *,
     input_shape: tuple[int, ...],
     policies: Sequence[BatchPolicy],
-    rate_rps: float,
-    requests: int,
-    arrival: str = "jitter",
-    jitter: float = 0.2,
-    seed: int = 0,
+    stream: RequestStream,
     slo_s: float | None = None,
     clock: str = "real",
     idle_power_w: float | None = None,
     service_s: Callable[[int], float] | None = None,
     device: str | torch.device = "cpu",
     model_name: str = "model",
+    protocol: Protocol = BATCHING_PROTOCOL,
     tracker: Tracker | None = None,
-    meters: Sequence[Meter] | None = None,
-    store: RunSink | str | bool | None = None,
-    scope: Scope | str = Scope.MACHINE,
+    context: LeverContext | None = None,
 ) -> BatchingResult:
     """Serve the same simulated request stream with every policy and measure each.
 
@@ -105,11 +107,9 @@ def measure_batching(
         model: the model to serve (put in eval mode here, gradients off).
         input_shape: shape of one request's input, e.g. ``(3, 224, 224)``.
         policies: the batching policies to compare.
-        rate_rps: mean arrival rate, in requests/s.
-        requests: requests per policy.
-        arrival: ``jitter`` (gaps ``1/rate * U(1 - jitter, 1 + jitter)``) or ``poisson``.
-        jitter: relative jitter of the gaps, in [0, 1).
-        seed: seed of the arrivals and of the random inputs.
+        stream: the requests each policy serves (rate, count, ``jitter`` gaps
+            ``1/rate * U(1 - jitter, 1 + jitter)`` or ``poisson``); its seed also seeds
+            the random inputs.
         slo_s: p95 latency SLO for the tuner, in s, or None.
         clock: ``real`` or ``virtual`` (see the module docstring).
         idle_power_w: with the virtual clock, an idle power to charge for simulated idle
@@ -118,14 +118,64 @@ def measure_batching(
             instead of the measured one (tests).
         device: where inference runs.
         model_name: the model's name for the result.
-        tracker: a tracker to measure with (one window per policy); default: a new one.
-        meters: meters for a new tracker.
-        store: store for a new tracker (None: default store; False: none).
-        scope: scope of a new tracker.
+        protocol: warm-up calls per batch size, the order of the policies and the
+            cool-down between them (one repeat: each policy serves the stream once).
+        tracker: a tracker to measure with (one window per policy); default: a new one
+            from ``context``.
+        context: meters, store and scope of a new tracker (None: ``LeverContext()``).
 
     Raises:
-        ConfigError: bad arguments (clock, rate, counts, idle power).
+        ConfigError: bad arguments (clock, rate, counts, idle power, repeats).
     """
+    _check(policies, slo_s, clock, idle_power_w, service_s, protocol)
+    arrivals = stream.arrivals_s()
+    dev = torch.device(device)
+    run_batch = _batch_runner(model, dev, input_shape, policies, stream.seed)
+    for n in _warm_sizes(policies):  # first calls of a shape build kernels: not measured
+        warm_up(partial(run_batch, n), protocol)
+
+    by_label = {p.label: p for p in policies}
+    served: dict[str, PolicyResult] = {}
+    with tracking(f"batching {model_name}", context or LeverContext(), tracker) as t:
+        for _, label in schedule(list(by_label), protocol):
+            clk: Clock = RealClock() if clock == "real" else VirtualClock(service_s)
+            served[label] = _serve(
+                t, by_label[label], arrivals, clk, run_batch, idle_power_w, slo_s
+            )
+        run_id = t.run_id
+        scope_used = str(Scope(t.scope).value)
+    results = [served[label] for label in by_label]
+    best, reason = pick_policy(results, slo_s)
+    return BatchingResult(
+        model=model_name,
+        device=str(dev),
+        clock=clock,
+        arrival=stream.arrival,
+        rate_rps=stream.rate_rps,
+        jitter=stream.jitter if stream.arrival == "jitter" else 0.0,
+        requests=stream.requests,
+        seed=stream.seed,
+        slo_s=slo_s,
+        idle_power_w=idle_power_w,
+        policies=tuple(results),
+        best=best,
+        best_reason=reason,
+        scope=scope_used,
+        source=results[0].source,
+        run_id=run_id,
+        notes=_notes(clock, idle_power_w, scope_used, results),
+    )
+
+
+def _check(
+    policies: Sequence[BatchPolicy],
+    slo_s: float | None,
+    clock: str,
+    idle_power_w: float | None,
+    service_s: Callable[[int], float] | None,
+    protocol: Protocol,
+) -> None:
+    """Refuse bad settings before anything is served."""
     if clock not in CLOCKS:
         raise ConfigError(f"unknown clock {clock!r} (known: {', '.join(CLOCKS)})")
     if not policies:
@@ -136,8 +186,21 @@ def measure_batching(
         raise ConfigError("a service-time function applies to the virtual clock only")
     if slo_s is not None and not slo_s > 0:
         raise ConfigError(f"the latency SLO must be > 0, got {slo_s}")
-    arrivals = make_arrivals(rate_rps, requests, process=arrival, jitter=jitter, seed=seed)
-    dev = torch.device(device)
+    if protocol.repeats != 1:
+        raise ConfigError(
+            f"batching serves the request stream once per policy: repeats must be 1, "
+            f"got {protocol.repeats} (repeat the measurement in separate runs)"
+        )
+
+
+def _batch_runner(
+    model: nn.Module,
+    dev: torch.device,
+    input_shape: tuple[int, ...],
+    policies: Sequence[BatchPolicy],
+    seed: int,
+) -> Callable[[int], None]:
+    """Runs one batch of n requests: a slice of a seeded random pool, synchronised."""
     model = model.to(dev).eval()
     top = max(p.max_batch_size for p in policies)
     gen = torch.Generator().manual_seed(seed)
@@ -150,65 +213,46 @@ def measure_batching(
         if sync:
             torch.cuda.synchronize(dev)
 
-    for n in _warm_sizes(policies):  # first calls of a shape build kernels: not measured
-        run_batch(n)
-        run_batch(n)
+    return run_batch
 
-    results: list[PolicyResult] = []
-    with tracking(tracker, f"batching {model_name}", meters=meters, store=store, scope=scope) as t:
-        for policy in policies:
-            clk: Clock = RealClock() if clock == "real" else VirtualClock(service_s)
-            with t.window(f"policy {policy.label}") as w:
-                trace = serve_queue(arrivals, policy, clk, run_batch)
-            win = w.result
-            assert win is not None
-            idle_j = None
-            energy = win.energy_j
-            if clock == "virtual" and idle_power_w is not None:
-                idle_j = idle_power_w * trace.idle_s
-                energy += idle_j
-            lat = trace.latencies_s
-            p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99]))
-            results.append(
-                PolicyResult(
-                    policy=policy.label,
-                    max_batch_size=policy.max_batch_size,
-                    max_wait_s=policy.max_wait_s if policy.waits else None,
-                    greedy=policy.greedy,
-                    requests=requests,
-                    batches=len(trace.batches),
-                    energy_j=energy,
-                    uncertainty_j=win.uncertainty_j,
-                    idle_energy_j=idle_j,
-                    duration_s=trace.end_s,
-                    busy_s=trace.busy_s,
-                    latencies_s=(p50, p95, p99),
-                    mean_latency_s=float(np.mean(lat)),
-                    source=window_source(win.components),
-                    meets_slo=None if slo_s is None else p95 <= slo_s,
-                )
-            )
-        run_id = t.run_id
-        scope_used = str(Scope(t.scope).value)
-    best, reason = pick_policy(results, slo_s)
-    return BatchingResult(
-        model=model_name,
-        device=str(dev),
-        clock=clock,
-        arrival=arrival,
-        rate_rps=rate_rps,
-        jitter=jitter if arrival == "jitter" else 0.0,
-        requests=requests,
-        seed=seed,
-        slo_s=slo_s,
-        idle_power_w=idle_power_w,
-        policies=tuple(results),
-        best=best,
-        best_reason=reason,
-        scope=scope_used,
-        source=results[0].source,
-        run_id=run_id,
-        notes=_notes(clock, idle_power_w, scope_used, results),
+
+def _serve(
+    t: Tracker,
+    policy: BatchPolicy,
+    arrivals: Sequence[float],
+    clk: Clock,
+    run_batch: Callable[[int], None],
+    idle_power_w: float | None,
+    slo_s: float | None,
+) -> PolicyResult:
+    """Serve the arrivals with one policy inside its own window."""
+    with t.window(f"policy {policy.label}") as w:
+        trace = serve_queue(arrivals, policy, clk, run_batch)
+    win = w.result
+    assert win is not None
+    idle_j = None
+    energy = win.energy_j
+    if isinstance(clk, VirtualClock) and idle_power_w is not None:
+        idle_j = idle_power_w * trace.idle_s
+        energy += idle_j
+    lat = trace.latencies_s
+    p50, p95, p99 = (float(v) for v in np.percentile(lat, [50, 95, 99]))
+    return PolicyResult(
+        policy=policy.label,
+        max_batch_size=policy.max_batch_size,
+        max_wait_s=policy.max_wait_s if policy.waits else None,
+        greedy=policy.greedy,
+        requests=len(arrivals),
+        batches=len(trace.batches),
+        energy_j=energy,
+        uncertainty_j=win.uncertainty_j,
+        idle_energy_j=idle_j,
+        duration_s=trace.end_s,
+        busy_s=trace.busy_s,
+        latencies_s=(p50, p95, p99),
+        mean_latency_s=float(np.mean(lat)),
+        source=str(Provenance.from_components(win.components)),
+        meets_slo=None if slo_s is None else p95 <= slo_s,
     )
 
 

@@ -31,14 +31,13 @@ import torch
 from torch import nn
 
 from wattwise._errors import ConfigError
-from wattwise.infer._measure import measure_calls, tracking
-from wattwise.infer._records import InferenceMeasurement, QuantizationResult, QuantVariant
-from wattwise.meters._base import Meter
-from wattwise.tracking._records import Scope
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.infer._records import QuantizationResult, QuantVariant
+from wattwise.protocol import LeverContext, Protocol, measure, tracking
+from wattwise.tracking._tracker import Tracker
 
 __all__ = [
     "INT8_VARIANTS",
+    "QUANTIZE_PROTOCOL",
     "PreparedModel",
     "applicable_variants",
     "measure_quantization",
@@ -282,6 +281,12 @@ def _accuracy(
     return right / len(x)
 
 
+#: The default protocol of :func:`measure_quantization`: every variant warmed up with two
+#: batches (the first calls build kernels), then three interleaved rounds of at least 1 s
+#: and 3 batches each.
+QUANTIZE_PROTOCOL = Protocol(repeats=3, warmup=2, min_time_s=1.0, min_calls=3)
+
+
 def measure_quantization(
     model: nn.Module,
     *,
@@ -289,21 +294,18 @@ def measure_quantization(
     calibration: torch.Tensor,
     batch_size: int = 64,
     variants: Sequence[str] | None = None,
-    rounds: int = 3,
-    min_time_s: float = 1.0,
+    protocol: Protocol = QUANTIZE_PROTOCOL,
     max_accuracy_drop: float = 0.01,
     model_name: str = "model",
     dataset: str = "",
     tracker: Tracker | None = None,
-    meters: Sequence[Meter] | None = None,
-    store: RunSink | str | bool | None = None,
-    scope: Scope | str = Scope.MACHINE,
+    context: LeverContext | None = None,
 ) -> QuantizationResult:
     """Measure fp32 and its int8 variants on the same inputs, interleaved.
 
-    Each round measures every variant once, in turn, for at least ``min_time_s``; a
-    variant's figures are the sums over rounds, so a machine that slows down for a while
-    hits every variant alike. Runs on the CPU.
+    Each round (a repeat of the protocol) measures every variant once, in turn, for at
+    least the protocol's window; a variant's figures are the sums over rounds, so a machine
+    that slows down for a while hits every variant alike. Runs on the CPU.
 
     Args:
         model: the trained fp32 classifier.
@@ -312,93 +314,51 @@ def measure_quantization(
         calibration: inputs for static quantization's activation ranges.
         batch_size: inputs per forward pass (each variant is specialised to it).
         variants: int8 variants to try; default: those that fit the model.
-        rounds: measuring rounds.
-        min_time_s: shortest window per variant and round, in s.
+        protocol: rounds (``repeats``), warm-up batches, window length, order and
+            cool-down (default: :data:`QUANTIZE_PROTOCOL`).
         max_accuracy_drop: the largest accuracy loss (0..1) the pick may have.
         model_name: for the result.
         dataset: for the result.
-        tracker: a tracker to measure with; default: a new one.
-        meters: meters for a new tracker.
-        store: store for a new tracker.
-        scope: scope of a new tracker.
+        tracker: a tracker to measure with; default: a new one from ``context``.
+        context: meters, store and scope of a new tracker (None: ``LeverContext()``).
 
     A variant that cannot be made (torchao missing, a model ``torch.export`` cannot
     capture) is left out and listed in ``skipped`` with the reason; fp32 is always measured.
 
     Raises:
-        ConfigError: bad arguments (batch size, rounds, empty or mismatched data, an unknown
+        ConfigError: bad arguments (batch size, empty or mismatched data, an unknown
             variant).
     """
-    if batch_size < 1 or rounds < 1:
-        raise ConfigError("batch size and rounds must be >= 1")
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
     x, y = val
     if len(x) == 0 or len(x) != len(y):
         raise ConfigError("validation inputs and labels must be non-empty and match")
     model = model.cpu().eval()
-    fits, skipped = applicable_variants(model)
-    wanted = list(variants) if variants is not None else fits
-    for v in wanted:
-        if v not in INT8_VARIANTS:
-            raise ConfigError(f"unknown variant {v!r} (known: {', '.join(INT8_VARIANTS)})")
-    skipped = {k: r for k, r in skipped.items() if k in wanted}
-    example = _batches(x, batch_size)[0]
-    calib = _batches(calibration, batch_size)
-    prepared = [prepare_variant(model, "fp32", example=example)]
-    for v in wanted:
-        if v in skipped:
-            continue
-        try:
-            prepared.append(prepare_variant(model, v, example=example, calibration=calib))
-        except ConfigError as exc:
-            skipped[v] = str(exc)
+    prepared, skipped, wanted = _prepare_all(model, variants, x, calibration, batch_size)
     inputs = _batches(x, batch_size)
-    sums: dict[str, list[InferenceMeasurement]] = {p.variant: [] for p in prepared}
-    with tracking(tracker, f"quantize {model_name}", meters=meters, store=store, scope=scope) as t:
-        for p in prepared:  # warm-up: first calls build kernels
-            with torch.no_grad():
-                p.forward(example)
-                p.forward(example)
-        for r in range(rounds):
-            for p in prepared:
-                state = {"i": 0}
-
-                def call(p: PreparedModel = p, state: dict[str, int] = state) -> None:
-                    with torch.no_grad():
-                        p.forward(inputs[state["i"] % len(inputs)])
-                    state["i"] += 1
-
-                sums[p.variant].append(
-                    measure_calls(
-                        call,
-                        tracker=t,
-                        window=f"{p.variant} round-{r + 1}",
-                        items_per_call=batch_size,
-                        min_time_s=min_time_s,
-                    )
-                )
-        run_id = t.run_id
-    results = []
-    for p in prepared:
-        ms = sums[p.variant]
-        total = InferenceMeasurement(
-            energy_j=sum(m.energy_j for m in ms),
-            uncertainty_j=sum(m.uncertainty_j for m in ms),
-            duration_s=sum(m.duration_s for m in ms),
-            calls=sum(m.calls for m in ms),
+    with tracking(f"quantize {model_name}", context or LeverContext(), tracker) as t:
+        measured = measure(
+            {p.variant: _cycling(p.forward, inputs) for p in prepared},
+            protocol,
+            tracker=t,
             items_per_call=batch_size,
-            source=ms[0].source,
+            warm_ups={p.variant: _cycling(p.forward, inputs[:1]) for p in prepared},
+            window=lambda variant, r: f"{variant} round-{r}",
         )
-        results.append(
-            QuantVariant(
-                variant=p.variant,
-                method=p.method,
-                kernels=p.kernels,
-                measurement=total,
-                size_bytes=p.size_bytes,
-                accuracy=_accuracy(p.forward, x, y, batch_size),
-                notes=p.notes,
-            )
+        run_id = t.run_id
+    results = [
+        QuantVariant(
+            variant=p.variant,
+            method=p.method,
+            kernels=p.kernels,
+            measurement=measured[p.variant].total,
+            size_bytes=p.size_bytes,
+            accuracy=_accuracy(p.forward, x, y, batch_size),
+            notes=p.notes,
         )
+        for p in prepared
+    ]
     fp32 = results[0]
     ok = [v for v in results if fp32.accuracy - v.accuracy <= max_accuracy_drop + 1e-12]
     best = min(ok, key=lambda v: v.energy_per_item_j).variant
@@ -421,3 +381,51 @@ def measure_quantization(
         source=fp32.measurement.source,
         notes=tuple(notes),
     )
+
+
+def _prepare_all(
+    model: nn.Module,
+    variants: Sequence[str] | None,
+    x: torch.Tensor,
+    calibration: torch.Tensor,
+    batch_size: int,
+) -> tuple[list[PreparedModel], dict[str, str], list[str]]:
+    """fp32 and every wanted int8 variant that can be made; why the others were not.
+
+    Returns:
+        ``(prepared, skipped, wanted)``.
+
+    Raises:
+        ConfigError: an unknown variant.
+    """
+    fits, skipped = applicable_variants(model)
+    wanted = list(variants) if variants is not None else fits
+    for v in wanted:
+        if v not in INT8_VARIANTS:
+            raise ConfigError(f"unknown variant {v!r} (known: {', '.join(INT8_VARIANTS)})")
+    skipped = {k: r for k, r in skipped.items() if k in wanted}
+    example = _batches(x, batch_size)[0]
+    calib = _batches(calibration, batch_size)
+    prepared = [prepare_variant(model, "fp32", example=example)]
+    for v in wanted:
+        if v in skipped:
+            continue
+        try:
+            prepared.append(prepare_variant(model, v, example=example, calibration=calib))
+        except ConfigError as exc:
+            skipped[v] = str(exc)
+    return prepared, skipped, wanted
+
+
+def _cycling(
+    forward: Callable[[torch.Tensor], torch.Tensor], inputs: Sequence[torch.Tensor]
+) -> Callable[[], None]:
+    """One forward pass per call, without gradients, on the next of ``inputs`` in turn."""
+    state = {"i": 0}
+
+    def call() -> None:
+        with torch.no_grad():
+            forward(inputs[state["i"] % len(inputs)])
+        state["i"] += 1
+
+    return call

@@ -28,6 +28,7 @@ __all__ = [
     "Clock",
     "QueueTrace",
     "RealClock",
+    "RequestStream",
     "ServedBatch",
     "VirtualClock",
     "make_arrivals",
@@ -166,6 +167,39 @@ def make_arrivals(
             f"unknown arrival process {process!r} (known: {', '.join(ARRIVAL_PROCESSES)})"
         )
     return tuple(float(t) for t in np.cumsum(gaps))
+
+
+@dataclass(frozen=True)
+class RequestStream:
+    """The simulated requests every batching policy serves: how many, how fast, how
+    irregular (drawn once, the same for every policy).
+
+    Attributes:
+        rate_rps: mean arrival rate, in requests/s.
+        requests: requests per policy.
+        arrival: ``jitter`` or ``poisson`` (see :func:`make_arrivals`).
+        jitter: relative jitter of the gaps, in [0, 1) (``jitter`` arrivals only).
+        seed: seed of the arrival times (and of the random inputs served).
+
+    Raises:
+        ConfigError: a non-positive rate or count, a jitter outside [0, 1), an unknown
+            process.
+    """
+
+    rate_rps: float
+    requests: int
+    arrival: str = "jitter"
+    jitter: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.arrivals_s()  # refuses bad settings when the stream is made
+
+    def arrivals_s(self) -> tuple[float, ...]:
+        """The arrival times, in s from the start (see :func:`make_arrivals`)."""
+        return make_arrivals(
+            self.rate_rps, self.requests, process=self.arrival, jitter=self.jitter, seed=self.seed
+        )
 
 
 class Clock(Protocol):

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 from wattwise._records.base import Record
 from wattwise._records.charts import BarData, ChartData, FrontData
+from wattwise.protocol import Measurement
 
 __all__ = [
     "BatchingResult",
-    "InferenceMeasurement",
     "PolicyResult",
     "QuantVariant",
     "QuantizationResult",
@@ -27,44 +27,6 @@ __all__ = [
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
-
-
-@dataclass(frozen=True)
-class InferenceMeasurement(Record):
-    """Repeated inference measured inside one tracker window.
-
-    Attributes:
-        energy_j: counted energy of the window, in J.
-        uncertainty_j: its one-sigma uncertainty, in J.
-        duration_s: the window's length, in s.
-        calls: forward passes run in it.
-        items_per_call: inputs per forward pass (the batch size).
-        source: where the energy comes from (``estimated (cpu-tdp-utilisation)``).
-    """
-
-    energy_j: float
-    uncertainty_j: float
-    duration_s: float
-    calls: int
-    items_per_call: int
-    source: str
-
-    derived: ClassVar[tuple[str, ...]] = ("items", "energy_per_item_j", "s_per_call")
-
-    @property
-    def items(self) -> int:
-        """Inputs processed."""
-        return self.calls * self.items_per_call
-
-    @property
-    def energy_per_item_j(self) -> float:
-        """Energy per input, in J."""
-        return self.energy_j / self.items
-
-    @property
-    def s_per_call(self) -> float:
-        """Mean wall time of one forward pass (the latency of a batch), in s."""
-        return self.duration_s / self.calls
 
 
 @dataclass(frozen=True)
@@ -285,7 +247,7 @@ class QuantVariant(Record):
     variant: str
     method: str
     kernels: str
-    measurement: InferenceMeasurement
+    measurement: Measurement
     size_bytes: int
     accuracy: float
     notes: tuple[str, ...] = ()
@@ -413,7 +375,7 @@ class ZooEntry(Record):
     gflops: float
     params: int
     input_size: int
-    measurement: InferenceMeasurement
+    measurement: Measurement
     on_pareto_front: bool = False
 
     flattened: ClassVar[tuple[str, ...]] = ("measurement",)

@@ -7,11 +7,9 @@ command's JSON (``BatchingResult.to_dict()`` etc., shapes in docs/infer.md).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from wattwise.store import RunStore
-from wattwise.tracking._tracker import Tracker
+from wattwise.protocol import LeverContext, study_session
 
 __all__ = ["STUDY_KINDS", "record_study"]
 
@@ -20,18 +18,28 @@ STUDY_KINDS = ("batching", "quantization", "zoo")
 
 
 def record_study(
-    tracker: Tracker,
+    run_id: str,
     *,
     kind: str,
     name: str,
     params: dict[str, Any],
     results: dict[str, Any],
     label: str,
+    context: LeverContext | None = None,
 ) -> str | None:
-    """Store a finished tracker run as a study's only run, with the results.
+    """Store a finished run as a study's only run, with the results.
 
-    The study goes to the store the tracker wrote its run to; a tracker that stores
-    nothing (``store=False``) or writes to another kind of sink gets no study.
+    The study goes to the context's store, the one the run was written to; a context that
+    stores nothing (``store=False``) or writes to another kind of sink gets no study.
+
+    Args:
+        run_id: the finished run, already in the context's store.
+        kind: the study's kind (one of :data:`STUDY_KINDS`).
+        name: its name.
+        params: its JSON-ready parameters.
+        results: its JSON-ready results (the command's JSON).
+        label: the run's label in the study.
+        context: where the study goes (None: the default store).
 
     Returns:
         The study id, or None when nothing was stored.
@@ -39,21 +47,9 @@ def record_study(
     Raises:
         StoreError: the store refused (a run that is not in it, an unreachable store).
     """
-    store = tracker.store
-    if store is False or not (store is None or store is True or isinstance(store, str | RunStore)):
-        return None
-    owned = not isinstance(store, RunStore)
-    rs = (
-        store
-        if isinstance(store, RunStore)
-        else RunStore.open(store if isinstance(store, str) else None)
-    )
-    try:
-        study_id = uuid.uuid4().hex
-        rs.create_study(study_id=study_id, kind=kind, name=name, params=params)
-        rs.add_study_run(study_id, tracker.run_id, label=label, attributes={})
-        rs.finish_study(study_id, results)
-        return study_id
-    finally:
-        if owned:
-            rs.close()
+    with study_session(context or LeverContext(), kind=kind, name=name, params=params) as s:
+        if not s.stored:
+            return None
+        s.link(run_id, label)
+        s.finish(results)
+        return s.study_id

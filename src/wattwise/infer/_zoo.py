@@ -9,7 +9,7 @@ metadata of torchvision's DEFAULT weights, which ships inside torchvision.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,15 +19,14 @@ import torch
 from wattwise._errors import ConfigError
 from wattwise._pareto import pareto_mask
 from wattwise._units import format_energy
-from wattwise.infer._measure import measure_calls, tracking
 from wattwise.infer._records import ZooEntry, ZooResult
-from wattwise.meters._base import Meter
-from wattwise.tracking._records import Scope
-from wattwise.tracking._tracker import RunSink, Tracker
+from wattwise.protocol import LeverContext, Protocol, measure, tracking
+from wattwise.tracking._tracker import Tracker
 
 __all__ = [
     "DEFAULT_ZOO",
     "FAMILY_YEARS",
+    "ZOO_PROTOCOL",
     "ModelInfo",
     "measure_zoo",
     "model_info",
@@ -202,85 +201,66 @@ def _shufflenet(entries: Sequence[ZooEntry], trend: tuple[float, float] | None) 
     return found
 
 
+#: The default protocol of :func:`measure_zoo`: two warm-up batches per model, then one
+#: window of at least 1 s and 3 forward passes.
+ZOO_PROTOCOL = Protocol(repeats=1, warmup=2, min_time_s=1.0, min_calls=3)
+
+
 def measure_zoo(
     models: Sequence[str] = DEFAULT_ZOO,
     *,
     batch_size: int = 1,
-    min_time_s: float = 1.0,
-    min_calls: int = 3,
+    protocol: Protocol = ZOO_PROTOCOL,
     device: str | torch.device = "cpu",
     seed: int = 0,
     out_dir: str | None = None,
     tracker: Tracker | None = None,
-    meters: Sequence[Meter] | None = None,
-    store: RunSink | str | bool | None = None,
-    scope: Scope | str = Scope.MACHINE,
-    progress: Any = None,
+    context: LeverContext | None = None,
 ) -> ZooResult:
     """Measure J/image and latency of torchvision models on random weights.
 
-    Each model: built with random weights, warmed up with two batches, then run on one
-    fixed random batch inside its own window until ``min_calls`` calls and ``min_time_s``
-    have passed.
+    Each model: built with random weights, warmed up with the protocol's warm-up batches,
+    then run on one fixed random batch inside its own window (one per repeat) until the
+    protocol's window is complete. Models are measured one after the other, each built
+    just before its turn and freed after it.
 
     Args:
         models: torchvision names.
         batch_size: images per forward pass.
-        min_time_s: shortest window per model, in s.
-        min_calls: fewest forward passes per model.
+        protocol: warm-up, repeats and window length per model (default:
+            :data:`ZOO_PROTOCOL`).
         device: where inference runs.
         seed: seed of the weights and inputs.
         out_dir: write the plots here (needs matplotlib); None: no plots.
-        tracker: a tracker to measure with; default: a new one.
-        meters: meters for a new tracker.
-        store: store for a new tracker.
-        scope: scope of a new tracker.
-        progress: called with ``(index, total, name)`` before each model.
+        tracker: a tracker to measure with; default: a new one from ``context``.
+        context: meters, store and scope of a new tracker, and the progress told
+            ``(models done, models, next model)`` before each model (None:
+            ``LeverContext()``).
 
     Raises:
         ConfigError: an unknown model, an empty list, a bad batch size.
     """
-    from torchvision import models as tvm  # type: ignore[import-untyped,unused-ignore]
-
     if not models:
         raise ConfigError("no model to measure")
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    context = context or LeverContext()
     infos = [model_info(n) for n in dict.fromkeys(models)]
     dev = torch.device(device)
-    sync = dev.type == "cuda"
     entries: list[ZooEntry] = []
-    with tracking(tracker, "zoo", meters=meters, store=store, scope=scope) as t:
+    with tracking("zoo", context, tracker) as t:
         for i, info in enumerate(infos):
-            if progress is not None:
-                progress(i, len(infos), info.model)
-            torch.manual_seed(seed)
-            with warnings.catch_warnings():
-                # GoogLeNet and Inception v3 warn that their default init will change: the
-                # init does not matter here (energy does not depend on weight values).
-                warnings.filterwarnings(
-                    "ignore", "The default weight initialization", FutureWarning
-                )
-                net = tvm.get_model(info.model, weights=None).to(dev).eval()
-            gen = torch.Generator().manual_seed(seed)
-            x = torch.randn(batch_size, 3, info.input_size, info.input_size, generator=gen).to(dev)
-
-            def call(net: torch.nn.Module = net, x: torch.Tensor = x) -> None:
-                with torch.inference_mode():
-                    net(x)
-                if sync:
-                    torch.cuda.synchronize(dev)
-
-            call()
-            call()
-            m = measure_calls(
-                call,
+            if context.progress is not None:
+                context.progress(i, len(infos), info.model)
+            call = _forward(info, batch_size, dev, seed)
+            measured = measure(
+                {info.model: call},
+                protocol,
                 tracker=t,
-                window=info.model,
                 items_per_call=batch_size,
-                min_time_s=min_time_s,
-                min_calls=min_calls,
+                window=lambda label, r: label if protocol.repeats == 1 else f"{label} #{r}",
             )
+            del call  # frees the model before the next one is built
             entries.append(
                 ZooEntry(
                     model=info.model,
@@ -290,11 +270,40 @@ def measure_zoo(
                     gflops=info.gflops,
                     params=info.params,
                     input_size=info.input_size,
-                    measurement=m,
+                    measurement=measured[info.model].total,
                 )
             )
-            del net
         run_id = t.run_id
+    return _result(entries, batch_size, run_id, out_dir)
+
+
+def _forward(info: ModelInfo, batch_size: int, dev: torch.device, seed: int) -> Callable[[], None]:
+    """One forward pass of the model with seeded random weights on a seeded random batch."""
+    from torchvision import models as tvm  # type: ignore[import-untyped,unused-ignore]
+
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        # GoogLeNet and Inception v3 warn that their default init will change: the init
+        # does not matter here (energy does not depend on weight values).
+        warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)
+        net = tvm.get_model(info.model, weights=None).to(dev).eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, 3, info.input_size, info.input_size, generator=gen).to(dev)
+    sync = dev.type == "cuda"
+
+    def call() -> None:
+        with torch.inference_mode():
+            net(x)
+        if sync:
+            torch.cuda.synchronize(dev)
+
+    return call
+
+
+def _result(
+    entries: list[ZooEntry], batch_size: int, run_id: str, out_dir: str | None
+) -> ZooResult:
+    """The result: the Pareto front, the trend, ShuffleNet against both, the plots."""
     front = pareto_front([(e.energy_per_item_j, e.top1) for e in entries])
     entries = [replace(e, on_pareto_front=f) for e, f in zip(entries, front, strict=True)]
     entries.sort(key=lambda e: (e.year, e.model))

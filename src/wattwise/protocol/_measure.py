@@ -5,19 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 from wattwise._errors import ConfigError
-from wattwise._records import Provenance
+from wattwise._records import Provenance, Record
 from wattwise.protocol._spec import Protocol, schedule
 from wattwise.protocol._stats import Summary, summarize
 from wattwise.tracking._tracker import Tracker
 
-__all__ = ["Measurement", "Repeated", "measure", "measure_calls"]
+__all__ = ["Measurement", "Repeated", "measure", "measure_calls", "warm_up"]
 
 
 @dataclass(frozen=True)
-class Measurement:
+class Measurement(Record):
     """Calls of one subject measured inside one tracker window.
 
     Attributes:
@@ -35,6 +35,8 @@ class Measurement:
     calls: int
     items_per_call: int
     source: str
+
+    derived: ClassVar[tuple[str, ...]] = ("items", "energy_per_item_j", "s_per_call")
 
     @property
     def items(self) -> int:
@@ -56,21 +58,9 @@ class Measurement:
         """Mean wall time of one call, in s."""
         return self.duration_s / self.calls
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "energy_j": self.energy_j,
-            "uncertainty_j": self.uncertainty_j,
-            "duration_s": self.duration_s,
-            "calls": self.calls,
-            "items_per_call": self.items_per_call,
-            "energy_per_item_j": self.energy_per_item_j,
-            "source": self.source,
-        }
-
 
 @dataclass(frozen=True)
-class Repeated:
+class Repeated(Record):
     """The measured repeats of one subject, in the order they were taken.
 
     Attributes:
@@ -80,6 +70,8 @@ class Repeated:
 
     label: str
     measurements: tuple[Measurement, ...]
+
+    derived: ClassVar[tuple[str, ...]] = ("energy_per_item_j", "s_per_call")
 
     @property
     def energy_per_item_j(self) -> Summary:
@@ -110,14 +102,16 @@ class Repeated:
             source=str(Provenance.combine(m.source for m in ms)),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the summaries and every repeat."""
-        return {
-            "label": self.label,
-            "energy_per_item_j": self.energy_per_item_j.to_dict(),
-            "s_per_call": self.s_per_call.to_dict(),
-            "repeats": [m.to_dict() for m in self.measurements],
-        }
+
+def warm_up(call: Callable[[], object], protocol: Protocol) -> None:
+    """Call ``call`` ``protocol.warmup`` times, untracked: first-call allocation, kernel
+    selection and caches are paid here, not by the first measured window.
+
+    For work measured outside :func:`measure` (a request queue, a search) that still warms
+    up under the protocol's rule; :func:`measure` warms its subjects itself.
+    """
+    for _ in range(protocol.warmup):
+        call()
 
 
 def measure_calls(
@@ -204,9 +198,7 @@ def measure(
     taken: dict[str, list[Measurement]] = {label: [] for label in subjects}
     for repeat, label in schedule(list(subjects), protocol, sleep=sleep):
         if label not in warmed:
-            warm = (warm_ups or {}).get(label, subjects[label])
-            for _ in range(protocol.warmup):
-                warm()
+            warm_up((warm_ups or {}).get(label, subjects[label]), protocol)
             warmed.add(label)
         n = items_per_call if isinstance(items_per_call, int) else items_per_call[label]
         m = measure_calls(

@@ -14,6 +14,7 @@ from wattwise._extras import require as _require
 _require("wattwise.search", "search", ["optuna", "yaml"])
 
 from wattwise.search._compare import (
+    COMPARE_PROTOCOL,
     TARGET_MARGIN,
     anytime_curve,
     compare_strategies,
@@ -55,6 +56,7 @@ from wattwise.search._strategies import (
 
 __all__ = [
     "BUILTIN_SPACES",
+    "COMPARE_PROTOCOL",
     "PRUNERS",
     "SAMPLERS",
     "STRATEGIES",

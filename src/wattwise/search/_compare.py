@@ -22,15 +22,21 @@ never did: never a mean over the lucky repeats only).
 from __future__ import annotations
 
 import statistics
-import uuid
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError
 from wattwise._records import Provenance
-from wattwise.meters._base import Meter
+from wattwise.protocol import (
+    LeverContext,
+    Protocol,
+    StudySession,
+    schedule,
+    study_session,
+    warm_up,
+)
 from wattwise.search._objective import EnergyObjective
 from wattwise.search._records import (
     Comparison,
@@ -40,18 +46,15 @@ from wattwise.search._records import (
     TrialRecord,
     Workload,
 )
-from wattwise.search._search import _resolve_store
 from wattwise.search._space import SearchSpace, builtin_space
 from wattwise.search._strategies import Strategy, parse_strategies
 from wattwise.tracking._records import Scope
-from wattwise.tracking._tracker import Tracker
 
 if TYPE_CHECKING:
     import optuna
 
-    from wattwise.store import RunStore
-
 __all__ = [
+    "COMPARE_PROTOCOL",
     "TARGET_MARGIN",
     "anytime_curve",
     "compare_strategies",
@@ -108,20 +111,23 @@ class _Raw:
     source: str
 
 
+#: The default protocol of :func:`compare_strategies`: one untracked training epoch before
+#: the first search (so no strategy pays PyTorch's first-use start-up), one search per
+#: strategy, repeats interleaved, the first repeat's sampler seed 0.
+COMPARE_PROTOCOL = Protocol(repeats=1, warmup=1, seed=0)
+
+
 def compare_strategies(
     workload: Workload,
     space: SearchSpace | None = None,
     *,
     strategies: Sequence[Strategy | str] | str = ("grid", "random", "tpe", "hyperband"),
     trials: int = 16,
-    repeats: int = 1,
+    protocol: Protocol = COMPARE_PROTOCOL,
     target_accuracy: float | None = None,
-    seed: int = 0,
-    store: RunStore | str | bool | None = None,
-    meters: Callable[[], Sequence[Meter]] | None = None,
-    scope: Scope | str = Scope.PROCESS,
     name: str | None = None,
     on_trial: ProgressHook | None = None,
+    context: LeverContext | None = None,
 ) -> Comparison:
     """Run every strategy on the same work and compare them.
 
@@ -130,14 +136,15 @@ def compare_strategies(
         space: the search space (default: the model's built-in space).
         strategies: strategies or their names, or a comma-separated string.
         trials: trials per search (grid search stops early when its grid is smaller).
-        repeats: searches per strategy; repeat ``r`` seeds the samplers with ``seed + r``.
+        protocol: searches per strategy (``repeats``), in its order (``round-robin``
+            interleaves the strategies), with its cool-down between searches; ``warmup``
+            untracked training epochs before the first; repeat ``r`` seeds the samplers
+            with ``protocol.seed_of(r)`` (default: :data:`COMPARE_PROTOCOL`).
         target_accuracy: the accuracy to reach (0..1); default: grid's best minus 0.5 pp.
-        seed: the first repeat's sampler seed.
-        store: the wattwise store (a store, a URL, None: the default, False: none).
-        meters: a factory of fresh meters for each tracker (None: detected).
-        scope: the trackers' scope (``process`` by default).
         name: the stored study's name.
         on_trial: called after each trial with the strategy, the repeat and the trial.
+        context: the trackers' meters, scope and store (None: detected meters,
+            ``process`` scope, the default store).
 
     Raises:
         ConfigError: bad settings; no target and no grid search to set one.
@@ -150,8 +157,8 @@ def compare_strategies(
     names = [s.name for s in strats]
     if len(set(names)) != len(names):
         raise ConfigError(f"a strategy is listed twice: {', '.join(names)}")
-    if trials < 1 or repeats < 1:
-        raise ConfigError(f"trials and repeats must be >= 1, got {trials} and {repeats}")
+    if trials < 1:
+        raise ConfigError(f"trials must be >= 1, got {trials}")
     if target_accuracy is not None and not 0 < target_accuracy <= 1:
         raise ConfigError(f"the target accuracy is in (0, 1], got {target_accuracy}")
     if target_accuracy is None and "grid" not in names:
@@ -160,92 +167,71 @@ def compare_strategies(
         )
     space = space if space is not None else builtin_space(workload.model)
     space.check_model(workload.model)
-    with ExitStack() as stack:
-        return _compare(
-            stack,
-            workload,
-            space,
-            strats,
-            names=names,
-            trials=trials,
-            repeats=repeats,
-            target_accuracy=target_accuracy,
-            seed=seed,
-            store=store,
-            meters=meters,
-            scope=scope,
-            name=name,
-            on_trial=on_trial,
-        )
-
-
-def _compare(
-    stack: ExitStack,
-    workload: Workload,
-    space: SearchSpace,
-    strats: tuple[Strategy, ...],
-    *,
-    names: list[str],
-    trials: int,
-    repeats: int,
-    target_accuracy: float | None,
-    seed: int,
-    store: RunStore | str | bool | None,
-    meters: Callable[[], Sequence[Meter]] | None,
-    scope: Scope | str,
-    name: str | None,
-    on_trial: ProgressHook | None,
-) -> Comparison:
-    run_store = _resolve_store(store, stack)
-
-    objective0 = EnergyObjective(workload, space)
-    data = objective0.data()
-    _warm_up(workload, space, data, meters)
-
-    study_id = uuid.uuid4().hex if run_store is not None else None
-    if run_store is not None and study_id is not None:
-        run_store.create_study(
-            study_id=study_id,
-            kind="sweep-compare",
-            name=name or f"{workload.dataset} {workload.model}: {', '.join(names)}",
-            params={
-                "workload": workload.to_dict(),
-                "space": space.to_dict(),
-                "strategies": names,
-                "trials": trials,
-                "repeats": repeats,
-                "seed": seed,
-                "target_accuracy": target_accuracy,
-                "scope": str(Scope(scope)),
-            },
-        )
-
-    raw: dict[str, list[_Raw]] = {n: [] for n in names}
-    for r in range(repeats):
-        for strat in strats:
-            raw[strat.name].append(
+    context = context or LeverContext(scope=Scope.PROCESS)
+    data = EnergyObjective(workload, space).data()
+    params = {
+        "workload": workload.to_dict(),
+        "space": space.to_dict(),
+        "strategies": names,
+        "trials": trials,
+        "repeats": protocol.repeats,
+        "seed": protocol.seed,
+        "target_accuracy": target_accuracy,
+        "scope": str(context.scope),
+    }
+    study_name = name or f"{workload.dataset} {workload.model}: {', '.join(names)}"
+    with study_session(context, kind="sweep-compare", name=study_name, params=params) as s:
+        warm_up(partial(_warm_up_epoch, workload, space, data, context), protocol)
+        by_name = {strat.name: strat for strat in strats}
+        raw: dict[str, list[_Raw]] = {n: [] for n in names}
+        for repeat, label in schedule(names, protocol):
+            raw[label].append(
                 _one_search(
-                    strat,
+                    by_name[label],
                     workload,
                     space,
                     data,
-                    repeat=r,
-                    seed=seed + r,
+                    repeat=repeat - 1,
+                    seed=protocol.seed_of(repeat),
                     trials=trials,
-                    store=run_store,
-                    study_id=study_id,
-                    meters=meters,
-                    scope=scope,
+                    session=s,
                     on_trial=on_trial,
                 )
             )
+        comparison = _comparison(
+            workload,
+            space,
+            strats,
+            raw,
+            trials=trials,
+            repeats=protocol.repeats,
+            target_accuracy=target_accuracy,
+            scope=str(context.scope),
+            study_id=s.study_id if s.stored else None,
+        )
+        s.finish(comparison.to_dict())
+    return comparison
 
+
+def _comparison(
+    workload: Workload,
+    space: SearchSpace,
+    strats: tuple[Strategy, ...],
+    raw: dict[str, list[_Raw]],
+    *,
+    trials: int,
+    repeats: int,
+    target_accuracy: float | None,
+    scope: str,
+    study_id: str | None,
+) -> Comparison:
+    """The comparison of the searches as they ran: the target, each strategy's figures."""
     target, target_source = _target(raw, target_accuracy)
     results: list[StrategyResult] = []
     for strat in strats:
         reps = tuple(_finish(x, target) for x in raw[strat.name])
         results.append(StrategyResult(strat.name, strat.describe(space), reps))
-    if "grid" in names:
+    if "grid" in raw:
         grid_total = next(s for s in results if s.strategy == "grid").total_energy_j
         results = [
             StrategyResult(
@@ -258,8 +244,7 @@ def _compare(
             )
             for s in results
         ]
-    notes = _notes(space, trials, strats, raw)
-    comparison = Comparison(
+    return Comparison(
         workload=workload,
         space=space,
         trials=trials,
@@ -268,23 +253,16 @@ def _compare(
         target_source=target_source,
         strategies=tuple(results),
         energy_source=str(Provenance.combine(x.source for xs in raw.values() for x in xs)),
-        scope=str(Scope(scope)),
+        scope=scope,
         study_id=study_id,
-        notes=notes,
+        notes=_notes(space, trials, strats, raw),
     )
-    if run_store is not None and study_id is not None:
-        run_store.finish_study(study_id, comparison.to_dict())
-    return comparison
 
 
-def _warm_up(
-    workload: Workload,
-    space: SearchSpace,
-    data: Any,
-    meters: Callable[[], Sequence[Meter]] | None,
+def _warm_up_epoch(
+    workload: Workload, space: SearchSpace, data: Any, context: LeverContext
 ) -> None:
-    """One untracked epoch, so no strategy pays PyTorch's first-use start-up."""
-    from wattwise.protocol import LeverContext
+    """One untracked epoch of the space's first grid point (a warm-up call)."""
     from wattwise.train import fit
     from wattwise.workloads import build_model
 
@@ -298,7 +276,7 @@ def _warm_up(
         epochs=1,
         device=workload.device,
         seed=workload.seed,
-        context=LeverContext(meters=meters, store=False),
+        context=context.with_(store=False),
         name="sweep-compare warm-up",
     )
 
@@ -312,10 +290,7 @@ def _one_search(
     repeat: int,
     seed: int,
     trials: int,
-    store: RunStore | None,
-    study_id: str | None,
-    meters: Callable[[], Sequence[Meter]] | None,
-    scope: Scope | str,
+    session: StudySession,
     on_trial: ProgressHook | None,
 ) -> _Raw:
     import optuna
@@ -324,10 +299,7 @@ def _one_search(
     objective = EnergyObjective(
         workload,
         space,
-        store=store,
-        study_id=study_id,
-        meters=meters,
-        scope=scope,
+        session=session,
         label=label,
         attributes={"role": "trial", "strategy": strat.name, "repeat": repeat},
         data=data,
@@ -338,12 +310,7 @@ def _one_search(
         pruner=strat.make_pruner(space),
         directions=strat.directions,
     )
-    search = Tracker(
-        f"sweep-compare {strat.name} r{repeat}",
-        scope=scope,
-        meters=meters() if meters is not None else None,
-        store=store if store is not None else False,
-    )
+    search = session.tracker(f"sweep-compare {strat.name} r{repeat}")
     finished: list[TrialRecord] = []
     energies: list[float] = []
 
@@ -365,21 +332,19 @@ def _one_search(
     run = search.result
     assert run is not None
     source = str(Provenance.from_components(run.components))
-    if store is not None and study_id is not None:
-        store.add_study_run(
-            study_id,
-            run.run_id,
-            label=f"{label}search",
-            attributes={
-                "role": "search",
-                "strategy": strat.name,
-                "repeat": repeat,
-                "seed": seed,
-                "energy_j": run.energy_j,
-                "trials_energy_j": sum(t.energy_j or 0.0 for t in finished),
-                "energy_source": source,
-            },
-        )
+    session.link(
+        run.run_id,
+        f"{label}search",
+        {
+            "role": "search",
+            "strategy": strat.name,
+            "repeat": repeat,
+            "seed": seed,
+            "energy_j": run.energy_j,
+            "trials_energy_j": sum(t.energy_j or 0.0 for t in finished),
+            "energy_source": source,
+        },
+    )
     return _Raw(repeat, seed, finished, energies, run.energy_j, run.run_id, source)
 
 

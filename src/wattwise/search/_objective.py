@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from wattwise._records import Provenance
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext, StudySession
 from wattwise.search._records import (
     ATTR_ACCURACY,
     ATTR_ENERGY,
@@ -33,12 +33,10 @@ from wattwise.search._records import (
 )
 from wattwise.search._space import Choice, SearchSpace
 from wattwise.tracking._records import RunResult, RunStatus, Scope
-from wattwise.tracking._tracker import Tracker
 
 if TYPE_CHECKING:
     import optuna
 
-    from wattwise.store import RunStore
     from wattwise.train import EpochRecord, TrainState
     from wattwise.workloads import DataSplit
 
@@ -60,10 +58,10 @@ class EnergyObjective:
     Args:
         workload: what to train.
         space: the parameters to ask the trial for, and the epochs of a full trial.
-        store: the run store for the trials' runs (None: runs are not stored).
-        study_id: the wattwise study each trial's run is linked to (needs ``store``).
-        meters: a factory of fresh meters for each trial (None: detected).
-        scope: the trackers' scope; ``process`` keeps other programs' load out.
+        context: meters, scope and store of the trials' runs (None: detected meters,
+            ``process`` scope, which keeps other programs' load out, and no store).
+        session: the wattwise study each trial's run is linked to; its context (its
+            store) is used instead of ``context``.
         label: prefix of each link's label (``tpe r0 ``), before ``trial N``.
         attributes: extra attributes of every link (strategy, repeat...).
         data: the dataset, when the caller loaded it already (None: loaded on first use).
@@ -74,20 +72,20 @@ class EnergyObjective:
         workload: Workload,
         space: SearchSpace,
         *,
-        store: RunStore | None = None,
-        study_id: str | None = None,
-        meters: Callable[[], Sequence[Meter]] | None = None,
-        scope: Scope | str = Scope.PROCESS,
+        context: LeverContext | None = None,
+        session: StudySession | None = None,
         label: str = "",
         attributes: Mapping[str, Any] | None = None,
         data: DataSplit | None = None,
     ) -> None:
         self.workload = workload
         self.space = space
-        self.store = store
-        self.study_id = study_id
-        self.meters = meters
-        self.scope = scope
+        self.session = session
+        self.context = (
+            session.context
+            if session is not None
+            else context or LeverContext(store=False, scope=Scope.PROCESS)
+        )
         self.label = label
         self.attributes = dict(attributes or {})
         self._data = data
@@ -111,12 +109,7 @@ class EnergyObjective:
         data = self.data()
         params = self.space.suggest(trial)
         multi = len(trial.study.directions) > 1
-        tracker = Tracker(
-            f"{trial.study.study_name} trial {trial.number}",
-            scope=self.scope,
-            meters=self.meters() if self.meters is not None else None,
-            store=self.store if self.store is not None else False,
-        )
+        tracker = self.context.tracker(f"{trial.study.study_name} trial {trial.number}")
         tracker.start()
         trial.set_user_attr(ATTR_RUN, tracker.run_id)
         trial.set_user_attr(ATTR_HOST, socket.gethostname())
@@ -199,7 +192,7 @@ class EnergyObjective:
         params: Mapping[str, Choice],
         extra: Mapping[str, Any],
     ) -> None:
-        if self.store is None or self.study_id is None:
+        if self.session is None:
             return
         attributes = {
             "trial": trial.number,
@@ -210,9 +203,7 @@ class EnergyObjective:
             **self.attributes,
             **extra,
         }
-        self.store.add_study_run(
-            self.study_id, run_id, label=f"{self.label}trial {trial.number}", attributes=attributes
-        )
+        self.session.link(run_id, f"{self.label}trial {trial.number}", attributes)
 
 
 def _make_reporter(trial: optuna.Trial, *, prune: bool) -> Any:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError, StoreError, StoreNotFound, WattwiseError
 from wattwise._records import Provenance
 from wattwise._units import format_energy
-from wattwise.meters._base import Meter
+from wattwise.protocol import LeverContext, StudySession, study_session
 from wattwise.search._objective import EnergyObjective, Workload
 from wattwise.search._records import (
     ATTR_ENERGY,
@@ -38,13 +38,12 @@ from wattwise.search._storage import (
     store_url_for,
 )
 from wattwise.search._strategies import Strategy, parse_strategy
+from wattwise.store import RunStore
 from wattwise.store._backend import mask_url
 from wattwise.tracking._records import Scope
 
 if TYPE_CHECKING:
     import optuna
-
-    from wattwise.store import RunStore
 
 __all__ = ["STUDY_ATTR", "search", "study_status", "sweep_study_id"]
 
@@ -63,17 +62,11 @@ def sweep_study_id(study_name: str) -> str:
     return f"sweep:{study_name}"
 
 
-def _resolve_store(
-    store: RunStore | str | bool | None, stack: ExitStack, *, read_only: bool = False
-) -> RunStore | None:
-    """The store to use: None for ``False``; one opened here is closed with ``stack``."""
-    if store is False:
-        return None
-    from wattwise.store import RunStore
-
+def _open_read_only(store: RunStore | str | None, stack: ExitStack) -> RunStore:
+    """A store to read: ``store`` itself, or one opened read-only here, closed with ``stack``."""
     if isinstance(store, RunStore):
         return store
-    opened = RunStore.open(store if isinstance(store, str) else None, read_only=read_only)
+    opened = RunStore.open(store, read_only=True)
     stack.callback(opened.close)
     return opened
 
@@ -107,18 +100,29 @@ def _check_settings(study: optuna.Study, wanted: dict[str, Any]) -> None:
             )
 
 
-def _create_wattwise_study(
-    store: RunStore, study_id: str, *, kind: str, name: str, params: dict[str, Any]
-) -> None:
+def _open_session(
+    stack: ExitStack, context: LeverContext, name: str, params: dict[str, Any]
+) -> StudySession:
+    """Create or join the wattwise study of the Optuna study ``name`` (kind ``sweep``).
+
+    Workers racing to create it: one insert wins, the others retry and find it.
+    """
     for attempt in range(_CREATE_TRIES):
         try:
-            store.create_study(
-                study_id=study_id, kind=kind, name=name, params=params, exist_ok=True
+            return stack.enter_context(
+                study_session(
+                    context,
+                    kind="sweep",
+                    name=name,
+                    params=params,
+                    study_id=sweep_study_id(name),
+                    exist_ok=True,
+                )
             )
-            return
         except StoreError:
             if attempt + 1 == _CREATE_TRIES:
                 raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _StopRules:
@@ -155,10 +159,14 @@ class _StopRules:
             study.stop()
 
 
-def _stale_callback(store: RunStore | None, study_id: str | None) -> Any:
-    """Mark a trial failed by the heartbeat as failed in the wattwise store too."""
+class _StaleTrials:
+    """Marks a trial failed by the heartbeat as failed in the wattwise study too (once the
+    study's session is open: Optuna calls this only while trials are asked for)."""
 
-    def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def __init__(self) -> None:
+        self.session: StudySession | None = None
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         run_id = trial.user_attrs.get(ATTR_RUN)
         log.warning(
             "trial %s of %s was failed: its worker (%s, pid %s) stopped beating its heartbeat",
@@ -167,15 +175,15 @@ def _stale_callback(store: RunStore | None, study_id: str | None) -> Any:
             trial.user_attrs.get(ATTR_HOST),
             trial.user_attrs.get(ATTR_PID),
         )
-        if store is None or study_id is None or not isinstance(run_id, str):
+        session = self.session
+        if session is None or session.store is None or not isinstance(run_id, str):
             return
         try:
-            run = store.get_run(run_id)
-            store.add_study_run(
-                study_id,
+            run = session.store.get_run(run_id)
+            session.link(
                 run_id,
-                label=f"trial {trial.number}",
-                attributes={
+                f"trial {trial.number}",
+                {
                     "trial": trial.number,
                     "state": "fail",
                     "params": dict(trial.params),
@@ -190,8 +198,6 @@ def _stale_callback(store: RunStore | None, study_id: str | None) -> Any:
         except WattwiseError as exc:
             log.warning("could not mark trial %s failed in the store: %s", trial.number, exc)
 
-    return on_stale
-
 
 def search(
     workload: Workload,
@@ -201,14 +207,12 @@ def search(
     trials: int = 16,
     storage: str | optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
-    store: RunStore | str | bool | None = None,
     energy_budget_j: float | None = None,
     seed: int | None = None,
-    meters: Callable[[], Sequence[Meter]] | None = None,
-    scope: Scope | str = Scope.PROCESS,
     heartbeat_interval_s: int | None = DEFAULT_HEARTBEAT_S,
     grace_period_s: int | None = None,
     on_trial: TrialHook | None = None,
+    context: LeverContext | None = None,
 ) -> SearchResult:
     """Search hyperparameters with Optuna, measuring every trial's energy.
 
@@ -225,17 +229,17 @@ def search(
         trials: finished trials the study should have.
         storage: an Optuna storage URL (``postgresql://...``) or object; None: in memory.
         study_name: the Optuna study (default: a new name).
-        store: the wattwise store for the trials' runs: a store, a URL, False for none, or
-            None: the storage's own database when it is a PostgreSQL URL (wattwise's tables
-            are prefixed ``wattwise_``), else the default store.
         energy_budget_j: the study's energy budget in J: no new trial once the recorded
             energy of its trials reaches it.
         seed: the sampler's seed (None: random; give workers of one study different seeds).
-        meters: a factory of fresh meters for each trial (None: detected).
-        scope: the trackers' scope (``process`` by default).
         heartbeat_interval_s: heartbeat of running trials in a storage given as a URL, in s.
         grace_period_s: a trial whose heartbeat is older fails, in s (default: 3 beats).
         on_trial: called after each trial this process ran, with its record.
+        context: the trials' meters (a factory of fresh ones for each trial) and scope, and
+            the wattwise store for their runs: a store, a URL, False for none, or None: the
+            storage's own database when it is a PostgreSQL URL (wattwise's tables are
+            prefixed ``wattwise_``), else the default store. None: detected meters,
+            ``process`` scope, that store.
 
     Raises:
         ConfigError: bad settings, or a study that searches something else.
@@ -250,6 +254,9 @@ def search(
     space = space if space is not None else builtin_space(workload.model)
     space.check_model(workload.model)
     name = study_name or f"{strat.name}-{uuid.uuid4().hex[:8]}"
+    context = context or LeverContext(scope=Scope.PROCESS)
+    if context.store is None and isinstance(storage, str):
+        context = context.with_(store=store_url_for(storage))  # PostgreSQL: its own database
     with ExitStack() as stack:
         return _search(
             stack,
@@ -259,14 +266,12 @@ def search(
             trials=trials,
             storage=storage,
             name=name,
-            store=store,
             energy_budget_j=energy_budget_j,
             seed=seed,
-            meters=meters,
-            scope=scope,
             heartbeat_interval_s=heartbeat_interval_s,
             grace_period_s=grace_period_s,
             on_trial=on_trial,
+            context=context,
         )
 
 
@@ -279,26 +284,21 @@ def _search(
     trials: int,
     storage: str | optuna.storages.BaseStorage | None,
     name: str,
-    store: RunStore | str | bool | None,
     energy_budget_j: float | None,
     seed: int | None,
-    meters: Callable[[], Sequence[Meter]] | None,
-    scope: Scope | str,
     heartbeat_interval_s: int | None,
     grace_period_s: int | None,
     on_trial: TrialHook | None,
+    context: LeverContext,
 ) -> SearchResult:
-    if store is None and isinstance(storage, str):
-        store = store_url_for(storage)  # PostgreSQL: the study's own database
-    run_store = _resolve_store(store, stack)
-    study_id = sweep_study_id(name) if run_store is not None else None
+    stale = _StaleTrials()
     if isinstance(storage, str):
         shown = mask_url(storage)
         rdb = open_storage(
             storage,
             heartbeat_interval_s=heartbeat_interval_s,
             grace_period_s=grace_period_s,
-            on_stale_trial=_stale_callback(run_store, study_id),
+            on_stale_trial=stale,
         )
         stack.callback(close_storage, rdb)
         storage_obj: optuna.storages.BaseStorage | None = rdb
@@ -309,28 +309,25 @@ def _search(
     study = _open_study(storage_obj, name, strat, space, seed=seed, trials=trials, shown=shown)
     settings = _settings(workload, space, strat)
     _check_settings(study, settings)
-    if run_store is not None and study_id is not None:
-        _create_wattwise_study(
-            run_store,
-            study_id,
-            kind="sweep",
-            name=name,
-            params={
-                **settings,
-                "optuna_study": name,
-                "storage": shown,
-                "trials": trials,
-                "energy_budget_j": energy_budget_j,
-            },
-        )
+    session = _open_session(
+        stack,
+        context,
+        name,
+        {
+            **settings,
+            "optuna_study": name,
+            "storage": shown,
+            "trials": trials,
+            "energy_budget_j": energy_budget_j,
+        },
+    )
+    stale.session = session
+    study_id = session.study_id if session.stored else None
 
     objective = EnergyObjective(
         workload,
         space,
-        store=run_store,
-        study_id=study_id,
-        meters=meters,
-        scope=scope,
+        session=session,
         attributes={"strategy": strat.name},
     )
     rules = _StopRules(trials, energy_budget_j)
@@ -347,8 +344,7 @@ def _search(
         study.optimize(objective, callbacks=[after, rules], catch=())
         reason = rules.reason or "the sampler has no more points to try (grid exhausted)"
     result = _result(study, strat, shown, mine, reason, energy_budget_j, study_id)
-    if run_store is not None and study_id is not None:
-        run_store.finish_study(study_id, result.to_dict())
+    session.finish(result.to_dict())
     return result
 
 
@@ -494,8 +490,8 @@ def _status(
             continue
         if run_store is None:  # only read: never create the wattwise store here
             try:
-                run_store = _resolve_store(
-                    store if store is not None else store_url_for(storage), stack, read_only=True
+                run_store = _open_read_only(
+                    store if store is not None else store_url_for(storage), stack
                 )
             except StoreNotFound:
                 unmeasured += 1
