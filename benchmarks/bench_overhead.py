@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from wattwise import track
+from wattwise.protocol import Protocol, schedule
 from wattwise.workloads import NumpyMLP, make_blobs
 
 LOOP_SNIPPET = """
@@ -111,10 +112,12 @@ def in_process(repeats: int, loop_s: float, store: str) -> dict[str, Any]:
     except ImportError:
         print("codecarbon is not importable here: its rows are skipped", file=sys.stderr)
     times: dict[str, list[float]] = {k: [] for k in variants}
-    for rep in range(repeats):
-        for name, make in variants.items():
-            times[name].append(timed(loop, make()))
-        print(f"  in-process repeat {rep + 1}/{repeats} done", file=sys.stderr)
+    # round-robin over the variants, per repeat (the measurement protocol's order); the
+    # tracker itself is what is measured here, so each run is timed, not tracked
+    for rep, name in schedule(list(variants), Protocol(repeats=repeats, warmup=0)):
+        times[name].append(timed(loop, variants[name]()))
+        if name == list(variants)[-1]:
+            print(f"  in-process repeat {rep}/{repeats} done", file=sys.stderr)
     bare = statistics.median(times["bare"])
     return {
         "epochs_per_loop": epochs,
@@ -131,12 +134,12 @@ def around_command(repeats: int, loop_s: float, store: str) -> dict[str, Any]:
     wattwise_cmd = [sys.executable, "-m", "wattwise", "run", "--store", store, "--json", "--"]
     variants = {"bare": child, "wattwise run": wattwise_cmd + child}
     times: dict[str, list[float]] = {k: [] for k in variants}
-    for rep in range(repeats):
-        for name, cmd in variants.items():
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            line = next(s for s in out.splitlines() if s.startswith("LOOP_S="))
-            times[name].append(float(line.split("=", 1)[1]))
-        print(f"  command repeat {rep + 1}/{repeats} done", file=sys.stderr)
+    for rep, name in schedule(list(variants), Protocol(repeats=repeats, warmup=0)):
+        out = subprocess.run(variants[name], capture_output=True, text=True, check=True).stdout
+        line = next(s for s in out.splitlines() if s.startswith("LOOP_S="))
+        times[name].append(float(line.split("=", 1)[1]))
+        if name == list(variants)[-1]:
+            print(f"  command repeat {rep}/{repeats} done", file=sys.stderr)
     bare = statistics.median(times["bare"])
     return {
         "median_s": {k: statistics.median(v) for k, v in times.items()},

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from wattwise import ConfigError
+from wattwise._records import CarbonFigures, Sample
 from wattwise.carbon import (
     IntensityTrace,
     Location,
@@ -16,7 +17,6 @@ from wattwise.carbon import (
     emissions_for_samples,
     equivalents,
 )
-from wattwise.tracking._records import CarbonFigures, Sample
 
 KWH = 3.6e6
 T0 = datetime(2020, 6, 1, tzinfo=UTC)

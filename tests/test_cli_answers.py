@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from tests._cli import one_error_line, wattwise
 
+from wattwise._records import Scope
 from wattwise.carbon import resolve_location
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.store import RunStore
-from wattwise.tracking._records import Scope
 from wattwise.tracking._tracker import Tracker
 
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from wattwise._records import RunResult
 from wattwise.carbon import resolve_location
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.report import Report, render, run_sections, study_sections, write_report
 from wattwise.store import RunStore
-from wattwise.tracking._records import RunResult
 from wattwise.tracking._tracker import Tracker
 
 CPU = Component("cpu:package-0", ComponentKind.CPU, Source(Method.MEASURED, "rapl-powercap"))

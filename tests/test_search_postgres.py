@@ -29,11 +29,11 @@ import sqlalchemy as sa  # noqa: E402
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from wattwise._records import RunStatus  # noqa: E402
 from wattwise.cli._sweep import sweep_app  # noqa: E402
 from wattwise.search import open_storage, sweep_study_id  # noqa: E402
 from wattwise.search._storage import close_storage  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
-from wattwise.tracking._records import RunStatus  # noqa: E402
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

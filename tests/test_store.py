@@ -20,9 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from wattwise import ConfigError, RunNotFound, StoreError, StoreUnreachable, StoreVersionError
-from wattwise.meters._base import Component, ComponentKind, Method, Source
-from wattwise.store import SCHEMA_VERSION, STALE_AFTER_S, RunStore, _backend
-from wattwise.tracking._records import (
+from wattwise._records import (
     CarbonFigures,
     ComponentEnergy,
     Gap,
@@ -32,6 +30,8 @@ from wattwise.tracking._records import (
     Scope,
     WindowResult,
 )
+from wattwise.meters._base import Component, ComponentKind, Method, Source
+from wattwise.store import SCHEMA_VERSION, STALE_AFTER_S, RunStore, _backend
 
 RAPL = Source(Method.MEASURED, "rapl-powercap", "/sys/class/powercap/intel-rapl:0")
 CPU = Component("cpu:package-0", ComponentKind.CPU, RAPL, device="0", relative_uncertainty=0.02)

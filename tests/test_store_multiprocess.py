@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from wattwise._records import RunStatus, Scope
 from wattwise.store import RunStore
-from wattwise.tracking._records import RunStatus, Scope
 
 # A tracking process in miniature. argv: url run_id appends go_file shared
 # It waits for go_file (so that all writers start together, on a store nobody created yet),
@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import RunStore
-from wattwise.tracking._records import Gap, Sample, Scope
+from wattwise._records import Gap, Sample, Scope
 
 url, run_id, appends, go, shared = sys.argv[1:6]
 appends, go, shared = int(appends), Path(go), shared == "1"
@@ -59,7 +59,7 @@ import os, socket, sys, time
 from datetime import UTC, datetime
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import RunStore
-from wattwise.tracking._records import Sample, Scope
+from wattwise._records import Sample, Scope
 
 url, run_id = sys.argv[1], sys.argv[2]
 source = Source(Method.MEASURED, "test-counter")

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from wattwise import StoreUnreachable, StoreVersionError
+from wattwise._records import RunStatus, Scope
 from wattwise.store import SCHEMA_VERSION, RunStore
-from wattwise.tracking._records import RunStatus, Scope
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -37,7 +37,7 @@ CPU = Component(
 def record_run(url: str, name: str) -> str:
     """Track a short real run (a replayed 10 W trace) into ``url``; its id."""
     meter = ReplayMeter([CPU], [TraceInterval(CPU.name, 0.0, 3600.0, 36000.0)])
-    clock = FakeClock()
+    clock = FakeClock(wall=datetime.now(UTC))  # runs recorded one after another stay in order
     tracker = Tracker(
         name, meters=[meter], store=url, interval_s=0.02, emissions=False, clock=clock
     )

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 import wattwise.tracking._tracker as tracker_mod
+from wattwise._records import RunStatus
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.testing import FakeClock
 from wattwise.tracking import Tracker, Window, current_tracker, track
-from wattwise.tracking._records import RunStatus
 
 CPU = Component(
     "cpu:package-0",

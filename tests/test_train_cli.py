@@ -288,8 +288,8 @@ def test_ctrl_c_prints_and_stores_what_was_done(tmp_path: Path, child_env: dict[
     import sys
     import time
 
+    from wattwise._records import RunStatus
     from wattwise.store import RunStore
-    from wattwise.tracking._records import RunStatus
     from wattwise.train._history import history_id
 
     db = tmp_path / "s.sqlite"

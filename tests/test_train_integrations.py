@@ -16,10 +16,10 @@ torch = pytest.importorskip("torch")
 # spinning threads make an epoch 100x slower: one thread keeps the suite fast everywhere.
 torch.set_num_threads(1)
 
+from wattwise._records import RunStatus  # noqa: E402
 from wattwise.meters._base import Component, ComponentKind, Method, Source  # noqa: E402
 from wattwise.meters._replay import ReplayMeter, TraceInterval  # noqa: E402
 from wattwise.protocol import LeverContext  # noqa: E402
-from wattwise.tracking._records import RunStatus  # noqa: E402
 from wattwise.tracking._tracker import Tracker  # noqa: E402
 from wattwise.train._recorder import EpochEnergyRecorder  # noqa: E402
 

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests._cli import wattwise
 
+from wattwise._records import ComponentEnergy, combined_uncertainty, counted_totals
 from wattwise.meters._base import ComponentKind, Method, Source
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import CpuIdentity, RaplMeter
@@ -22,8 +23,6 @@ from wattwise.store import RunStore
 from wattwise.testing import FakeClock
 from wattwise.testing._fake_nvml import make_fake_nvml
 from wattwise.testing._fake_powercap import FakePowercap
-from wattwise.tracking._accumulate import combined_uncertainty, counted_totals
-from wattwise.tracking._records import ComponentEnergy
 from wattwise.tracking._tracker import Tracker
 
 SANDY_BRIDGE = CpuIdentity("GenuineIntel", 6, 0x2A)  # Core i7-2600K

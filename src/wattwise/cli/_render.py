@@ -10,8 +10,8 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
 from rich.table import Table
 
+from wattwise._records import RunResult
 from wattwise._units import format_energy
-from wattwise.tracking._records import RunResult
 
 __all__ = ["format_energy", "render_run", "runs_table"]
 

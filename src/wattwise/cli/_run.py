@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
+from wattwise._records import RunStatus, Scope
 from wattwise.carbon import parse_duration
 from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, print_json, summary_console
 from wattwise.cli._meters import check_cpu_settings
 from wattwise.cli._render import render_run
-from wattwise.tracking._records import RunStatus, Scope
 from wattwise.tracking._tracker import Tracker
 
 __all__ = ["run"]

@@ -14,10 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from wattwise._errors import StoreNotFound
+from wattwise._records import RunResult
 from wattwise.cli._common import console, fail, print_json
 from wattwise.cli._render import format_energy, render_run, runs_table
 from wattwise.store import RunStore
-from wattwise.tracking._records import RunResult
 
 __all__ = ["runs_app", "samples_csv"]
 

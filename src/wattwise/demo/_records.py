@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from wattwise._records.base import Record
+from wattwise.protocol import StoreArg
 
 __all__ = ["CarbonDay", "DemoSettings", "LeverOutcome", "Step", "Unit"]
 
@@ -44,7 +45,7 @@ class DemoSettings:
     target_accuracy: float
     within_pp: float
     scope: str
-    store: Any
+    store: StoreArg
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
 
     @classmethod

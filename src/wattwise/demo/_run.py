@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import wattwise
 from wattwise._units import format_energy as fmt_j
 from wattwise.demo import _measure as measure
 from wattwise.demo import _sections as sections
 from wattwise.demo._records import DemoSettings, LeverOutcome, Step, Unit
+from wattwise.protocol import StoreArg
 from wattwise.report import Report, Section, Table, write_report
 
 __all__ = ["DemoResult", "run_demo"]
@@ -80,7 +80,7 @@ def run_demo(
     out: Path,
     *,
     quick: bool,
-    store: Any = None,
+    store: StoreArg = None,
     step: Step | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> DemoResult:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from wattwise._errors import ConfigError
-from wattwise._records import Provenance
+from wattwise._records import Provenance, Scope
 from wattwise.infer._queue import (
     BatchPolicy,
     Clock,
@@ -35,7 +35,6 @@ from wattwise.infer._queue import (
 )
 from wattwise.infer._records import BatchingResult, PolicyResult
 from wattwise.protocol import LeverContext, Protocol, schedule, tracking, warm_up
-from wattwise.tracking._records import Scope
 from wattwise.tracking._tracker import Tracker
 
 __all__ = ["BATCHING_PROTOCOL", "CLOCKS", "measure_batching", "pick_policy"]

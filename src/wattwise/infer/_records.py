@@ -226,8 +226,33 @@ class BatchingResult(Record):
         )
 
 
+class _MeasuredRow:
+    """A row whose figures come from one measurement: its keys are merged into the row's
+    JSON, with the batch latency in ms beside them."""
+
+    measurement: Measurement
+
+    flattened: ClassVar[tuple[str, ...]] = ("measurement",)
+    derived: ClassVar[tuple[str, ...]] = ("latency_ms",)
+
+    @property
+    def energy_per_item_j(self) -> float:
+        """Energy per input (an image, a request), in J."""
+        return self.measurement.energy_per_item_j
+
+    @property
+    def latency_s(self) -> float:
+        """Wall time of one batch, in s."""
+        return self.measurement.s_per_call
+
+    @property
+    def latency_ms(self) -> float:
+        """Wall time of one batch, in ms."""
+        return self.latency_s * 1e3
+
+
 @dataclass(frozen=True)
-class QuantVariant(Record):
+class QuantVariant(_MeasuredRow, Record):
     """One precision variant of a model, measured on the same inputs as the others.
 
     Attributes:
@@ -251,24 +276,6 @@ class QuantVariant(Record):
     size_bytes: int
     accuracy: float
     notes: tuple[str, ...] = ()
-
-    flattened: ClassVar[tuple[str, ...]] = ("measurement",)
-    derived: ClassVar[tuple[str, ...]] = ("latency_ms",)
-
-    @property
-    def energy_per_item_j(self) -> float:
-        """Energy per input, in J."""
-        return self.measurement.energy_per_item_j
-
-    @property
-    def latency_s(self) -> float:
-        """Wall time of one batch, in s."""
-        return self.measurement.s_per_call
-
-    @property
-    def latency_ms(self) -> float:
-        """Wall time of one batch, in ms."""
-        return self.latency_s * 1e3
 
 
 @dataclass(frozen=True)
@@ -352,7 +359,7 @@ class QuantizationResult(Record):
 
 
 @dataclass(frozen=True)
-class ZooEntry(Record):
+class ZooEntry(_MeasuredRow, Record):
     """One torchvision model measured on random weights.
 
     Attributes:
@@ -377,24 +384,6 @@ class ZooEntry(Record):
     input_size: int
     measurement: Measurement
     on_pareto_front: bool = False
-
-    flattened: ClassVar[tuple[str, ...]] = ("measurement",)
-    derived: ClassVar[tuple[str, ...]] = ("latency_ms",)
-
-    @property
-    def energy_per_item_j(self) -> float:
-        """Energy per image, in J."""
-        return self.measurement.energy_per_item_j
-
-    @property
-    def latency_s(self) -> float:
-        """Wall time of one batch, in s."""
-        return self.measurement.s_per_call
-
-    @property
-    def latency_ms(self) -> float:
-        """Wall time of one batch, in ms."""
-        return self.latency_s * 1e3
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError
-from wattwise._records import Provenance
+from wattwise._records import Provenance, Scope
 from wattwise.protocol import (
     LeverContext,
     Protocol,
@@ -48,7 +48,6 @@ from wattwise.search._records import (
 )
 from wattwise.search._space import SearchSpace, builtin_space
 from wattwise.search._strategies import Strategy, parse_strategies
-from wattwise.tracking._records import Scope
 
 if TYPE_CHECKING:
     import optuna

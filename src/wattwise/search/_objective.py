@@ -18,7 +18,7 @@ import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from wattwise._records import Provenance
+from wattwise._records import Provenance, RunResult, RunStatus, Scope
 from wattwise.protocol import LeverContext, StudySession
 from wattwise.search._records import (
     ATTR_ACCURACY,
@@ -32,7 +32,6 @@ from wattwise.search._records import (
     Workload,
 )
 from wattwise.search._space import Choice, SearchSpace
-from wattwise.tracking._records import RunResult, RunStatus, Scope
 
 if TYPE_CHECKING:
     import optuna

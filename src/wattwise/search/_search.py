@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Final
 
 from wattwise._errors import ConfigError, StoreError, StoreNotFound, WattwiseError
-from wattwise._records import Provenance
+from wattwise._records import Provenance, Scope
 from wattwise._units import format_energy
 from wattwise.protocol import LeverContext, StudySession, study_session
 from wattwise.search._objective import EnergyObjective, Workload
@@ -40,7 +40,6 @@ from wattwise.search._storage import (
 from wattwise.search._strategies import Strategy, parse_strategy
 from wattwise.store import RunStore
 from wattwise.store._backend import mask_url
-from wattwise.tracking._records import Scope
 
 if TYPE_CHECKING:
     import optuna

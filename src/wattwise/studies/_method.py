@@ -32,13 +32,12 @@ from torch.nn import functional as F  # noqa: N812 - the usual alias
 from torch.utils.data import DataLoader
 
 from wattwise._errors import ConfigError
-from wattwise._records import Provenance
+from wattwise._records import Provenance, Scope
 from wattwise.meters._base import Method
 from wattwise.protocol import Protocol, StudySession, schedule
 from wattwise.protocol._stats import TESTS, compare, min_p_value
 from wattwise.studies._precision import with_precision
 from wattwise.studies._records import RepeatedRuns, Saving, Trial, Versus
-from wattwise.tracking._records import Scope
 from wattwise.train import FitResult, StopRule, fit, resolve_device, seed_everything
 from wattwise.workloads._datasets import DataSplit
 from wattwise.workloads._models import build_model

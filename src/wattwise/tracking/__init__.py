@@ -1,8 +1,6 @@
 """Tracking: the sampler, the tracker with windows, scopes and baseline, and its records."""
 
-from wattwise.tracking._clock import Clock, SystemClock, Ticker
-from wattwise.tracking._context import current_tracker, last_run
-from wattwise.tracking._records import (
+from wattwise._records import (
     CarbonFigures,
     ComponentEnergy,
     Gap,
@@ -12,6 +10,8 @@ from wattwise.tracking._records import (
     Scope,
     WindowResult,
 )
+from wattwise.tracking._clock import Clock, SystemClock, Ticker
+from wattwise.tracking._context import current_tracker, last_run
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._track import track
 from wattwise.tracking._tracker import Tracker

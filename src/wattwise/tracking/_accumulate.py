@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wattwise._records import (
-    ComponentEnergy,
-    combined_uncertainty,
-    counted_totals,
-    net_uncertainty,
-)
+from wattwise._records import ComponentEnergy
 from wattwise.meters._base import Component
 
 __all__ = [
     "Accumulator",
-    "combined_uncertainty",
-    "counted_totals",
-    "net_uncertainty",
     "share_after",
 ]
 

@@ -14,9 +14,18 @@ import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from wattwise._records import Gap, RunResult, RunStatus, Sample, Scope, WindowResult
+from wattwise._records import (
+    Gap,
+    RunResult,
+    RunStatus,
+    Sample,
+    Scope,
+    WindowResult,
+    counted_totals,
+    net_uncertainty,
+)
 from wattwise.meters._base import Component, ComponentKind, Reading
-from wattwise.tracking._accumulate import counted_totals, net_uncertainty, share_after
+from wattwise.tracking._accumulate import share_after
 from wattwise.tracking._window import _OpenWindow
 
 __all__ = ["RunLedger"]

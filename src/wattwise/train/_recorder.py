@@ -9,8 +9,8 @@ each epoch, so the epochs land in the store like those of :func:`wattwise.train.
 from __future__ import annotations
 
 from wattwise._errors import WattwiseError
+from wattwise._records import RunResult, RunStatus, WindowResult
 from wattwise.protocol import LeverContext
-from wattwise.tracking._records import RunResult, RunStatus, WindowResult
 from wattwise.tracking._tracker import Tracker, Window
 
 __all__ = ["EpochEnergyRecorder"]

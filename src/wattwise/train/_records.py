@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from wattwise._records import ComponentEnergy, RunResult
 from wattwise._records.base import Record
 from wattwise._units import format_energy
-from wattwise.tracking._records import ComponentEnergy, RunResult
 
 __all__ = [
     "EnergyPrediction",

@@ -20,8 +20,8 @@ _require("wattwise.train.hf", "hf", ["transformers"])
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from wattwise._records import WindowResult
 from wattwise.protocol import LeverContext
-from wattwise.tracking._records import WindowResult
 from wattwise.tracking._tracker import Tracker
 from wattwise.train._recorder import EpochEnergyRecorder
 

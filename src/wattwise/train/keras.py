@@ -19,8 +19,8 @@ _require("wattwise.train.keras", "keras", ["keras"])
 
 import keras  # type: ignore[import-untyped,unused-ignore]
 
+from wattwise._records import WindowResult
 from wattwise.protocol import LeverContext
-from wattwise.tracking._records import WindowResult
 from wattwise.tracking._tracker import Tracker
 from wattwise.train._recorder import EpochEnergyRecorder
 

@@ -18,8 +18,8 @@ _require("wattwise.train.lightning", "lightning", ["lightning"])
 
 import lightning.pytorch as pl
 
+from wattwise._records import WindowResult
 from wattwise.protocol import LeverContext
-from wattwise.tracking._records import WindowResult
 from wattwise.tracking._tracker import Tracker
 from wattwise.train._recorder import EpochEnergyRecorder
 
