@@ -5,6 +5,10 @@ for the run and each open window -> (flusher thread, every ``flush_interval_s``)
 This module holds the tracker's life (start, baseline, threads, stop); the accounting of
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
+
+Why ~510 lines: the start (meters, baseline, threads) and the stop (last reading, threads
+joined, result stored) are one life cycle with one lock; splitting them would spread the
+order of those steps, which is what this module is for, over two files.
 """
 
 from __future__ import annotations
