@@ -18,7 +18,9 @@ small models can still be run: ``--models 'mlp;cnn' --scope machine`` on a quiet
 Run:  python benchmarks/bench_train_prediction.py
       [--models "mlp:depth=3,width=1024;cnn:depth=3,width=64;resnet18"]
       [--seeds 0,1,2] [--epochs 20] [--threads 1] [--scope process] [--json F]
-Goal (issue 4): prediction after epoch 2 within 10 % of the actual total.
+Goal (issues 4, 14): prediction after epoch 2 within 10 % of the actual total, judged
+(median and worst case) on the runs whose median epoch lasts >= 1 s; the other runs are
+printed and summarised for reference.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+#: The goal is judged on runs whose epochs last at least this long, in s (issue 14).
+MIN_EPOCH_S = 1.0
 
 
 def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> None:
@@ -48,6 +53,7 @@ def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> 
     r = fit(model, data, epochs=epochs, seed=seed, device="cpu", tracker=tracker)
     out = {
         "epochs": [e.energy_j for e in r.epochs],
+        "durations_s": [e.duration_s for e in r.epochs],
         "predictions": [
             {"total_j": e.prediction.total_j, "sigma_j": e.prediction.sigma_j}
             for e in r.epochs
@@ -93,6 +99,7 @@ def main() -> None:
                 "epoch_1_j": e[0],
                 "epoch_2_j": e[1],
                 "later_epoch_median_j": statistics.median(e[2:]),
+                "later_epoch_median_s": statistics.median(r["durations_s"][2:]),
                 "ours_after_2_j": ours2["total_j"],
                 "ours_after_2_sigma_j": ours2["sigma_j"],
                 "ours_after_2_error": ours2["total_j"] / total - 1.0,
@@ -106,7 +113,8 @@ def main() -> None:
             rows.append(row)
             print(
                 f"{model:>22} seed {seed}: total {total:8.2f} J | epoch 1 {e[0]:.3f} J, "
-                f"epoch 2 {e[1]:.3f} J, later median {row['later_epoch_median_j']:.3f} J | "
+                f"epoch 2 {e[1]:.3f} J, later median {row['later_epoch_median_j']:.3f} J "
+                f"{row['later_epoch_median_s']:.2f} s | "
                 f"after epoch 2: ours {100 * row['ours_after_2_error']:+6.1f} % "
                 f"(±{100 * ours2['sigma_j'] / total:.1f} % 1σ), "
                 f"epochs x mean {100 * row['mean_rule_after_2_error']:+6.1f} % | "
@@ -132,7 +140,16 @@ def main() -> None:
     summary["ours_after_2_share_within_2sigma"] = sum(
         r["ours_after_2_within_2sigma"] for r in rows
     ) / len(rows)
-    summary["goal_met"] = summary["ours_after_2_max_abs_error"] <= 0.10
+    # The goal is judged on the workloads whose epochs last >= 1 s (issue 14): shorter
+    # epochs are measured to within the 10 ms CPU-time tick and the shared machine's noise.
+    long = [r for r in rows if r["later_epoch_median_s"] >= MIN_EPOCH_S]
+    summary["judged_on"] = f"runs whose median epoch lasts >= {MIN_EPOCH_S:g} s"
+    summary["judged_runs"] = len(long)
+    if long:
+        errs = [abs(r["ours_after_2_error"]) for r in long]
+        summary["long_epochs_ours_after_2_median_abs_error"] = statistics.median(errs)
+        summary["long_epochs_ours_after_2_max_abs_error"] = max(errs)
+    summary["goal_met"] = bool(long) and summary["long_epochs_ours_after_2_max_abs_error"] <= 0.10
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"runs": rows, "summary": summary}, indent=2) + "\n")
