@@ -172,8 +172,9 @@ def train(
     stop: Annotated[
         list[str] | None,
         typer.Option(
-            help="Stop rule, repeatable: target:0.95, plateau[:5[:0.001]], budget:2kJ, "
-            "budget:0.01kWh, budget:5gCO2e (with --intensity).",
+            help="Stop rule, repeatable: curve[:0.5pp[:5]] (a fitted learning curve predicts "
+            "the remaining epochs gain less than 0.5 pp), target:0.95, plateau[:5[:0.001]], "
+            "budget:2kJ, budget:0.01kWh, budget:5gCO2e (with --intensity).",
         ),
     ] = None,
     intensity: Annotated[
