@@ -2,7 +2,8 @@
 
 Each (model, seed) trains in a fresh process, as a user's run would (so epoch 1 carries
 the real one-time warm-up: thread pools, allocator, first kernels), on digits for
-``--epochs`` epochs with no stopping rule. After epoch 2 the loop's prediction of the
+``--epochs`` epochs with no stopping rule (or on ``--dataset mnist1d``, e.g. with
+``--models cnn1d``, whose epochs last 1-2 s here). After epoch 2 the loop's prediction of the
 whole run (``EpochRecord.prediction``, see ``wattwise.train.predict_total``) is compared
 with the run's measured total. The same comparison is made for the rule
 ``planned epochs x mean of the measured epochs`` (what CarbonTracker-style predictors do)
@@ -17,7 +18,8 @@ small models can still be run: ``--models 'mlp;cnn' --scope machine`` on a quiet
 
 Run:  python benchmarks/bench_train_prediction.py
       [--models "mlp:depth=3,width=1024;cnn:depth=3,width=64;resnet18"]
-      [--seeds 0,1,2] [--epochs 20] [--threads 1] [--scope process] [--json F]
+      [--dataset digits|mnist1d] [--seeds 0,1,2] [--epochs 20] [--threads 1]
+      [--scope process] [--json F]
 Goal (issues 4, 14): prediction after epoch 2 within 10 % of the actual total, judged
 (median and worst case) on the runs whose median epoch lasts >= 1 s; the other runs are
 printed and summarised for reference.
@@ -37,7 +39,7 @@ from typing import Any
 MIN_EPOCH_S = 1.0
 
 
-def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> None:
+def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str, dataset: str) -> None:
     """One run; prints a JSON line with its epochs, predictions and total."""
     import torch
 
@@ -46,7 +48,7 @@ def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> 
     from wattwise.workloads import build_model, load_dataset
 
     torch.set_num_threads(threads)
-    data = load_dataset("digits")
+    data = load_dataset(dataset)
     torch.manual_seed(seed)
     model = build_model(model_spec, input_shape=data.input_shape, num_classes=data.num_classes)
     tracker = Tracker(f"bench {model_spec}", scope=scope, store=False)
@@ -69,6 +71,7 @@ def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="mlp:depth=3,width=1024;cnn:depth=3,width=64;resnet18")
+    ap.add_argument("--dataset", default="digits", help="digits (default) or mnist1d")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -77,7 +80,9 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), args.epochs, args.threads, args.scope)
+        child(
+            args.child[0], int(args.child[1]), args.epochs, args.threads, args.scope, args.dataset
+        )
         return
 
     rows: list[dict[str, Any]] = []
@@ -86,6 +91,7 @@ def main() -> None:
             cmd = [
                 sys.executable, __file__, "--child", model, str(seed),
                 "--epochs", str(args.epochs), "--threads", str(args.threads), "--scope", args.scope,
+                "--dataset", args.dataset,
             ]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
@@ -123,6 +129,7 @@ def main() -> None:
                 flush=True,
             )
     summary: dict[str, Any] = {
+        "dataset": args.dataset,
         "models": args.models.split(";"),
         "epochs": args.epochs,
         "threads": args.threads,
