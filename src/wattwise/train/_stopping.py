@@ -189,9 +189,10 @@ class LearningCurve(StopRule):
     stops when ``gain + z * sigma < tolerance``: with ``z = 1``, even the one-sigma
     optimistic gain is below the tolerance. A fit that fails or whose covariance cannot be
     estimated never stops the run. A curve that falls (over-fitting) predicts a negative
-    gain, and stops it. (An exponential ``a - b * exp(-c * t)`` was tried first: fitted to
-    the fast rise of the first epochs it saw no tail, and stopped digits at epoch 6-7 with
-    6-10 pp lost; the power law's heavier tail keeps training through the slow climb.)
+    gain, and stops it once the fall stands out of the noise. (An exponential
+    ``a - b * exp(-c * t)`` was tried first: fitted to the fast rise of the first epochs it
+    saw no tail, and stopped digits at epoch 6-7 with 6-10 pp lost; the power law's heavier
+    tail keeps training through the slow climb.)
 
     Args:
         tolerance: the gain worth the remaining epochs, in accuracy (0.005 = 0.5 pp).
