@@ -2,7 +2,8 @@
 
 Each (model, seed) trains in a fresh process, as a user's run would (so epoch 1 carries
 the real one-time warm-up: thread pools, allocator, first kernels), on digits for
-``--epochs`` epochs with no stopping rule. After epoch 2 the loop's prediction of the
+``--epochs`` epochs with no stopping rule (or on ``--dataset mnist1d``, e.g. with
+``--models cnn1d``, whose epochs last 1-2 s here). After epoch 2 the loop's prediction of the
 whole run (``EpochRecord.prediction``, see ``wattwise.train.predict_total``) is compared
 with the run's measured total. The same comparison is made for the rule
 ``planned epochs x mean of the measured epochs`` (what CarbonTracker-style predictors do)
@@ -17,8 +18,11 @@ small models can still be run: ``--models 'mlp;cnn' --scope machine`` on a quiet
 
 Run:  python benchmarks/bench_train_prediction.py
       [--models "mlp:depth=3,width=1024;cnn:depth=3,width=64;resnet18"]
-      [--seeds 0,1,2] [--epochs 20] [--threads 1] [--scope process] [--json F]
-Goal (issue 4): prediction after epoch 2 within 10 % of the actual total.
+      [--dataset digits|mnist1d] [--seeds 0,1,2] [--epochs 20] [--threads 1]
+      [--scope process] [--json F]
+Goal (issues 4, 14): prediction after epoch 2 within 10 % of the actual total, judged
+(median and worst case) on the runs whose median epoch lasts >= 1 s; the other runs are
+printed and summarised for reference.
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: The goal is judged on runs whose epochs last at least this long, in s (issue 14).
+MIN_EPOCH_S = 1.0
 
-def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> None:
+
+def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str, dataset: str) -> None:
     """One run; prints a JSON line with its epochs, predictions and total."""
     import torch
 
@@ -41,13 +48,14 @@ def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> 
     from wattwise.workloads import build_model, load_dataset
 
     torch.set_num_threads(threads)
-    data = load_dataset("digits")
+    data = load_dataset(dataset)
     torch.manual_seed(seed)
     model = build_model(model_spec, input_shape=data.input_shape, num_classes=data.num_classes)
     tracker = Tracker(f"bench {model_spec}", scope=scope, store=False)
     r = fit(model, data, epochs=epochs, seed=seed, device="cpu", tracker=tracker)
     out = {
         "epochs": [e.energy_j for e in r.epochs],
+        "durations_s": [e.duration_s for e in r.epochs],
         "predictions": [
             {"total_j": e.prediction.total_j, "sigma_j": e.prediction.sigma_j}
             for e in r.epochs
@@ -63,6 +71,7 @@ def child(model_spec: str, seed: int, epochs: int, threads: int, scope: str) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="mlp:depth=3,width=1024;cnn:depth=3,width=64;resnet18")
+    ap.add_argument("--dataset", default="digits", help="digits (default) or mnist1d")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -71,7 +80,9 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), args.epochs, args.threads, args.scope)
+        child(
+            args.child[0], int(args.child[1]), args.epochs, args.threads, args.scope, args.dataset
+        )
         return
 
     rows: list[dict[str, Any]] = []
@@ -80,6 +91,7 @@ def main() -> None:
             cmd = [
                 sys.executable, __file__, "--child", model, str(seed),
                 "--epochs", str(args.epochs), "--threads", str(args.threads), "--scope", args.scope,
+                "--dataset", args.dataset,
             ]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
@@ -93,6 +105,7 @@ def main() -> None:
                 "epoch_1_j": e[0],
                 "epoch_2_j": e[1],
                 "later_epoch_median_j": statistics.median(e[2:]),
+                "later_epoch_median_s": statistics.median(r["durations_s"][2:]),
                 "ours_after_2_j": ours2["total_j"],
                 "ours_after_2_sigma_j": ours2["sigma_j"],
                 "ours_after_2_error": ours2["total_j"] / total - 1.0,
@@ -106,7 +119,8 @@ def main() -> None:
             rows.append(row)
             print(
                 f"{model:>22} seed {seed}: total {total:8.2f} J | epoch 1 {e[0]:.3f} J, "
-                f"epoch 2 {e[1]:.3f} J, later median {row['later_epoch_median_j']:.3f} J | "
+                f"epoch 2 {e[1]:.3f} J, later median {row['later_epoch_median_j']:.3f} J "
+                f"{row['later_epoch_median_s']:.2f} s | "
                 f"after epoch 2: ours {100 * row['ours_after_2_error']:+6.1f} % "
                 f"(±{100 * ours2['sigma_j'] / total:.1f} % 1σ), "
                 f"epochs x mean {100 * row['mean_rule_after_2_error']:+6.1f} % | "
@@ -115,6 +129,7 @@ def main() -> None:
                 flush=True,
             )
     summary: dict[str, Any] = {
+        "dataset": args.dataset,
         "models": args.models.split(";"),
         "epochs": args.epochs,
         "threads": args.threads,
@@ -132,7 +147,16 @@ def main() -> None:
     summary["ours_after_2_share_within_2sigma"] = sum(
         r["ours_after_2_within_2sigma"] for r in rows
     ) / len(rows)
-    summary["goal_met"] = summary["ours_after_2_max_abs_error"] <= 0.10
+    # The goal is judged on the workloads whose epochs last >= 1 s (issue 14): shorter
+    # epochs are measured to within the 10 ms CPU-time tick and the shared machine's noise.
+    long = [r for r in rows if r["later_epoch_median_s"] >= MIN_EPOCH_S]
+    summary["judged_on"] = f"runs whose median epoch lasts >= {MIN_EPOCH_S:g} s"
+    summary["judged_runs"] = len(long)
+    if long:
+        errs = [abs(r["ours_after_2_error"]) for r in long]
+        summary["long_epochs_ours_after_2_median_abs_error"] = statistics.median(errs)
+        summary["long_epochs_ours_after_2_max_abs_error"] = max(errs)
+    summary["goal_met"] = bool(long) and summary["long_epochs_ours_after_2_max_abs_error"] <= 0.10
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"runs": rows, "summary": summary}, indent=2) + "\n")

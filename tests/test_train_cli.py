@@ -93,6 +93,18 @@ def test_train_json_has_every_figure_with_its_source(cli: Any, tmp_path: Path) -
     assert {"epoch-1", "epoch-2"} <= {w.path for w in run.windows}
 
 
+@pytest.mark.slow
+def test_train_stops_with_the_learning_curve_rule(cli: Any) -> None:
+    r = cli("--model", "cnn", "--epochs", "20", "--stop", "curve:5pp:4", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["stop_rule"] == "curve"
+    assert 4 <= len(d["epochs"]) < 20
+    assert d["stop_reason"].startswith("curve: a power-law learning curve fitted to")
+    assert "below the tolerance of 5 pp" in d["stop_reason"]
+    assert d["energy_saved_j"] > 0
+
+
 def test_transfer_extends_the_head_and_freezes_by_pattern(cli: Any, tmp_path: Path) -> None:
     ckpt = tmp_path / "08.pt"
     first = cli(
@@ -146,6 +158,8 @@ def test_human_output_labels_the_prediction_and_the_source(cli: Any, tmp_path: P
         (["--model", "nonet"], "unknown model 'nonet'"),
         (["--model", "cnn", "--dataset", "mnist"], "unknown dataset 'mnist'"),
         (["--model", "cnn", "--stop", "plateau:soon"], "bad --stop 'plateau:soon'"),
+        (["--model", "cnn", "--stop", "curve:lots"], "bad --stop 'curve:lots'"),
+        (["--model", "cnn", "--stop", "curve:0.01:2"], "min_epochs >= 3"),
         (["--model", "cnn", "--stop", "budget:3g"], "grid intensity"),
         (["--model", "cnn", "--init", "/nonexistent/m.pt"], "no checkpoint at /nonexistent/m.pt"),
         (["--model", "cnn", "--extend-classes"], "--extend-classes extends"),

@@ -182,3 +182,133 @@ def test_hf_trainer_callback_measures_each_epoch(tmp_path: Path) -> None:
     check_epochs(cb.epochs, 2)
     logged = [h["energy/epoch_j"] for h in trainer.state.log_history if "energy/epoch_j" in h]
     assert logged == pytest.approx([e.energy_j for e in cb.epochs])
+
+
+# Stopping rules on the frameworks' own loops: the callback stops training and says why.
+# Plateau(patience=1, min_delta=1.0) can never see an improvement of more than 1, so it
+# stops after epoch 2 of 6, whatever the accuracies; the curve rule is tested on its own in
+# tests/test_train_curve.py (here it only has to be accepted and asked).
+
+
+def _stop_rules() -> list[Any]:
+    from wattwise.train import LearningCurve, Plateau
+
+    return [LearningCurve(tolerance=1e-9), Plateau(patience=1, min_delta=1.0)]
+
+
+def _check_stopped(cb: Any, epochs_run: int) -> None:
+    assert len(cb.epochs) == epochs_run == 2
+    d = cb.stop_decision
+    assert d is not None and d.rule == "plateau" and d.epoch == 2
+    assert d.reason.startswith("plateau: validation accuracy has not improved")
+    assert len(cb.recorder.history) == 2
+    assert all(0.0 <= e.val_accuracy <= 1.0 for e in cb.recorder.history)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
+def test_lightning_callback_stops_the_trainer(tmp_path: Path) -> None:
+    pl = pytest.importorskip("lightning.pytorch")
+    from wattwise.train.lightning import EnergyCallback
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def training_step(self, batch: Any, _: int) -> Any:
+            x, y = batch
+            return torch.nn.functional.cross_entropy(self.net(x), y)
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            x, y = batch
+            acc = (self.net(x).argmax(1) == y).float().mean()
+            self.log("val_accuracy", acc)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x, y = data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    cb = EnergyCallback("lightning-stop", context=_ctx(meter()), stop=_stop_rules())
+    trainer = pl.Trainer(
+        max_epochs=6,
+        callbacks=[cb],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        default_root_dir=str(tmp_path),
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(Tiny(), loader, loader)
+    _check_stopped(cb, trainer.current_epoch)
+    assert trainer.should_stop
+
+
+@pytest.mark.slow
+def test_keras_callback_stops_training() -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("keras runs on another backend in this process")
+    from wattwise.train.keras import EnergyCallback
+
+    x, y = data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    cb = EnergyCallback("keras-stop", context=_ctx(meter()), stop=_stop_rules())
+    history = model.fit(
+        x.numpy(), y.numpy(), epochs=6, batch_size=32, validation_split=0.25, verbose=0,
+        callbacks=[cb],
+    )  # fmt: skip
+    _check_stopped(cb, len(history.history["loss"]))
+    logged = [float(a) for a in history.history["val_accuracy"]]
+    assert [e.val_accuracy for e in cb.recorder.history] == pytest.approx(logged)
+
+
+@pytest.mark.slow
+def test_hf_trainer_callback_stops_training(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    from wattwise.train.hf import EnergyCallback
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def forward(self, x: Any, labels: Any = None) -> dict[str, Any]:
+            logits = self.net(x)
+            out = {"logits": logits}
+            if labels is not None:
+                out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+            return out
+
+    def accuracy(p: Any) -> dict[str, float]:
+        return {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())}
+
+    x, y = data()
+    rows = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=6,
+        per_device_train_batch_size=32,
+        eval_strategy="epoch",
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    cb = EnergyCallback("hf-stop", context=_ctx(meter()), stop=_stop_rules())
+    trainer = transformers.Trainer(
+        model=Tiny(), args=args, train_dataset=rows, eval_dataset=rows,
+        compute_metrics=accuracy, callbacks=[cb],
+    )  # fmt: skip
+    trainer.train()
+    _check_stopped(cb, round(trainer.state.epoch or 0))
+    evals = [h["eval_accuracy"] for h in trainer.state.log_history if "eval_accuracy" in h]
+    assert [e.val_accuracy for e in cb.recorder.history] == pytest.approx(evals)

@@ -1,5 +1,6 @@
 """Energy-aware training: a PyTorch loop with per-epoch energy, stopping rules that save
-energy (target accuracy, plateau, energy budget), transfer learning and TensorBoard.
+energy (learning-curve forecast, target accuracy, plateau, energy budget), transfer
+learning and TensorBoard.
 
 Needs the ``torch`` extra. Framework callbacks live in their own modules, each needing its
 framework: :mod:`wattwise.train.lightning`, :mod:`wattwise.train.keras`,
@@ -21,7 +22,9 @@ from wattwise.train._records import (
     TrainingInterrupted,
 )
 from wattwise.train._stopping import (
+    CurveForecast,
     EnergyBudget,
+    LearningCurve,
     Plateau,
     StopContext,
     StopRule,
@@ -43,10 +46,12 @@ __all__ = [
     "OPTIMIZERS",
     "Callback",
     "Checkpoint",
+    "CurveForecast",
     "EnergyBudget",
     "EnergyPrediction",
     "EpochRecord",
     "FitResult",
+    "LearningCurve",
     "Plateau",
     "StopContext",
     "StopDecision",

@@ -21,7 +21,7 @@ from typing import Any
 from wattwise._errors import WattwiseError
 from wattwise.store import RunStore
 from wattwise.tracking._tracker import Tracker
-from wattwise.train._records import EpochRecord, FitResult
+from wattwise.train._records import EpochRecord, FitResult, StopDecision
 from wattwise.train._stopping import StopRule
 
 __all__ = ["HISTORY_KIND", "TrainingHistory", "history_id"]
@@ -111,6 +111,21 @@ class TrainingHistory:
         else:
             status = "completed"
         self._write({**result.to_dict(), "status": status})
+        self.close()
+
+    def end(
+        self, history: Sequence[EpochRecord], stop: StopDecision | None, *, failed: bool = False
+    ) -> None:
+        """Record how a loop that is not :func:`~wattwise.train.fit` ended, and close."""
+        status = "failed" if failed else "stopped early" if stop is not None else "completed"
+        self._write(
+            {
+                "status": status,
+                "stop_rule": stop.rule if stop else None,
+                "stop_reason": stop.reason if stop else None,
+                "epochs": [e.to_dict() for e in history],
+            }
+        )
         self.close()
 
     def close(self) -> None:

@@ -4,14 +4,27 @@ The framework callbacks are thin: each maps its framework's hooks onto this reco
 which runs a tracker (or uses a running one: the rule of :func:`wattwise.protocol.tracking`,
 spread over the framework's begin and end hooks) and opens the window ``epoch-N`` around
 each epoch, so the epochs land in the store like those of :func:`wattwise.train.fit`.
+
+With stopping rules, :meth:`EpochEnergyRecorder.check_stop` turns each measured epoch and
+the framework's validation metrics into an :class:`EpochRecord` and asks the rules, as
+:func:`wattwise.train.fit` does; the callback then tells its framework to stop. The epochs
+and why the run stopped are stored as the run's training history (see
+``wattwise.train._history``), so ``wattwise report RUN_ID`` shows them.
 """
 
 from __future__ import annotations
 
-from wattwise._errors import WattwiseError
-from wattwise._records import RunResult, RunStatus, WindowResult
+import math
+from collections.abc import Sequence
+
+from wattwise._errors import ConfigError, WattwiseError
+from wattwise._records import Provenance, RunResult, RunStatus, WindowResult
 from wattwise.protocol import LeverContext
 from wattwise.tracking._tracker import Tracker, Window
+from wattwise.train._history import TrainingHistory
+from wattwise.train._predict import predict_total
+from wattwise.train._records import EpochRecord, StopDecision
+from wattwise.train._stopping import EnergyBudget, StopContext, StopRule
 
 __all__ = ["EpochEnergyRecorder"]
 
@@ -24,6 +37,7 @@ class EpochEnergyRecorder:
         tracker: a tracker to use; started (and stopped) here unless it is running.
         context: meters, store and scope of a new tracker (default: detected meters, the
             default store, machine scope).
+        stop: stopping rules asked by :meth:`check_stop` after each epoch.
     """
 
     def __init__(
@@ -32,22 +46,93 @@ class EpochEnergyRecorder:
         *,
         tracker: Tracker | None = None,
         context: LeverContext | None = None,
+        stop: Sequence[StopRule] = (),
     ) -> None:
         self.name = name
         self.tracker = tracker
         self.context = context or LeverContext()
+        self.stop = tuple(stop)
         self.epochs: list[WindowResult] = []
+        #: The epochs the rules saw (with their validation metrics).
+        self.history: list[EpochRecord] = []
+        #: Why the rules stopped the run (None: they did not).
+        self.stop_decision: StopDecision | None = None
         self._own = False
         self._window: Window | None = None
+        self._history: TrainingHistory | None = None
 
-    def begin(self) -> None:
-        """Start measuring (at the start of training)."""
+    def begin(self, planned_epochs: int | None = None) -> None:
+        """Start measuring (at the start of training); ``planned_epochs`` for the rules."""
         if self.tracker is None:
             self.tracker = self.context.tracker(self.name)
         if not self.tracker.running:
             self._own = True
             self.tracker.start()
         self.epochs = []
+        self.history = []
+        self.stop_decision = None
+        if self.stop:
+            self._history = TrainingHistory(
+                self.tracker,
+                name=self.name,
+                params={},
+                planned_epochs=planned_epochs or 0,
+                stop=self.stop,
+            )
+
+    def check_stop(
+        self,
+        result: WindowResult,
+        *,
+        planned_epochs: int,
+        val_accuracy: float | None,
+        val_loss: float | None = None,
+    ) -> StopDecision | None:
+        """Record the measured epoch ``result`` with its validation metrics; ask the rules.
+
+        Returns (and keeps in :attr:`stop_decision`) why to stop after this epoch, or None.
+        The last planned epoch is recorded but not asked about (the run ends anyway).
+
+        Raises:
+            ConfigError: a rule needs the validation accuracy and the framework gave none.
+        """
+        if val_accuracy is None and any(not isinstance(r, EnergyBudget) for r in self.stop):
+            raise ConfigError(
+                "the stopping rules need the validation accuracy after each epoch: log it "
+                "under the callback's monitor name (default val_accuracy), or pass monitor="
+            )
+        source = str(Provenance.from_components(result.components))
+        n = len(self.history) + 1
+        energies = [e.energy_j for e in self.history] + [result.energy_j]
+        planned = max(planned_epochs, n)
+        prediction = predict_total(energies, planned, source=source)
+        self.history.append(
+            EpochRecord(
+                epoch=n,
+                energy_j=result.energy_j,
+                uncertainty_j=result.uncertainty_j,
+                duration_s=result.duration_s,
+                train_energy_j=result.energy_j,
+                eval_energy_j=0.0,
+                train_loss=math.nan,
+                val_loss=math.nan if val_loss is None else float(val_loss),
+                val_accuracy=math.nan if val_accuracy is None else float(val_accuracy),
+                source=source,
+                components=result.components,
+                prediction=prediction,
+            )
+        )
+        if self._history is not None:
+            self._history.epoch(self.history)
+        if n >= planned:
+            return None
+        context = StopContext(self.history, planned, sum(energies), prediction)
+        for rule in self.stop:
+            reason = rule.check(context)
+            if reason is not None:
+                self.stop_decision = StopDecision(rule.name, reason, n)
+                return self.stop_decision
+        return None
 
     def epoch_begin(self, epoch: int) -> None:
         """Open the window of ``epoch`` (1-based); an epoch still open is closed first."""
@@ -75,6 +160,9 @@ class EpochEnergyRecorder:
     def end(self, *, failed: bool = False) -> RunResult | None:
         """Stop measuring; returns the run when the recorder started the tracker."""
         self.epoch_end()
+        if self._history is not None:
+            self._history.end(self.history, self.stop_decision, failed=failed)
+            self._history = None
         if self.tracker is None or not self._own:
             return None
         self._own = False
