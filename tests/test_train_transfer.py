@@ -67,7 +67,7 @@ def test_random_new_rows_are_still_available_and_an_unknown_init_is_refused() ->
     neutral = build_model("mlp:depth=1,width=8", input_shape=(1, 2, 2), num_classes=2)
     extend_head(neutral, ("a", "b"), ("a", "b", "c"))
     assert neutral.head.weight[2].abs().sum() == 0  # type: ignore[union-attr]
-    with pytest.raises(ConfigError, match="unknown init 'imprint'.*neutral or random"):
+    with pytest.raises(ConfigError, match=r"unknown init 'imprint'.*neutral or random"):
         extend_head(neutral, ("a", "b", "c"), ("a", "b", "c", "d"), init="imprint")
 
 
@@ -78,4 +78,3 @@ def test_fine_tune_rates_give_the_head_ten_times_the_backbone_rate() -> None:
     assert fine_tune_lr_groups(model, 1e-3, head_factor=2.0) == {"head.*": pytest.approx(2e-3)}
     with pytest.raises(ConfigError, match="learning rates must be > 0"):
         fine_tune_lr_groups(model, 0.0)
-

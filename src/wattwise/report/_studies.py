@@ -77,7 +77,10 @@ def _figure(chart: ChartData) -> list[Figure]:
     if len(chart.labels) < 2:
         return []
     if isinstance(chart, CurveData):
-        series = [(lab, list(x), list(y)) for lab, x, y in zip(chart.labels, chart.xs, chart.ys)]
+        series = [
+            (lab, list(x), list(y))
+            for lab, x, y in zip(chart.labels, chart.xs, chart.ys, strict=True)
+        ]
         right = max((x[-1] for x in chart.xs if x), default=0.0)
         if chart.target is not None:
             series.append(("target", [0.0, right], [chart.target, chart.target]))

@@ -33,9 +33,9 @@ from wattwise._errors import ConfigError, DataFileError
 from wattwise.workloads._models import build_model, find_head, set_submodule
 
 __all__ = [
-    "Checkpoint",
     "HEAD_LR_FACTOR",
     "NEW_ROW_INITS",
+    "Checkpoint",
     "extend_head",
     "fine_tune_lr_groups",
     "freeze",
