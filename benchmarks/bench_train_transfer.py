@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,15 @@ def main() -> None:
             summary[f"worst_{variant}_{key}"] = max(values) if values else None
         summary[f"{variant}_reached"] = sum(r[f"{variant}_reached"] for r in rows)
     summary["goal_met"] = summary["median_transfer_share"] <= GOAL
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(finite(summary), indent=2))
     if args.json:
-        args.json.write_text(json.dumps({"runs": rows, "summary": summary}, indent=2) + "\n")
+        out = {"runs": [finite(r) for r in rows], "summary": finite(summary)}
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+def finite(d: dict[str, Any]) -> dict[str, Any]:
+    """For JSON: a share that is infinite (the target never reached) as null."""
+    return {k: None if isinstance(v, float) and math.isinf(v) else v for k, v in d.items()}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ saving itself is measured by ``benchmarks/bench_train_transfer.py``, not asserte
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -20,6 +22,9 @@ from wattwise.train import (  # noqa: E402
     extend_head,
     fine_tune_lr_groups,
     fit,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
 )
 from wattwise.workloads import build_model, load_dataset  # noqa: E402
 
@@ -78,3 +83,26 @@ def test_fine_tune_rates_give_the_head_ten_times_the_backbone_rate() -> None:
     assert fine_tune_lr_groups(model, 1e-3, head_factor=2.0) == {"head.*": pytest.approx(2e-3)}
     with pytest.raises(ConfigError, match="learning rates must be > 0"):
         fine_tune_lr_groups(model, 0.0)
+
+
+def test_a_sequence_model_checkpoint_extends_to_new_classes(tmp_path: Path) -> None:
+    """mnist1d's inputs are ``(C, L)``: its checkpoints load and extend like images'."""
+    first8 = load_dataset("mnist1d:train=200,val=100", classes=tuple(range(8)))
+    full = load_dataset("mnist1d:train=200,val=100")
+    model = build_model("cnn1d", input_shape=first8.input_shape, num_classes=8)
+    path = save_checkpoint(
+        tmp_path / "m.pt",
+        model,
+        model_spec="cnn1d",
+        class_names=first8.class_names,
+        input_shape=first8.input_shape,
+    )
+    ckpt = load_checkpoint(path)
+    assert ckpt.input_shape == (1, 40)
+    wide = model_from_checkpoint(
+        ckpt, class_names=full.class_names, input_shape=full.input_shape, extend=True
+    )
+    x = full.val.tensors[0][:4]  # type: ignore[attr-defined]
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(wide.eval()(x)[:, :8], model(x))

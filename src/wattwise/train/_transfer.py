@@ -63,7 +63,8 @@ class Checkpoint:
         path: where it was read from.
         model_spec: the spec to rebuild it (``cnn``, ``resnet18``).
         class_names: the class of each output row, in order.
-        input_shape: ``(C, H, W)`` of its inputs.
+        input_shape: the shape of one input: ``(C, H, W)`` of images, ``(C, L)`` of
+            sequences (mnist1d).
         state_dict: its weights.
         dataset: the dataset it was trained on.
         metrics: figures saved with it (``val_accuracy``, ``energy_j``...).
@@ -72,7 +73,7 @@ class Checkpoint:
     path: Path
     model_spec: str
     class_names: tuple[str, ...]
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     dataset: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -132,13 +133,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise DataFileError(f"{path}: checkpoint version {payload.get('version')} not supported")
     try:
         shape = tuple(int(s) for s in payload["input_shape"])
-        if len(shape) != 3:
+        if len(shape) not in (2, 3):
             raise ValueError("input_shape")
         return Checkpoint(
             path=path,
             model_spec=str(payload["model_spec"]),
             class_names=tuple(str(c) for c in payload["class_names"]),
-            input_shape=(shape[0], shape[1], shape[2]),
+            input_shape=shape,
             state_dict=dict(payload["state_dict"]),
             dataset=str(payload.get("dataset", "")),
             metrics={str(k): float(v) for k, v in payload.get("metrics", {}).items()},
@@ -270,7 +271,8 @@ def model_from_checkpoint(
     Args:
         ckpt: the checkpoint.
         class_names: the classes of the data to train on (default: the checkpoint's).
-        input_shape: the data's ``(C, H, W)``, checked against the checkpoint's.
+        input_shape: the shape of one of the data's inputs, checked against the
+            checkpoint's.
         extend: allow new classes (:func:`extend_head`); without it the classes must be
             the checkpoint's, in the same order.
 
