@@ -5,8 +5,9 @@ Energies are in J and carry their provenance (``energy_source``: measured by whi
 or estimated by which model), as the tracker reported it for each trial. Their JSON comes
 from :class:`~wattwise._records.Record`: field names are the keys.
 
-Slightly over 500 lines on purpose: a search's and a comparison's records share their trial
-rows and are read together as one schema (docs/search.md).
+Over 500 lines on purpose: a search's and a comparison's records share their trial rows and
+are read together as one schema (docs/search.md); the comparison's charts (its anytime
+curves) are drawn from those same rows.
 """
 
 from __future__ import annotations

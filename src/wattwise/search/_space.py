@@ -14,7 +14,7 @@ the file and the key, never as a crashed trial half-way through a search::
 
 Parameter names are those the objective knows how to apply: ``lr``, ``batch_size`` and
 ``optimizer`` go to the training loop; ``depth`` and ``width`` are options of the built-in
-``mlp`` and ``cnn`` models. ``grid`` lists the values grid search tries; without it,
+``mlp``, ``cnn`` and ``cnn1d`` models (``kernel`` of ``cnn1d``). ``grid`` lists the values grid search tries; without it,
 categorical parameters use every choice, integers every value when there are at most four,
 and otherwise three points at the centres of three equal (log-)cells of the range.
 """
