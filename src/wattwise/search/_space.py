@@ -14,9 +14,10 @@ the file and the key, never as a crashed trial half-way through a search::
 
 Parameter names are those the objective knows how to apply: ``lr``, ``batch_size`` and
 ``optimizer`` go to the training loop; ``depth`` and ``width`` are options of the built-in
-``mlp``, ``cnn`` and ``cnn1d`` models (``kernel`` of ``cnn1d``). ``grid`` lists the values grid search tries; without it,
-categorical parameters use every choice, integers every value when there are at most four,
-and otherwise three points at the centres of three equal (log-)cells of the range.
+``mlp``, ``cnn`` and ``cnn1d`` models (``kernel`` of ``cnn1d``). ``grid`` lists the values
+grid search tries; without it, categorical parameters use every choice, integers every value
+when there are at most four, and otherwise three points at the centres of three equal
+(log-)cells of the range.
 """
 
 from __future__ import annotations
