@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from wattwise._records import load_record
 from wattwise.protocol import LeverContext
 from wattwise.search import (
     COMPARE_PROTOCOL,
@@ -86,7 +87,7 @@ def table(c: Comparison) -> str:
         rows.append(
             f"| {s.strategy} | {statistics.fmean(accs):.4f}; {min(accs):.4f}–{max(accs):.4f} "
             f"| {s.total_energy_j:.1f} J | {to_target} | "
-            f"{f'{ratio:.2f}' if ratio is not None else '—'} | {s.reached}/{n} | "
+            f"{f'{ratio:.2f}' if ratio is not None else '—'} | {s.target_reached_repeats}/{n} | "
             f"{statistics.fmean(r.epochs for r in s.repeats):.0f} | {counts} |"
         )
     return "\n".join(rows)
@@ -127,7 +128,18 @@ def main() -> int:
     parser.add_argument("--store", help="run store (default: a temporary SQLite file)")
     parser.add_argument("--json", type=Path, help="write the comparison's JSON here")
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS.name}")
+    parser.add_argument(
+        "--from-study", help="print a comparison stored in --store before (no new search)"
+    )
     args = parser.parse_args()
+    if args.from_study:
+        with RunStore.open(args.store) as st:
+            stored = load_record(st.get_study(args.from_study).results or {})
+        assert isinstance(stored, Comparison)
+        print(table(stored) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(stored)))
+        if args.json:
+            args.json.write_text(json.dumps(stored.to_dict(), indent=1, default=str))
+        return 0
 
     torch.set_num_threads(1)
     import optuna
@@ -156,6 +168,8 @@ def main() -> int:
     )
     wall = time.monotonic() - t0
     load_after = os.getloadavg()
+    if args.json:  # first, so that nothing below can lose the figures
+        args.json.write_text(json.dumps(c.to_dict(), indent=1, default=str))
     command = (
         f"python benchmarks/bench_search.py --dataset {args.dataset} --model {args.model} "
         f"--trials {args.trials} --repeats {args.repeats} "
@@ -177,8 +191,6 @@ def main() -> int:
     ]
     text = "\n".join(header) + table(c) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(c))
     print(text)
-    if args.json:
-        args.json.write_text(json.dumps(c.to_dict(), indent=1, default=str))
     if args.write_docs:
         write_docs(text)
     store.close()

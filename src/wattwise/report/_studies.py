@@ -81,12 +81,12 @@ def _figure(chart: ChartData) -> list[Figure]:
             (lab, list(x), list(y))
             for lab, x, y in zip(chart.labels, chart.xs, chart.ys, strict=True)
         ]
-        right = max((x[-1] for x in chart.xs if x), default=0.0)
-        if chart.target is not None:
-            series.append(("target", [0.0, right], [chart.target, chart.target]))
+        target = ("target", chart.target) if chart.target is not None else None
         return [
             Figure(
-                _plots.line_chart(series, xlabel=chart.xlabel, ylabel=chart.ylabel, step=True),
+                _plots.line_chart(
+                    series, xlabel=chart.xlabel, ylabel=chart.ylabel, step=True, hline=target
+                ),
                 chart.caption,
             )
         ]
