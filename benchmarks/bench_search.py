@@ -1,7 +1,9 @@
 """Energy of search strategies to reach a target accuracy, against grid search's total.
 
-Digits, the built-in small CNN and its built-in space (a 16-point grid; the other
-strategies search the ranges), the same trial budget for every strategy, repeated with
+MNIST-1D, its 1-D CNN and the built-in space (``cnn1d``: a 16-point grid, 9 epochs a full
+trial, Hyperband's and ASHA's rungs at 1, 3 and 9 epochs; the other strategies search the
+ranges; ``--dataset digits --model cnn`` for the old workload), the same trial budget for
+every strategy, repeated with
 different sampler seeds; strategies interleave within each repeat. The target is grid
 search's best validation accuracy (mean over the repeats) minus 0.5 percentage points.
 For each strategy: best accuracy found, the whole search's energy, and the energy spent when
@@ -15,8 +17,12 @@ how the work is split. On a machine without RAPL or NVML it is the CPU *estimate
 
 Usage::
 
-    python benchmarks/bench_search.py [--trials 16] [--repeats 5]
-        [--strategies grid,random,tpe,gp,hyperband,asha] [--json OUT] [--write-docs]
+    python benchmarks/bench_search.py [--dataset mnist1d] [--model cnn1d] [--trials 16]
+        [--repeats 3] [--strategies grid,random,tpe,gp,hyperband,asha] [--store DB]
+        [--json OUT] [--write-docs]
+
+With ``--store DB`` the comparison is kept as a ``sweep-compare`` study there:
+``wattwise report --study ID --store DB --out r.html`` draws its anytime curves.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from wattwise._records import load_record
 from wattwise.protocol import LeverContext
 from wattwise.search import (
     COMPARE_PROTOCOL,
@@ -80,7 +87,7 @@ def table(c: Comparison) -> str:
         rows.append(
             f"| {s.strategy} | {statistics.fmean(accs):.4f}; {min(accs):.4f}–{max(accs):.4f} "
             f"| {s.total_energy_j:.1f} J | {to_target} | "
-            f"{f'{ratio:.2f}' if ratio is not None else '—'} | {s.reached}/{n} | "
+            f"{f'{ratio:.2f}' if ratio is not None else '—'} | {s.target_reached_repeats}/{n} | "
             f"{statistics.fmean(r.epochs for r in s.repeats):.0f} | {counts} |"
         )
     return "\n".join(rows)
@@ -112,14 +119,27 @@ def write_docs(text: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--dataset", default="mnist1d")
+    parser.add_argument("--model", default="cnn1d")
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--strategies", default="grid,random,tpe,gp,hyperband,asha")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--store", help="run store (default: a temporary SQLite file)")
     parser.add_argument("--json", type=Path, help="write the comparison's JSON here")
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS.name}")
+    parser.add_argument(
+        "--from-study", help="print a comparison stored in --store before (no new search)"
+    )
     args = parser.parse_args()
+    if args.from_study:
+        with RunStore.open(args.store) as st:
+            stored = load_record(st.get_study(args.from_study).results or {})
+        assert isinstance(stored, Comparison)
+        print(table(stored) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(stored)))
+        if args.json:
+            args.json.write_text(json.dumps(stored.to_dict(), indent=1, default=str))
+        return 0
 
     torch.set_num_threads(1)
     import optuna
@@ -127,7 +147,7 @@ def main() -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tmp = tempfile.TemporaryDirectory()
     store = RunStore.open(args.store or str(Path(tmp.name) / "bench.sqlite"))
-    space = builtin_space("cnn")
+    space = builtin_space(args.model)
     load_before = os.getloadavg()
     t0 = time.monotonic()
     done = [0]
@@ -138,7 +158,7 @@ def main() -> int:
             print(f"  {done[0]} trials, {time.monotonic() - t0:.0f} s", file=sys.stderr)
 
     c = compare_strategies(
-        Workload(dataset="digits", model="cnn", device="cpu", seed=0),
+        Workload(dataset=args.dataset, model=args.model, device="cpu", seed=0),
         space,
         strategies=args.strategies,
         trials=args.trials,
@@ -148,8 +168,11 @@ def main() -> int:
     )
     wall = time.monotonic() - t0
     load_after = os.getloadavg()
+    if args.json:  # first, so that nothing below can lose the figures
+        args.json.write_text(json.dumps(c.to_dict(), indent=1, default=str))
     command = (
-        f"python benchmarks/bench_search.py --trials {args.trials} --repeats {args.repeats} "
+        f"python benchmarks/bench_search.py --dataset {args.dataset} --model {args.model} "
+        f"--trials {args.trials} --repeats {args.repeats} "
         f"--strategies {args.strategies} --seed {args.seed}"
     )
     header = [
@@ -161,14 +184,13 @@ def main() -> int:
         "",
         f"Energy: {c.energy_source}, {c.scope} scope. Target: {c.target_accuracy:.4f} "
         f"({c.target_source}). {args.trials} trials per search, {args.repeats} repeats "
-        f"(sampler seeds {args.seed}–{args.seed + args.repeats - 1}).",
+        f"(sampler seeds {args.seed}–{args.seed + args.repeats - 1}). Study: "
+        f"{c.study_id or 'not stored'}.",
         "",
         "",
     ]
     text = "\n".join(header) + table(c) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(c))
     print(text)
-    if args.json:
-        args.json.write_text(json.dumps(c.to_dict(), indent=1, default=str))
     if args.write_docs:
         write_docs(text)
     store.close()

@@ -8,6 +8,8 @@ at machine scope, so it is time x power and does not depend on other programs' l
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -351,3 +353,50 @@ def test_compare_with_an_unreachable_target_says_never(tmp_path: Path) -> None:
     assert s.energy_to_target_j is None and s.target_reached_repeats == 0
     assert c.to_dict()["strategies"][0]["energy_to_target_j"] is None
     assert c.target_source == "given"
+
+
+@pytest.mark.slow
+def test_report_of_a_compare_study_draws_the_anytime_curves(
+    tmp_path: Path, child_env: dict[str, str]
+) -> None:
+    """End to end: ``wattwise report --study`` on a stored sweep-compare study draws one
+    chart of anytime curves (best accuracy against the search's energy) per repeat, each
+    strategy a line, with the target."""
+    path = tmp_path / "runs.sqlite"
+    store = RunStore.open(str(path))
+    c = compare_strategies(
+        WORKLOAD,
+        SPACE,
+        strategies="grid,random",
+        trials=2,
+        protocol=replace(COMPARE_PROTOCOL, repeats=2),
+        context=context(store),
+    )
+    store.close()
+    charts = c.charts()
+    assert len(charts) == 2
+    first = c.strategy("grid").repeats[0]
+    assert charts[0].labels == ("grid", "random")  # type: ignore[union-attr]
+    assert charts[0].xs[0] == tuple(p.energy_j for p in first.curve)  # type: ignore[union-attr]
+    assert charts[0].target == c.target_accuracy  # type: ignore[union-attr]
+    out = tmp_path / "r.html"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wattwise",
+            "report",
+            "--study",
+            c.study_id or "",
+            "--out",
+            str(out),
+        ],
+        env=dict(child_env, WATTWISE_STORE=str(path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    html = out.read_text()
+    assert html.count("<svg") == 2
+    assert "Anytime curves, repeat 1 of 2" in html and "Anytime curves, repeat 2 of 2" in html

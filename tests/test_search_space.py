@@ -188,3 +188,22 @@ def test_cli_prints_the_builtin_space_as_yaml_that_loads(tmp_path: Path) -> None
         builtin.epochs,
         builtin.min_epochs,
     )
+
+
+def test_the_cnn1d_space_builds_at_every_corner_and_takes_the_kernel() -> None:
+    """mnist1d's space: every extreme of its ranges is a model that takes a (1, 40) input
+    (build_model tries it on a dummy batch), and a user's space may search the kernel."""
+    pytest.importorskip("torch")
+    from wattwise.workloads import build_model  # needs torch, which this file does not
+
+    space = builtin_space("cnn1d")
+    assert space.model == "cnn1d"
+    for depth in (2, 4):
+        for width in (16, 64):
+            build_model(f"cnn1d:depth={depth},width={width}", input_shape=(1, 40), num_classes=10)
+    custom = SearchSpace.from_dict(
+        {"epochs": 3, "params": {"kernel": [3, 7]}}, source="kernel space"
+    )
+    custom.check_model("cnn1d")
+    with pytest.raises(DataFileError, match=r"params\.kernel: not a parameter .* model cnn"):
+        custom.check_model("cnn")

@@ -7,7 +7,7 @@ are re-exported by :mod:`wattwise.tracking`.
 """
 
 from wattwise._records.base import Record, RecordError, known_kinds, load_record
-from wattwise._records.charts import BarData, ChartData, Charted, FrontData
+from wattwise._records.charts import BarData, ChartData, Charted, CurveData, FrontData
 from wattwise._records.provenance import Provenance
 from wattwise._records.run import (
     CarbonFigures,
@@ -27,6 +27,7 @@ __all__ = [
     "ChartData",
     "Charted",
     "ComponentEnergy",
+    "CurveData",
     "FrontData",
     "Gap",
     "Provenance",

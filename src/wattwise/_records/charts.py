@@ -2,7 +2,7 @@
 
 The report sits below the levers (docs/architecture.md), so it cannot know their result
 types; a result that has plots says so by implementing :class:`Charted`, and the report
-draws each chart by its type (:class:`BarData`, :class:`FrontData`).
+draws each chart by its type (:class:`BarData`, :class:`FrontData`, :class:`CurveData`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["BarData", "ChartData", "Charted", "FrontData"]
+__all__ = ["BarData", "ChartData", "Charted", "CurveData", "FrontData"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,31 @@ class FrontData:
     caption: str
 
 
-ChartData = BarData | FrontData
+@dataclass(frozen=True)
+class CurveData:
+    """One step curve per label (a value that holds until the next point), with an
+    optional horizontal target line: anytime curves of searches.
+
+    Attributes:
+        labels: the curves' labels.
+        xs: each curve's x values, in the unit ``xlabel`` names (ascending).
+        ys: each curve's y values, one per x.
+        xlabel: the x axis, with its unit.
+        ylabel: the y axis, with its unit.
+        caption: what the chart shows.
+        target: a y value drawn as a line across the chart (None: no line).
+    """
+
+    labels: tuple[str, ...]
+    xs: tuple[tuple[float, ...], ...]
+    ys: tuple[tuple[float, ...], ...]
+    xlabel: str
+    ylabel: str
+    caption: str
+    target: float | None = None
+
+
+ChartData = BarData | FrontData | CurveData
 
 
 @runtime_checkable

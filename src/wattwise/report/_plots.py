@@ -100,14 +100,26 @@ def line_chart(
     ylabel: str,
     secondary: tuple[str, Sequence[float], Sequence[float], str] | None = None,
     step: bool = False,
+    hline: tuple[str, float] | None = None,
 ) -> Chart:
-    """Lines (name, xs, ys); optionally one more line on a right-hand axis."""
+    """Lines (name, xs, ys); optionally one more line on a right-hand axis, and a dashed
+    horizontal line (name, y). Step lines are drawn thinner one after another, so a line
+    that runs on top of an earlier one leaves that one showing at its edges."""
     fig, ax = _figure()
     for i, (name, xs, ys) in enumerate(series):
         if step:
-            ax.step(xs, ys, where="post", label=name, color=_COLOURS[i % len(_COLOURS)])
+            ax.step(
+                xs,
+                ys,
+                where="post",
+                label=name,
+                color=_COLOURS[i % len(_COLOURS)],
+                linewidth=max(1.0, 4.0 - 0.8 * i),
+            )
         else:
             ax.plot(xs, ys, "-o", ms=3, label=name, color=_COLOURS[i % len(_COLOURS)])
+    if hline is not None:
+        ax.axhline(hline[1], color="#555555", linestyle="--", linewidth=1.0, label=hline[0])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if secondary is not None:

@@ -4,7 +4,8 @@ Every study's ``results`` is a JSON document. Lists of flat records in it become
 Results that load back as a typed record (:func:`wattwise._records.load_record`, by their
 ``kind``) and have plots (:class:`~wattwise._records.Charted`) get them, drawn by chart type:
 the energy/accuracy Pareto front of architectures and of the zoo, bars for the energy share
-per layer type, per environment, per batching policy and per quantized variant. The record
+per layer type, per environment, per batching policy and per quantized variant, and step
+curves for the anytime curves of a strategies' comparison. The record
 types are the levers'; their modules must be imported (the CLI imports the one a study's
 kind needs) for the kind to be known.
 """
@@ -14,7 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from wattwise._pareto import pareto_mask
-from wattwise._records import ChartData, Charted, FrontData, Record, RecordError, load_record
+from wattwise._records import (
+    ChartData,
+    Charted,
+    CurveData,
+    FrontData,
+    Record,
+    RecordError,
+    load_record,
+)
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
 from wattwise.store._study import StudyRecord
@@ -67,6 +76,20 @@ def _figure(chart: ChartData) -> list[Figure]:
     """A chart by its type; none with fewer than two points to compare."""
     if len(chart.labels) < 2:
         return []
+    if isinstance(chart, CurveData):
+        series = [
+            (lab, list(x), list(y))
+            for lab, x, y in zip(chart.labels, chart.xs, chart.ys, strict=True)
+        ]
+        target = ("target", chart.target) if chart.target is not None else None
+        return [
+            Figure(
+                _plots.line_chart(
+                    series, xlabel=chart.xlabel, ylabel=chart.ylabel, step=True, hline=target
+                ),
+                chart.caption,
+            )
+        ]
     if isinstance(chart, FrontData):
         xs, ys = list(chart.energies), list(chart.accuracies)
         front = [i for i, on in enumerate(pareto_mask(xs, ys)) if on]

@@ -5,8 +5,9 @@ Energies are in J and carry their provenance (``energy_source``: measured by whi
 or estimated by which model), as the tracker reported it for each trial. Their JSON comes
 from :class:`~wattwise._records.Record`: field names are the keys.
 
-Slightly over 500 lines on purpose: a search's and a comparison's records share their trial
-rows and are read together as one schema (docs/search.md).
+Over 500 lines on purpose: a search's and a comparison's records share their trial rows and
+are read together as one schema (docs/search.md); the comparison's charts (its anytime
+curves) are drawn from those same rows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from wattwise._records.base import Record
+from wattwise._records.charts import ChartData, CurveData
 from wattwise.search._space import TRAINING_PARAMS, Choice, SearchSpace
 from wattwise.workloads._spec import split_spec
 
@@ -494,6 +496,42 @@ class Comparison(Record):
         record = super().from_dict(data)
         space = dataclasses.replace(record.space, source=str(data.get("space_source", "")))
         return dataclasses.replace(record, space=space)
+
+    def charts(self) -> tuple[ChartData, ...]:
+        """The anytime curves, one chart per repeat: each strategy's best accuracy so far
+        against the search's energy so far, with the target (a point per finished trial
+        that has a complete trial behind it)."""
+        out: list[ChartData] = []
+        for repeat in range(self.repeats):
+            labels: list[str] = []
+            xs: list[tuple[float, ...]] = []
+            ys: list[tuple[float, ...]] = []
+            for s in self.strategies:
+                run = next((r for r in s.repeats if r.repeat == repeat), None)
+                points = [p for p in run.curve if p.best_accuracy is not None] if run else []
+                if points:
+                    labels.append(s.strategy)
+                    xs.append(tuple(p.energy_j for p in points))
+                    ys.append(tuple(float(p.best_accuracy or 0.0) for p in points))
+            target = (
+                f"; target {self.target_accuracy:.4f} ({self.target_source})"
+                if self.target_accuracy is not None
+                else ""
+            )
+            out.append(
+                CurveData(
+                    labels=tuple(labels),
+                    xs=tuple(xs),
+                    ys=tuple(ys),
+                    xlabel="search energy so far (J)",
+                    ylabel="best validation accuracy so far",
+                    caption=f"Anytime curves, repeat {repeat + 1} of {self.repeats}: best "
+                    f"accuracy of a complete trial against the search's energy "
+                    f"({self.energy_source}){target}.",
+                    target=self.target_accuracy,
+                )
+            )
+        return tuple(out)
 
     def strategy(self, name: str) -> StrategyResult:
         """One strategy's results by name.

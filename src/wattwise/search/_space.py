@@ -14,11 +14,12 @@ the file and the key, never as a crashed trial half-way through a search::
 
 Parameter names are those the objective knows how to apply: ``lr``, ``batch_size`` and
 ``optimizer`` go to the training loop; ``depth`` and ``width`` are options of the built-in
-``mlp`` and ``cnn`` models. ``grid`` lists the values grid search tries; without it,
-categorical parameters use every choice, integers every value when there are at most four,
-and otherwise three points at the centres of three equal (log-)cells of the range.
+``mlp``, ``cnn`` and ``cnn1d`` models (``kernel`` of ``cnn1d``). ``grid`` lists the values
+grid search tries; without it, categorical parameters use every choice, integers every value
+when there are at most four, and otherwise three points at the centres of three equal
+(log-)cells of the range.
 
-Why ~550 lines: the parameter types, the grid and the YAML reader with its one-line errors
+Why ~570 lines: the parameter types, the grid and the YAML reader with its one-line errors
 (file and key) are one format; half of the module is that reader's checks.
 """
 
@@ -53,7 +54,11 @@ Choice = str | int | float | bool
 
 #: Parameters the training loop takes, and the built-in models' options.
 TRAINING_PARAMS = ("lr", "batch_size", "optimizer")
-MODEL_PARAMS = {"mlp": ("depth", "width"), "cnn": ("depth", "width")}
+MODEL_PARAMS = {
+    "mlp": ("depth", "width"),
+    "cnn": ("depth", "width"),
+    "cnn1d": ("depth", "width", "kernel"),
+}
 
 _TOP_KEYS = ("model", "epochs", "min_epochs", "params")
 _KEYS = {
@@ -327,6 +332,19 @@ BUILTIN_SPACES: dict[str, dict[str, Any]] = {
             "batch_size": {"type": "categorical", "choices": [16, 32, 64, 128], "grid": [32, 128]},
             "width": {"type": "int", "low": 8, "high": 32, "step": 8, "grid": [8, 32]},
             "depth": {"type": "int", "low": 1, "high": 3, "grid": [1, 2]},
+        },
+    },
+    # mnist1d's 1-D CNN: 16 grid points; 9 epochs a full trial, so Hyperband's and ASHA's
+    # rungs (reduction factor 3) fall at 1, 3 and 9 epochs.
+    "cnn1d": {
+        "model": "cnn1d",
+        "epochs": 9,
+        "min_epochs": 1,
+        "params": {
+            "lr": {"type": "float", "low": 3e-4, "high": 3e-2, "log": True, "grid": [1e-3, 1e-2]},
+            "batch_size": {"type": "categorical", "choices": [16, 32, 64, 128], "grid": [32, 128]},
+            "width": {"type": "int", "low": 16, "high": 64, "step": 16, "grid": [16, 64]},
+            "depth": {"type": "int", "low": 2, "high": 4, "grid": [2, 3]},
         },
     },
     "mlp": {

@@ -33,8 +33,11 @@ from wattwise.train._stopping import (
 )
 from wattwise.train._tensorboard import TensorBoardCallback
 from wattwise.train._transfer import (
+    HEAD_LR_FACTOR,
+    NEW_ROW_INITS,
     Checkpoint,
     extend_head,
+    fine_tune_lr_groups,
     freeze,
     load_checkpoint,
     model_from_checkpoint,
@@ -43,6 +46,8 @@ from wattwise.train._transfer import (
 )
 
 __all__ = [
+    "HEAD_LR_FACTOR",
+    "NEW_ROW_INITS",
     "OPTIMIZERS",
     "Callback",
     "Checkpoint",
@@ -61,6 +66,7 @@ __all__ = [
     "TrainState",
     "TrainingInterrupted",
     "extend_head",
+    "fine_tune_lr_groups",
     "fit",
     "freeze",
     "load_checkpoint",
