@@ -268,7 +268,10 @@ def quantize(
         str | None, typer.Option(help="mlp, cnn or a torchvision model; trained first.")
     ] = None,
     dataset: Annotated[
-        str, typer.Option(help="digits, synthetic[:OPTIONS], cifar10:PATH, imagefolder:PATH.")
+        str,
+        typer.Option(
+            help="digits, mnist1d[:OPTIONS], synthetic[:OPTIONS], cifar10:PATH, imagefolder:PATH."
+        ),
     ] = "digits",
     init: Annotated[
         Path | None, typer.Option(help="Quantize this checkpoint instead of training.")

@@ -76,7 +76,10 @@ def _words(text: str) -> list[str]:
 # -- shared options ----------------------------------------------------------------------
 
 Dataset = Annotated[
-    str, typer.Option(help="digits, synthetic[:OPTIONS], cifar10:PATH, fashion-mnist:PATH...")
+    str,
+    typer.Option(
+        help="digits, mnist1d[:OPTIONS], synthetic[:OPTIONS], cifar10:PATH, fashion-mnist:PATH..."
+    ),
 ]
 Epochs = Annotated[int, typer.Option(help="Epochs planned for every run.")]
 Stop = Annotated[

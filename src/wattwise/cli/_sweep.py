@@ -41,9 +41,14 @@ sweep_app = typer.Typer(
 )
 
 DatasetOpt = Annotated[
-    str, typer.Option(help="digits, synthetic[:OPTIONS], cifar10:PATH, imagefolder:PATH...")
+    str,
+    typer.Option(
+        help="digits, mnist1d[:OPTIONS], synthetic[:OPTIONS], cifar10:PATH, imagefolder:PATH..."
+    ),
 ]
-ModelOpt = Annotated[str, typer.Option(help="mlp, cnn (cnn:depth=2) or a torchvision model.")]
+ModelOpt = Annotated[
+    str, typer.Option(help="mlp, cnn (cnn:depth=2), cnn1d, gru or a torchvision model.")
+]
 SpaceOpt = Annotated[
     Path | None,
     typer.Option(help="Search space YAML (default: the model's built-in space)."),

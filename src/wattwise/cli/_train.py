@@ -144,14 +144,16 @@ def train(
     model: Annotated[
         str | None,
         typer.Option(
-            help="mlp, cnn (options: cnn:depth=3,width=32) or a torchvision model "
+            help="mlp, cnn (options: cnn:depth=3,width=32), cnn1d and gru (for mnist1d) or a "
+            "torchvision model "
             "(resnet18, mobilenet_v3_small...). Default with --init: the checkpoint's."
         ),
     ] = None,
     dataset: Annotated[
         str,
         typer.Option(
-            help="digits, synthetic[:OPTIONS], cifar10:PATH, fashion-mnist:PATH, imagefolder:PATH."
+            help="digits, mnist1d[:OPTIONS], synthetic[:OPTIONS], cifar10:PATH, "
+            "fashion-mnist:PATH, imagefolder:PATH."
         ),
     ] = "digits",
     classes: Annotated[

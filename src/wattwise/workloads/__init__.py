@@ -1,8 +1,8 @@
 """Workloads to measure: datasets and models.
 
-The NumPy MLP needs nothing but NumPy. The PyTorch datasets and models (``load_dataset``,
-``build_model``...) need the ``torch`` extra and are imported on first use, so that
-``import wattwise.workloads`` stays light.
+The NumPy MLP and the MNIST-1D generator need nothing but NumPy. The PyTorch datasets and
+models (``load_dataset``, ``build_model``...) need the ``torch`` extra and are imported on
+first use, so that ``import wattwise.workloads`` stays light.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from wattwise._extras import require as _require
+from wattwise.workloads._mnist1d import make_mnist1d
 from wattwise.workloads._numpy_mlp import NumpyMLP, make_blobs
 from wattwise.workloads._spec import parse_classes
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from wattwise.workloads._models import (
         BUILTIN_MODELS,
         CNN,
+        CNN1D,
+        GRU,
         MLP,
         build_model,
         find_head,
@@ -28,7 +31,9 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_MODELS",
     "CNN",
+    "CNN1D",
     "DATASETS",
+    "GRU",
     "MLP",
     "DataSplit",
     "NumpyMLP",
@@ -36,6 +41,7 @@ __all__ = [
     "find_head",
     "load_dataset",
     "make_blobs",
+    "make_mnist1d",
     "make_synthetic",
     "parse_classes",
     "torchvision_models",
@@ -48,6 +54,8 @@ _LAZY = {
     "make_synthetic": "_datasets",
     "BUILTIN_MODELS": "_models",
     "CNN": "_models",
+    "CNN1D": "_models",
+    "GRU": "_models",
     "MLP": "_models",
     "build_model": "_models",
     "find_head": "_models",

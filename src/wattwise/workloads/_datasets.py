@@ -1,7 +1,9 @@
-"""Datasets for training workloads: bundled digits, synthetic images, torchvision sets.
+"""Datasets for training workloads: bundled digits, generated MNIST-1D sequences,
+synthetic images, torchvision sets.
 
 Every loader returns a :class:`DataSplit`: a training and a validation set of
-``(image, label)`` pairs with images as float tensors ``C x H x W``. A class subset keeps
+``(input, label)`` pairs with inputs as float tensors, images ``C x H x W`` and sequences
+(mnist1d) ``C x L``. A class subset keeps
 the order it was given in, and label ``i`` of the split is the ``i``-th class of the
 subset, so ``classes=0-7`` and ``classes=0-9`` give the first eight classes the same
 labels: a model trained on the first can be extended to the second keeping its rows.
@@ -22,6 +24,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from wattwise._errors import ConfigError
+from wattwise.workloads._mnist1d import make_mnist1d
 from wattwise.workloads._spec import parse_options, split_spec
 
 __all__ = ["DATASETS", "DataSplit", "load_dataset", "make_synthetic"]
@@ -29,6 +32,8 @@ __all__ = ["DATASETS", "DataSplit", "load_dataset", "make_synthetic"]
 #: Dataset names accepted by :func:`load_dataset`, with what follows the colon.
 DATASETS = {
     "digits": "scikit-learn's bundled 8x8 digits (1,797 images, 10 classes); no path",
+    "mnist1d": "generated 1-D sequences of 40 samples, 10 classes (Greydanus & Kobak 2024); "
+    "options train= (default 4000), val= (default 1000), seed= (default 0)",
     "synthetic": "generated images; options samples=, classes=, size=, channels=, noise=, seed=",
     "cifar10": "CIFAR-10 from a local folder (cifar10:PATH); --download fetches it",
     "fashion-mnist": "Fashion-MNIST from a local folder (fashion-mnist:PATH); --download "
@@ -49,14 +54,15 @@ class DataSplit:
         train: training pairs ``(image tensor C x H x W, label)``.
         val: validation pairs, same form.
         class_names: the name of each label, in label order (``"0"``..``"9"`` for digits).
-        input_shape: ``(channels, height, width)`` of one image.
+        input_shape: ``(channels, height, width)`` of one image, ``(channels, length)``
+            of one sequence.
     """
 
     name: str
     train: Dataset[Any]
     val: Dataset[Any]
     class_names: tuple[str, ...]
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
 
     @property
     def num_classes(self) -> int:
@@ -124,8 +130,8 @@ def _tensor_split(
         ys = torch.tensor(lut[y[keep]], dtype=torch.int64)
         return TensorDataset(xs, ys)
 
-    c, h, w = x.shape[1:]
-    return DataSplit(name, part(tr), part(va), tuple(names[i] for i in chosen), (c, h, w))
+    shape = tuple(int(s) for s in x.shape[1:])
+    return DataSplit(name, part(tr), part(va), tuple(names[i] for i in chosen), shape)
 
 
 def _digits(classes: Sequence[int] | None, val_fraction: float) -> DataSplit:
@@ -135,6 +141,30 @@ def _digits(classes: Sequence[int] | None, val_fraction: float) -> DataSplit:
     x = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None, :, :]
     y = np.asarray(bunch.target, dtype=np.int64)
     return _tensor_split("digits", x, y, [str(i) for i in range(10)], classes, val_fraction)
+
+
+_MNIST1D_OPTIONS: dict[str, type] = {"train": int, "val": int, "seed": int}
+
+
+def _mnist1d(options: str, classes: Sequence[int] | None) -> DataSplit:
+    """MNIST-1D made here: its own training and validation sets (no split of one set), so
+    the validation sequences stay the same whatever the training size or class subset."""
+    opts = parse_options(options, what="mnist1d", allowed=_MNIST1D_OPTIONS)
+    xt, yt, xv, yv = make_mnist1d(
+        int(opts.get("train", 4000)), int(opts.get("val", 1000)), seed=int(opts.get("seed", 0))
+    )
+    names = [str(i) for i in range(10)]
+    chosen = _check_classes(classes, names, "mnist1d")
+    lut = np.full(len(names), -1, dtype=np.int64)
+    lut[chosen] = np.arange(len(chosen))
+
+    def part(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> TensorDataset:
+        keep = lut[y] >= 0
+        return TensorDataset(torch.from_numpy(x[keep]), torch.from_numpy(lut[y[keep]]))
+
+    spec = "mnist1d" + (f":{options}" if options else "")
+    shape = tuple(int(s) for s in xt.shape[1:])
+    return DataSplit(spec, part(xt, yt), part(xv, yv), tuple(names[i] for i in chosen), shape)
 
 
 def make_synthetic(
@@ -308,14 +338,15 @@ def load_dataset(
     val_fraction: float = 0.2,
     image_size: int = 64,
 ) -> DataSplit:
-    """Load a dataset by spec: ``digits``, ``synthetic[:OPTIONS]``, ``cifar10:PATH``,
-    ``fashion-mnist:PATH`` or ``imagefolder:PATH``.
+    """Load a dataset by spec: ``digits``, ``mnist1d[:OPTIONS]``, ``synthetic[:OPTIONS]``,
+    ``cifar10:PATH``, ``fashion-mnist:PATH`` or ``imagefolder:PATH``.
 
     Args:
         spec: the dataset, see :data:`DATASETS`.
         classes: the original labels to keep, in the order of the new labels (all: None).
         download: fetch CIFAR-10 / Fashion-MNIST into PATH when absent (never otherwise).
-        val_fraction: share held out for validation where the set has no own split.
+        val_fraction: share held out for validation where the set has no own split
+            (mnist1d has: its ``val=`` option).
         image_size: side in pixels that ImageFolder images are resized to.
 
     Raises:
@@ -328,6 +359,8 @@ def load_dataset(
         if rest:
             raise ConfigError("digits is bundled with scikit-learn and takes no path")
         return _digits(classes, val_fraction)
+    if name == "mnist1d":
+        return _mnist1d(rest, classes)
     if name == "synthetic":
         return _synthetic(rest, classes, val_fraction)
     if name in ("cifar10", "fashion-mnist", "imagefolder"):

@@ -1,4 +1,5 @@
-"""Classification models: a small built-in MLP/CNN family and torchvision's by name.
+"""Classification models: small built-in families (MLP, 2-D and 1-D CNN, GRU) and
+torchvision's by name.
 
 Built-in models name their classifier layer ``head`` and everything before it
 ``features``, so ``--freeze 'features.*'`` freezes the backbone. For any model,
@@ -19,6 +20,8 @@ from wattwise.workloads._spec import parse_options, split_spec
 __all__ = [
     "BUILTIN_MODELS",
     "CNN",
+    "CNN1D",
+    "GRU",
     "MLP",
     "build_model",
     "find_head",
@@ -29,16 +32,29 @@ __all__ = [
 #: Built-in model names, with their options.
 BUILTIN_MODELS = {
     "mlp": "fully connected; options depth= (hidden layers, default 2), width= (default 128)",
-    "cnn": "convolutional; options depth= (conv blocks, default 2), width= (channels of the "
-    "first block, doubled per block, default 16)",
+    "cnn": "convolutional, for images (C, H, W); options depth= (conv blocks, default 2), "
+    "width= (channels of the first block, doubled per block, default 16)",
+    "cnn1d": "convolutional, for sequences (C, L) such as mnist1d; options depth= (conv "
+    "blocks, default 3), width= (channels, default 32), kernel= (odd, default 5)",
+    "gru": "recurrent, for sequences (C, L) such as mnist1d; options hidden= (units, "
+    "default 64), layers= (stacked GRU layers, default 1)",
+}
+
+#: Options of each built-in model with their defaults, and the smallest value each takes.
+_OPTIONS: dict[str, dict[str, tuple[int, int]]] = {
+    "mlp": {"depth": (2, 0), "width": (128, 1)},
+    "cnn": {"depth": (2, 1), "width": (16, 1)},
+    "cnn1d": {"depth": (3, 1), "width": (32, 1), "kernel": (5, 1)},
+    "gru": {"hidden": (64, 1), "layers": (1, 1)},
 }
 
 
 class MLP(nn.Module):
-    """Flatten, ``depth`` hidden layers of ``width`` units with ReLU, a linear head.
+    """Flatten, ``depth`` hidden layers of ``width`` units with ReLU, a linear head
+    (``depth=0``: logistic regression).
 
     Args:
-        input_shape: ``(C, H, W)`` of one input.
+        input_shape: the shape of one input, any: ``(C, H, W)``, ``(C, L)``.
         num_classes: output width.
         depth: number of hidden layers (>= 0).
         width: units per hidden layer.
@@ -77,6 +93,11 @@ class CNN(nn.Module):
         self, input_shape: tuple[int, ...], num_classes: int, *, depth: int = 2, width: int = 16
     ) -> None:
         super().__init__()
+        if len(input_shape) != 3:
+            raise ConfigError(
+                f"cnn takes images (C, H, W), not inputs of shape {tuple(input_shape)}; "
+                "for sequences (C, L) use cnn1d or gru"
+            )
         c, h, w = input_shape
         layers: list[nn.Module] = []
         for i in range(depth):
@@ -93,6 +114,101 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(self.features(x))
         return out
+
+
+def _sequence_shape(input_shape: tuple[int, ...], name: str) -> tuple[int, int]:
+    if len(input_shape) != 2:
+        raise ConfigError(
+            f"{name} takes sequences (C, L), not inputs of shape {tuple(input_shape)}; "
+            "for images (C, H, W) use cnn or mlp"
+        )
+    return input_shape[0], input_shape[1]
+
+
+class CNN1D(nn.Module):
+    """``depth`` blocks of 1-D convolution and ReLU, ``width`` channels each; every block
+    after the first has stride 2 (halving the length), then flatten and a linear head.
+
+    Flattening keeps where along the sequence a feature was found; the shared kernels
+    find it wherever it is, which is what an MLP lacks on shifted signals (mnist1d).
+
+    Args:
+        input_shape: ``(C, L)`` of one input.
+        num_classes: output width.
+        depth: number of convolution blocks (>= 1).
+        width: channels of every block.
+        kernel: kernel size (odd, so that padding keeps the length).
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        *,
+        depth: int = 3,
+        width: int = 32,
+        kernel: int = 5,
+    ) -> None:
+        super().__init__()
+        c, length = _sequence_shape(input_shape, "cnn1d")
+        if kernel % 2 == 0:
+            raise ConfigError(f"cnn1d needs an odd kernel (it keeps the length), got {kernel}")
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            stride = 1 if i == 0 or length < 2 else 2
+            layers += [nn.Conv1d(c, width, kernel, stride=stride, padding=kernel // 2), nn.ReLU()]
+            length = (length - 1) // stride + 1
+            c = width
+        layers.append(nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c * length, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.features(x))
+        return out
+
+
+class GRU(nn.Module):
+    """A GRU reading the sequence one step at a time (the ``C`` values of each step as its
+    input), its last hidden state into a linear head.
+
+    Args:
+        input_shape: ``(C, L)`` of one input.
+        num_classes: output width.
+        hidden: units of each GRU layer.
+        layers: stacked GRU layers.
+    """
+
+    def __init__(
+        self, input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 64, layers: int = 1
+    ) -> None:
+        super().__init__()
+        c, _ = _sequence_shape(input_shape, "gru")
+        self.features = nn.GRU(c, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, _ = self.features(x.transpose(1, 2))
+        out: torch.Tensor = self.head(steps[:, -1])
+        return out
+
+
+_BUILTIN_CLASSES: dict[str, Any] = {"mlp": MLP, "cnn": CNN, "cnn1d": CNN1D, "gru": GRU}
+
+
+def _builtin_model(
+    name: str, options: str, input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
+    spec = _OPTIONS[name]
+    opts = parse_options(options, what=f"model {name}", allowed=dict.fromkeys(spec, int))
+    values = {k: int(opts.get(k, default)) for k, (default, _) in spec.items()}
+    bad = {k: v for k, v in values.items() if v < spec[k][1]}
+    if bad:
+        given = ", ".join(f"{k}={v}" for k, v in values.items())
+        least = ", ".join(f"{k} >= {spec[k][1]}" for k in bad)
+        raise ConfigError(f"bad {'/'.join(spec)} for {name}: {given} (needs {least})")
+    model: nn.Module = _BUILTIN_CLASSES[name](input_shape, num_classes, **values)
+    return model
 
 
 def torchvision_models() -> list[str]:
@@ -170,8 +286,8 @@ def _torchvision_model(
 
 
 def build_model(spec: str, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Build a classifier from a spec: ``mlp``, ``cnn:depth=3,width=32``, ``resnet18``,
-    ``mobilenet_v3_small:pretrained=1``.
+    """Build a classifier from a spec: ``mlp``, ``cnn:depth=3,width=32``,
+    ``cnn1d:kernel=7``, ``gru:hidden=128``, ``resnet18``, ``mobilenet_v3_small:pretrained=1``.
 
     The model is tried once on a dummy batch so that a model that cannot take this input
     size fails here, with its reason, rather than in the middle of a run.
@@ -179,7 +295,7 @@ def build_model(spec: str, *, input_shape: tuple[int, ...], num_classes: int) ->
     Args:
         spec: ``NAME[:OPTIONS]``: a built-in name (:data:`BUILTIN_MODELS`) or a torchvision
             classification model.
-        input_shape: ``(C, H, W)`` of one input.
+        input_shape: ``(C, H, W)`` of one image, or ``(C, L)`` of one sequence.
         num_classes: output width.
 
     Raises:
@@ -188,13 +304,7 @@ def build_model(spec: str, *, input_shape: tuple[int, ...], num_classes: int) ->
     name, options = split_spec(spec)
     model: nn.Module
     if name in BUILTIN_MODELS:
-        opts = parse_options(options, what=f"model {name}", allowed={"depth": int, "width": int})
-        depth = int(opts.get("depth", 2))
-        width = int(opts.get("width", 128 if name == "mlp" else 16))
-        if width < 1 or depth < (0 if name == "mlp" else 1):
-            raise ConfigError(f"bad depth/width for {name}: depth={depth}, width={width}")
-        cls: Any = MLP if name == "mlp" else CNN
-        model = cls(input_shape, num_classes, depth=depth, width=width)
+        model = _builtin_model(name, options, input_shape, num_classes)
     elif name in torchvision_models():
         model = _torchvision_model(name, options, input_shape, num_classes)
     else:
