@@ -117,6 +117,20 @@ def test_quantize_json_and_its_study(cli: Any) -> None:
     assert "train" in names and "int8-static round-1" in names
 
 
+@pytest.mark.slow
+def test_quantize_prints_each_variants_saving_with_its_spread(cli: Any) -> None:
+    pytest.importorskip("torchao")
+    r = cli(
+        "infer", "quantize", "--model", "mlp:depth=2,width=256", "--epochs", "1",
+        "--rounds", "2", "--min-time-s", "0.05", "--batch-size", "32",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    saving = [line.strip() for line in r.stdout.splitlines() if "saving " in line]
+    assert [line.split()[1] for line in saving] == ["int8-dynamic:", "int8-static:"]
+    for line in saving:
+        assert "per inference (rounds " in line and "x), accuracy " in line and " pp" in line
+
+
 def test_zoo_json_plots_and_study(cli: Any, tmp_path: Path) -> None:
     r = cli(
         "zoo", "--models", "mobilenet_v3_small,shufflenet_v2_x0_5", "--min-time-s", "0.05",

@@ -323,7 +323,7 @@ def quantize(
         return
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("variant", "J/inference", "vs fp32", "latency", "size", "accuracy", "kernels"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col != "kernels")
     for v in data["variants"]:
         mark = " *" if v["variant"] == data["best"] else ""
         table.add_row(
@@ -341,6 +341,7 @@ def quantize(
         f"best      {data['best']} (*): lowest J/inference within "
         f"{data['max_accuracy_drop_pp']:g} pp of fp32's accuracy",
     ]
+    lines += _saving_lines(data)
     if data.get("training"):
         t = data["training"]
         lines.append(
@@ -355,6 +356,23 @@ def quantize(
     lines.append(f"run       {data['run_id'][:12]}")
     for line in lines:
         console.print("  " + line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _saving_lines(data: dict[str, Any]) -> list[str]:
+    """Each int8 variant's saving against fp32, with its spread over the rounds."""
+    fp32 = data["variants"][0]["rounds_energy_per_item_j"]
+    lines = []
+    for v in data["variants"][1:]:
+        rounds = v["rounds_energy_per_item_j"]
+        ratios = [f / q for f, q in zip(fp32, rounds, strict=True) if q > 0]
+        spread = f" (rounds {min(ratios):.2f}-{max(ratios):.2f}x)" if ratios else ""
+        phrase = _times(v["energy_ratio_vs_fp32"])
+        phrase += "" if "energy" in phrase else " energy"
+        lines.append(
+            f"saving    {v['variant']}: {phrase} per inference{spread}, accuracy "
+            f"{0.0 - v['accuracy_drop_pp']:+.2f} pp"
+        )
+    return lines
 
 
 def _quantize(

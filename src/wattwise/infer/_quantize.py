@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 import platform
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,12 @@ import torch
 from torch import nn
 
 from wattwise._errors import ConfigError
+from wattwise.infer._pt2e import (
+    flatten_linear_inputs,
+    kernel_census,
+    reshape_views,
+    split_reused_modules,
+)
 from wattwise.infer._records import QuantizationResult, QuantVariant
 from wattwise.protocol import LeverContext, Protocol, measure, tracking
 from wattwise.tracking._tracker import Tracker
@@ -55,6 +62,11 @@ _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 #: pytree constant on import: a deprecation notice between the two libraries, nothing a
 #: wattwise user can act on.
 _ENUM_CONSTANT_NOTICE = "is an Enum subclass and is now natively supported by torch.compile"
+
+
+#: What torch warns while lowering a transformer (its freezing passes read ``.grad`` of
+#: non-leaf constants).
+_NON_LEAF_GRAD_NOTICE = "The .grad attribute of a Tensor that is not a leaf Tensor"
 
 
 class _DropEnumConstantNotice(logging.Filter):
@@ -137,18 +149,6 @@ def applicable_variants(model: nn.Module) -> tuple[list[str], dict[str, str]]:
     return chosen, skipped
 
 
-def _reshape_views(gm: torch.fx.GraphModule) -> None:
-    # oneDNN int8 convolutions return channels-last tensors, on which a later flatten's
-    # aten.view fails ("view size is not compatible"); reshape copies only when needed.
-    changed = False
-    for node in gm.graph.nodes:
-        if node.op == "call_function" and node.target is torch.ops.aten.view.default:
-            node.target = torch.ops.aten.reshape.default
-            changed = True
-    if changed:
-        gm.recompile()
-
-
 def prepare_variant(
     model: nn.Module,
     variant: str,
@@ -203,25 +203,29 @@ def prepare_variant(
     try:
         exported = torch.export.export(copy.deepcopy(model), (example,)).module()
     except Exception as exc:  # export raises many types; its message says what failed
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"torch.export cannot capture the model for {variant}: {first}") from None
+        raise ConfigError(
+            f"torch.export cannot capture the model for {variant}: {_first(exc)}"
+        ) from None
+    split_reused_modules(exported)
+    flatten_linear_inputs(exported)
     quantizer = X86InductorQuantizer()
     config = get_default_x86_inductor_quantization_config(is_dynamic=not static)
     if static:
         quantizer.set_global(config)
     else:
         quantizer.set_module_type_qconfig(nn.Linear, config)
-    prepared = prepare_pt2e(exported, quantizer)
-    with torch.no_grad():
-        for batch in calibration if static else (example,):
-            prepared(batch)
-    converted = convert_pt2e(prepared)
+    try:
+        prepared = prepare_pt2e(exported, quantizer)
+        with torch.no_grad():
+            for batch in calibration if static else (example,):
+                prepared(batch)
+        converted = convert_pt2e(prepared)
+    except Exception as exc:  # the quantizer raises many types; its message says what failed
+        raise ConfigError(
+            f"torchao cannot quantize the model for {variant}: {_first(exc)}"
+        ) from None
     size = tensor_bytes(converted)
-    layers = sum(
-        1
-        for n in converted.graph.nodes
-        if n.op == "call_function" and "dequantize_per_channel" in str(n.target)
-    )
+    layers = kernel_census(converted).reference
     method = (
         f"torchao PT2E, X86InductorQuantizer, {'static' if static else 'dynamic'}"
         + (f", {sum(len(b) for b in calibration)} calibration inputs" if static else "")
@@ -241,16 +245,46 @@ def prepare_variant(
                 lower_pt2e_quantized_to_x86,
             )
 
-            lowered = lower_pt2e_quantized_to_x86(converted, (example,))
-            _reshape_views(lowered)
+            with warnings.catch_warnings():
+                # torch's freezing passes read .grad of the graph's constants: a notice
+                # about torch internals, which -W error would turn into a failed lowering
+                warnings.filterwarnings("ignore", message=_NON_LEAF_GRAD_NOTICE)
+                lowered = lower_pt2e_quantized_to_x86(converted, (example,))
+            reshape_views(lowered)
             with torch.no_grad():
                 lowered(example)
             forward = lowered
-            kernels = "x86 oneDNN int8 (lowered)"
+            kernels, more = _lowered_kernels(lowered)
+            notes += more
         except Exception as exc:  # lowering is best effort; the fallback says why
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            notes.append(f"lowering to x86 int8 kernels failed ({first}): reference model used")
+            notes.append(
+                f"lowering to x86 int8 kernels failed ({_first(exc)}): reference model used"
+            )
     return PreparedModel(variant, forward, method, kernels, size, tuple(notes))
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type's name)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _lowered_kernels(lowered: torch.fx.GraphModule) -> tuple[str, list[str]]:
+    """What a lowered graph runs its weight layers on, and notes for those not on int8."""
+    census = kernel_census(lowered)
+    kernels = f"x86 oneDNN int8 (lowered: {census.int8} layer(s) on int8 kernels)"
+    notes = []
+    if census.reference:
+        kernels = (
+            f"x86 oneDNN int8, partly (lowered: {census.int8} layer(s) on int8 kernels, "
+            f"{census.reference} on reference kernels)"
+        )
+        notes.append(
+            f"{census.reference} int8 layer(s) not lowered: their weights are dequantized "
+            "to fp32 at every call (slower than fp32)"
+        )
+    if census.fp32:
+        notes.append(f"{census.fp32} Linear/Conv layer(s) left in fp32 (not quantized)")
+    return kernels, notes
 
 
 def _batches(x: torch.Tensor, size: int) -> list[torch.Tensor]:
@@ -356,6 +390,9 @@ def measure_quantization(
             size_bytes=p.size_bytes,
             accuracy=_accuracy(p.forward, x, y, batch_size),
             notes=p.notes,
+            rounds_energy_per_item_j=tuple(
+                m.energy_per_item_j for m in measured[p.variant].measurements
+            ),
         )
         for p in prepared
     ]

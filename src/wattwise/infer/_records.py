@@ -267,6 +267,8 @@ class QuantVariant(_MeasuredRow, Record):
             scales), in B.
         accuracy: share of the validation set classified right (0..1).
         notes: what was left in fp32 and why, fallbacks taken.
+        rounds_energy_per_item_j: energy per inference of each interleaved round, in J
+            (their spread is the repeat-to-repeat noise).
     """
 
     variant: str
@@ -276,6 +278,7 @@ class QuantVariant(_MeasuredRow, Record):
     size_bytes: int
     accuracy: float
     notes: tuple[str, ...] = ()
+    rounds_energy_per_item_j: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
