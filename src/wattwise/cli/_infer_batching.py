@@ -360,10 +360,10 @@ def _net_or_gross(p: dict[str, Any]) -> str:
 def _render_batching(data: dict[str, Any]) -> None:
     net = data.get("measured_idle") is not None
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    cols = ["policy", "J/request"] + (["net J/req"] if net else [])
-    cols += ["p50", "p95", "p99", "req/s", "mean batch", "power", "busy"]
+    cols = ["policy", "J/req"] + (["net J/req"] if net else [])
+    cols += ["p50", "p95", "p99"] + ([] if net else ["req/s"]) + ["batch", "power", "busy"]
     for col in cols:
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col == "policy")
     for p in data["policies"]:
         mark = " *" if p["policy"] == data["best"] else ""
         table.add_row(
@@ -373,7 +373,7 @@ def _render_batching(data: dict[str, Any]) -> None:
             f"{p['p50_ms']:.1f} ms",
             f"{p['p95_ms']:.1f} ms",
             f"{p['p99_ms']:.1f} ms",
-            f"{p['throughput_rps']:.2f}",
+            *([] if net else [f"{p['throughput_rps']:.2f}"]),
             f"{p['mean_batch_size']:.2f}",
             f"{p['mean_power_w']:.2f} W",
             f"{p['busy_share']:.0%}",
