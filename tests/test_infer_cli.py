@@ -20,7 +20,7 @@ from typer.testing import CliRunner  # noqa: E402
 from wattwise._records import load_record  # noqa: E402
 from wattwise.cli import _infer as infer_cli  # noqa: E402
 from wattwise.cli import _zoo as zoo_cli  # noqa: E402
-from wattwise.infer import BatchingResult  # noqa: E402
+from wattwise.infer import BatchingResult, BatchingSweep  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
 
 #: A constant 20 W on the CPU for ten hours, as ``wattwise runs export --format csv`` writes.
@@ -57,7 +57,8 @@ def _study(study_id: str) -> Any:
 def test_batching_json_and_its_study(cli: Any) -> None:
     r = cli(
         "infer", "batching", "--model", "mlp", "--rate", "400", "--requests", "24",
-        "--batch-sizes", "1,4,greedy", "--max-wait-ms", "10", "--slo-ms", "500", "--json",
+        "--batch-sizes", "1,4,greedy", "--max-wait-ms", "10", "--slo-ms", "500",
+        "--idle-s", "0.2", "--min-time-s", "0", "--json",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
@@ -68,7 +69,8 @@ def test_batching_json_and_its_study(cli: Any) -> None:
         )
         assert p["source"] == SOURCE
         assert p["energy_per_item_j"] == pytest.approx(p["energy_j"] / 24)
-    assert d["best"] == min(d["policies"], key=lambda p: p["energy_per_item_j"])["policy"]
+    # the tuner ranks by J/request net of idle when idle was measured
+    assert d["best"] == min(d["policies"], key=lambda p: p["net_energy_per_item_j"])["policy"]
     assert d["threads"] == 1 and d["clock"] == "real" and d["slo_ms"] == 500
     study = _study(d["study_id"])
     assert study.kind == "batching" and study.params["rate_rps"] == 400
@@ -81,10 +83,15 @@ def test_batching_json_and_its_study(cli: Any) -> None:
     assert [p.max_batch_size for p in typed.policies] == [1, 4, 64]
     with RunStore.open(None) as store:
         run = store.get_run(d["run_id"])
-    assert [w.name for w in run.windows] == [f"policy {p['policy']}" for p in d["policies"]]
-    for w, p in zip(run.windows, d["policies"], strict=True):  # the replayed 20 W
+    names = [w.name for w in run.windows]
+    assert names == ["idle before", *(f"policy {p['policy']}" for p in d["policies"]), "idle after"]
+    for w, p in zip(run.windows[1:-1], d["policies"], strict=True):  # the replayed 20 W
         assert w.energy_j == pytest.approx(20.0 * w.duration_s, rel=1e-6)
         assert p["energy_j"] == pytest.approx(w.energy_j)
+        # idle costs the same 20 W: serving adds nothing net of idle
+        assert p["net_energy_j"] == pytest.approx(0.0, abs=1e-6)
+    assert d["measured_idle"]["power_w"] == pytest.approx(20.0)
+    assert d["tuned_for"]["rate_rps"] == 400 and "tuned for 400 req/s" in d["best_reason"]
 
 
 def test_batching_prints_a_table_with_the_pick(cli: Any) -> None:
@@ -94,6 +101,38 @@ def test_batching_prints_a_table_with_the_pick(cli: Any) -> None:
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "J/request" in r.stdout and "best " in r.stdout and "virtual time" in r.stdout
+    assert "net J/req" in r.stdout and "tuned for 500 req/s" in r.stdout
+
+
+def test_batching_sweep_json_plot_and_study(cli: Any, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    r = cli(
+        "infer", "batching", "--model", "mlp", "--rates", "20000,200", "--requests", "30",
+        "--batch-sizes", "1,4", "--max-wait-ms", "5", "--idle-s", "0", "--min-time-s", "0",
+        "--plot", str(tmp_path / "plots"), "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert (d["kind"], d["clock"]) == ("batching-sweep", "virtual")  # virtual by default
+    assert [x["rate_rps"] for x in d["results"]] == [200, 20000]
+    assert [row["rate_rps"] for row in d["rows"]] == [200, 20000]
+    assert d["rows"][1]["batch1_busy_share"] > d["rows"][0]["batch1_busy_share"]
+    assert [Path(p).name for p in d["plots"]] == ["batching_vs_load.png"]
+    assert Path(d["plots"][0]).stat().st_size > 1000
+    study = _study(d["study_id"])
+    assert study.kind == "batching-sweep" and study.params["rates_rps"] == [200, 20000]
+    typed = load_record(study.results)
+    assert isinstance(typed, BatchingSweep) and len(typed.results) == 2
+
+
+def test_batching_sweep_prints_one_row_per_rate(cli: Any) -> None:
+    r = cli(
+        "infer", "batching", "--model", "mlp", "--rates", "100,10000", "--requests", "20",
+        "--batch-sizes", "1,4", "--max-wait-ms", "5", "--idle-s", "0.2", "--min-time-s", "0",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "busy@1" in r.stdout and "100/s" in r.stdout and "10000/s" in r.stdout
+    assert "net of idle" in r.stdout
 
 
 @pytest.mark.slow
@@ -161,6 +200,12 @@ def test_zoo_json_plots_and_study(cli: Any, tmp_path: Path) -> None:
         (("infer", "batching", "--model", "mlp", "--batch-sizes", "1,x"), "bad batch size"),
         (("infer", "batching", "--model", "mlp", "--max-wait-ms", "soon"), "bad --max-wait-ms"),
         (("infer", "batching", "--model", "mlp", "--rate", "0"), "--rate must be a positive"),
+        (("infer", "batching", "--model", "mlp", "--rates", "2,x"), "bad rate 'x'"),
+        (("infer", "batching", "--model", "mlp", "--plot", "d"), "give --rates as well"),
+        (
+            ("infer", "batching", "--model", "mlp", "--rates", "2", "--idle-power-w", "3"),
+            "a sweep measures idle",
+        ),
         (("infer", "quantize"), "give --model"),
         (("zoo", "--models", "all,resnet18"), "'all' stands alone"),
         (("zoo", "--models", "resnet9000"), "not a torchvision"),

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from wattwise._records import Record, RecordError, load_record
 from wattwise.demo import _records as demo_records
 from wattwise.infer import _records as infer_records
+from wattwise.infer import _sweep_record as infer_sweep_record
 from wattwise.protocol import Measurement, _stats
 from wattwise.protocol import _measure as protocol_measure
 from wattwise.search import _records as search_records
@@ -106,6 +107,7 @@ def _record_types(*modules: types.ModuleType) -> list[type[Record]]:
 
 RECORD_TYPES = _record_types(
     infer_records,
+    infer_sweep_record,
     studies_records,
     search_records,
     _stats,

@@ -31,16 +31,24 @@ from wattwise.infer._queue import (
 )
 from wattwise.infer._records import (
     BatchingResult,
+    IdlePower,
     PolicyResult,
     QuantizationResult,
     QuantVariant,
     ZooEntry,
     ZooResult,
 )
+from wattwise.infer._sweep_record import BatchingSweep, parse_rates
 
 if TYPE_CHECKING:
-    from wattwise.infer._batching import BATCHING_PROTOCOL, CLOCKS, measure_batching, pick_policy
-    from wattwise.infer._plots import plot_zoo
+    from wattwise.infer._batching import (
+        BATCHING_PROTOCOL,
+        CLOCKS,
+        measure_batching,
+        measure_idle,
+        pick_policy,
+    )
+    from wattwise.infer._plots import plot_batching_sweep, plot_zoo
     from wattwise.infer._quantize import (
         INT8_VARIANTS,
         QUANTIZE_PROTOCOL,
@@ -51,6 +59,7 @@ if TYPE_CHECKING:
         tensor_bytes,
     )
     from wattwise.infer._study import STUDY_KINDS, record_study
+    from wattwise.infer._sweep import sweep_batching
     from wattwise.infer._zoo import (
         DEFAULT_ZOO,
         FAMILY_YEARS,
@@ -74,7 +83,9 @@ __all__ = [
     "ZOO_PROTOCOL",
     "BatchPolicy",
     "BatchingResult",
+    "BatchingSweep",
     "Clock",
+    "IdlePower",
     "ModelInfo",
     "PolicyResult",
     "PreparedModel",
@@ -90,16 +101,20 @@ __all__ = [
     "applicable_variants",
     "make_arrivals",
     "measure_batching",
+    "measure_idle",
     "measure_quantization",
     "measure_zoo",
     "model_info",
     "pareto_front",
     "parse_policies",
+    "parse_rates",
     "pick_policy",
+    "plot_batching_sweep",
     "plot_zoo",
     "prepare_variant",
     "record_study",
     "serve_queue",
+    "sweep_batching",
     "tensor_bytes",
     "zoo_models",
 ]
@@ -108,8 +123,11 @@ _LAZY = {
     "BATCHING_PROTOCOL": "_batching",
     "CLOCKS": "_batching",
     "measure_batching": "_batching",
+    "measure_idle": "_batching",
     "pick_policy": "_batching",
+    "plot_batching_sweep": "_plots",
     "plot_zoo": "_plots",
+    "sweep_batching": "_sweep",
     "INT8_VARIANTS": "_quantize",
     "QUANTIZE_PROTOCOL": "_quantize",
     "PreparedModel": "_quantize",

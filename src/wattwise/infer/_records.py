@@ -8,15 +8,18 @@ latencies also in milliseconds (``p95_ms``, derived) for reading. Energy per inp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from wattwise._records import Provenance
 from wattwise._records.base import Record
 from wattwise._records.charts import BarData, ChartData, FrontData
 from wattwise.protocol import Measurement
 
 __all__ = [
     "BatchingResult",
+    "IdlePower",
     "PolicyResult",
     "QuantVariant",
     "QuantizationResult",
@@ -27,6 +30,36 @@ __all__ = [
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
+
+
+@dataclass(frozen=True)
+class IdlePower(Record):
+    """Idle power measured in a run: windows in which the process only slept.
+
+    Attributes:
+        power_w: their energy over their time, in W (in the run's scope).
+        uncertainty_w: one-sigma uncertainty of ``power_w``, in W.
+        duration_s: the idle windows' total wall time, in s.
+        source: where the energy comes from.
+    """
+
+    power_w: float
+    uncertainty_w: float
+    duration_s: float
+    source: str
+
+    @classmethod
+    def of(cls, windows: Sequence[Measurement]) -> IdlePower:
+        """The mean power of measured idle windows."""
+        seconds = sum(m.duration_s for m in windows)
+        if seconds <= 0:
+            return cls(0.0, 0.0, 0.0, str(Provenance.combine(m.source for m in windows)))
+        return cls(
+            power_w=sum(m.energy_j for m in windows) / seconds,
+            uncertainty_w=sum(m.uncertainty_j for m in windows) / seconds,
+            duration_s=seconds,
+            source=str(Provenance.combine(m.source for m in windows)),
+        )
 
 
 @dataclass(frozen=True)
@@ -51,6 +84,15 @@ class PolicyResult(Record):
         mean_latency_s: mean latency, in s.
         source: where the energy comes from.
         meets_slo: whether p95 latency is within the SLO, or None without an SLO.
+        serves: how many times the stream was served in the window (the protocol's
+            shortest window); ``requests``, ``batches`` and the times are summed over them.
+        window_s: the window's wall time, in s (real seconds, with either clock).
+        measured_j: the window's measured energy, in J (``energy_j`` less any given idle).
+        net_energy_j: ``measured_j`` less the idle power measured in the same run times
+            ``window_s``: what serving added on top of idle, in J; None without an idle
+            measurement.
+        net_uncertainty_j: one-sigma uncertainty of ``net_energy_j`` (the window's plus
+            the idle power's times ``window_s``), in J, or None.
     """
 
     policy: str
@@ -68,9 +110,15 @@ class PolicyResult(Record):
     mean_latency_s: float
     source: str
     meets_slo: bool | None = None
+    serves: int = 1
+    window_s: float = 0.0
+    measured_j: float | None = None
+    net_energy_j: float | None = None
+    net_uncertainty_j: float | None = None
 
     derived: ClassVar[tuple[str, ...]] = (
         "energy_per_item_j",
+        "net_energy_per_item_j",
         "mean_batch_size",
         "busy_share",
         "throughput_rps",
@@ -86,6 +134,22 @@ class PolicyResult(Record):
     def energy_per_item_j(self) -> float:
         """Energy per request, in J."""
         return self.energy_j / self.requests
+
+    @property
+    def net_energy_per_item_j(self) -> float | None:
+        """Energy per request net of idle, in J, or None without an idle measurement."""
+        return None if self.net_energy_j is None else self.net_energy_j / self.requests
+
+    def net_of(self, idle: IdlePower | None) -> PolicyResult:
+        """This result with its energy net of ``idle`` (unchanged for None)."""
+        if idle is None:
+            return self
+        measured = self.measured_j if self.measured_j is not None else self.energy_j
+        return replace(
+            self,
+            net_energy_j=measured - idle.power_w * self.window_s,
+            net_uncertainty_j=self.uncertainty_j + idle.uncertainty_w * self.window_s,
+        )
 
     @property
     def busy_share(self) -> float:
@@ -161,6 +225,8 @@ class BatchingResult(Record):
         source: where the energy comes from.
         run_id: the tracker run holding one window per policy.
         notes: what the figures include and exclude.
+        measured_idle: the idle power measured in the same run and subtracted for the
+            net figures, or None.
     """
 
     model: str
@@ -180,14 +246,50 @@ class BatchingResult(Record):
     source: str
     run_id: str
     notes: tuple[str, ...] = ()
+    measured_idle: IdlePower | None = None
 
     kind: ClassVar[str] = "batching"
-    derived: ClassVar[tuple[str, ...]] = ("slo_ms", "ratio_to_batch1")
+    derived: ClassVar[tuple[str, ...]] = (
+        "slo_ms",
+        "ratio_to_batch1",
+        "net_ratio_to_batch1",
+        "tuned_for",
+    )
 
     @property
     def slo_ms(self) -> float | None:
         """``slo_s`` in ms, or None."""
         return _ms(self.slo_s)
+
+    @property
+    def batch1_busy_share(self) -> float | None:
+        """Share of the run ``batch=1`` kept the server busy (0..1), or None if not served."""
+        one = next((p for p in self.policies if p.policy == "batch=1"), None)
+        return None if one is None else one.busy_share
+
+    @property
+    def tuned_for(self) -> dict[str, Any]:
+        """The load the pick was tuned for: arrivals, and how busy ``batch=1`` kept the
+        server under them; ``text`` says it in words."""
+        return {
+            "rate_rps": self.rate_rps,
+            "arrival": self.arrival,
+            "jitter": self.jitter,
+            "batch1_busy_share": self.batch1_busy_share,
+            "text": load_phrase(self.rate_rps, self.arrival, self.jitter, self.batch1_busy_share),
+        }
+
+    @property
+    def net_ratio_to_batch1(self) -> float | None:
+        """Net-of-idle J/request of the pick over that of ``batch=1``, or None."""
+        best = self.best_policy
+        one = next((p for p in self.policies if p.policy == "batch=1"), None)
+        if best is None or one is None:
+            return None
+        b, o = best.net_energy_per_item_j, one.net_energy_per_item_j
+        if b is None or o is None or o <= 0:
+            return None
+        return b / o
 
     def policy(self, label: str) -> PolicyResult:
         """The result of the policy with this label.
@@ -224,6 +326,15 @@ class BatchingResult(Record):
                 "Energy per request of each batching policy under the same request stream.",
             ),
         )
+
+
+def load_phrase(rate_rps: float, arrival: str, jitter: float, busy: float | None) -> str:
+    """``16 req/s (jitter +-20 %), where batch=1 keeps the server 19 % busy``."""
+    how = f"jitter +-{jitter * 100:.0f} %" if arrival == "jitter" else arrival
+    load = f"{rate_rps:g} req/s ({how})"
+    if busy is None:
+        return f"{load} (batch=1 not served)"
+    return f"{load}, where batch=1 keeps the server {busy * 100:.0f} % busy"
 
 
 class _MeasuredRow:

@@ -1,8 +1,8 @@
 """Results of the inference commands as studies in the run store, for later reports.
 
-One study per command run: kind ``batching``, ``quantization`` or ``zoo``; its one run is
-the tracker run whose windows hold every policy, variant or model; its results are the
-command's JSON (``BatchingResult.to_dict()`` etc., shapes in docs/infer.md).
+One study per command run: kind ``batching``, ``batching-sweep``, ``quantization`` or
+``zoo``; its one run is the tracker run whose windows hold every policy, variant or model;
+its results are the command's JSON (``BatchingResult.to_dict()`` etc., shapes in docs/infer.md).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from wattwise.protocol import LeverContext, study_session
 __all__ = ["STUDY_KINDS", "record_study"]
 
 #: Study kinds the inference commands write.
-STUDY_KINDS = ("batching", "quantization", "zoo")
+STUDY_KINDS = ("batching", "batching-sweep", "quantization", "zoo")
 
 
 def record_study(
