@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,10 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
     assert "KernelPreference" not in proc.stderr and "_pytree" not in proc.stderr
 
     data = json.loads((out / "demo.json").read_text())
+    assert data["dataset"].startswith("mnist1d")
+    headline = data["headline"]
+    assert headline["text"].startswith("On this workload (mnist1d")
+    assert "the levers cut training energy by" in proc.stdout
     levers = {row["lever"].split(":")[0].split(" (")[0]: row for row in data["levers"]}
     assert len(data["levers"]) == 7
     assert {"stop at a plateau", "architecture", "transfer learning"} <= set(levers)
@@ -41,12 +46,21 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
     )
     for row in data["levers"]:
         assert row["baseline_value"] > 0 and row["lever_value"] > 0
-        assert row["source"]
+        assert row["source"] and row["spread"] and row["group"]
         # The saving is computed from the two measured figures, not asserted.
         assert row["saving_frac"] == pytest.approx(1 - row["lever_value"] / row["baseline_value"])
     assert "estimated" in data["energy_source"] or "measured" in data["energy_source"]
     assert levers["stop at a plateau"]["unit"] == "J"
     assert [r["unit"] for r in data["levers"]].count("gCO2e") == 1
+    # The headline's two figures are the means of the rows of their group.
+    for group, key in (
+        ("training", "training_saving_frac"),
+        ("inference", "inference_saving_frac"),
+    ):
+        rows = [r for r in data["levers"] if r["group"] == group]
+        mean = sum(r["saving_frac"] if r["applied"] else 0.0 for r in rows) / len(rows)
+        assert headline[key] == pytest.approx(mean)
+    assert "mlp:depth=3,width=1024" in (out / "report.md").read_text()
 
     html = (out / "report.html").read_text()
     assert "What each lever saved" in html and html.count("<svg") >= 2
@@ -61,7 +75,8 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
     )
     names = [r["name"] for r in json.loads(listed.stdout)]
     assert "demo: full planned run" in names and "demo: plateau rule" in names
-    assert "demo: digits 0-9 by transfer" in names
+    assert "demo: mnist1d 0-9 by transfer" in names
+    assert "demo: architectures on mnist1d" in names or any("mnist1d" in n for n in names)
     assert all(r["status"] == "completed" for r in json.loads(listed.stdout))
 
 
@@ -115,6 +130,52 @@ def test_a_lever_that_saved_nothing_says_why() -> None:
     assert rows[0][4] == "0%: the rule never fired"
     assert rows[1][4] == "-20%: int8 cost more here"
     assert rows[2][4] == "50%"
+
+
+def _outcome(saving: float, group: str, *, applied: bool = True) -> Any:
+    from wattwise.demo import LeverOutcome
+
+    return LeverOutcome(
+        f"lever {saving}", "base", 10.0, 10.0 * (1 - saving), None, "measured",
+        group=group, applied=applied,
+    )  # fmt: skip
+
+
+def test_the_headline_averages_each_group_and_counts_a_lever_not_applied_as_zero() -> None:
+    from wattwise.demo import Headline, LeverOutcome
+    from wattwise.demo._run import savings_table
+
+    rows: tuple[LeverOutcome, ...] = (
+        _outcome(0.5, "training"),
+        _outcome(0.1, "training"),
+        _outcome(0.3, "training", applied=False),
+        _outcome(-0.2, "inference"),
+        _outcome(0.6, "inference"),
+        _outcome(0.25, "emissions"),
+    )
+    h = Headline.of(rows, "mnist1d")
+    assert h.training_saving_frac == pytest.approx((0.5 + 0.1 + 0.0) / 3)
+    assert h.inference_saving_frac == pytest.approx(0.2)
+    assert h.emissions_saving_frac == pytest.approx(0.25)
+    assert h.text == (
+        "On this workload (mnist1d) the levers cut training energy by 20% and inference "
+        "energy by 20%, all measured here; timing the daily job cuts its emissions by 25%."
+    )
+    assert "mean saving of 3 levers" in h.definition and "counts as 0" in h.definition
+    assert h.to_dict()["text"] == h.text
+    # The row of a lever that changed nothing reads 0 % and says why, with the noise.
+    cell = savings_table((rows[2],)).rows[0][4]
+    assert cell.startswith("0% (the runs differ by 30%: noise)")
+
+
+def test_the_demo_quantizes_a_compute_bound_model_on_mnist1d() -> None:
+    from wattwise.demo import DemoSettings
+
+    for quick in (True, False):
+        s = DemoSettings.make(quick=quick, store=False)
+        assert s.quant_model == "mlp:depth=3,width=1024"
+        assert s.dataset.startswith("mnist1d") and s.dataset_name == "mnist1d"
+        assert "cnn1d" in s.arch_models and s.model == "cnn1d"
 
 
 def test_the_demo_runs_torch_on_one_thread_and_restores_the_number() -> None:

@@ -39,7 +39,7 @@ def demo(
     console.print(
         f"[bold]wattwise demo[/]{' (quick)' if quick else ''}: architectures, stopping, "
         "transfer learning, search, carbon-aware timing, quantization and batching on bundled "
-        "data, "
+        "data (MNIST-1D, generated here, and digits), "
         "each measured against its baseline in this run"
     )
     with Progress(
@@ -55,6 +55,8 @@ def demo(
 
         result = run_demo(out, quick=quick, store=store, step=step)
         progress.update(task, description="done", completed=LEVER_STEPS)
+    console.print(f"[bold]{escape(result.headline.text)}[/]")
+    console.print(escape(result.headline.definition), highlight=False)
     table = Table(
         title="What each lever saved (baselines measured in this run)", header_style="bold"
     )

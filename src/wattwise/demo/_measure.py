@@ -1,5 +1,10 @@
 """The demo's measurements: each lever and its baseline, run here, on bundled data.
 
+The training levers (architectures, stopping, transfer) run on MNIST-1D, generated here,
+where architecture matters and training does not converge in a few epochs; the search
+compares strategies on digits (the built-in 2-D CNN's search space); quantization uses a
+compute-bound wide MLP, where int8 can pay; batching serves mobilenet_v3_small.
+
 Energies come from the meters detected on this machine, in process scope (other work on
 the machine stays out). Every function returns what the lever's library call returned;
 :mod:`wattwise.demo._sections` turns that into the closing table's row and a report section.
@@ -13,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from wattwise._records import CarbonFigures
 from wattwise.demo._records import CarbonDay, DemoSettings, Step
@@ -75,57 +80,59 @@ def _tracker(name: str, settings: DemoSettings) -> Tracker:
 
 
 def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStudy:
-    """Models compared on digits, repeated: the study."""
+    """Models compared on the training workload, repeated: the study."""
     from wattwise.studies import StudyMethod, study_architectures
     from wattwise.workloads import load_dataset
 
-    step("architectures: training each model on digits")
-    data = load_dataset("digits")
+    step(f"architectures: training each model on {settings.dataset_name}")
+    data = load_dataset(settings.dataset)
     return study_architectures(
         list(settings.arch_models),
         data,
         epochs=settings.arch_epochs,
+        lr=settings.lr,
         threads=1,
         within_pp=settings.within_pp,
         method=StudyMethod.of(repeats=settings.arch_repeats, warmup_batches=5),
-        name="demo: architectures on digits",
+        name=f"demo: architectures on {settings.dataset_name}",
         context=_context(settings),
     )
 
 
-def measure_stopping(settings: DemoSettings, step: Step) -> tuple[dict[str, FitResult], Any]:
+def measure_stopping(settings: DemoSettings, step: Step) -> dict[str, FitResult]:
     """The full planned run and the default plateau rule, both trained here.
 
     Returns:
-        Both fits by label, and the fully trained CNN (the quantization step uses it).
+        Both fits by label.
     """
     import torch
 
     from wattwise.train import Plateau, fit
     from wattwise.workloads import build_model, load_dataset
 
-    data = load_dataset("digits")
+    data = load_dataset(settings.dataset)
     results: dict[str, FitResult] = {}
-    models: dict[str, Any] = {}
     for label, rules in (("full planned run", ()), ("plateau rule", (Plateau(),))):
         step(f"stopping: {label} ({settings.full_epochs} epochs planned)")
         torch.manual_seed(0)
-        model = build_model("cnn", input_shape=data.input_shape, num_classes=data.num_classes)
-        models[label] = model
+        model = build_model(
+            settings.model, input_shape=data.input_shape, num_classes=data.num_classes
+        )
         results[label] = fit(
             model,
             data,
             epochs=settings.full_epochs,
+            lr=settings.lr,
             stop=list(rules),
             seed=0,
             device="cpu",
             tracker=_tracker(f"demo: {label}", settings),
         )
-    return results, models["full planned run"]
+    return results
 
 
 def measure_transfer(settings: DemoSettings, step: Step) -> dict[str, FitResult]:
-    """A model for digits 0-7, then 0-9 from scratch and by extending it, to the target.
+    """A model for classes 0-7, then 0-9 from scratch and by extending it, to the target.
 
     Returns:
         The fits under ``pretrain``, ``scratch`` and ``transfer``.
@@ -135,32 +142,35 @@ def measure_transfer(settings: DemoSettings, step: Step) -> dict[str, FitResult]
     from wattwise.train import Plateau, TargetAccuracy, extend_head, fit
     from wattwise.workloads import build_model, load_dataset
 
-    full = load_dataset("digits")
-    first8 = load_dataset("digits", classes=tuple(range(8)))
+    full = load_dataset(settings.dataset)
+    first8 = load_dataset(settings.dataset, classes=tuple(range(8)))
     target = settings.target_accuracy
-    step("transfer: the model one already has (digits 0-7)")
+    what = settings.dataset_name
+    step(f"transfer: the model one already has ({what} 0-7)")
     torch.manual_seed(0)
-    base = build_model("cnn", input_shape=first8.input_shape, num_classes=8)
+    base = build_model(settings.model, input_shape=first8.input_shape, num_classes=8)
     pre = fit(
         base,
         first8,
         epochs=settings.transfer_max_epochs,
+        lr=settings.lr,
         stop=[Plateau()],
         seed=0,
         device="cpu",
-        tracker=_tracker("demo: pre-trained model, digits 0-7", settings),
+        tracker=_tracker(f"demo: pre-trained model, {what} 0-7", settings),
     )
     step(f"transfer: training 0-9 from scratch to {target:.0%}")
     torch.manual_seed(0)
-    scratch_model = build_model("cnn", input_shape=full.input_shape, num_classes=10)
+    scratch_model = build_model(settings.model, input_shape=full.input_shape, num_classes=10)
     scratch = fit(
         scratch_model,
         full,
         epochs=settings.transfer_max_epochs,
+        lr=settings.lr,
         stop=[TargetAccuracy(target)],
         seed=0,
         device="cpu",
-        tracker=_tracker("demo: digits 0-9 from scratch", settings),
+        tracker=_tracker(f"demo: {what} 0-9 from scratch", settings),
     )
     step(f"transfer: extending the 0-7 model to 0-9 and fine-tuning to {target:.0%}")
     extend_head(base, first8.class_names, full.class_names)
@@ -168,12 +178,12 @@ def measure_transfer(settings: DemoSettings, step: Step) -> dict[str, FitResult]
         base,
         full,
         epochs=settings.transfer_max_epochs,
-        lr=1e-4,
-        lr_groups={"head.*": 1e-3},
+        lr=settings.lr / 10,
+        lr_groups={"head.*": settings.lr},
         stop=[TargetAccuracy(target)],
         seed=0,
         device="cpu",
-        tracker=_tracker("demo: digits 0-9 by transfer", settings),
+        tracker=_tracker(f"demo: {what} 0-9 by transfer", settings),
     )
     return {"pretrain": pre, "scratch": scratch, "transfer": tuned}
 
@@ -293,16 +303,36 @@ def measure_batching(settings: DemoSettings, step: Step) -> BatchingResult:
     )
 
 
-def measure_quantization(model: Any, settings: DemoSettings, step: Step) -> QuantizationResult:
-    """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
+def measure_quantization(settings: DemoSettings, step: Step) -> QuantizationResult:
+    """int8 against fp32 for a compute-bound model, trained briefly here, interleaved on the
+    same inputs.
+
+    The model is a wide MLP (``settings.quant_model``): its matrix products dominate each
+    inference, which is where int8 kernels pay; on a small CNN the per-call overhead
+    dominates and int8 cannot win (issue 14 measured both).
+    """
     import torch
 
     from wattwise.infer import QUANTIZE_PROTOCOL
     from wattwise.infer import measure_quantization as measure
-    from wattwise.workloads import load_dataset
+    from wattwise.train import fit
+    from wattwise.workloads import build_model, load_dataset
 
-    step("quantization: the trained CNN in fp32 and int8")
-    data = load_dataset("digits")
+    step(f"quantization: training {settings.quant_model} briefly, then fp32 against int8")
+    data = load_dataset(settings.dataset)
+    torch.manual_seed(0)
+    model = build_model(
+        settings.quant_model, input_shape=data.input_shape, num_classes=data.num_classes
+    )
+    fit(
+        model,
+        data,
+        epochs=settings.quant_epochs,
+        seed=0,
+        device="cpu",
+        tracker=_tracker(f"demo: {settings.quant_model} for quantization", settings),
+    )
+    model.eval()
     val = data.val
     xs = torch.stack([val[i][0] for i in range(len(val))])  # type: ignore[arg-type]
     ys = torch.tensor([int(val[i][1]) for i in range(len(val))])  # type: ignore[arg-type]
@@ -316,8 +346,8 @@ def measure_quantization(model: Any, settings: DemoSettings, step: Step) -> Quan
             repeats=2 if settings.quick else 3,
             min_time_s=0.5 if settings.quick else 1.0,
         ),
-        model_name="cnn",
-        dataset="digits",
+        model_name=settings.quant_model,
+        dataset=settings.dataset,
         context=_context(settings),
     )
 

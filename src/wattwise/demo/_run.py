@@ -13,7 +13,7 @@ import wattwise
 from wattwise._units import format_energy as fmt_j
 from wattwise.demo import _measure as measure
 from wattwise.demo import _sections as sections
-from wattwise.demo._records import DemoSettings, LeverOutcome, Step, Unit
+from wattwise.demo._records import DemoSettings, Headline, LeverOutcome, Step, Unit
 from wattwise.protocol import StoreArg
 from wattwise.report import Report, Section, Table, write_report
 
@@ -29,6 +29,7 @@ class DemoResult:
 
     Attributes:
         levers: one outcome per lever (the closing table).
+        headline: what the training and the inference levers cut, from ``levers``.
         report_path: the HTML report.
         json_path: the same figures as JSON.
         duration_s: how long the demo took, in s.
@@ -37,6 +38,7 @@ class DemoResult:
     """
 
     levers: tuple[LeverOutcome, ...]
+    headline: Headline
     report_path: Path
     json_path: Path
     duration_s: float
@@ -49,7 +51,10 @@ def _fmt_value(value: float, unit: Unit) -> str:
 
 
 def _saved(o: LeverOutcome) -> str:
-    """The saving; a lever that saved nothing (or cost more) says why, in the same cell."""
+    """The saving; a lever that saved nothing (or cost more) says why, in the same cell,
+    and one that changed nothing reads 0 % with the noise between its two runs."""
+    if not o.applied:
+        return f"0% (the runs differ by {o.saving_frac:.0%}: noise): {o.note}"
     text = f"{o.saving_frac:.0%}"
     return f"{text}: {o.note}" if round(100 * o.saving_frac) <= 0 and o.note else text
 
@@ -65,12 +70,22 @@ def savings_table(levers: tuple[LeverOutcome, ...]) -> Table:
             _fmt_value(o.lever_value, o.unit),
             _saved(o),
             "–" if o.accuracy_change_pp is None else f"{o.accuracy_change_pp:+.1f} pp",
+            o.spread or "–",
             o.source,
         )
         for o in levers
     )
     return Table(
-        ("lever", "baseline", "baseline", "with the lever", "saved", "accuracy", "source"),
+        (
+            "lever",
+            "baseline",
+            "baseline",
+            "with the lever",
+            "saved",
+            "accuracy",
+            "spread",
+            "source",
+        ),
         rows,
         "Each baseline was measured in this run, on this machine.",
     )
@@ -98,26 +113,29 @@ def run_demo(
     t0 = time.monotonic()
     with measure.one_thread():
         study = measure.measure_architectures(settings, say)
-        stop_runs, trained_cnn = measure.measure_stopping(settings, say)
+        stop_runs = measure.measure_stopping(settings, say)
         trans_runs = measure.measure_transfer(settings, say)
         fits = [*stop_runs.values(), *trans_runs.values()]
         energy_j = sum(f.total_energy_j for f in fits)
         duration_s = sum(f.duration_s for f in fits)
         scenario = measure.measure_carbon(energy_j, duration_s, say)
-        quantized = measure.measure_quantization(trained_cnn, settings, say)
+        quantized = measure.measure_quantization(settings, say)
         batched = measure.measure_batching(settings, say)
         compared = measure.measure_search(settings, say)
     arch, arch_section = sections.architectures_lever(settings, study)
     stop, stop_section = sections.stopping_lever(settings, stop_runs)
     trans, trans_section = sections.transfer_lever(settings, trans_runs)
     carb, carb_section = sections.carbon_lever(scenario)
-    quant, quant_section = sections.quantization_lever(quantized)
+    quant, quant_section = sections.quantization_lever(settings, quantized)
     batch, batch_section = sections.batching_lever(batched)
     hpo, hpo_section = sections.search_lever(compared)
     levers = (arch, stop, trans, hpo, carb, quant, batch)
+    headline = Headline.of(levers, settings.dataset)
     summary = Section(
         "What each lever saved",
         (
+            headline.text,
+            headline.definition,
             f"Everything below ran just now on this machine ({fits[0].energy_source}), in "
             f"{settings.scope} scope; the training runs used {fmt_j(energy_j)}. Savings are "
             "against baselines measured in this same run.",
@@ -143,6 +161,7 @@ def run_demo(
     write_report(doc, out / "report.md", "md")
     result = DemoResult(
         levers,
+        headline,
         report_path,
         out / "demo.json",
         time.monotonic() - t0,
@@ -153,6 +172,8 @@ def run_demo(
         json.dumps(
             {
                 "quick": quick,
+                "headline": headline.to_dict(),
+                "dataset": settings.dataset,
                 "duration_s": result.duration_s,
                 "energy_j": energy_j,
                 "energy_source": result.source,

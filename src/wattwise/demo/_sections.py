@@ -41,7 +41,8 @@ __all__ = [
 def architectures_lever(
     settings: DemoSettings, study: ArchitectureStudy
 ) -> tuple[LeverOutcome, Section]:
-    """Models compared on digits: the Pareto front and the cheapest model near the best."""
+    """Models compared on the training workload: the Pareto front and the cheapest model
+    near the best."""
     saving = study.saving
     rows = tuple(
         (
@@ -61,9 +62,13 @@ def architectures_lever(
     section = Section(
         "Architectures: energy against accuracy",
         (
-            f"{len(study.models)} models trained on digits for {settings.arch_epochs} epochs "
-            f"each, {settings.arch_repeats} repeat(s), medians shown; energy "
-            f"{saving.energy_source}.",
+            f"{len(study.models)} models trained on {settings.dataset} for "
+            f"{settings.arch_epochs} epochs each, {settings.arch_repeats} repeat(s), medians "
+            f"shown; energy {saving.energy_source}. On MNIST-1D architecture matters: "
+            "logistic regression and the MLP cannot follow a pattern that moves along the "
+            "sequence, the 1-D CNN can. The GRU is left out here: on this CPU it trains "
+            "several times slower per epoch than the CNN and ends less accurate "
+            "(docs/train.md).",
             saving.describe(),
         ),
         (Table(("model", "params", "FLOPs/sample", "energy", "val acc", "Pareto"), rows),),
@@ -87,8 +92,23 @@ def architectures_lever(
         if saving.choice != saving.reference
         else f"the most accurate model is also the cheapest within {settings.within_pp:g} pp: "
         "nothing cheaper to pick",
+        spread=_study_spread(study, (saving.reference, saving.choice)),
     )
     return outcome, section
+
+
+def _study_spread(study: ArchitectureStudy, models: tuple[str, ...]) -> str:
+    """The spread of the study's energies of ``models`` over their repeats."""
+    parts = []
+    for m in study.models:
+        if m.model in models:
+            e = m.runs.energy_j
+            parts.append(
+                f"{m.model}: one run"
+                if e.n == 1
+                else f"{m.model}: IQR {fmt_j(e.q1)}-{fmt_j(e.q3)} over {e.n} runs"
+            )
+    return "; ".join(parts)
 
 
 def stopping_lever(
@@ -102,7 +122,8 @@ def stopping_lever(
     section = Section(
         "Stopping when accuracy plateaus",
         (
-            f"The small CNN on digits, {settings.full_epochs} epochs planned. The full run "
+            f"{settings.model} on {settings.dataset}, {settings.full_epochs} epochs planned. "
+            "The full run "
             f"used {fmt_j(full.total_energy_j)} for {acc_full:.3f} validation accuracy; the "
             f"default plateau rule stopped after {len(stopped.epochs)} epochs ({why}) using "
             f"{fmt_j(stopped.total_energy_j)} for {acc_stop:.3f}. Both measured here "
@@ -137,7 +158,10 @@ def stopping_lever(
         source=full.energy_source,
         note=f"stopped after {len(stopped.epochs)} of {settings.full_epochs} epochs"
         if stopped.stop is not None
-        else "the plateau rule never fired: every planned epoch ran",
+        else "the plateau rule never fired: both runs trained every planned epoch "
+        "(accuracy still rising)",
+        spread="one run each (the same seed)",
+        applied=stopped.stop is not None,
     )
     return outcome, section
 
@@ -155,19 +179,19 @@ def transfer_lever(
 
     rows = (
         (
-            "pre-training on 0-7 (already done)",
+            "pre-training on classes 0-7 (already done)",
             str(len(pre.epochs)),
             fmt_j(pre.total_energy_j),
             f"{pre.final_val_accuracy or 0:.3f} on 0-7",
         ),
         (
-            "0-9 from scratch",
+            "classes 0-9 from scratch",
             str(len(scratch.epochs)),
             fmt_j(scratch.total_energy_j),
             reached(scratch),
         ),
         (
-            "0-9 by extending the 0-7 model",
+            "classes 0-9 by extending the 0-7 model",
             str(len(tuned.epochs)),
             fmt_j(tuned.total_energy_j),
             reached(tuned),
@@ -176,16 +200,16 @@ def transfer_lever(
     section = Section(
         "Transfer learning for new classes",
         (
-            f"As sAIn does for new gestures: a model trained on digits 0-7 gets two new output "
-            f"rows (the eight learned rows kept) and is fine-tuned on 0-9 until {target:.0%} "
-            f"validation accuracy, against training 0-9 from scratch to the same target. "
-            f"Energy {scratch.energy_source}.",
+            f"As sAIn does for new gestures: {settings.model} trained on classes 0-7 of "
+            f"{settings.dataset} gets two new output rows (the eight learned rows kept) and "
+            f"is fine-tuned on 0-9 until {target:.0%} validation accuracy, against training "
+            f"0-9 from scratch to the same target. Energy {scratch.energy_source}.",
         ),
         (Table(("run", "epochs", "energy", "final val acc"), rows),),
     )
     outcome = LeverOutcome(
         lever="transfer learning (extend the head)",
-        baseline=f"0-9 from scratch to {target:.0%}",
+        baseline=f"classes 0-9 from scratch to {target:.0%}",
         baseline_value=scratch.total_energy_j,
         lever_value=tuned.total_energy_j,
         accuracy_change_pp=100
@@ -195,6 +219,7 @@ def transfer_lever(
         if tuned.total_energy_j < scratch.total_energy_j
         else f"fine-tuning needed {len(tuned.epochs)} epochs, from scratch "
         f"{len(scratch.epochs)}: no saving here",
+        spread="one run each (the same seed)",
     )
     return outcome, section
 
@@ -268,6 +293,8 @@ def carbon_lever(scenario: CarbonScenario) -> tuple[LeverOutcome, Section]:
         unit=Unit.G_CO2E,
         note=f"same energy every day, shifted within a {CARBON_DEADLINE_HOURS} h deadline; "
         "emissions summed over the year",
+        spread=f"per day: median {median:.0%}, IQR {q25:.0%}-{q75:.0%} over {len(days)} days",
+        group="emissions",
     )
     return outcome, section
 
@@ -308,12 +335,16 @@ def batching_lever(result: BatchingResult) -> tuple[LeverOutcome, Section]:
         f"{one.p95_latency_s * 1e3:.0f} ms"
         if best is not one
         else f"the tuner kept one request at a time ({result.best_reason})",
+        spread=f"one stream of {requests} requests per policy",
+        group="inference",
     )
     return outcome, section
 
 
-def quantization_lever(result: QuantizationResult) -> tuple[LeverOutcome, Section]:
-    """int8 against fp32 for a trained digits CNN, interleaved on the same inputs."""
+def quantization_lever(
+    settings: DemoSettings, result: QuantizationResult
+) -> tuple[LeverOutcome, Section]:
+    """int8 against fp32 for a compute-bound model, interleaved on the same inputs."""
     fp32 = result.variant("fp32")
     int8 = [v for v in result.variants if v.variant != "fp32"]
     rows = tuple(
@@ -327,9 +358,13 @@ def quantization_lever(result: QuantizationResult) -> tuple[LeverOutcome, Sectio
         for v in result.variants
     )
     paragraphs = [
-        "The small CNN trained in the stopping step, quantized to int8 (torchao PT2E) and "
-        f"measured against fp32 on the digits validation set, interleaved. Energy "
-        f"{result.source}.",
+        f"A compute-bound model, {settings.quant_model}, trained for "
+        f"{settings.quant_epochs} epochs on {settings.dataset}, quantized to int8 (torchao "
+        "PT2E) and measured against fp32 on its validation set, interleaved, "
+        f"{len(result.variants)} variants x {_rounds(settings)} rounds. Its matrix products "
+        "dominate each inference, which is where int8 kernels pay; the small CNNs of the "
+        "other sections are overhead-bound, and int8 cannot win there (issue 14 measured "
+        f"3.40x less energy per inference for this MLP on digits). Energy {result.source}.",
         *result.notes,
     ]
     if result.skipped:
@@ -350,6 +385,7 @@ def quantization_lever(result: QuantizationResult) -> tuple[LeverOutcome, Sectio
             None,
             result.source,
             note="no int8 variant could be made here",
+            group="inference",
         )
         return outcome, section
     best = min(int8, key=lambda v: v.energy_per_item_j)
@@ -363,12 +399,26 @@ def quantization_lever(result: QuantizationResult) -> tuple[LeverOutcome, Sectio
         note="J per inference; the int8 variant with the lowest energy"
         if best.energy_per_item_j < fp32.energy_per_item_j
         else f"int8 cost as much as fp32 or more on this CPU (kernels: {best.kernels})",
+        spread=f"summed over {_rounds(settings)} interleaved rounds; meter uncertainty "
+        f"±{_rel(fp32.measurement.uncertainty_j, fp32.measurement.energy_j)} (fp32), "
+        f"±{_rel(best.measurement.uncertainty_j, best.measurement.energy_j)} (int8)",
+        group="inference",
     )
     return outcome, section
 
 
+def _rounds(settings: DemoSettings) -> int:
+    """Interleaved rounds of the quantization measurement (see ``measure_quantization``)."""
+    return 2 if settings.quick else 3
+
+
+def _rel(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}" if whole > 0 else "–"
+
+
 def search_lever(comparison: Comparison) -> tuple[LeverOutcome, Section]:
-    """Bayesian search (TPE) against grid search: energy to reach grid's accuracy."""
+    """Bayesian search (TPE) against grid search: energy to reach grid's accuracy, in the
+    built-in 2-D CNN's space on digits (that space is the 2-D CNN's)."""
     trials = comparison.trials
     grid, tpe = comparison.strategy("grid"), comparison.strategy("tpe")
     rows = tuple(
@@ -384,9 +434,10 @@ def search_lever(comparison: Comparison) -> tuple[LeverOutcome, Section]:
     section = Section(
         "Hyperparameter search",
         (
-            f"The same space (the built-in CNN's) and {trials} trials for grid search and for "
-            f"TPE (Bayesian). The target is {target:.4f} ({comparison.target_source}); energy "
-            f"to target counts every trial up to the first that reached it. Energy "
+            "The same space (the built-in 2-D CNN's, on digits: the search space is that "
+            f"model's) and {trials} trials for grid search and for TPE (Bayesian). The "
+            f"target is {target:.4f} ({comparison.target_source}); energy to target "
+            "counts every trial up to the first that reached it. Energy "
             f"{comparison.energy_source}.",
             *comparison.notes,
         ),
@@ -409,5 +460,6 @@ def search_lever(comparison: Comparison) -> tuple[LeverOutcome, Section]:
         )
         if reached is not None
         else "TPE never reached the target: its whole search is shown",
+        spread="one search each (the same seed)",
     )
     return outcome, section
