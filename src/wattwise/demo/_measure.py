@@ -139,7 +139,7 @@ def measure_transfer(settings: DemoSettings, step: Step) -> dict[str, FitResult]
     """
     import torch
 
-    from wattwise.train import Plateau, TargetAccuracy, extend_head, fit
+    from wattwise.train import Plateau, TargetAccuracy, extend_head, fine_tune_lr_groups, fit
     from wattwise.workloads import build_model, load_dataset
 
     full = load_dataset(settings.dataset)
@@ -178,8 +178,8 @@ def measure_transfer(settings: DemoSettings, step: Step) -> dict[str, FitResult]
         base,
         full,
         epochs=settings.transfer_max_epochs,
-        lr=settings.lr / 10,
-        lr_groups={"head.*": settings.lr},
+        lr=settings.lr,  # the backbone at the from-scratch rate, the head at 10x
+        lr_groups=fine_tune_lr_groups(base, settings.lr),
         stop=[TargetAccuracy(target)],
         seed=0,
         device="cpu",
