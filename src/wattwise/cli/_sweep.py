@@ -4,6 +4,9 @@
 target accuracy; ``run`` is one worker of a study shared through a database; ``status``
 shows a shared study with its energy per machine; ``space`` prints a built-in search space
 or checks a space file.
+
+Why ~540 lines: four commands, each with its options, its worker and its renderer; they
+share the option types and the store and space checks defined here.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Optuna runs the search; this module adds what it does not know: each trial's energy, the
 study's energy budget, the trial target shared by all workers, the wattwise study the trials'
 runs are linked to, and the status of a shared study with energy per machine.
+
+Why ~540 lines: one search and one worker of a shared study are the same code path (the
+stop rules, stale trials and the study's creation race are what a worker adds); splitting
+them would split the order in which a worker joins, searches and reports.
 """
 
 from __future__ import annotations
