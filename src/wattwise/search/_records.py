@@ -105,8 +105,38 @@ class TrialRecord(Record):
         )
 
 
+class _TrialCounts:
+    """Counts of a record's trials by state (written to its JSON as derived figures)."""
+
+    trials: tuple[TrialRecord, ...]
+
+    def count(self, state: str) -> int:
+        """Trials in a state (``complete``, ``pruned``, ``fail``...)."""
+        return sum(1 for t in self.trials if t.state == state)
+
+    @property
+    def trial_count(self) -> int:
+        """Trials of the search (of a shared study: every worker's)."""
+        return len(self.trials)
+
+    @property
+    def complete(self) -> int:
+        """Complete trials."""
+        return self.count("complete")
+
+    @property
+    def pruned(self) -> int:
+        """Pruned trials."""
+        return self.count("pruned")
+
+    @property
+    def failed(self) -> int:
+        """Failed trials."""
+        return self.count("fail")
+
+
 @dataclass(frozen=True)
-class SearchResult(Record):
+class SearchResult(_TrialCounts, Record):
     """What a search (or one worker's part of a shared search) found and cost.
 
     Attributes:
@@ -141,30 +171,6 @@ class SearchResult(Record):
 
     kind: ClassVar[str] = "sweep"
     derived: ClassVar[tuple[str, ...]] = ("trial_count", "complete", "pruned", "failed")
-
-    def count(self, state: str) -> int:
-        """Trials in a state (``complete``, ``pruned``, ``fail``...)."""
-        return sum(1 for t in self.trials if t.state == state)
-
-    @property
-    def trial_count(self) -> int:
-        """Trials of the study, every worker's."""
-        return len(self.trials)
-
-    @property
-    def complete(self) -> int:
-        """Complete trials."""
-        return self.count("complete")
-
-    @property
-    def pruned(self) -> int:
-        """Pruned trials."""
-        return self.count("pruned")
-
-    @property
-    def failed(self) -> int:
-        """Failed trials."""
-        return self.count("fail")
 
 
 @dataclass(frozen=True)
@@ -297,7 +303,7 @@ class CurvePoint(Record):
 
 
 @dataclass(frozen=True)
-class RepeatResult(Record):
+class RepeatResult(_TrialCounts, Record):
     """One strategy's search in one repeat.
 
     Attributes:
@@ -333,34 +339,10 @@ class RepeatResult(Record):
         "epochs",
     )
 
-    def count(self, state: str) -> int:
-        """Trials in a state."""
-        return sum(1 for t in self.trials if t.state == state)
-
     @property
     def search_overhead_j(self) -> float:
         """Energy of the work between the trials (sampler, pruner), in J."""
         return self.total_energy_j - self.trials_energy_j
-
-    @property
-    def trial_count(self) -> int:
-        """Trials of the search."""
-        return len(self.trials)
-
-    @property
-    def complete(self) -> int:
-        """Complete trials."""
-        return self.count("complete")
-
-    @property
-    def pruned(self) -> int:
-        """Pruned trials."""
-        return self.count("pruned")
-
-    @property
-    def failed(self) -> int:
-        """Failed trials."""
-        return self.count("fail")
 
     @property
     def epochs(self) -> int:
