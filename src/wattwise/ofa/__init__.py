@@ -1,0 +1,12 @@
+"""Once-for-all networks: train one elastic network, deploy a sub-network per budget.
+
+Cai, Gan, Wang, Zhang, Han, "Once-for-All: Train One Network and Specialize it for
+Efficient Deployment", ICLR 2020. One network with elastic depth, kernel size and width is
+trained once (progressive shrinking, with distillation from the largest network); for each
+deployment budget the best sub-network is *selected*, not trained, with its energy per
+inference measured under the measurement protocol.
+"""
+
+from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
+
+__all__ = ["ElasticNetwork", "ElasticSpace", "SubnetConfig"]
