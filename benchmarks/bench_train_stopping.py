@@ -172,7 +172,7 @@ def run_dataset(dataset: str, seeds: list[int], args: argparse.Namespace) -> dic
             ),
             flush=True,
         )
-        print(f"    curve: {row['curve_reason']}", flush=True)
+        print(f"    why: {row['curve_reason']}", flush=True)
     summary: dict[str, Any] = {
         "dataset": dataset,
         "model": MODELS[dataset],

@@ -40,7 +40,7 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
     assert "the levers cut training energy by" in proc.stdout
     levers = {row["lever"].split(":")[0].split(" (")[0]: row for row in data["levers"]}
     assert len(data["levers"]) == 7
-    assert {"stop at a plateau", "architecture", "transfer learning"} <= set(levers)
+    assert {"stop by the learning curve", "architecture", "transfer learning"} <= set(levers)
     assert any(k.startswith("int8") for k in levers) and any(
         k.startswith("batching") for k in levers
     )
@@ -50,7 +50,7 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
         # The saving is computed from the two measured figures, not asserted.
         assert row["saving_frac"] == pytest.approx(1 - row["lever_value"] / row["baseline_value"])
     assert "estimated" in data["energy_source"] or "measured" in data["energy_source"]
-    assert levers["stop at a plateau"]["unit"] == "J"
+    assert levers["stop by the learning curve"]["unit"] == "J"
     assert [r["unit"] for r in data["levers"]].count("gCO2e") == 1
     # The headline's two figures are the means of the rows of their group.
     for group, key in (
@@ -74,7 +74,7 @@ def test_quick_demo_measures_each_lever_and_writes_the_report(
         timeout=60,
     )
     names = [r["name"] for r in json.loads(listed.stdout)]
-    assert "demo: full planned run" in names and "demo: plateau rule" in names
+    assert "demo: full planned run" in names and "demo: learning-curve rule" in names
     assert "demo: mnist1d 0-9 by transfer" in names
     assert "demo: architectures on mnist1d" in names or any("mnist1d" in n for n in names)
     assert all(r["status"] == "completed" for r in json.loads(listed.stdout))

@@ -1,9 +1,9 @@
 """The demo's measurements: each lever and its baseline, run here, on bundled data.
 
 The training levers (architectures, stopping, transfer) run on MNIST-1D, generated here,
-where architecture matters and training does not converge in a few epochs; the search
-compares strategies on digits (the built-in 2-D CNN's search space); quantization uses a
-compute-bound wide MLP, where int8 can pay; batching serves mobilenet_v3_small.
+where architecture matters and training does not converge in a few epochs, and so does the
+search (the built-in 1-D CNN's search space); quantization uses a compute-bound wide MLP,
+where int8 can pay; batching serves the 1-D CNN where requests queue.
 
 Energies come from the meters detected on this machine, in process scope (other work on
 the machine stays out). Every function returns what the lever's library call returned;
@@ -100,19 +100,19 @@ def measure_architectures(settings: DemoSettings, step: Step) -> ArchitectureStu
 
 
 def measure_stopping(settings: DemoSettings, step: Step) -> dict[str, FitResult]:
-    """The full planned run and the default plateau rule, both trained here.
+    """The full planned run and the learning-curve rule, both trained here.
 
     Returns:
         Both fits by label.
     """
     import torch
 
-    from wattwise.train import Plateau, fit
+    from wattwise.train import LearningCurve, fit
     from wattwise.workloads import build_model, load_dataset
 
     data = load_dataset(settings.dataset)
     results: dict[str, FitResult] = {}
-    for label, rules in (("full planned run", ()), ("plateau rule", (Plateau(),))):
+    for label, rules in (("full planned run", ()), ("learning-curve rule", (LearningCurve(),))):
         step(f"stopping: {label} ({settings.full_epochs} epochs planned)")
         torch.manual_seed(0)
         model = build_model(
@@ -376,7 +376,8 @@ def measure_quantization(settings: DemoSettings, step: Step) -> QuantizationResu
 
 
 def measure_search(settings: DemoSettings, step: Step) -> Comparison:
-    """Bayesian search (TPE) against grid search on the built-in CNN space."""
+    """Bayesian search (TPE) against grid search in the 1-D CNN's built-in space, on the
+    demo's workload."""
     import optuna
 
     from wattwise.search import Workload, compare_strategies
@@ -385,7 +386,7 @@ def measure_search(settings: DemoSettings, step: Step) -> Comparison:
     trials = 8 if settings.quick else 16
     step(f"search: grid and TPE, {trials} trials each")
     return compare_strategies(
-        Workload(dataset="digits", model="cnn"),
+        Workload(dataset=settings.dataset, model="cnn1d"),
         strategies="grid,tpe",
         trials=trials,
         name="demo: grid against TPE",

@@ -114,18 +114,20 @@ def _study_spread(study: ArchitectureStudy, models: tuple[str, ...]) -> str:
 def stopping_lever(
     settings: DemoSettings, results: dict[str, FitResult]
 ) -> tuple[LeverOutcome, Section]:
-    """The default plateau rule against the full planned run."""
-    full, stopped = results["full planned run"], results["plateau rule"]
+    """The learning-curve rule against the full planned run."""
+    full, stopped = results["full planned run"], results["learning-curve rule"]
     acc_full = full.final_val_accuracy or 0.0
     acc_stop = stopped.final_val_accuracy or 0.0
     why = stopped.stop.reason if stopped.stop is not None else "ran every planned epoch"
     section = Section(
-        "Stopping when accuracy plateaus",
+        "Stopping when the learning curve says the rest is not worth it",
         (
             f"{settings.model} on {settings.dataset}, {settings.full_epochs} epochs planned. "
             "The full run "
-            f"used {fmt_j(full.total_energy_j)} for {acc_full:.3f} validation accuracy; the "
-            f"default plateau rule stopped after {len(stopped.epochs)} epochs ({why}) using "
+            f"used {fmt_j(full.total_energy_j)} for {acc_full:.3f} validation accuracy. The "
+            "learning-curve rule fits a curve to the validation accuracy after each epoch, "
+            "predicts where the planned run ends, and stops once the model in hand is within "
+            f"1 pp of it: it stopped after {len(stopped.epochs)} epochs ({why}) using "
             f"{fmt_j(stopped.total_energy_j)} for {acc_stop:.3f}. Both measured here "
             f"({full.energy_source}).",
         ),
@@ -150,7 +152,7 @@ def stopping_lever(
         ),
     )
     outcome = LeverOutcome(
-        lever="stop at a plateau",
+        lever="stop by the learning curve",
         baseline=f"full planned run ({settings.full_epochs} epochs)",
         baseline_value=full.total_energy_j,
         lever_value=stopped.total_energy_j,
@@ -158,8 +160,8 @@ def stopping_lever(
         source=full.energy_source,
         note=f"stopped after {len(stopped.epochs)} of {settings.full_epochs} epochs"
         if stopped.stop is not None
-        else "the plateau rule never fired: both runs trained every planned epoch "
-        "(accuracy still rising)",
+        else "the learning-curve rule never fired: both runs trained every planned epoch "
+        "(the curve still rising more than 1 pp)",
         spread="one run each (the same seed)",
         applied=stopped.stop is not None,
     )
@@ -432,7 +434,7 @@ def _rel(part: float, whole: float) -> str:
 
 def search_lever(comparison: Comparison) -> tuple[LeverOutcome, Section]:
     """Bayesian search (TPE) against grid search: energy to reach grid's accuracy, in the
-    built-in 2-D CNN's space on digits (that space is the 2-D CNN's)."""
+    built-in 1-D CNN's space on the demo's MNIST-1D workload."""
     trials = comparison.trials
     grid, tpe = comparison.strategy("grid"), comparison.strategy("tpe")
     rows = tuple(
@@ -448,8 +450,8 @@ def search_lever(comparison: Comparison) -> tuple[LeverOutcome, Section]:
     section = Section(
         "Hyperparameter search",
         (
-            "The same space (the built-in 2-D CNN's, on digits: the search space is that "
-            f"model's) and {trials} trials for grid search and for TPE (Bayesian). The "
+            f"The same space (the built-in 1-D CNN's, on {comparison.workload.dataset}) and "
+            f"{trials} trials for grid search and for TPE (Bayesian). The "
             f"target is {target:.4f} ({comparison.target_source}); energy to target "
             "counts every trial up to the first that reached it. Energy "
             f"{comparison.energy_source}.",

@@ -12,6 +12,8 @@ from wattwise._extras import require as _require
 _require("wattwise.train", "torch", ["torch"])
 
 from wattwise.train._callbacks import Callback, TrainState
+from wattwise.train._curve import CURVE_FAMILIES, CurveForecast
+from wattwise.train._curve import forecast as forecast_curve
 from wattwise.train._loop import OPTIMIZERS, fit, resolve_device, seed_everything
 from wattwise.train._predict import predict_total
 from wattwise.train._records import (
@@ -22,7 +24,6 @@ from wattwise.train._records import (
     TrainingInterrupted,
 )
 from wattwise.train._stopping import (
-    CurveForecast,
     EnergyBudget,
     LearningCurve,
     Plateau,
@@ -46,6 +47,7 @@ from wattwise.train._transfer import (
 )
 
 __all__ = [
+    "CURVE_FAMILIES",
     "HEAD_LR_FACTOR",
     "NEW_ROW_INITS",
     "OPTIMIZERS",
@@ -68,6 +70,7 @@ __all__ = [
     "extend_head",
     "fine_tune_lr_groups",
     "fit",
+    "forecast_curve",
     "freeze",
     "load_checkpoint",
     "model_from_checkpoint",
