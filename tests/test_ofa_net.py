@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -99,6 +100,36 @@ def test_an_export_is_plain_and_the_size_of_a_fresh_one(net1d: ElasticCNN) -> No
         assert len(plain.blocks) == sum(config.depths)
     largest, smallest = net1d.space.largest(), net1d.space.smallest()
     assert net1d.param_count(smallest) < net1d.param_count(largest)
+
+
+def _counted_macs(net: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates per item of ``net``'s convolutions and linear layers, counted
+    from the shapes they see (forward hooks)."""
+    total = [0]
+
+    def hook(layer: nn.Module, _: object, out: torch.Tensor) -> None:
+        if isinstance(layer, nn.Conv1d | nn.Conv2d):
+            per_output = layer.in_channels // layer.groups * math.prod(layer.kernel_size)
+            total[0] += out[0].numel() * per_output
+        elif isinstance(layer, nn.Linear):
+            total[0] += out[0].numel() * layer.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    _out(net, x)
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_macs_are_those_of_the_export(shape: tuple[int, ...]) -> None:
+    net = elastic_network(shape, 10)
+    x = torch.randn(1, *shape)
+    counts = []
+    for config in _configs(net, 3, seed=7):
+        counts.append(net.macs(config))
+        assert counts[-1] == _counted_macs(net.export(config), x)
+    assert counts[1] < counts[0]  # the smallest costs less than the largest
 
 
 def test_a_fresh_network_is_newly_initialised_and_trains(net1d: ElasticCNN) -> None:
