@@ -299,6 +299,14 @@ def test_save_and_load_a_2d_network_with_its_own_space(tmp_path: Path) -> None:
     )
 
 
+def test_saving_where_no_folder_is_one_line(net1d: ElasticCNN, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-folder" / "ofa.pt"
+    with pytest.raises(ConfigError, match="cannot write the elastic network to") as info:
+        save_elastic(net1d, target)
+    assert "\n" not in str(info.value)
+    assert not target.parent.exists()
+
+
 def _document(net: ElasticCNN) -> dict[str, object]:
     return {
         "format": ELASTIC_FORMAT,
