@@ -7,6 +7,18 @@ deployment budget the best sub-network is *selected*, not trained, with its ener
 inference measured under the measurement protocol.
 """
 
+from wattwise.ofa._io import load_elastic, save_elastic
+from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
-__all__ = ["ElasticNetwork", "ElasticSpace", "SubnetConfig"]
+__all__ = [
+    "ElasticArch",
+    "ElasticCNN",
+    "ElasticNetwork",
+    "ElasticSpace",
+    "SubnetCNN",
+    "SubnetConfig",
+    "elastic_network",
+    "load_elastic",
+    "save_elastic",
+]
