@@ -7,6 +7,18 @@ deployment budget the best sub-network is *selected*, not trained, with its ener
 inference measured under the measurement protocol.
 """
 
+from wattwise.ofa._shrink import progressive_shrink, step_subnets
+from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
-__all__ = ["ElasticNetwork", "ElasticSpace", "SubnetConfig"]
+__all__ = [
+    "ElasticNetwork",
+    "ElasticSpace",
+    "PhasePlan",
+    "PhaseResult",
+    "ShrinkPlan",
+    "ShrinkResult",
+    "SubnetConfig",
+    "progressive_shrink",
+    "step_subnets",
+]
