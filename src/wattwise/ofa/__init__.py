@@ -7,18 +7,23 @@ deployment budget the best sub-network is *selected*, not trained, with its ener
 inference measured under the measurement protocol.
 """
 
+from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
 from wattwise.ofa._shrink import progressive_shrink, step_subnets
 from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
 __all__ = [
+    "ElasticArch",
+    "ElasticCNN",
     "ElasticNetwork",
     "ElasticSpace",
     "PhasePlan",
     "PhaseResult",
     "ShrinkPlan",
     "ShrinkResult",
+    "SubnetCNN",
     "SubnetConfig",
+    "elastic_network",
     "progressive_shrink",
     "step_subnets",
 ]
