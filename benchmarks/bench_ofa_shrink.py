@@ -13,8 +13,8 @@ printed beside the shrunk one.
 Every run is tracked under one :class:`LeverContext` (process scope by default: other
 work on a shared machine is not charged). PyTorch runs on one thread.
 
-Run:  python benchmarks/bench_ofa_shrink.py [--dataset mnist1d] [--largest 25]
-      [--kernel 5] [--depth 3,6] [--width 3,6] [--baseline-epochs 40] [--json F]
+Run:  python benchmarks/bench_ofa_shrink.py [--dataset mnist1d] [--largest 15]
+      [--kernel 3] [--depth 2,4] [--width 3,10] [--subnets 3] [--baseline-epochs 40] [--json F]
 Goals it informs (issue 15): each selected sub-network within 1.5 pp of its shape trained
 alone; one OFA training <= 0.5x the energy of five separate trainings.
 """
@@ -57,10 +57,11 @@ def middle(space: ElasticSpace) -> SubnetConfig:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist1d")
-    p.add_argument("--largest", type=int, default=25)
-    p.add_argument("--kernel", type=int, default=5)
-    p.add_argument("--depth", type=_ints, default=(3, 6))
-    p.add_argument("--width", type=_ints, default=(3, 6))
+    p.add_argument("--largest", type=int, default=15)
+    p.add_argument("--kernel", type=int, default=3)
+    p.add_argument("--depth", type=_ints, default=(2, 4))
+    p.add_argument("--width", type=_ints, default=(3, 10))
+    p.add_argument("--subnets", type=int, default=3)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    ctx = LeverContext.of(store=False, scope=args.scope)
+    ctx = LeverContext.of(
+        store=False, scope=args.scope, progress=lambda d, n, what: print(f"  {d}/{n} {what}")
+    )
     data = load_dataset(args.dataset)
     torch.manual_seed(args.seed)
     net = elastic_network(data.input_shape, data.num_classes)
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         kernel_epochs=args.kernel,
         depth_epochs=args.depth,
         width_epochs=args.width,
+        subnets_per_step=args.subnets,
     )
     print(f"plan: {plan.to_dict()}", flush=True)
     res = progressive_shrink(

@@ -75,7 +75,9 @@ class ShrinkPlan(Record):
             gradients add up before the optimizer steps).
         sandwich: each step's sub-networks are the phase's largest and smallest, the rest
             drawn at random (Yu et al.'s "sandwich rule"); False: all drawn at random (the
-            paper's rule).
+            paper's rule). With the sandwich, keep ``subnets_per_step`` >= 3: with 2 only
+            the two ends train, and on mnist1d a middle sub-network then reached 0.39
+            validation accuracy while the largest and the smallest reached 0.97 and 0.87.
         kd_alpha: weight of the distillation term (0: cross-entropy only).
         kd_temperature: temperature of the soft targets (> 0).
     """
@@ -87,7 +89,7 @@ class ShrinkPlan(Record):
     kernel_lr_factor: float = 0.5
     depth_lr_factor: float = 0.5
     width_lr_factor: float = 0.5
-    subnets_per_step: int = 2
+    subnets_per_step: int = 3
     sandwich: bool = True
     kd_alpha: float = 1.0
     kd_temperature: float = 1.0
