@@ -7,6 +7,7 @@ deployment budget the best sub-network is *selected*, not trained, with its ener
 inference measured under the measurement protocol.
 """
 
+from wattwise.ofa._io import load_elastic, save_elastic
 from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
 from wattwise.ofa._shrink import progressive_shrink, step_subnets
 from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
@@ -24,6 +25,8 @@ __all__ = [
     "SubnetCNN",
     "SubnetConfig",
     "elastic_network",
+    "load_elastic",
     "progressive_shrink",
+    "save_elastic",
     "step_subnets",
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -93,6 +93,16 @@ class ElasticArch(Record):
             shapes += [(width, width, 1)] * (self.space.max_depth - 1)
             channels = width
         return shapes
+
+    def positions(self) -> list[tuple[int, int]]:
+        """Positions (length, or height x width) into and out of every block."""
+        sides = self.input_shape[1:]
+        out: list[tuple[int, int]] = []
+        for _, _, stride in self.block_shapes():
+            before = math.prod(sides)
+            sides = tuple((s - 1) // stride + 1 for s in sides)
+            out.append((before, math.prod(sides)))
+        return out
 
 
 def _stem(arch: ElasticArch) -> nn.Sequential:
@@ -205,6 +215,12 @@ class ElasticBlock(nn.Module):
         c = self.hidden(expand_ratio)
         return SubnetBlock.fresh(self.in_c, c, self.out_c, k, self.stride, self.dims)
 
+    def macs(self, k: int, expand_ratio: float, positions: tuple[int, int]) -> int:
+        """Multiply-accumulates of one item through this block at that size, given the
+        positions into and out of it."""
+        c, (p_in, p_out) = self.hidden(expand_ratio), positions
+        return p_in * self.in_c * c + p_out * c * (math.prod((k,) * self.dims) + self.out_c)
+
     def param_count(self, k: int, expand_ratio: float) -> int:
         """Parameters of this block at that size (convolutions and norms' affines)."""
         c = self.hidden(expand_ratio)
@@ -247,6 +263,7 @@ class ElasticCNN(nn.Module):
         self.blocks = nn.ModuleList(ElasticBlock(i, o, s, arch) for i, o, s in arch.block_shapes())
         self.head = nn.Linear(arch.widths[-1], arch.num_classes)
         self._active = arch.space.largest()
+        self._positions = arch.positions()
 
     @property
     def space(self) -> ElasticSpace:
@@ -262,10 +279,14 @@ class ElasticCNN(nn.Module):
         """Run ``config`` from now on (:class:`ConfigError` unless it is in the space)."""
         self._active = self.space.canonical(config)
 
+    def block(self, index: int) -> ElasticBlock:
+        """Block ``index``, counted stage by stage as a config's per-block choices are."""
+        return cast(ElasticBlock, self.blocks[index])
+
     def _active_blocks(self, config: SubnetConfig) -> list[tuple[ElasticBlock, int, float]]:
         config = self.space.canonical(config)
         return [
-            (self.blocks[i], config.kernel_sizes[i], config.expand_ratios[i])  # type: ignore[misc]
+            (self.block(i), config.kernel_sizes[i], config.expand_ratios[i])
             for i in self.space.active_blocks(config)
         ]
 
@@ -301,13 +322,28 @@ class ElasticCNN(nn.Module):
         blocks = sum(b.param_count(k, e) for b, k, e in self._active_blocks(config))
         return stem + blocks + head
 
+    def macs(self, config: SubnetConfig) -> int:
+        """Multiply-accumulates of one item through the sub-network ``config`` (its
+        convolutions and head; norms, activations and pooling not counted): a proxy for its
+        cost, not its energy, which selection measures."""
+        arch = self.arch
+        stem_positions = math.prod(arch.input_shape[1:])
+        kernel = math.prod((_STEM_KERNEL,) * arch.dims)
+        stem = stem_positions * arch.input_shape[0] * arch.widths[0] * kernel
+        config = self.space.canonical(config)
+        blocks = sum(
+            self.block(i).macs(config.kernel_sizes[i], config.expand_ratios[i], self._positions[i])
+            for i in self.space.active_blocks(config)
+        )
+        return stem + blocks + arch.widths[-1] * arch.num_classes
+
     def sort_channels(self) -> None:
         """Sort every block's hidden channels by importance (the paper's channel sorting,
         before the width phase of progressive shrinking); the largest network's function is
         unchanged, smaller widths then keep the most important channels. Optimiser state of
         the moved weights is not moved: make a new optimiser after."""
-        for block in self.blocks:
-            block.sort_channels()  # type: ignore[operator]
+        for i in range(len(self.blocks)):
+            self.block(i).sort_channels()
 
 
 def elastic_network(
