@@ -44,7 +44,7 @@ from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 from wattwise.protocol import LeverContext, tracking
 from wattwise.tracking._tracker import Tracker, Window
 from wattwise.train import Batches, evaluate, resolve_device, seed_everything
-from wattwise.workloads._datasets import DataSplit
+from wattwise.workloads import DataSplit
 
 __all__ = ["progressive_shrink", "step_subnets"]
 
