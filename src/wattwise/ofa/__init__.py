@@ -9,6 +9,8 @@ inference measured under the measurement protocol.
 
 from wattwise.ofa._io import load_elastic, save_elastic
 from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
+from wattwise.ofa._shrink import progressive_shrink, step_subnets
+from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
 __all__ = [
@@ -16,9 +18,15 @@ __all__ = [
     "ElasticCNN",
     "ElasticNetwork",
     "ElasticSpace",
+    "PhasePlan",
+    "PhaseResult",
+    "ShrinkPlan",
+    "ShrinkResult",
     "SubnetCNN",
     "SubnetConfig",
     "elastic_network",
     "load_elastic",
+    "progressive_shrink",
     "save_elastic",
+    "step_subnets",
 ]
