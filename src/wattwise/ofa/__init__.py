@@ -7,6 +7,34 @@ deployment budget the best sub-network is *selected*, not trained, with its ener
 inference measured under the measurement protocol.
 """
 
+from wattwise.ofa._budget import BUDGET_FORMS, Budget, format_budget, parse_budget
+from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
+from wattwise.ofa._select import (
+    SEARCHES,
+    SELECT_PROTOCOL,
+    network_fingerprint,
+    save_subnet,
+    select,
+)
+from wattwise.ofa._select_cache import CACHE_KIND
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
-__all__ = ["ElasticNetwork", "ElasticSpace", "SubnetConfig"]
+__all__ = [
+    "BUDGET_FORMS",
+    "CACHE_KIND",
+    "SEARCHES",
+    "SELECTION_KIND",
+    "SELECT_PROTOCOL",
+    "Budget",
+    "BudgetChoice",
+    "Candidate",
+    "ElasticNetwork",
+    "ElasticSpace",
+    "Selection",
+    "SubnetConfig",
+    "format_budget",
+    "network_fingerprint",
+    "parse_budget",
+    "save_subnet",
+    "select",
+]
