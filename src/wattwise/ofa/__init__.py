@@ -8,6 +8,7 @@ inference measured under the measurement protocol.
 """
 
 from wattwise.ofa._budget import BUDGET_FORMS, Budget, format_budget, parse_budget
+from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
 from wattwise.ofa._select import (
     SEARCHES,
@@ -28,10 +29,14 @@ __all__ = [
     "Budget",
     "BudgetChoice",
     "Candidate",
+    "ElasticArch",
+    "ElasticCNN",
     "ElasticNetwork",
     "ElasticSpace",
     "Selection",
+    "SubnetCNN",
     "SubnetConfig",
+    "elastic_network",
     "format_budget",
     "network_fingerprint",
     "parse_budget",
