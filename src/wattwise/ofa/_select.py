@@ -169,8 +169,8 @@ class _Pool:
         self.run_name = run_name
         self.known: dict[str, Candidate] = {}
         self.stored: dict[str, Candidate] = {}
-        if cache is not None and session.store is not None:
-            self.stored = read_cache(session.store, cache[0])
+        if cache is not None:
+            self.stored = read_cache(session, cache[0])
         self.measured = 0
         self.cached = 0
         self.limit_reached = False
@@ -223,11 +223,10 @@ class _Pool:
             self.known[candidate.key] = candidate
             self.session.run_done(candidate.key, candidate.source)
         self.measured += len(made)
-        store = self.session.store
-        if self.cache is not None and store is not None:  # kept at once: a crash loses none
+        if self.cache is not None and self.session.stored:  # kept at once: a crash loses none
             study_id, key = self.cache
             write_cache(
-                store,
+                self.session.context,
                 study_id,
                 name=f"ofa measurements {key['fingerprint'][:12]}",
                 key=key,

@@ -4,7 +4,9 @@ A candidate's figures depend on the network's weights (its fingerprint), the sub
 the inputs (dataset, batch size), and how it was measured (meters, scope, device, host,
 protocol). Those together name one *cache study* (kind ``ofa-measurements``, its id a hash
 of them) in the existing study tables: its results hold every candidate measured so far,
-its runs are the tracker runs that measured them. No table of its own.
+its runs are the tracker runs that measured them. No table of its own: it is written
+through :func:`~wattwise.protocol.study_session` like every lever's study, and read back
+through the session's store.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from wattwise._errors import ConfigError, StoreError, StoreUnreachable
 from wattwise._records import RecordError
 from wattwise.ofa._records import Candidate
-from wattwise.store import RunStore
+from wattwise.protocol import LeverContext, StudySession, study_session
 
 __all__ = ["CACHE_KIND", "cache_study_id", "read_cache", "write_cache"]
 
@@ -30,9 +32,12 @@ def cache_study_id(key: dict[str, Any]) -> str:
     return "ofa-measurements-" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def read_cache(store: RunStore, study_id: str) -> dict[str, Candidate]:
-    """The candidates measured before under the same conditions, by key (empty when none;
-    entries an older wattwise wrote in another shape are skipped)."""
+def read_cache(session: StudySession, study_id: str) -> dict[str, Candidate]:
+    """The candidates measured before under the same conditions, by key (empty when none
+    or nothing is stored; entries an older wattwise wrote in another shape are skipped)."""
+    store = session.store
+    if store is None:
+        return {}
     try:
         study = store.get_study(study_id)
     except StoreUnreachable:
@@ -52,7 +57,7 @@ def read_cache(store: RunStore, study_id: str) -> dict[str, Candidate]:
 
 
 def write_cache(
-    store: RunStore,
+    context: LeverContext,
     study_id: str,
     *,
     name: str,
@@ -61,10 +66,12 @@ def write_cache(
     run_id: str | None,
 ) -> None:
     """Add ``candidates`` (measured now, in run ``run_id``) to the cache study."""
-    store.create_study(study_id=study_id, kind=CACHE_KIND, name=name, params=key, exist_ok=True)
-    known = read_cache(store, study_id)
-    for c in candidates:
-        known[c.key] = c
-    store.finish_study(study_id, {"candidates": [c.to_dict() for c in known.values()]})
-    if run_id is not None:
-        store.add_study_run(study_id, run_id, label="measurements", attributes={})
+    with study_session(
+        context, kind=CACHE_KIND, name=name, params=key, study_id=study_id, exist_ok=True
+    ) as session:
+        known = read_cache(session, study_id)
+        for c in candidates:
+            known[c.key] = c
+        session.finish({"candidates": [c.to_dict() for c in known.values()]})
+        if run_id is not None:
+            session.link(run_id, "measurements")
