@@ -8,6 +8,7 @@ inference measured under the measurement protocol.
 """
 
 from wattwise.ofa._budget import BUDGET_FORMS, Budget, format_budget, parse_budget
+from wattwise.ofa._io import load_elastic, save_elastic
 from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
 from wattwise.ofa._select import (
@@ -38,8 +39,10 @@ __all__ = [
     "SubnetConfig",
     "elastic_network",
     "format_budget",
+    "load_elastic",
     "network_fingerprint",
     "parse_budget",
+    "save_elastic",
     "save_subnet",
     "select",
 ]

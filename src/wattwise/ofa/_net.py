@@ -94,6 +94,16 @@ class ElasticArch(Record):
             channels = width
         return shapes
 
+    def positions(self) -> list[tuple[int, int]]:
+        """Positions (length, or height x width) into and out of every block."""
+        sides = self.input_shape[1:]
+        out: list[tuple[int, int]] = []
+        for _, _, stride in self.block_shapes():
+            before = math.prod(sides)
+            sides = tuple((s - 1) // stride + 1 for s in sides)
+            out.append((before, math.prod(sides)))
+        return out
+
 
 def _stem(arch: ElasticArch) -> nn.Sequential:
     conv = conv_class(arch.dims)(
@@ -205,6 +215,12 @@ class ElasticBlock(nn.Module):
         c = self.hidden(expand_ratio)
         return SubnetBlock.fresh(self.in_c, c, self.out_c, k, self.stride, self.dims)
 
+    def macs(self, k: int, expand_ratio: float, positions: tuple[int, int]) -> int:
+        """Multiply-accumulates of one item through this block at that size, given the
+        positions into and out of it."""
+        c, (p_in, p_out) = self.hidden(expand_ratio), positions
+        return p_in * self.in_c * c + p_out * c * (math.prod((k,) * self.dims) + self.out_c)
+
     def param_count(self, k: int, expand_ratio: float) -> int:
         """Parameters of this block at that size (convolutions and norms' affines)."""
         c = self.hidden(expand_ratio)
@@ -247,6 +263,7 @@ class ElasticCNN(nn.Module):
         self.blocks = nn.ModuleList(ElasticBlock(i, o, s, arch) for i, o, s in arch.block_shapes())
         self.head = nn.Linear(arch.widths[-1], arch.num_classes)
         self._active = arch.space.largest()
+        self._positions = arch.positions()
 
     @property
     def space(self) -> ElasticSpace:
@@ -300,6 +317,23 @@ class ElasticCNN(nn.Module):
         head = w_last * arch.num_classes + arch.num_classes
         blocks = sum(b.param_count(k, e) for b, k, e in self._active_blocks(config))
         return stem + blocks + head
+
+    def macs(self, config: SubnetConfig) -> int:
+        """Multiply-accumulates of one item through the sub-network ``config`` (its
+        convolutions and head; norms, activations and pooling not counted): a proxy for its
+        cost, not its energy, which selection measures."""
+        arch = self.arch
+        stem_positions = math.prod(arch.input_shape[1:])
+        kernel = math.prod((_STEM_KERNEL,) * arch.dims)
+        stem = stem_positions * arch.input_shape[0] * arch.widths[0] * kernel
+        config = self.space.canonical(config)
+        blocks = sum(
+            self.blocks[i].macs(  # type: ignore[operator]
+                config.kernel_sizes[i], config.expand_ratios[i], self._positions[i]
+            )
+            for i in self.space.active_blocks(config)
+        )
+        return stem + blocks + arch.widths[-1] * arch.num_classes
 
     def sort_channels(self) -> None:
         """Sort every block's hidden channels by importance (the paper's channel sorting,
