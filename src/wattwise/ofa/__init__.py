@@ -19,6 +19,8 @@ from wattwise.ofa._select import (
     select,
 )
 from wattwise.ofa._select_cache import CACHE_KIND
+from wattwise.ofa._shrink import progressive_shrink, step_subnets
+from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
 __all__ = [
@@ -34,7 +36,11 @@ __all__ = [
     "ElasticCNN",
     "ElasticNetwork",
     "ElasticSpace",
+    "PhasePlan",
+    "PhaseResult",
     "Selection",
+    "ShrinkPlan",
+    "ShrinkResult",
     "SubnetCNN",
     "SubnetConfig",
     "elastic_network",
@@ -42,7 +48,9 @@ __all__ = [
     "load_elastic",
     "network_fingerprint",
     "parse_budget",
+    "progressive_shrink",
     "save_elastic",
     "save_subnet",
     "select",
+    "step_subnets",
 ]

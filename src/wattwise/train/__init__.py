@@ -11,8 +11,9 @@ from wattwise._extras import require as _require
 
 _require("wattwise.train", "torch", ["torch"])
 
+from wattwise.train._batches import Batches
 from wattwise.train._callbacks import Callback, TrainState
-from wattwise.train._loop import OPTIMIZERS, fit, resolve_device, seed_everything
+from wattwise.train._loop import OPTIMIZERS, evaluate, fit, resolve_device, seed_everything
 from wattwise.train._predict import predict_total
 from wattwise.train._records import (
     EnergyPrediction,
@@ -49,6 +50,7 @@ __all__ = [
     "HEAD_LR_FACTOR",
     "NEW_ROW_INITS",
     "OPTIMIZERS",
+    "Batches",
     "Callback",
     "Checkpoint",
     "CurveForecast",
@@ -65,6 +67,7 @@ __all__ = [
     "TensorBoardCallback",
     "TrainState",
     "TrainingInterrupted",
+    "evaluate",
     "extend_head",
     "fine_tune_lr_groups",
     "fit",

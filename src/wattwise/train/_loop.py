@@ -37,7 +37,7 @@ from wattwise.train._records import (
 from wattwise.train._stopping import StopContext, StopRule
 from wattwise.workloads._datasets import DataSplit
 
-__all__ = ["OPTIMIZERS", "fit", "resolve_device", "seed_everything"]
+__all__ = ["OPTIMIZERS", "evaluate", "fit", "resolve_device", "seed_everything"]
 
 #: Optimizers by name (SGD with momentum 0.9).
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -148,7 +148,9 @@ def _train_epoch(
     return float(loss_sum.item()) / max(count, 1)
 
 
-def _evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
+def evaluate(model: nn.Module, batches: Batches) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy (0..1) of a classifier over ``batches``, in
+    evaluation mode and without gradients."""
     model.eval()
     loss_sum = torch.zeros((), device=batches.device)
     correct = torch.zeros((), device=batches.device, dtype=torch.int64)
@@ -411,7 +413,7 @@ def _epochs(
             with tracker.window("train") as wt:
                 train_loss = _train_epoch(state, train_batches, callbacks)
             with tracker.window("eval") as we:
-                val_loss, val_acc = _evaluate(model, val_batches)
+                val_loss, val_acc = evaluate(model, val_batches)
         res = w.result
         assert res is not None
         source = str(Provenance.from_components(res.components))
