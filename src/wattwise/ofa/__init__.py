@@ -11,14 +11,9 @@ from wattwise.ofa._budget import BUDGET_FORMS, Budget, format_budget, parse_budg
 from wattwise.ofa._io import load_elastic, save_elastic
 from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
-from wattwise.ofa._select import (
-    SEARCHES,
-    SELECT_PROTOCOL,
-    network_fingerprint,
-    save_subnet,
-    select,
-)
+from wattwise.ofa._select import SEARCHES, SELECT_PROTOCOL, select
 from wattwise.ofa._select_cache import CACHE_KIND
+from wattwise.ofa._select_pool import network_fingerprint, save_subnet
 from wattwise.ofa._shrink import progressive_shrink, step_subnets
 from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig

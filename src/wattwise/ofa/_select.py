@@ -21,14 +21,11 @@ measured and maximising accuracy; ``auto`` is exhaustive when the space fits in
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import socket
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,23 +37,15 @@ from wattwise._records import Provenance
 from wattwise._units import format_energy
 from wattwise.ofa._budget import Budget, parse_budget
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
-from wattwise.ofa._select_cache import cache_study_id, read_cache, write_cache
+from wattwise.ofa._select_cache import cache_study_id
+from wattwise.ofa._select_pool import CandidatePool, SelectInputs, network_fingerprint, save_subnet
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
-from wattwise.protocol import (
-    LeverContext,
-    Protocol,
-    Repeated,
-    StudySession,
-    measure,
-    study_session,
-    tracking,
-)
-from wattwise.tracking._tracker import Tracker
+from wattwise.protocol import LeverContext, Protocol, study_session
 
 if TYPE_CHECKING:
     from wattwise.workloads import DataSplit
 
-__all__ = ["SEARCHES", "SELECT_PROTOCOL", "network_fingerprint", "save_subnet", "select"]
+__all__ = ["SEARCHES", "SELECT_PROTOCOL", "select"]
 
 #: The searches :func:`select` knows.
 SEARCHES = ("auto", "exhaustive", "evolution")
@@ -66,195 +55,6 @@ SEARCHES = ("auto", "exhaustive", "evolution")
 SELECT_PROTOCOL = Protocol(repeats=3, warmup=2, min_time_s=0.2, min_calls=3)
 
 _EVAL_BATCH = 256
-
-
-def network_fingerprint(net: nn.Module, space: ElasticSpace | None = None) -> str:
-    """A hash of the network's class, space and every tensor of its state (names, dtypes,
-    shapes, bytes): the same trained network has the same fingerprint in every process."""
-    h = hashlib.sha256(type(net).__qualname__.encode())
-    if space is not None:
-        h.update(json.dumps(space.to_dict(), sort_keys=True).encode())
-    for name, tensor in sorted(net.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:32]
-
-
-def save_subnet(module: nn.Module, example: torch.Tensor, path: Path) -> Path:
-    """Write an exported sub-network as a plain PyTorch program (``torch.export``, a
-    ``.pt2`` file that needs neither wattwise nor its classes):
-    ``torch.export.load(path).module()`` gives it back, for any batch size.
-
-    Args:
-        module: the sub-network (:meth:`ElasticNetwork.export`).
-        example: one batch of its inputs (any batch size).
-        path: the file to write.
-    """
-    module = module.cpu().eval()
-    example = example.cpu()
-    if len(example) < 2:  # batch 1 would be specialised: trace with two
-        example = torch.cat([example, example])
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, path)
-    return path
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    """The validation split on the device, and the fixed batch energy is measured on."""
-
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    batch: torch.Tensor
-
-    @classmethod
-    def of(cls, data: DataSplit, batch_size: int, device: torch.device) -> _Inputs:
-        val = data.val
-        n = len(val)  # type: ignore[arg-type]
-        if n == 0:
-            raise ConfigError(f"the validation split of {data.name} is empty")
-        xs = torch.stack([val[i][0] for i in range(n)]).to(device)
-        ys = torch.tensor([int(val[i][1]) for i in range(n)], device=device)
-        reps = -(-batch_size // n)  # a batch larger than the split repeats it
-        return cls(xs, ys, xs.repeat(reps, *([1] * (xs.dim() - 1)))[:batch_size])
-
-
-def _accuracy(module: nn.Module, inputs: _Inputs) -> float:
-    correct = 0
-    with torch.inference_mode():
-        for i in range(0, len(inputs.val_y), _EVAL_BATCH):
-            out = module(inputs.val_x[i : i + _EVAL_BATCH])
-            correct += int((out.argmax(dim=1) == inputs.val_y[i : i + _EVAL_BATCH]).sum())
-    return correct / len(inputs.val_y)
-
-
-def _forward(module: nn.Module, batch: torch.Tensor, device: torch.device) -> Callable[[], None]:
-    sync = device.type == "cuda"
-
-    def call() -> None:
-        with torch.inference_mode():
-            module(batch)
-        if sync:
-            torch.cuda.synchronize(device)
-
-    return call
-
-
-class _Pool:
-    """Every candidate met so far, measured at most once (or read back from the store),
-    shared by all budgets; the tracker run starts with the first measurement."""
-
-    def __init__(
-        self,
-        net: ElasticNetwork,
-        inputs: _Inputs,
-        *,
-        protocol: Protocol,
-        device: torch.device,
-        limit: int,
-        session: StudySession,
-        cache: tuple[str, dict[str, Any]] | None,
-        run_name: str,
-    ) -> None:
-        self.net = net
-        self.inputs = inputs
-        self.protocol = protocol
-        self.device = device
-        self.limit = limit
-        self.session = session
-        self.cache = cache
-        self.run_name = run_name
-        self.known: dict[str, Candidate] = {}
-        self.stored: dict[str, Candidate] = {}
-        if cache is not None:
-            self.stored = read_cache(session, cache[0])
-        self.measured = 0
-        self.cached = 0
-        self.limit_reached = False
-        self.measuring_s = 0.0
-        self.stack = ExitStack()
-        self.tracker: Tracker | None = None
-
-    def get(self, configs: Sequence[SubnetConfig]) -> list[Candidate]:
-        """The candidates of ``configs`` (measuring the new ones while the bound allows);
-        configs beyond the bound are left out."""
-        space = self.net.space
-        wanted = list({space.canonical(c).key: space.canonical(c) for c in configs}.items())
-        new: list[SubnetConfig] = []
-        for key, config in wanted:
-            if key in self.known or config in new:
-                continue
-            if key in self.stored:
-                self.known[key] = replace(self.stored[key], cached=True)
-                self.cached += 1
-            elif self.measured + len(new) < self.limit:
-                new.append(config)
-            else:
-                self.limit_reached = True
-        if new:
-            self._measure(new)
-        return [self.known[key] for key, _ in wanted if key in self.known]
-
-    def _running(self) -> Tracker:
-        if self.tracker is None:
-            self.tracker = self.stack.enter_context(tracking(self.run_name, self.session.context))
-        return self.tracker
-
-    def _measure(self, configs: list[SubnetConfig]) -> None:
-        modules = {c.key: self.net.export(c).to(self.device).eval() for c in configs}
-        accuracy = {key: _accuracy(m, self.inputs) for key, m in modules.items()}
-        tracker = self._running()
-        t0 = time.perf_counter()
-        repeated = measure(
-            {key: _forward(m, self.inputs.batch, self.device) for key, m in modules.items()},
-            self.protocol,
-            tracker=tracker,
-            items_per_call=len(self.inputs.batch),
-        )
-        self.measuring_s += time.perf_counter() - t0
-        made = [
-            _candidate(c, accuracy[c.key], repeated[c.key], modules[c.key], tracker.run_id)
-            for c in configs
-        ]
-        for candidate in made:
-            self.known[candidate.key] = candidate
-            self.session.run_done(candidate.key, candidate.source)
-        self.measured += len(made)
-        if self.cache is not None and self.session.stored:  # kept at once: a crash loses none
-            study_id, key = self.cache
-            write_cache(
-                self.session.context,
-                study_id,
-                name=f"ofa measurements {key['fingerprint'][:12]}",
-                key=key,
-                candidates=made,
-                run_id=tracker.run_id,
-            )
-
-    def close(self) -> str | None:
-        """Stop the tracker run, if one was started; its id."""
-        self.stack.close()
-        return self.tracker.run_id if self.tracker is not None else None
-
-
-def _candidate(
-    config: SubnetConfig, accuracy: float, rep: Repeated, module: nn.Module, run_id: str
-) -> Candidate:
-    total = rep.total
-    return Candidate(
-        key=config.key,
-        config=config,
-        accuracy=accuracy,
-        energy_per_item_j=rep.energy_per_item_j,
-        latency_s=rep.s_per_call,
-        uncertainty_per_item_j=total.uncertainty_j / total.items,
-        source=total.source,
-        params=sum(p.numel() for p in module.parameters()),
-        run_id=run_id,
-    )
 
 
 def _rank(budget: Budget) -> Callable[[Candidate], tuple[int, float, float]]:
@@ -273,7 +73,7 @@ def _rank(budget: Budget) -> Callable[[Candidate], tuple[int, float, float]]:
 def _evolve(
     space: ElasticSpace,
     budget: Budget,
-    pool: _Pool,
+    pool: CandidatePool,
     rng: random.Random,
     *,
     population: int,
@@ -419,10 +219,9 @@ def select(
     context = context or LeverContext()
     dev = torch.device(device)
     net.to(dev)
-    inputs = _Inputs.of(data, batch_size, dev)
+    inputs = SelectInputs.of(data, batch_size, dev)
     label = network or type(net).__name__
     key = _conditions(net, data, batch_size, dev, context, protocol, meters_label)
-    fingerprint = key["fingerprint"]
     params = {
         "network": label,
         "budgets": [b.text for b in wanted],
@@ -436,7 +235,7 @@ def select(
     with study_session(
         context, kind=SELECTION_KIND, name=name or f"ofa select {label}", params=params
     ) as session:
-        pool = _Pool(
+        pool = CandidatePool(
             net, inputs, protocol=protocol, device=dev, limit=max_measured, session=session,
             cache=(cache_study_id(key), key), run_name=f"ofa select {label}",
         )  # fmt: skip
@@ -455,35 +254,55 @@ def select(
             run_id = pool.close()
         if run_id is not None:
             session.link(run_id, "measurements")
-        candidates = list(pool.known.values())
-        choices = [_choose(b, candidates) for b in wanted]
+        choices = [_choose(b, list(pool.known.values())) for b in wanted]
         if export_dir is not None and all(c.meets_budget for c in choices):
             choices = [_export(net, c, export_dir, inputs.batch) for c in choices]
-        selection = Selection(
-            network=label,
-            fingerprint=fingerprint,
-            dataset=data.name,
-            batch_size=batch_size,
-            device=str(dev),
-            scope=str(context.scope.value),
-            search=search,
-            space_size=space.size(),
-            max_measured=max_measured,
-            measured=pool.measured,
-            cached=pool.cached,
-            limit_reached=pool.limit_reached,
+        selection = _selection(
+            pool, choices, label=label, key=key, search=search, space=space,
+            protocol=protocol, run_id=run_id, study_id=session.study_id if session.stored else None,
             seconds=time.perf_counter() - started,
-            measuring_seconds=pool.measuring_s,
-            candidates=tuple(candidates),
-            choices=tuple(choices),
-            protocol=protocol.to_dict(),
-            run_id=run_id,
-            source=str(Provenance.combine(c.source for c in candidates)),
-            study_id=session.study_id if session.stored else None,
-            notes=_notes(pool, batch_size),
-        )
+        )  # fmt: skip
         session.finish(selection.to_dict())
     return selection
+
+
+def _selection(
+    pool: CandidatePool,
+    choices: list[BudgetChoice],
+    *,
+    label: str,
+    key: dict[str, Any],
+    search: str,
+    space: ElasticSpace,
+    protocol: Protocol,
+    run_id: str | None,
+    study_id: str | None,
+    seconds: float,
+) -> Selection:
+    candidates = list(pool.known.values())
+    return Selection(
+        network=label,
+        fingerprint=key["fingerprint"],
+        dataset=key["dataset"],
+        batch_size=key["batch_size"],
+        device=key["device"],
+        scope=key["scope"],
+        search=search,
+        space_size=space.size(),
+        max_measured=pool.limit,
+        measured=pool.measured,
+        cached=pool.cached,
+        limit_reached=pool.limit_reached,
+        seconds=seconds,
+        measuring_seconds=pool.measuring_s,
+        candidates=tuple(candidates),
+        choices=tuple(choices),
+        protocol=protocol.to_dict(),
+        run_id=run_id,
+        source=str(Provenance.combine(c.source for c in candidates)),
+        study_id=study_id,
+        notes=_notes(pool, key["batch_size"]),
+    )
 
 
 def _conditions(
@@ -522,7 +341,7 @@ def _export(
     return replace(choice, export_path=str(path))
 
 
-def _notes(pool: _Pool, batch_size: int) -> tuple[str, ...]:
+def _notes(pool: CandidatePool, batch_size: int) -> tuple[str, ...]:
     notes = [
         f"energy per inference: measured on one fixed batch of {batch_size} validation "
         "input(s), median of the protocol's repeats; a budget is met when that median fits",
