@@ -118,7 +118,15 @@ def test_a_budget_nothing_fits_is_one_line_after_the_result(cli: Any, network: P
     assert d["choices"][1]["chosen"] is None
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "no sub-network fits 1nJ" in errors[0]
+    assert "needs" in errors[0]  # what the least demanding candidate needs
     assert "Traceback" not in r.output
+
+
+def test_a_budget_nothing_fits_exports_nothing(cli: Any, network: Path, tmp_path: Path) -> None:
+    exports = tmp_path / "subnets"
+    r = cli(*_select_args(network, "1J", "1nJ"), "--export-dir", str(exports))
+    assert r.exit_code == 2
+    assert "nothing was exported" in r.stderr and not exports.exists()
 
 
 @pytest.mark.parametrize(
@@ -137,6 +145,15 @@ def test_bad_select_input_is_one_line_and_writes_nothing(
     r = cli("ofa", "select", str(network), *args, *FAST)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
+    with _default_store() as store:
+        assert store.list_runs() == [] and store.list_studies() == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_device_that_is_not_here_is_one_line(cli: Any, network: Path) -> None:
+    r = cli(*_select_args(network, "1J"), "--device", "cuda")
+    assert r.exit_code == 2
+    assert "PyTorch sees no CUDA GPU here" in r.output and "Traceback" not in r.output
     with _default_store() as store:
         assert store.list_runs() == [] and store.list_studies() == []
 

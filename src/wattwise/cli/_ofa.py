@@ -92,7 +92,7 @@ def select_command(
         typer.Option(help="Write each chosen sub-network here as a plain PyTorch program (.pt2)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the evolution.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="PyTorch CPU threads.")] = None,
     scope: ScopeOpt = "machine",
     meters: MetersOpt = "auto",
@@ -123,7 +123,8 @@ def select_command(
     unmet = [c for c in result.choices if not c.meets_budget]
     if unmet:
         text = "; ".join(f"{c.budget.text}: {c.note}" for c in unmet)
-        fail(f"no sub-network fits {text} (give a larger budget)")
+        nothing = ", so nothing was exported" if export_dir is not None else ""
+        fail(f"no sub-network fits {text} (give a larger budget{nothing})")
 
 
 def _select(

@@ -41,6 +41,7 @@ from wattwise.ofa._select_cache import cache_study_id
 from wattwise.ofa._select_pool import CandidatePool, SelectInputs, network_fingerprint, save_subnet
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 from wattwise.protocol import LeverContext, Protocol, study_session
+from wattwise.train import resolve_device
 
 if TYPE_CHECKING:
     from wattwise.workloads import DataSplit
@@ -189,7 +190,7 @@ def select(
         mutate_prob: the chance each choice is redrawn by a mutation.
         max_measured: the most candidates this selection measures (cached ones are free).
         seed: seed of the evolution.
-        device: where the sub-networks run.
+        device: where the sub-networks run (``cpu``, ``cuda``, ``cuda:N``, ``auto``).
         space: search this space (a restriction of ``net.space``; None: all of it).
         network: how to name the network (None: its class).
         meters_label: what names the meters in the cache's key (None: ``auto``, or the
@@ -200,7 +201,7 @@ def select(
 
     Raises:
         ConfigError: no budgets, a bad budget or search setting, a network that is not a
-            module, a space that is not the network's.
+            module, a space that is not the network's, a device that is not here.
     """
     started = time.perf_counter()
     wanted = [b if isinstance(b, Budget) else parse_budget(b) for b in budgets]
@@ -217,7 +218,7 @@ def select(
         mutate_prob=mutate_prob, max_measured=max_measured,
     )  # fmt: skip
     context = context or LeverContext()
-    dev = torch.device(device)
+    dev = resolve_device(device)
     net.to(dev)
     inputs = SelectInputs.of(data, batch_size, dev)
     label = network or type(net).__name__
