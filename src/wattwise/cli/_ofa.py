@@ -8,6 +8,8 @@ fits, as measured, with no retraining (Cai et al., "Once-for-All", ICLR 2020).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,6 +44,37 @@ StoreOpt = Annotated[
 ]
 ScopeOpt = Annotated[str, typer.Option(help="machine or process.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@contextmanager
+def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A bar on stderr of the ``what`` done so far (none with --json)."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}", markup=False),
+        console=err_console,
+        transient=True,
+    )
+    tasks: list[Any] = []
+
+    def told(done: int, planned: int, label: str) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task(what, total=planned, info=""))
+        bar.update(tasks[0], completed=done, total=planned, info=label)
+
+    try:
+        yield told
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -185,12 +218,13 @@ def _select(
             highlight=False,
             soft_wrap=True,
         )
-    return ofa.select(
-        net, data, wanted, context=context, protocol=protocol, batch_size=batch_size,
-        search=search, population=population, generations=generations,
-        max_measured=max_measured, seed=seed, device=device, network=str(path),
-        meters_label=meters, export_dir=export_dir, name=name,
-    )  # fmt: skip
+    with _progress(quiet, "measured candidates") as progress:
+        return ofa.select(
+            net, data, wanted, context=context.with_(progress=progress),
+            protocol=protocol, batch_size=batch_size, search=search, population=population,
+            generations=generations, max_measured=max_measured, seed=seed, device=device,
+            network=str(path), meters_label=meters, export_dir=export_dir, name=name,
+        )  # fmt: skip
 
 
 def _render(result: Selection) -> None:
@@ -356,10 +390,11 @@ def _train(
             highlight=False,
             soft_wrap=True,
         )
-    result = ofa.progressive_shrink(
-        net, data, plan=plan, context=context, seed=seed, batch_size=batch_size, lr=lr,
-        device=device, name=name or f"ofa train on {dataset}",
-    )  # fmt: skip
+    with _progress(quiet, "epochs") as progress:
+        result = ofa.progressive_shrink(
+            net, data, plan=plan, context=context.with_(progress=progress), seed=seed,
+            batch_size=batch_size, lr=lr, device=device, name=name or f"ofa train on {dataset}",
+        )  # fmt: skip
     saved = ofa.save_elastic(net, out)
     return {
         "out": str(saved),

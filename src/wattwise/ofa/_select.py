@@ -240,7 +240,7 @@ def select(
             net, inputs, protocol=protocol, device=dev, limit=max_measured, session=session,
             cache=(cache_study_id(key), key), run_name=f"ofa select {label}",
         )  # fmt: skip
-        session.begin(max_measured)
+        session.begin(space.size() if search == "exhaustive" else max_measured)
         try:
             if search == "exhaustive":
                 pool.get(list(space.enumerate()))
