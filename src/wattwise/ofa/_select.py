@@ -104,6 +104,8 @@ def _choose(budget: Budget, candidates: list[Candidate]) -> BudgetChoice:
     if fitting:
         best = max(fitting, key=_rank(budget))
         return BudgetChoice(budget, best, True, len(fitting))
+    if not candidates:
+        return BudgetChoice(budget, None, False, 0, "no candidate was measured")
     if budget.metric == "energy":
         low = min(candidates, key=lambda c: c.energy_per_item_j.median)
         figure = f"{format_energy(low.energy_per_item_j.median)} per inference"
@@ -111,8 +113,8 @@ def _choose(budget: Budget, candidates: list[Candidate]) -> BudgetChoice:
         low = min(candidates, key=lambda c: c.latency_s.median)
         figure = f"{low.latency_ms:.3g} ms"
     note = (
-        f"the least of the {len(candidates)} measured, {low.key}, needs {figure} against "
-        f"{budget.text}"
+        f"the least demanding of the {len(candidates)} measured, {low.key}, needs {figure} "
+        f"against {budget.text}"
     )
     return BudgetChoice(budget, None, False, 0, note)
 
@@ -139,7 +141,7 @@ def _check(
     if not 0.0 <= mutate_prob <= 1.0:
         raise ConfigError(f"the mutation probability must be in [0, 1], got {mutate_prob}")
     if max_measured < 1:
-        raise ConfigError(f"at most >= 1 candidates must be measurable, got {max_measured}")
+        raise ConfigError(f"max_measured must be >= 1 candidate, got {max_measured}")
     size = space.size()
     if search == "auto":
         return "exhaustive" if size <= max_measured else "evolution"

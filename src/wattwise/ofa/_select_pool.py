@@ -24,6 +24,7 @@ from wattwise.ofa._select_cache import read_cache, write_cache
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 from wattwise.protocol import Protocol, Repeated, StudySession, measure, tracking
 from wattwise.tracking._tracker import Tracker
+from wattwise.train import Batches, evaluate
 
 if TYPE_CHECKING:
     from wattwise.workloads import DataSplit
@@ -69,10 +70,10 @@ def save_subnet(module: nn.Module, example: torch.Tensor, path: Path) -> Path:
 
 @dataclass(frozen=True)
 class SelectInputs:
-    """The validation split on the device, and the fixed batch energy is measured on."""
+    """The validation split on the device (its batches), and the fixed batch energy is
+    measured on (its first inputs, repeated when the split is smaller)."""
 
-    val_x: torch.Tensor
-    val_y: torch.Tensor
+    val: Batches
     batch: torch.Tensor
 
     @classmethod
@@ -81,19 +82,20 @@ class SelectInputs:
         n = len(val)  # type: ignore[arg-type]
         if n == 0:
             raise ConfigError(f"the validation split of {data.name} is empty")
-        xs = torch.stack([val[i][0] for i in range(n)]).to(device)
-        ys = torch.tensor([int(val[i][1]) for i in range(n)], device=device)
-        reps = -(-batch_size // n)  # a batch larger than the split repeats it
-        return cls(xs, ys, xs.repeat(reps, *([1] * (xs.dim() - 1)))[:batch_size])
+        batches = Batches(
+            val,
+            batch_size=_EVAL_BATCH,
+            shuffle=False,
+            generator=torch.Generator(),
+            device=device,
+            workers=0,
+        )
+        first = torch.stack([val[i % n][0] for i in range(batch_size)]).to(device)
+        return cls(batches, first)
 
 
 def _accuracy(module: nn.Module, inputs: SelectInputs) -> float:
-    correct = 0
-    with torch.inference_mode():
-        for i in range(0, len(inputs.val_y), _EVAL_BATCH):
-            out = module(inputs.val_x[i : i + _EVAL_BATCH])
-            correct += int((out.argmax(dim=1) == inputs.val_y[i : i + _EVAL_BATCH]).sum())
-    return correct / len(inputs.val_y)
+    return evaluate(module, inputs.val)[1]
 
 
 def _forward(module: nn.Module, batch: torch.Tensor, device: torch.device) -> Callable[[], None]:
