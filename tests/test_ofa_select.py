@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattwise._errors import ConfigError
@@ -85,6 +85,7 @@ def test_a_budget_is_one_quantity_positive_and_finite() -> None:
     assert not Budget(energy_per_item_j=1e-6).allows(2e-6, 0.0)
 
 
+@settings(deadline=None)  # a busy shared machine: no per-example deadline
 @given(
     st.floats(min_value=1e-15, max_value=1e6, allow_nan=False, allow_infinity=False),
     st.booleans(),
@@ -96,6 +97,7 @@ def test_every_budget_reads_back_from_its_text(value: float, energy: bool) -> No
     assert Budget.from_dict(json.loads(json.dumps(budget.to_dict()))) == budget
 
 
+@settings(deadline=None)
 @given(st.text(max_size=30))
 def test_garbage_never_raises_anything_but_config_error(text: str) -> None:
     try:
