@@ -83,16 +83,13 @@ def test_every_export_computes_what_the_elastic_network_computes(
 
 
 def test_an_export_is_plain_and_the_size_of_a_fresh_one(net1d: ElasticCNN) -> None:
-    elastic_types = {type(m) for m in net1d.modules()} - {
-        type(m)
-        for m in nn.Sequential(
-            nn.Conv1d(1, 1, 1), nn.GroupNorm(1, 1), nn.ReLU(), nn.Linear(1, 1)
-        ).modules()
-    }
+    containers = {"SubnetCNN", "SubnetBlock"}  # the only modules of ours in an export
     for config in _configs(net1d, 4, seed=2):
         plain, fresh = net1d.export(config), net1d.fresh(config)
         assert isinstance(plain, SubnetCNN)
-        assert not {type(m) for m in plain.modules()} & elastic_types
+        for m in plain.modules():
+            assert type(m).__module__.startswith("torch.nn.") or type(m).__name__ in containers
+        assert not any("transforms" in name for name in plain.state_dict())
         shapes = {k: v.shape for k, v in plain.state_dict().items()}
         assert shapes == {k: v.shape for k, v in fresh.state_dict().items()}
         count = sum(p.numel() for p in plain.parameters())
@@ -142,7 +139,18 @@ def test_a_fresh_network_is_newly_initialised_and_trains(net1d: ElasticCNN) -> N
     assert all(p.grad is not None for p in fresh.parameters())
 
 
-def test_an_export_owns_its_weights(net1d: ElasticCNN) -> None:
+def test_an_export_keeps_the_networks_dtype_and_device() -> None:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = _perturbed(elastic_network((1, 8, 8), 10), seed=8).to(device, torch.float64)
+    config = net.space.sample(random.Random(8))
+    net.set_active(config)
+    plain = net.export(config)
+    assert {(p.dtype, p.device.type) for p in plain.parameters()} == {(torch.float64, device)}
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64, device=device)
+    torch.testing.assert_close(_out(plain, x), _out(net, x), atol=1e-10, rtol=1e-10)
+
+
+def test_an_export_owns_its_weights() -> None:
     net = _perturbed(elastic_network((1, 40), 10), seed=3)
     plain = net.export(net.space.largest())
     x = torch.randn(2, 1, 40)
@@ -170,7 +178,7 @@ def test_sub_networks_share_the_largest_networks_weights() -> None:
         return result
 
     before = outputs()
-    depthwise = net.blocks[0].depthwise.weight  # type: ignore[union-attr]
+    depthwise = net.block(0).depthwise.weight
     with torch.no_grad():
         depthwise[0, 0, 3] += 1.0  # the centre tap of channel 0: in every kernel size and width
     centre = outputs()
@@ -187,7 +195,7 @@ def test_a_smaller_kernel_is_the_centre_crop_at_first_then_transformed(
     shape: tuple[int, ...],
 ) -> None:
     net = elastic_network(shape, 10)
-    conv = net.blocks[1].depthwise  # type: ignore[union-attr]
+    conv = net.block(1).depthwise
     w = conv.weight[:5]
     centre = (slice(None), slice(None)) + (slice(2, 5),) * (len(shape) - 1)
     torch.testing.assert_close(conv.kernel(3, 5), w[centre], atol=0, rtol=0)
@@ -198,16 +206,18 @@ def test_a_smaller_kernel_is_the_centre_crop_at_first_then_transformed(
     torch.testing.assert_close(conv.kernel(7, 5), w)
 
 
-def test_a_small_kernel_trains_its_transform_and_the_shared_weight(net1d: ElasticCNN) -> None:
+def test_a_small_kernel_trains_its_transform_and_the_shared_weight() -> None:
     net = elastic_network((1, 40), 10)
     big = net.space.largest()
     net.set_active(SubnetConfig(big.depths, (3,) * 9, big.expand_ratios))
     net(torch.randn(4, 1, 40)).sum().backward()
-    conv = net.blocks[0].depthwise  # type: ignore[union-attr]
+    conv = net.block(0).depthwise
     assert conv.transforms["3"].grad.abs().sum() > 0
     assert conv.transforms["5"].grad.abs().sum() > 0
-    assert conv.weight.grad[:, :, 2:5].abs().sum() > 0
-    assert conv.weight.grad[:, :, [0, 1, 5, 6]].abs().sum() == 0
+    grad = conv.weight.grad
+    assert grad is not None
+    assert grad[:, :, 2:5].abs().sum() > 0
+    assert grad[:, :, [0, 1, 5, 6]].abs().sum() == 0
 
 
 @pytest.mark.parametrize("shape", [(1, 40), (1, 8, 8)])
@@ -226,8 +236,8 @@ def test_sorting_channels_keeps_the_largest_network_and_orders_them(
     torch.testing.assert_close(_out(net, x), before, atol=1e-5, rtol=1e-5)
     net.set_active(smallest)
     assert not torch.allclose(_out(net, x), small_before)
-    for block in net.blocks:
-        w = block.project.weight  # type: ignore[union-attr]
+    for i in range(len(net.blocks)):
+        w = net.block(i).project.weight
         importance = w.abs().sum(dim=[0, *range(2, w.dim())])
         assert torch.all(importance[:-1] >= importance[1:])
 
@@ -287,6 +297,14 @@ def test_save_and_load_a_2d_network_with_its_own_space(tmp_path: Path) -> None:
         torch.equal(a, b)
         for a, b in zip(loaded.state_dict().values(), net.state_dict().values(), strict=True)
     )
+
+
+def test_saving_where_no_folder_is_one_line(net1d: ElasticCNN, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-folder" / "ofa.pt"
+    with pytest.raises(ConfigError, match="cannot write the elastic network to") as info:
+        save_elastic(net1d, target)
+    assert "\n" not in str(info.value)
+    assert not target.parent.exists()
 
 
 def _document(net: ElasticCNN) -> dict[str, object]:

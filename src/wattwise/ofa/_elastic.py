@@ -117,7 +117,15 @@ class ElasticDepthwiseConv(nn.Module):
     def plain(self, k: int, channels: int) -> nn.Module:
         """An ordinary depthwise convolution with kernel ``k`` on ``channels`` channels."""
         layer = conv_class(self.dims)(
-            channels, channels, k, stride=self.stride, padding=k // 2, groups=channels, bias=False
+            channels,
+            channels,
+            k,
+            stride=self.stride,
+            padding=k // 2,
+            groups=channels,
+            bias=False,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
         )
         with torch.no_grad():
             layer.weight.copy_(self.kernel(k, channels))
@@ -146,7 +154,14 @@ class ElasticPointwiseConv(nn.Module):
 
     def plain(self, in_channels: int, out_channels: int) -> nn.Module:
         """An ordinary 1x1 convolution of that size."""
-        layer = conv_class(self.dims)(in_channels, out_channels, 1, bias=False)
+        layer = conv_class(self.dims)(
+            in_channels,
+            out_channels,
+            1,
+            bias=False,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
         with torch.no_grad():
             layer.weight.copy_(self.weight[:out_channels, :in_channels])
         return layer
@@ -173,7 +188,9 @@ class ElasticNorm(nn.Module):
 
     def plain(self, channels: int) -> nn.Module:
         """An ordinary ``nn.GroupNorm(1, channels)`` with this norm's first affine values."""
-        layer = nn.GroupNorm(1, channels, eps=self.eps)
+        layer = nn.GroupNorm(
+            1, channels, eps=self.eps, device=self.weight.device, dtype=self.weight.dtype
+        )
         with torch.no_grad():
             layer.weight.copy_(self.weight[:channels])
             layer.bias.copy_(self.bias[:channels])

@@ -39,9 +39,13 @@ def save_elastic(net: ElasticCNN, path: str | Path) -> Path:
         "arch": net.arch.to_dict(),
         "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
     }
+    partial = path.with_name(path.name + ".partial")
     try:
-        torch.save(document, path)
+        with partial.open("wb") as out:
+            torch.save(document, out)
+        partial.replace(path)  # a failed save leaves no half-written network behind
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         raise ConfigError(f"cannot write the elastic network to {path}: {exc.strerror}") from exc
     return path
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -279,10 +279,14 @@ class ElasticCNN(nn.Module):
         """Run ``config`` from now on (:class:`ConfigError` unless it is in the space)."""
         self._active = self.space.canonical(config)
 
+    def block(self, index: int) -> ElasticBlock:
+        """Block ``index``, counted stage by stage as a config's per-block choices are."""
+        return cast(ElasticBlock, self.blocks[index])
+
     def _active_blocks(self, config: SubnetConfig) -> list[tuple[ElasticBlock, int, float]]:
         config = self.space.canonical(config)
         return [
-            (self.blocks[i], config.kernel_sizes[i], config.expand_ratios[i])  # type: ignore[misc]
+            (self.block(i), config.kernel_sizes[i], config.expand_ratios[i])
             for i in self.space.active_blocks(config)
         ]
 
@@ -328,9 +332,7 @@ class ElasticCNN(nn.Module):
         stem = stem_positions * arch.input_shape[0] * arch.widths[0] * kernel
         config = self.space.canonical(config)
         blocks = sum(
-            self.blocks[i].macs(  # type: ignore[operator]
-                config.kernel_sizes[i], config.expand_ratios[i], self._positions[i]
-            )
+            self.block(i).macs(config.kernel_sizes[i], config.expand_ratios[i], self._positions[i])
             for i in self.space.active_blocks(config)
         )
         return stem + blocks + arch.widths[-1] * arch.num_classes
@@ -340,8 +342,8 @@ class ElasticCNN(nn.Module):
         before the width phase of progressive shrinking); the largest network's function is
         unchanged, smaller widths then keep the most important channels. Optimiser state of
         the moved weights is not moved: make a new optimiser after."""
-        for block in self.blocks:
-            block.sort_channels()  # type: ignore[operator]
+        for i in range(len(self.blocks)):
+            self.block(i).sort_channels()
 
 
 def elastic_network(
