@@ -34,6 +34,7 @@ from wattwise.ofa import (  # noqa: E402
 )
 from wattwise.protocol import LeverContext  # noqa: E402
 from wattwise.store import RunStore  # noqa: E402
+from wattwise.tracking._tracker import Tracker  # noqa: E402
 from wattwise.workloads import DataSplit, load_dataset  # noqa: E402
 
 #: Every phase, one epoch or stage each (the plan's shape, not its length, is under test).
@@ -197,3 +198,16 @@ def test_the_distillation_term_is_used(small: DataSplit) -> None:
     plain, plain_again, distilled = weights(0.0), weights(0.0), weights(1.0)
     assert all(torch.equal(a, b) for a, b in zip(plain, plain_again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(plain, distilled, strict=True))
+
+
+@pytest.mark.slow
+def test_inside_a_running_tracker_the_shrink_is_one_window(small: DataSplit) -> None:
+    plan = ShrinkPlan(largest_epochs=1, kernel_epochs=1, depth_epochs=(), width_epochs=())
+    with Tracker("outer", store=False) as tracker:
+        r = progressive_shrink(tiny(small), small, plan=plan, tracker=tracker, name="shrink")
+        assert tracker.running  # the caller's tracker is not stopped
+    assert tracker.result is not None and r.run is None and r.run_id == tracker.run_id
+    windows = {w.path: w for w in tracker.result.windows}
+    assert {"shrink", "shrink/largest", "shrink/kernel", "shrink/kernel/eval"} <= set(windows)
+    assert r.total_energy_j == pytest.approx(windows["shrink"].energy_j)
+    assert r.total_energy_j >= r.phase_energy_j > 0

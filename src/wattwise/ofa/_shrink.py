@@ -91,7 +91,12 @@ class _Trainer:
     epochs_done: int = 0
     teacher: nn.Module | None = None
 
-    def epoch(self, phase: PhasePlan, optimizer: torch.optim.Optimizer, sched: Any) -> float:
+    def epoch(
+        self,
+        phase: PhasePlan,
+        optimizer: torch.optim.Optimizer,
+        sched: torch.optim.lr_scheduler.LRScheduler,
+    ) -> float:
         """One epoch of ``phase``; the mean loss per sub-network trained."""
         self.net.train()
         teacher = self.teacher if phase.distill else None
