@@ -19,6 +19,7 @@ from wattwise.cli._common import EXIT_USAGE, NoteHandler, fail, set_quiet
 from wattwise.cli._demo import demo
 from wattwise.cli._infer import infer_app
 from wattwise.cli._meters import meters
+from wattwise.cli._ofa import ofa_app
 from wattwise.cli._report import report
 from wattwise.cli._run import run
 from wattwise.cli._runs import runs_app
@@ -105,6 +106,7 @@ app.command("train")(train)
 app.add_typer(study_app, name="study")
 app.add_typer(infer_app, name="infer")
 app.add_typer(sweep_app, name="sweep")
+app.add_typer(ofa_app, name="ofa")
 app.command("zoo")(zoo)
 
 

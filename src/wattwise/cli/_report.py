@@ -46,6 +46,8 @@ KIND_PACKAGES = {
     "sweep": "wattwise.search",
     "sweep-compare": "wattwise.search",
     "training": "wattwise.train",
+    "ofa-selection": "wattwise.ofa",
+    "ofa-measurements": "wattwise.ofa",
 }
 
 

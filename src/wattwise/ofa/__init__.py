@@ -7,26 +7,45 @@ deployment budget the best sub-network is *selected*, not trained, with its ener
 inference measured under the measurement protocol.
 """
 
+from wattwise.ofa._budget import BUDGET_FORMS, Budget, format_budget, parse_budget
 from wattwise.ofa._io import load_elastic, save_elastic
 from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
+from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
+from wattwise.ofa._select import SEARCHES, SELECT_PROTOCOL, select
+from wattwise.ofa._select_cache import CACHE_KIND
+from wattwise.ofa._select_pool import network_fingerprint, save_subnet
 from wattwise.ofa._shrink import progressive_shrink, step_subnets
 from wattwise.ofa._shrink_records import PhasePlan, PhaseResult, ShrinkPlan, ShrinkResult
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
 __all__ = [
+    "BUDGET_FORMS",
+    "CACHE_KIND",
+    "SEARCHES",
+    "SELECTION_KIND",
+    "SELECT_PROTOCOL",
+    "Budget",
+    "BudgetChoice",
+    "Candidate",
     "ElasticArch",
     "ElasticCNN",
     "ElasticNetwork",
     "ElasticSpace",
     "PhasePlan",
     "PhaseResult",
+    "Selection",
     "ShrinkPlan",
     "ShrinkResult",
     "SubnetCNN",
     "SubnetConfig",
     "elastic_network",
+    "format_budget",
     "load_elastic",
+    "network_fingerprint",
+    "parse_budget",
     "progressive_shrink",
     "save_elastic",
+    "save_subnet",
+    "select",
     "step_subnets",
 ]

@@ -1,0 +1,198 @@
+"""What a selection finds: every measured sub-network, and the one chosen per budget.
+
+A :class:`Selection` is stored as the results of an ``ofa-selection`` study; it loads back
+typed (:func:`wattwise._records.load_record`) and draws its energy/accuracy Pareto front in
+``wattwise report --study`` (:meth:`Selection.charts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from wattwise._pareto import pareto_mask
+from wattwise._records import ChartData, FrontData, Record
+from wattwise._units import format_energy
+from wattwise.ofa._budget import Budget
+from wattwise.ofa._space import SubnetConfig
+from wattwise.protocol import Summary
+
+__all__ = ["SELECTION_KIND", "BudgetChoice", "Candidate", "Selection"]
+
+#: The study kind a selection is stored as.
+SELECTION_KIND = "ofa-selection"
+
+
+@dataclass(frozen=True)
+class Candidate(Record):
+    """One sub-network: its validation accuracy and its energy per inference, measured.
+
+    Attributes:
+        key: the sub-network's name (:attr:`SubnetConfig.key` of its canonical config).
+        config: its config (canonical).
+        accuracy: share of the validation split it classifies right (0..1), no retraining.
+        energy_per_item_j: energy per inference over the protocol's repeats, in J (median
+            in the JSON, the repeats under ``energy_per_item_j_spread``).
+        latency_s: wall time of one forward pass of the measured batch over the repeats,
+            in s.
+        uncertainty_per_item_j: one-sigma uncertainty of the energy per inference (the
+            meters' own, over all repeats), in J.
+        source: where the energy comes from (``measured (rapl-powercap)``,
+            ``estimated (cpu-tdp-utilisation)``).
+        params: parameters of the exported sub-network (count).
+        run_id: the tracker run it was measured in.
+        cached: read back from the store (measured by an earlier selection), not
+            measured again now.
+    """
+
+    key: str
+    config: SubnetConfig
+    accuracy: float
+    energy_per_item_j: Summary = field(metadata={"spread": True})
+    latency_s: Summary = field(metadata={"spread": True})
+    uncertainty_per_item_j: float
+    source: str
+    params: int
+    run_id: str
+    cached: bool = False
+
+    derived: ClassVar[tuple[str, ...]] = ("latency_ms",)
+
+    @property
+    def latency_ms(self) -> float:
+        """Median wall time of one forward pass, in ms."""
+        return self.latency_s.median * 1e3
+
+    def fits(self, budget: Budget) -> bool:
+        """Whether the measured median fits ``budget``."""
+        return budget.allows(self.energy_per_item_j.median, self.latency_s.median)
+
+
+@dataclass(frozen=True)
+class BudgetChoice(Record):
+    """The sub-network chosen for one budget.
+
+    Attributes:
+        budget: the budget.
+        chosen: the most accurate measured sub-network within it, or None when none fits.
+        meets_budget: ``chosen`` fits the budget as measured (median of the repeats).
+        fitting: measured sub-networks within the budget.
+        note: why nothing was chosen, or what to keep in mind; empty otherwise.
+        export_path: where the chosen sub-network was written (``--export-dir``), or None.
+    """
+
+    budget: Budget
+    chosen: Candidate | None
+    meets_budget: bool
+    fitting: int
+    note: str = ""
+    export_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection(Record):
+    """The sub-networks chosen from one elastic network, one per budget, with no
+    retraining (Cai et al., "Once-for-All", ICLR 2020).
+
+    Attributes:
+        network: what the elastic network is (its builder's spec, or its class).
+        fingerprint: hash of its weights and space (the cache's key).
+        dataset: the dataset whose validation split gave the accuracies.
+        batch_size: inputs per measured forward pass.
+        device: where the sub-networks ran.
+        scope: ``machine`` or ``process``.
+        search: ``exhaustive`` or ``evolution``.
+        space_size: distinct sub-networks in the searched space.
+        max_measured: the most candidates one selection measures.
+        measured: candidates measured now.
+        cached: candidates read back from the store instead.
+        limit_reached: the search wanted more candidates than ``max_measured``.
+        seconds: wall time of the whole selection, in s.
+        measuring_seconds: wall time spent measuring energy (warm-up included), in s.
+        candidates: every candidate measured or read back, in the order they were met.
+        choices: one per budget, in the order given.
+        protocol: the measurement protocol (``Protocol.to_dict()``).
+        run_id: the tracker run of the measurements made now (None: all cached).
+        source: where the energy comes from (all candidates).
+        study_id: the stored study, or None.
+        notes: what the figures include and exclude.
+    """
+
+    network: str
+    fingerprint: str
+    dataset: str
+    batch_size: int
+    device: str
+    scope: str
+    search: str
+    space_size: int
+    max_measured: int
+    measured: int
+    cached: int
+    limit_reached: bool
+    seconds: float
+    measuring_seconds: float
+    candidates: tuple[Candidate, ...]
+    choices: tuple[BudgetChoice, ...]
+    protocol: dict[str, Any]
+    run_id: str | None
+    source: str
+    study_id: str | None = None
+    notes: tuple[str, ...] = ()
+
+    kind: ClassVar[str] = SELECTION_KIND
+    derived: ClassVar[tuple[str, ...]] = ("pareto_front", "all_met")
+
+    @property
+    def pareto_front(self) -> list[str]:
+        """Keys of the candidates no other beats on both energy and accuracy."""
+        energies = [c.energy_per_item_j.median for c in self.candidates]
+        mask = pareto_mask(energies, [c.accuracy for c in self.candidates])
+        return [c.key for c, on in zip(self.candidates, mask, strict=True) if on]
+
+    @property
+    def all_met(self) -> bool:
+        """Every budget got a sub-network that fits it as measured."""
+        return all(c.meets_budget for c in self.choices)
+
+    def choice(self, budget: Budget) -> BudgetChoice:
+        """The choice made for ``budget``.
+
+        Raises:
+            KeyError: that budget was not asked for.
+        """
+        for c in self.choices:
+            if c.budget == budget:
+                return c
+        raise KeyError(budget.text)
+
+    def charts(self) -> tuple[ChartData, ...]:
+        """Energy per inference against accuracy of every candidate, the chosen labelled."""
+        labels: dict[str, list[str]] = {}
+        for choice in self.choices:
+            if choice.chosen is not None:
+                labels.setdefault(choice.chosen.key, []).append(f"≤ {choice.budget.text}")
+        return (
+            FrontData(
+                tuple(", ".join(labels.get(c.key, [])) for c in self.candidates),
+                tuple(c.energy_per_item_j.median for c in self.candidates),
+                tuple(c.accuracy for c in self.candidates),
+                "energy per inference (J)",
+                "validation accuracy",
+                f"Energy per inference against validation accuracy of the "
+                f"{len(self.candidates)} sub-networks measured ({self.source}), with the "
+                "Pareto front; the chosen ones labelled by their budget.",
+            ),
+        )
+
+    def describe(self, choice: BudgetChoice) -> str:
+        """One line for a choice: what was chosen and its figures, or that nothing fits."""
+        c = choice.chosen
+        if c is None:
+            return f"{choice.budget.text}: no sub-network fits ({choice.note})"
+        figure = (
+            format_energy(c.energy_per_item_j.median)
+            if choice.budget.metric == "energy"
+            else f"{c.latency_ms:.3g} ms"
+        )
+        return f"{choice.budget.text}: {c.key}, accuracy {c.accuracy:.4f}, {figure} measured"

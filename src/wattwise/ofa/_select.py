@@ -1,0 +1,363 @@
+"""Selection: the best sub-network of a trained elastic network for each deployment budget.
+
+Once-for-All (Cai et al., ICLR 2020) trains one network and *specialises* it per target
+without retraining: for each budget, search the space for the most accurate sub-network
+that fits. Here every candidate is exported (:meth:`ElasticNetwork.export`), its accuracy
+is measured on the held-out validation split, and its energy per inference and latency are
+**measured** under the measurement protocol (:func:`wattwise.protocol.measure`, each repeat
+a tracker window) on one fixed batch of validation inputs, never guessed from a model.
+
+Measuring costs energy and time, so the number of candidates measured per selection is
+bounded (``max_measured``, said in the result), candidates are shared by every budget, and
+a candidate measured before under the same conditions is read back from the store
+(:mod:`wattwise.ofa._select_cache`) instead of measured again.
+
+Search: ``exhaustive`` measures every sub-network of a small space; ``evolution`` is the
+paper's evolutionary search (population, mutation, crossover from
+:class:`~wattwise.ofa.ElasticSpace`), keeping only candidates within the budget as
+measured and maximising accuracy; ``auto`` is exhaustive when the space fits in
+``max_measured``.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from wattwise._errors import ConfigError
+from wattwise._records import Provenance
+from wattwise._units import format_energy
+from wattwise.ofa._budget import Budget, parse_budget
+from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
+from wattwise.ofa._select_cache import cache_study_id
+from wattwise.ofa._select_pool import CandidatePool, SelectInputs, network_fingerprint, save_subnet
+from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
+from wattwise.protocol import LeverContext, Protocol, study_session
+from wattwise.train import resolve_device
+
+if TYPE_CHECKING:
+    from wattwise.workloads import DataSplit
+
+__all__ = ["SEARCHES", "SELECT_PROTOCOL", "select"]
+
+#: The searches :func:`select` knows.
+SEARCHES = ("auto", "exhaustive", "evolution")
+
+#: The default protocol of a selection: per candidate two warm-up passes, then three
+#: windows of at least 0.2 s and 3 passes each.
+SELECT_PROTOCOL = Protocol(repeats=3, warmup=2, min_time_s=0.2, min_calls=3)
+
+_EVAL_BATCH = 256
+
+
+def _rank(budget: Budget) -> Callable[[Candidate], tuple[int, float, float]]:
+    """Best first (sort descending): fitting ones by accuracy, then by less energy; the
+    others by how close they come to the budget."""
+
+    def key(c: Candidate) -> tuple[int, float, float]:
+        value = c.energy_per_item_j.median if budget.metric == "energy" else c.latency_s.median
+        if c.fits(budget):
+            return (1, c.accuracy, -value)
+        return (0, -value, c.accuracy)
+
+    return key
+
+
+def _evolve(
+    space: ElasticSpace,
+    budget: Budget,
+    pool: CandidatePool,
+    rng: random.Random,
+    *,
+    population: int,
+    generations: int,
+    mutate_prob: float,
+) -> None:
+    """The evolutionary search of one budget (its candidates land in the pool)."""
+    first = [space.largest(), space.smallest()]
+    pop = pool.get(first + [space.sample(rng) for _ in range(population - len(first))])
+    n_parents = max(2, population // 4)
+    for _ in range(generations):
+        if not pop:
+            return
+        parents = sorted(pop, key=_rank(budget), reverse=True)[:n_parents]
+        children: list[SubnetConfig] = []
+        while len(children) < population - len(parents):
+            if len(parents) < 2 or rng.random() < 0.5:
+                children.append(space.mutate(rng.choice(parents).config, rng, mutate_prob))
+            else:
+                a, b = rng.sample(parents, 2)
+                children.append(space.crossover(a.config, b.config, rng))
+        pop = parents + [c for c in pool.get(children) if c not in parents]
+
+
+def _choose(budget: Budget, candidates: list[Candidate]) -> BudgetChoice:
+    fitting = [c for c in candidates if c.fits(budget)]
+    if fitting:
+        best = max(fitting, key=_rank(budget))
+        return BudgetChoice(budget, best, True, len(fitting))
+    if not candidates:
+        return BudgetChoice(budget, None, False, 0, "no candidate was measured")
+    if budget.metric == "energy":
+        low = min(candidates, key=lambda c: c.energy_per_item_j.median)
+        figure = f"{format_energy(low.energy_per_item_j.median)} per inference"
+    else:
+        low = min(candidates, key=lambda c: c.latency_s.median)
+        figure = f"{low.latency_ms:.3g} ms"
+    note = (
+        f"the least demanding of the {len(candidates)} measured, {low.key}, needs {figure} "
+        f"against {budget.text}"
+    )
+    return BudgetChoice(budget, None, False, 0, note)
+
+
+def _check(
+    search: str,
+    space: ElasticSpace,
+    *,
+    batch_size: int,
+    population: int,
+    generations: int,
+    mutate_prob: float,
+    max_measured: int,
+) -> str:
+    """The search to run (``auto`` resolved), after checking the numbers."""
+    if search not in SEARCHES:
+        raise ConfigError(f"unknown search {search!r} (use {', '.join(SEARCHES)})")
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    if population < 2 or generations < 0:
+        raise ConfigError(
+            f"the population must be >= 2 and generations >= 0, got {population} and {generations}"
+        )
+    if not 0.0 <= mutate_prob <= 1.0:
+        raise ConfigError(f"the mutation probability must be in [0, 1], got {mutate_prob}")
+    if max_measured < 1:
+        raise ConfigError(f"max_measured must be >= 1 candidate, got {max_measured}")
+    size = space.size()
+    if search == "auto":
+        return "exhaustive" if size <= max_measured else "evolution"
+    if search == "exhaustive" and size > max_measured:
+        raise ConfigError(
+            f"the space holds {size} sub-networks, more than the {max_measured} a selection "
+            "may measure: use the evolution search or raise the bound"
+        )
+    return search
+
+
+def select(
+    net: ElasticNetwork,
+    data: DataSplit,
+    budgets: Sequence[Budget | str],
+    *,
+    context: LeverContext | None = None,
+    protocol: Protocol | None = None,
+    batch_size: int = 1,
+    search: str = "auto",
+    population: int = 16,
+    generations: int = 6,
+    mutate_prob: float = 0.2,
+    max_measured: int = 64,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    space: ElasticSpace | None = None,
+    network: str | None = None,
+    meters_label: str | None = None,
+    export_dir: Path | None = None,
+    name: str | None = None,
+) -> Selection:
+    """For each budget, the most accurate sub-network of ``net`` whose energy per
+    inference (or latency) fits it as measured.
+
+    Args:
+        net: a trained elastic network (also an ``nn.Module``).
+        data: the dataset; accuracy is measured on its validation split.
+        budgets: the budgets (:class:`Budget` or text such as ``50uJ``, ``2ms``).
+        context: meters, store, scope and progress (None: ``LeverContext()``); the
+            selection is stored as an ``ofa-selection`` study, the measured candidates in
+            the cache, unless the store is False.
+        protocol: how each candidate is measured (None: :data:`SELECT_PROTOCOL`).
+        batch_size: inputs per measured forward pass (energy per inference is per input).
+        search: ``auto``, ``exhaustive`` or ``evolution``.
+        population: candidates per generation of the evolution.
+        generations: generations of the evolution (per budget).
+        mutate_prob: the chance each choice is redrawn by a mutation.
+        max_measured: the most candidates this selection measures (cached ones are free).
+        seed: seed of the evolution.
+        device: where the sub-networks run (``cpu``, ``cuda``, ``cuda:N``, ``auto``).
+        space: search this space (a restriction of ``net.space``; None: all of it).
+        network: how to name the network (None: its class).
+        meters_label: what names the meters in the cache's key (None: ``auto``, or the
+            class names of the context's meters).
+        export_dir: write each chosen sub-network there (:func:`save_subnet`), only when
+            every budget was met.
+        name: the study's name.
+
+    Raises:
+        ConfigError: no budgets, a bad budget or search setting, a network that is not a
+            module, a space that is not the network's, a device that is not here.
+    """
+    started = time.perf_counter()
+    wanted = [b if isinstance(b, Budget) else parse_budget(b) for b in budgets]
+    if not wanted:
+        raise ConfigError("give at least one budget (50uJ, 2ms)")
+    if not isinstance(net, nn.Module) or not isinstance(net, ElasticNetwork):
+        raise ConfigError("select() needs an elastic network module (see ofa.elastic_network)")
+    space = space or net.space
+    if space.stages != net.space.stages or space.max_depth != net.space.max_depth:
+        raise ConfigError("the space to search is not a restriction of the network's")
+    protocol = protocol or SELECT_PROTOCOL
+    search = _check(
+        search, space, batch_size=batch_size, population=population, generations=generations,
+        mutate_prob=mutate_prob, max_measured=max_measured,
+    )  # fmt: skip
+    context = context or LeverContext()
+    dev = resolve_device(device)
+    net.to(dev)
+    inputs = SelectInputs.of(data, batch_size, dev)
+    label = network or type(net).__name__
+    key = _conditions(net, data, batch_size, dev, context, protocol, meters_label)
+    params = {
+        "network": label,
+        "budgets": [b.text for b in wanted],
+        "search": search,
+        "population": population,
+        "generations": generations,
+        "max_measured": max_measured,
+        "seed": seed,
+        **{k: v for k, v in key.items() if k != "protocol"},
+    }
+    with study_session(
+        context, kind=SELECTION_KIND, name=name or f"ofa select {label}", params=params
+    ) as session:
+        pool = CandidatePool(
+            net, inputs, protocol=protocol, device=dev, limit=max_measured, session=session,
+            cache=(cache_study_id(key), key), run_name=f"ofa select {label}",
+        )  # fmt: skip
+        session.begin(space.size() if search == "exhaustive" else max_measured)
+        try:
+            if search == "exhaustive":
+                pool.get(list(space.enumerate()))
+            else:
+                rng = random.Random(seed)
+                for budget in wanted:
+                    _evolve(
+                        space, budget, pool, rng, population=population,
+                        generations=generations, mutate_prob=mutate_prob,
+                    )  # fmt: skip
+        finally:
+            run_id = pool.close()
+        if run_id is not None:
+            session.link(run_id, "measurements")
+        choices = [_choose(b, list(pool.known.values())) for b in wanted]
+        if export_dir is not None and all(c.meets_budget for c in choices):
+            choices = [_export(net, c, export_dir, inputs.batch) for c in choices]
+        selection = _selection(
+            pool, choices, label=label, key=key, search=search, space=space,
+            protocol=protocol, run_id=run_id, study_id=session.study_id if session.stored else None,
+            seconds=time.perf_counter() - started,
+        )  # fmt: skip
+        session.finish(selection.to_dict())
+    return selection
+
+
+def _selection(
+    pool: CandidatePool,
+    choices: list[BudgetChoice],
+    *,
+    label: str,
+    key: dict[str, Any],
+    search: str,
+    space: ElasticSpace,
+    protocol: Protocol,
+    run_id: str | None,
+    study_id: str | None,
+    seconds: float,
+) -> Selection:
+    candidates = list(pool.known.values())
+    return Selection(
+        network=label,
+        fingerprint=key["fingerprint"],
+        dataset=key["dataset"],
+        batch_size=key["batch_size"],
+        device=key["device"],
+        scope=key["scope"],
+        search=search,
+        space_size=space.size(),
+        max_measured=pool.limit,
+        measured=pool.measured,
+        cached=pool.cached,
+        limit_reached=pool.limit_reached,
+        seconds=seconds,
+        measuring_seconds=pool.measuring_s,
+        candidates=tuple(candidates),
+        choices=tuple(choices),
+        protocol=protocol.to_dict(),
+        run_id=run_id,
+        source=str(Provenance.combine(c.source for c in candidates)),
+        study_id=study_id,
+        notes=_notes(pool, key["batch_size"]),
+    )
+
+
+def _conditions(
+    net: nn.Module,
+    data: DataSplit,
+    batch_size: int,
+    dev: torch.device,
+    context: LeverContext,
+    protocol: Protocol,
+    meters_label: str | None,
+) -> dict[str, Any]:
+    """What a measurement depends on: the cache's key."""
+    if meters_label is None:
+        made = context.meters() if context.meters is not None else None
+        meters_label = "auto" if made is None else ",".join(type(m).__name__ for m in made)
+    assert isinstance(net, ElasticNetwork)
+    return {
+        "fingerprint": network_fingerprint(net, net.space),
+        "dataset": data.name,
+        "batch_size": batch_size,
+        "device": str(dev),
+        "scope": str(context.scope.value),
+        "meters": meters_label,
+        "host": socket.gethostname(),
+        "protocol": protocol.to_dict(),
+    }
+
+
+def _export(
+    net: ElasticNetwork, choice: BudgetChoice, export_dir: Path, example: torch.Tensor
+) -> BudgetChoice:
+    assert choice.chosen is not None
+    stem = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in choice.budget.text)
+    module = net.export(choice.chosen.config)
+    path = save_subnet(module, example, export_dir / f"subnet-{stem}.pt2")
+    return replace(choice, export_path=str(path))
+
+
+def _notes(pool: CandidatePool, batch_size: int) -> tuple[str, ...]:
+    notes = [
+        f"energy per inference: measured on one fixed batch of {batch_size} validation "
+        "input(s), median of the protocol's repeats; a budget is met when that median fits",
+        "accuracy: the exported sub-network on the whole validation split, no retraining",
+    ]
+    if pool.cached:
+        notes.append(
+            f"{pool.cached} candidate(s) read back from the store (measured before under the "
+            "same network, inputs, meters, scope, device and protocol)"
+        )
+    if pool.limit_reached:
+        notes.append(
+            f"the search met more candidates than the {pool.limit} a selection measures: "
+            "the rest were not measured (raise max_measured to search further)"
+        )
+    return tuple(notes)
