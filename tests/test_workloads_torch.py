@@ -58,6 +58,21 @@ def test_class_subsets_keep_labels_and_validation_images_of_shared_classes() -> 
     assert torch.equal(odd.val.tensors[0][odd.val.tensors[1] == 0], x9)
 
 
+@pytest.mark.parametrize("spec", ["digits", "synthetic:samples=400", "mnist1d:train=400,val=200"])
+def test_a_class_subset_never_trains_on_the_full_sets_validation_items(spec: str) -> None:
+    # Transfer learning pre-trains on 0-7 and validates on 0-9: the subset's training items
+    # must all be training items of the full set (the split is made before the filter).
+    full = load_dataset(spec)
+    sub = load_dataset(spec, classes=tuple(range(8)))
+
+    def rows(ds: torch.utils.data.TensorDataset) -> set[bytes]:
+        return {x.numpy().tobytes() for x in ds.tensors[0]}
+
+    sub_train, full_train, full_val = rows(sub.train), rows(full.train), rows(full.val)
+    assert sub_train and sub_train <= full_train
+    assert not sub_train & full_val
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("0-7", tuple(range(8))), ("0,2,5", (0, 2, 5)), ("0-2,8", (0, 1, 2, 8)), ("4", (4,))],
