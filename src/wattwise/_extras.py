@@ -26,6 +26,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "lightning": ("lightning",),
     "keras": ("keras",),
     "hf": ("transformers", "accelerate"),
+    "snn": ("snntorch",),
 }
 # The main job: training and every lever, the search included.
 EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
@@ -33,6 +34,7 @@ EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
 #: What a person calls each module.
 _DISPLAY = {
     "torch": "PyTorch",
+    "snntorch": "snntorch",
     "torchvision": "torchvision",
     "sklearn": "scikit-learn",
     "scipy": "SciPy",
