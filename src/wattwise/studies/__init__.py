@@ -14,6 +14,10 @@ others measured in the same study.
   compared.
 * :func:`study_environments` -- threads, batch size, precision and device: the cheapest
   setting that keeps the baseline's accuracy; on a GPU, whether it is oversized.
+* :func:`study_snn` -- spiking networks (snntorch, the ``snn`` extra) at a few time steps
+  against the ANN of the same shape: operation-count energy (estimated, Horowitz ISSCC
+  2014, 45 nm; :func:`count_ops`, :func:`price_ops`) beside the tracker's energy, and the
+  firing rate where they cross.
 """
 
 from wattwise._extras import require as _require
@@ -35,6 +39,18 @@ from wattwise.studies._environments import study_environments
 from wattwise.studies._gpu_fit import assess_gpu, summarize_gpu
 from wattwise.studies._layers import auto_variants, study_layers
 from wattwise.studies._method import StudyMethod
+from wattwise.studies._opcount import (
+    OPCOUNT_SOURCE,
+    PRICES,
+    LayerOps,
+    NeuronOps,
+    OpCount,
+    OpEnergy,
+    Prices,
+    count_ops,
+    crossover_rate,
+    price_ops,
+)
 from wattwise.studies._precision import PRECISIONS
 from wattwise.studies._profile import StepProfile, profile_steps
 from wattwise.studies._records import (
@@ -54,26 +70,43 @@ from wattwise.studies._records import (
     VariantResult,
     Versus,
 )
+from wattwise.studies._snn import study_snn
+from wattwise.studies._snn_net import SNN_MODELS, SnnSpec, SpikingNet, build_snn, parse_snn_spec
+from wattwise.studies._snn_records import CAUTION, Crossover, SnnStudy, SnnVariant
 
 __all__ = [
+    "CAUTION",
     "LAYER_TYPES",
+    "OPCOUNT_SOURCE",
     "PRECISIONS",
+    "PRICES",
     "RESULTS_SCHEMA_VERSION",
+    "SNN_MODELS",
     "TESTS",
     "ArchitectureStudy",
     "Comparison",
+    "Crossover",
     "EnvironmentResult",
     "EnvironmentStudy",
     "GpuFit",
     "GpuUsage",
+    "LayerOps",
     "LayerRow",
     "LayerStudy",
     "ModelCost",
     "ModelResult",
     "ModuleCost",
+    "NeuronOps",
+    "OpCount",
+    "OpEnergy",
+    "Prices",
     "RepeatedRuns",
     "Saving",
     "Setting",
+    "SnnSpec",
+    "SnnStudy",
+    "SnnVariant",
+    "SpikingNet",
     "StepProfile",
     "StudyMethod",
     "Summary",
@@ -82,15 +115,21 @@ __all__ = [
     "Versus",
     "assess_gpu",
     "auto_variants",
+    "build_snn",
     "compare",
     "count_costs",
+    "count_ops",
+    "crossover_rate",
     "layer_type",
     "min_p_value",
     "pareto_mask",
+    "parse_snn_spec",
+    "price_ops",
     "profile_steps",
     "study_architectures",
     "study_environments",
     "study_layers",
+    "study_snn",
     "summarize",
     "summarize_gpu",
 ]

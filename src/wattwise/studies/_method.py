@@ -229,6 +229,7 @@ def run_trials(
     *,
     around_run: Callable[[TrainConfig], Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    builder: Callable[[TrainConfig, DataSplit], nn.Module] | None = None,
 ) -> dict[str, RepeatedRuns]:
     """Train every configuration ``method.repeats`` times in the protocol's order and with
     its cool-down (:func:`~wattwise.protocol.schedule`), each run tracked, stored and linked.
@@ -242,6 +243,8 @@ def run_trials(
         around_run: a context-manager factory entered around each measured run (GPU
             monitoring); its ``__exit__`` result is ignored.
         sleep: how the cool-down sleeps.
+        builder: makes a configuration's model (default: its model spec, built by
+            :func:`~wattwise.workloads.build_model` in its precision).
 
     Returns:
         The runs of each configuration, by label, in the order of ``configs``. (The caller
@@ -252,15 +255,16 @@ def run_trials(
         raise ConfigError("two configurations of a study have the same label")
     trials: dict[str, list[Trial]] = {label: [] for label in by_label}
     warm = method.protocol.warmup
+    make = builder or build
     for r, label in schedule(list(by_label), method.protocol, sleep=sleep):
         config = by_label[label]
         seed = method.protocol.seed_of(r)
         with threads_set(config.threads):
             if not trials[label] and warm > 0:  # before its first measured run
                 seed_everything(seed)
-                warm_up(build(config, data), data, config, warm)
+                warm_up(make(config, data), data, config, warm)
             seed_everything(seed)
-            model = build(config, data)
+            model = make(config, data)
             with around_run(config) if around_run is not None else nullcontext():
                 result = fit(
                     model,

@@ -161,7 +161,7 @@ class SpikingNet(nn.Module):
                 raise ConfigError(
                     f"snn-cnn1d takes sequences (C, L), not inputs of shape {input_shape}"
                 )
-            c, length = input_shape
+            c = input_shape[0]
             for _ in range(spec.depth):
                 layers.append(nn.Conv1d(c, spec.width, 5, padding=2))
                 c = spec.width
@@ -183,8 +183,8 @@ class SpikingNet(nn.Module):
         """Logits ``N x classes``: the output membrane's mean, or the output spike count."""
         if self.spec.family == "mlp":
             x = x.flatten(1)
-        mems = [lif.init_leaky() for lif in self.lifs]
-        mem_out = self.out.init_leaky()
+        mems = [torch.zeros(()) for _ in self.lifs]  # snntorch broadcasts a scalar state
+        mem_out = torch.zeros(())
         total = torch.zeros((), device=x.device)
         for _ in range(self.spec.steps):
             h = self._encode(x)
