@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests._cli import one_error_line, wattwise
 from torch import nn
 
-from tests._cli import one_error_line, wattwise
 from wattwise._errors import ConfigError
 from wattwise._records.charts import BarData, FrontData
 from wattwise.protocol import LeverContext
