@@ -226,7 +226,9 @@ def test_cli_study_snn_end_to_end(child_env: dict[str, str], tmp_path: Path) -> 
     assert [v["label"] for v in data["variants"]] == ["ann", "snn T=2"]
     assert data["op_source"] == OPCOUNT_SOURCE
     report = tmp_path / "report.html"
-    proc = wattwise(child_env, "report", "--study", data["study_id"], "--out", str(report))
+    proc = wattwise(
+        child_env, "report", "--study", data["study_id"], "--store", store, "--out", str(report)
+    )
     assert proc.returncode == 0, proc.stderr
     assert "snn T=2" in report.read_text()
 
