@@ -12,7 +12,7 @@ No goal: the ratios are the finding.
 Measured in process scope with one PyTorch thread (the machine is shared).
 
 Run:  python benchmarks/bench_snn.py [--dataset digits] [--steps 2,4,8] [--width 128]
-      [--epochs 15] [--repeats 3] [--json FILE]
+      [--coding rate|direct] [--epochs 15] [--repeats 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--steps", default="2,4,8")
     parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--coding", default="rate", choices=("rate", "direct"))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
@@ -70,13 +71,15 @@ def main() -> None:
         load_dataset(args.dataset),
         steps=[int(t) for t in args.steps.split(",")],
         width=args.width,
+        coding=args.coding,
         epochs=args.epochs,
         method=StudyMethod.of(repeats=args.repeats),
         context=LeverContext(store=False, scope=Scope.PROCESS),
     )
     rows = _rows(study)
     source = study.variants[0].inference.total.source
-    print(f"snn study on {args.dataset}: width {args.width}, {args.epochs} epochs, ", end="")
+    print(f"snn study on {args.dataset}: {args.coding} coding, width {args.width}, ", end="")
+    print(f"{args.epochs} epochs, ", end="")
     print(f"{args.repeats} repeats, one thread, process scope")
     print(f"  machine: {platform.processor() or platform.machine()}, torch {torch.__version__}")
     print(f"  op-count: {study.op_source}; {study.memory_model}")
