@@ -4,6 +4,8 @@ study and its record, and ``wattwise study snn``."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from tests._cli import one_error_line, wattwise
 from torch import nn
 
 from wattwise._errors import ConfigError
+from wattwise._extras import MissingExtra
 from wattwise._records.charts import BarData, FrontData
 from wattwise.protocol import LeverContext
 from wattwise.store import RunStore
@@ -252,3 +255,31 @@ def test_cli_bad_input_is_one_line(
     assert proc.returncode == 2
     assert says in one_error_line(proc)
     assert not Path(store).exists() or "snn" not in Path(store).read_bytes().decode("latin-1")
+
+
+def test_without_snntorch_building_an_snn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "snntorch", None)  # type: ignore[arg-type]
+    with pytest.raises(MissingExtra, match=r"pip install 'wattwise\[snn\]'"):
+        build_snn("snn-mlp", input_shape=(4,), num_classes=2)
+
+
+def test_cli_without_snntorch_is_one_line_naming_the_extra(
+    child_env: dict[str, str], tmp_path: Path
+) -> None:
+    code = (
+        "import sys\nsys.modules['snntorch'] = None\n"
+        "sys.argv = ['wattwise', 'study', 'snn', '--epochs', '1', '--store', sys.argv[1]]\n"
+        "from wattwise.cli import main\nmain()\n"
+    )
+    store = tmp_path / "runs.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(store)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    line = one_error_line(proc)
+    assert line == "error: wattwise study snn needs snntorch: pip install 'wattwise[snn]'"
+    assert not store.exists()
