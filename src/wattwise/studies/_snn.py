@@ -6,6 +6,7 @@ running each in PyTorch here, side by side, and where their operation-count ener
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from wattwise.protocol import (
 from wattwise.studies._method import Budget, StudyMethod, TrainConfig, method_notes, run_trials
 from wattwise.studies._opcount import PRICES, SRAM_8KB_64BIT_PJ, OpCount, count_ops, price_ops
 from wattwise.studies._opcount import crossover_rate as _crossover
+from wattwise.studies._records import RepeatedRuns
 from wattwise.studies._snn_net import SnnSpec, build_snn, is_neuron
 from wattwise.studies._snn_records import Crossover, SnnStudy, SnnVariant
 from wattwise.train import resolve_device
@@ -97,17 +99,13 @@ def study_snn(
     """
     method = method or StudyMethod()
     context = context or LeverContext()
-    ts = list(dict.fromkeys(int(t) for t in steps))
-    if not ts or min(ts) < 1 or len(ts) != len(list(steps)):
-        raise ConfigError("give distinct time steps T >= 1, e.g. 2,4,8")
     if epochs < 1 or batch_size < 1 or count_items < 1 or infer_batch < 1:
         raise ConfigError("epochs, batch size, counted items and inference batch must be >= 1")
-    specs = {f"snn T={t}": SnnSpec(family, t, width, depth, coding, readout, beta) for t in ts}
-    ann_spec = next(iter(specs.values())).ann_spec
     lo, hi = _input_range(data)
-    build_model(ann_spec, input_shape=data.input_shape, num_classes=data.num_classes)
-    for s in specs.values():  # every model is built once before training: fail at once
-        build_snn(s, input_shape=data.input_shape, num_classes=data.num_classes, lo=lo, hi=hi)
+    base = SnnSpec(family, 1, width, depth, coding, readout, beta)
+    specs = _specs(data, steps, base, lo, hi)
+    ts = [s.steps for s in specs.values()]
+    ann_spec = next(iter(specs.values())).ann_spec
     dev = str(resolve_device(device))
     configs = [TrainConfig("ann", ann_spec, batch_size, dev, threads)]
     configs += [TrainConfig(label, s.spec, batch_size, dev, threads) for label, s in specs.items()]
@@ -126,13 +124,8 @@ def study_snn(
     budget = Budget(epochs, (), lr, "adam")
     settings: dict[str, Any] = {
         **budget.to_dict(),
+        **asdict(base),
         "steps": ts,
-        "family": family,
-        "width": width,
-        "depth": depth,
-        "coding": coding,
-        "readout": readout,
-        "beta": beta,
         "rate_range": [lo, hi],
         "batch_size": batch_size,
         "device": dev,
@@ -152,27 +145,11 @@ def study_snn(
     ) as session:
         session.begin(len(configs) * method.repeats)
         runs = run_trials(session, method, configs, data, budget, builder=builder)
-        models = {label: m.cpu().eval() for label, m in trained.items()}
-        torch.manual_seed(method.seed)
-        counts = {
-            c.label: count_ops(
-                models[c.label], x_val, spiking=c.label in specs, is_neuron=is_neuron
-            )
-            for c in configs
-        }
-        inference = _measure_inference(session, models, x_val[:infer_batch], method, infer_window_s)
-        variants = tuple(
-            SnnVariant(
-                label=c.label,
-                model=c.model,
-                spiking=c.label in specs,
-                steps=specs[c.label].steps if c.label in specs else 1,
-                runs=runs[c.label],
-                ops=counts[c.label],
-                op_energy=tuple(price_ops(counts[c.label], p, memory=memory) for p in PRICES),
-                inference=inference[c.label],
-            )
-            for c in configs
+        variants = _evaluate(
+            _Evaluation(session, specs, method, memory, x_val, infer_batch, infer_window_s),
+            configs,
+            runs,
+            trained,
         )
         study = SnnStudy(
             study_id=session.study_id,
@@ -188,6 +165,68 @@ def study_snn(
         )
         session.finish(study.to_dict())
     return study
+
+
+def _specs(
+    data: DataSplit, steps: Sequence[int], base: SnnSpec, lo: float, hi: float
+) -> dict[str, SnnSpec]:
+    """The SNN of each T, by label; every model (the ANN too) built once, so a bad
+    setting fails before anything trains."""
+    ts = list(dict.fromkeys(int(t) for t in steps))
+    if not ts or min(ts) < 1 or len(ts) != len(list(steps)):
+        raise ConfigError("give distinct time steps T >= 1, e.g. 2,4,8")
+    specs = {f"snn T={t}": replace(base, steps=t) for t in ts}
+    shape, k = data.input_shape, data.num_classes
+    build_model(base.ann_spec, input_shape=shape, num_classes=k)
+    for s in specs.values():
+        build_snn(s, input_shape=shape, num_classes=k, lo=lo, hi=hi)
+    return specs
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """How the trained networks are counted, priced and measured."""
+
+    session: StudySession
+    specs: dict[str, SnnSpec]
+    method: StudyMethod
+    memory: bool
+    x_val: torch.Tensor
+    infer_batch: int
+    window_s: float
+
+
+def _evaluate(
+    how: _Evaluation,
+    configs: Sequence[TrainConfig],
+    runs: dict[str, RepeatedRuns],
+    trained: dict[str, nn.Module],
+) -> tuple[SnnVariant, ...]:
+    """Each trained network's operation counts and prices, and its measured inference."""
+    specs = how.specs
+    models = {label: m.cpu().eval() for label, m in trained.items()}
+    torch.manual_seed(how.method.seed)  # the rate coding's spikes
+    counts = {
+        c.label: count_ops(
+            models[c.label], how.x_val, spiking=c.label in specs, is_neuron=is_neuron
+        )
+        for c in configs
+    }
+    x = how.x_val[: how.infer_batch]
+    inference = _measure_inference(how.session, models, x, how.method, how.window_s)
+    return tuple(
+        SnnVariant(
+            label=c.label,
+            model=c.model,
+            spiking=c.label in specs,
+            steps=specs[c.label].steps if c.label in specs else 1,
+            runs=runs[c.label],
+            ops=counts[c.label],
+            op_energy=tuple(price_ops(counts[c.label], p, memory=how.memory) for p in PRICES),
+            inference=inference[c.label],
+        )
+        for c in configs
+    )
 
 
 def _input_range(data: DataSplit) -> tuple[float, float]:
