@@ -26,6 +26,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "lightning": ("lightning",),
     "keras": ("keras",),
     "hf": ("transformers", "accelerate"),
+    "keypoints": ("mediapipe",),
 }
 # The main job: training and every lever, the search included.
 EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
@@ -47,6 +48,7 @@ _DISPLAY = {
     "keras": "Keras",
     "transformers": "Transformers",
     "accelerate": "Accelerate",
+    "mediapipe": "MediaPipe",
 }
 
 

@@ -12,6 +12,9 @@ others measured in the same study.
 * :func:`study_layers` -- per-module FLOPs, parameters and profiled time share of training
   steps, with the measured energy attributed by time share; smaller variants trained and
   compared.
+* :func:`study_keypoints` -- the sAIn pattern: a lean network on hand keypoints against a
+  CNN on the frames, both trained to the same accuracy; training and inference energy,
+  with the keypoint extraction when a MediaPipe landmarker model is given.
 * :func:`study_environments` -- threads, batch size, precision and device: the cheapest
   setting that keeps the baseline's accuracy; on a GPU, whether it is oversized.
 """
@@ -33,6 +36,8 @@ from wattwise.studies._architectures import study_architectures
 from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type
 from wattwise.studies._environments import study_environments
 from wattwise.studies._gpu_fit import assess_gpu, summarize_gpu
+from wattwise.studies._keypoint_records import Extraction, KeypointStudy, PipelineResult
+from wattwise.studies._keypoints import study_keypoints
 from wattwise.studies._layers import auto_variants, study_layers
 from wattwise.studies._method import StudyMethod
 from wattwise.studies._precision import PRECISIONS
@@ -64,13 +69,16 @@ __all__ = [
     "Comparison",
     "EnvironmentResult",
     "EnvironmentStudy",
+    "Extraction",
     "GpuFit",
     "GpuUsage",
+    "KeypointStudy",
     "LayerRow",
     "LayerStudy",
     "ModelCost",
     "ModelResult",
     "ModuleCost",
+    "PipelineResult",
     "RepeatedRuns",
     "Saving",
     "Setting",
@@ -90,6 +98,7 @@ __all__ = [
     "profile_steps",
     "study_architectures",
     "study_environments",
+    "study_keypoints",
     "study_layers",
     "summarize",
     "summarize_gpu",
