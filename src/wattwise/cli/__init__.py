@@ -13,6 +13,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperOption
 
+import wattwise.cli._study_keypoints  # noqa: F401 - registers `wattwise study keypoints`
 from wattwise._errors import WattwiseError
 from wattwise.cli._carbon import carbon_app
 from wattwise.cli._common import EXIT_USAGE, NoteHandler, fail, set_quiet

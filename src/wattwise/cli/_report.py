@@ -40,6 +40,7 @@ KIND_PACKAGES = {
     "architectures": "wattwise.studies",
     "layers": "wattwise.studies",
     "environments": "wattwise.studies",
+    "keypoints": "wattwise.studies",
     "batching": "wattwise.infer",
     "quantization": "wattwise.infer",
     "zoo": "wattwise.infer",
