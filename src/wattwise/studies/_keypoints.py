@@ -272,19 +272,7 @@ def study_keypoints(
             inference, accuracy, extraction = _measure_inference(
                 session, method, models, data, inference_batch, dev, path, frames
             )
-        pipelines = {
-            label: PipelineResult(
-                label=label,
-                model=configs[label].model,
-                dataset=data[label].name,
-                params=params[label],
-                runs=runs[label],
-                reached_target=sum(t.val_accuracy >= target_accuracy for t in runs[label].trials),
-                inference=inference[label],
-                inference_accuracy=accuracy[label],
-            )
-            for label in configs
-        }
+        pipelines = _pipelines(configs, data, params, runs, inference, accuracy, target_accuracy)
         notes = method_notes(method, context.scope, session.sources)
         study = KeypointStudy(
             study_id=session.study_id,
@@ -302,6 +290,31 @@ def study_keypoints(
         )
         session.finish(study.to_dict())
     return study
+
+
+def _pipelines(
+    configs: dict[str, TrainConfig],
+    data: dict[str, DataSplit],
+    params: dict[str, int],
+    runs: dict[str, RepeatedRuns],
+    inference: dict[str, Repeated],
+    accuracy: dict[str, float],
+    target: float,
+) -> dict[str, PipelineResult]:
+    """Each pipeline's result, by label."""
+    return {
+        label: PipelineResult(
+            label=label,
+            model=configs[label].model,
+            dataset=data[label].name,
+            params=params[label],
+            runs=runs[label],
+            reached_target=sum(t.val_accuracy >= target for t in runs[label].trials),
+            inference=inference[label],
+            inference_accuracy=accuracy[label],
+        )
+        for label in configs
+    }
 
 
 def _target_notes(pipelines: Any, target: float, cap: int) -> list[str]:

@@ -178,7 +178,31 @@ class CNN1D(nn.Module):
         return out
 
 
-class GRU(nn.Module):
+class _Recurrent(nn.Module):
+    """A recurrent layer reading the sequence one step at a time (the ``C`` values of each
+    step as its input), its last hidden state into a linear head."""
+
+    def __init__(
+        self,
+        cell: type[nn.GRU] | type[nn.LSTM],
+        name: str,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        hidden: int,
+        layers: int,
+    ) -> None:
+        super().__init__()
+        c, _ = _sequence_shape(input_shape, name)
+        self.features = cell(c, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, _ = self.features(x.transpose(1, 2))
+        out: torch.Tensor = self.head(steps[:, -1])
+        return out
+
+
+class GRU(_Recurrent):
     """A GRU reading the sequence one step at a time (the ``C`` values of each step as its
     input), its last hidden state into a linear head.
 
@@ -192,18 +216,10 @@ class GRU(nn.Module):
     def __init__(
         self, input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 64, layers: int = 1
     ) -> None:
-        super().__init__()
-        c, _ = _sequence_shape(input_shape, "gru")
-        self.features = nn.GRU(c, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps, _ = self.features(x.transpose(1, 2))
-        out: torch.Tensor = self.head(steps[:, -1])
-        return out
+        super().__init__(nn.GRU, "gru", input_shape, num_classes, hidden, layers)
 
 
-class LSTM(nn.Module):
+class LSTM(_Recurrent):
     """An LSTM reading the sequence one step at a time (the ``C`` values of each step as
     its input), its last hidden state into a linear head: the lean network of the sAIn
     pattern, on keypoint sequences.
@@ -218,15 +234,7 @@ class LSTM(nn.Module):
     def __init__(
         self, input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 64, layers: int = 1
     ) -> None:
-        super().__init__()
-        c, _ = _sequence_shape(input_shape, "lstm")
-        self.features = nn.LSTM(c, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps, _ = self.features(x.transpose(1, 2))
-        out: torch.Tensor = self.head(steps[:, -1])
-        return out
+        super().__init__(nn.LSTM, "lstm", input_shape, num_classes, hidden, layers)
 
 
 class FrameCNN(nn.Module):
