@@ -27,6 +27,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
     "hf": ("transformers", "accelerate"),
     "snn": ("snntorch",),
+    "keypoints": ("mediapipe",),
 }
 # The main job: training and every lever, the search included.
 EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
@@ -49,6 +50,7 @@ _DISPLAY = {
     "keras": "Keras",
     "transformers": "Transformers",
     "accelerate": "Accelerate",
+    "mediapipe": "MediaPipe",
 }
 
 

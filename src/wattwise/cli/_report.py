@@ -41,6 +41,7 @@ KIND_PACKAGES = {
     "layers": "wattwise.studies",
     "environments": "wattwise.studies",
     "snn": "wattwise.studies",
+    "keypoints": "wattwise.studies",
     "batching": "wattwise.infer",
     "quantization": "wattwise.infer",
     "zoo": "wattwise.infer",

@@ -12,6 +12,9 @@ others measured in the same study.
 * :func:`study_layers` -- per-module FLOPs, parameters and profiled time share of training
   steps, with the measured energy attributed by time share; smaller variants trained and
   compared.
+* :func:`study_keypoints` -- the sAIn pattern: a lean network on hand keypoints against a
+  CNN on the frames, both trained to the same accuracy; training and inference energy,
+  with the keypoint extraction when a MediaPipe landmarker model is given.
 * :func:`study_environments` -- threads, batch size, precision and device: the cheapest
   setting that keeps the baseline's accuracy; on a GPU, whether it is oversized.
 * :func:`study_snn` -- spiking networks (snntorch, the ``snn`` extra) at a few time steps
@@ -37,6 +40,8 @@ from wattwise.studies._architectures import study_architectures
 from wattwise.studies._costs import LAYER_TYPES, ModelCost, ModuleCost, count_costs, layer_type
 from wattwise.studies._environments import study_environments
 from wattwise.studies._gpu_fit import assess_gpu, summarize_gpu
+from wattwise.studies._keypoint_records import Extraction, KeypointStudy, PipelineResult
+from wattwise.studies._keypoints import study_keypoints
 from wattwise.studies._layers import auto_variants, study_layers
 from wattwise.studies._method import StudyMethod
 from wattwise.studies._opcount import (
@@ -88,8 +93,10 @@ __all__ = [
     "Crossover",
     "EnvironmentResult",
     "EnvironmentStudy",
+    "Extraction",
     "GpuFit",
     "GpuUsage",
+    "KeypointStudy",
     "LayerOps",
     "LayerRow",
     "LayerStudy",
@@ -99,6 +106,7 @@ __all__ = [
     "NeuronOps",
     "OpCount",
     "OpEnergy",
+    "PipelineResult",
     "Prices",
     "RepeatedRuns",
     "Saving",
@@ -128,6 +136,7 @@ __all__ = [
     "profile_steps",
     "study_architectures",
     "study_environments",
+    "study_keypoints",
     "study_layers",
     "study_snn",
     "summarize",

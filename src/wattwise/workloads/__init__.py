@@ -1,8 +1,8 @@
 """Workloads to measure: datasets and models.
 
-The NumPy MLP and the MNIST-1D generator need nothing but NumPy. The PyTorch datasets and
-models (``load_dataset``, ``build_model``...) need the ``torch`` extra and are imported on
-first use, so that ``import wattwise.workloads`` stays light.
+The NumPy MLP and the MNIST-1D and gesture generators need nothing but NumPy. The PyTorch
+datasets and models (``load_dataset``, ``build_model``...) need the ``torch`` extra and are
+imported on first use, so that ``import wattwise.workloads`` stays light.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from wattwise._extras import require as _require
+from wattwise.workloads._gestures import GESTURES, make_gestures, render_frames
 from wattwise.workloads._mnist1d import make_mnist1d
 from wattwise.workloads._numpy_mlp import NumpyMLP, make_blobs
 from wattwise.workloads._spec import parse_classes
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
         CNN,
         CNN1D,
         GRU,
+        LSTM,
         MLP,
+        FrameCNN,
         build_model,
         find_head,
         torchvision_models,
@@ -33,17 +36,22 @@ __all__ = [
     "CNN",
     "CNN1D",
     "DATASETS",
+    "GESTURES",
     "GRU",
+    "LSTM",
     "MLP",
     "DataSplit",
+    "FrameCNN",
     "NumpyMLP",
     "build_model",
     "find_head",
     "load_dataset",
     "make_blobs",
+    "make_gestures",
     "make_mnist1d",
     "make_synthetic",
     "parse_classes",
+    "render_frames",
     "torchvision_models",
 ]
 
@@ -56,6 +64,8 @@ _LAZY = {
     "CNN": "_models",
     "CNN1D": "_models",
     "GRU": "_models",
+    "LSTM": "_models",
+    "FrameCNN": "_models",
     "MLP": "_models",
     "build_model": "_models",
     "find_head": "_models",

@@ -1,12 +1,13 @@
 """Datasets for training workloads: bundled digits, generated MNIST-1D sequences,
-synthetic images, torchvision sets.
+synthetic images and hand gestures, torchvision sets.
 
 Every loader returns a :class:`DataSplit`: a training and a validation set of
-``(input, label)`` pairs with inputs as float tensors, images ``C x H x W`` and sequences
-(mnist1d) ``C x L``. A class subset keeps
-the order it was given in, and label ``i`` of the split is the ``i``-th class of the
-subset, so ``classes=0-7`` and ``classes=0-9`` give the first eight classes the same
-labels: a model trained on the first can be extended to the second keeping its rows.
+``(input, label)`` pairs with inputs as float tensors, images ``C x H x W``, sequences
+(mnist1d, gesture keypoints) ``C x L`` and clips of frames (gesture frames)
+``T x C x H x W``. A class subset keeps the order it was given in, and label ``i`` of the
+split is the ``i``-th class of the subset, so ``classes=0-7`` and ``classes=0-9`` give the
+first eight classes the same labels: a model trained on the first can be extended to the
+second keeping its rows.
 
 The validation split never depends on the training seed: the same images are held out
 for every run, which is what makes runs with different seeds or levers comparable.
@@ -24,6 +25,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from wattwise._errors import ConfigError
+from wattwise.workloads._gestures import GESTURES, make_gestures, render_frames
 from wattwise.workloads._mnist1d import make_mnist1d
 from wattwise.workloads._spec import parse_options, split_spec
 
@@ -35,6 +37,10 @@ DATASETS = {
     "mnist1d": "generated 1-D sequences of 40 samples, 10 classes (Greydanus & Kobak 2024); "
     "options train= (default 4000), val= (default 1000), seed= (default 0)",
     "synthetic": "generated images; options samples=, classes=, size=, channels=, noise=, seed=",
+    "gestures": "generated hand-gesture clips (21 keypoints x (x, y, z), T frames), as keypoint "
+    "sequences (63 x T) or as the same clips drawn as frames (T x 1 x size x size); options "
+    "clips= (default 1200), frames= (16), classes= (8, at most 10), size= (32), noise= "
+    "(0.01), seed= (0), view=keypoints|frames (keypoints)",
     "cifar10": "CIFAR-10 from a local folder (cifar10:PATH); --download fetches it",
     "fashion-mnist": "Fashion-MNIST from a local folder (fashion-mnist:PATH); --download "
     "fetches it",
@@ -227,6 +233,47 @@ def _synthetic(options: str, classes: Sequence[int] | None, val_fraction: float)
     return _tensor_split(spec, x, y, names, classes, val_fraction)
 
 
+_GESTURE_OPTIONS: dict[str, type] = {
+    "clips": int,
+    "frames": int,
+    "classes": int,
+    "size": int,
+    "noise": float,
+    "seed": int,
+}
+_GESTURE_VIEWS = ("keypoints", "frames")
+
+
+def _gestures(options: str, classes: Sequence[int] | None, val_fraction: float) -> DataSplit:
+    """Gesture clips as keypoint sequences ``63 x T`` (21 landmarks x (x, y, z) per step,
+    landmark-major, the ``C x L`` of every sequence here) or as frames ``T x 1 x S x S``;
+    both views of one spec hold the same clips with the same labels and split."""
+    parts = [p for p in options.split(",") if p.strip()]
+    views = [p.partition("=")[2].strip().lower() for p in parts if p.strip().startswith("view=")]
+    rest = ",".join(p for p in parts if not p.strip().startswith("view="))
+    if len(views) > 1 or (views and views[0] not in _GESTURE_VIEWS):
+        raise ConfigError(
+            f"bad view for gestures: {','.join(views)!r} (use view=keypoints or view=frames)"
+        )
+    view = views[0] if views else "keypoints"
+    opts = parse_options(rest, what="gestures", allowed=_GESTURE_OPTIONS)
+    n_classes = int(opts.get("classes", 8))
+    keypoints, y = make_gestures(
+        int(opts.get("clips", 1200)),
+        frames=int(opts.get("frames", 16)),
+        classes=n_classes,
+        noise=float(opts.get("noise", 0.01)),
+        seed=int(opts.get("seed", 0)),
+    )
+    if view == "keypoints":
+        n, t = keypoints.shape[:2]
+        x = keypoints.reshape(n, t, -1).transpose(0, 2, 1)
+    else:
+        x = render_frames(keypoints, size=int(opts.get("size", 32)))[:, :, None]
+    spec = "gestures" + (f":{options}" if options else "")
+    return _tensor_split(spec, x, y, list(GESTURES[:n_classes]), classes, val_fraction)
+
+
 def _targets(ds: Any) -> list[int]:
     targets = getattr(ds, "targets", None)
     if targets is None:
@@ -339,7 +386,7 @@ def load_dataset(
     image_size: int = 64,
 ) -> DataSplit:
     """Load a dataset by spec: ``digits``, ``mnist1d[:OPTIONS]``, ``synthetic[:OPTIONS]``,
-    ``cifar10:PATH``, ``fashion-mnist:PATH`` or ``imagefolder:PATH``.
+    ``gestures[:OPTIONS]``, ``cifar10:PATH``, ``fashion-mnist:PATH`` or ``imagefolder:PATH``.
 
     Args:
         spec: the dataset, see :data:`DATASETS`.
@@ -363,6 +410,8 @@ def load_dataset(
         return _mnist1d(rest, classes)
     if name == "synthetic":
         return _synthetic(rest, classes, val_fraction)
+    if name == "gestures":
+        return _gestures(rest, classes, val_fraction)
     if name in ("cifar10", "fashion-mnist", "imagefolder"):
         return _torchvision(name, rest, classes, download, val_fraction, image_size)
     raise ConfigError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")

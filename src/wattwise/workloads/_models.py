@@ -1,5 +1,5 @@
-"""Classification models: small built-in families (MLP, 2-D and 1-D CNN, GRU) and
-torchvision's by name.
+"""Classification models: small built-in families (MLP, 2-D and 1-D CNN, GRU, LSTM, a
+per-frame CNN for clips) and torchvision's by name.
 
 Built-in models name their classifier layer ``head`` and everything before it
 ``features``, so ``--freeze 'features.*'`` freezes the backbone. For any model,
@@ -22,7 +22,9 @@ __all__ = [
     "CNN",
     "CNN1D",
     "GRU",
+    "LSTM",
     "MLP",
+    "FrameCNN",
     "build_model",
     "find_head",
     "set_submodule",
@@ -38,6 +40,12 @@ BUILTIN_MODELS = {
     "blocks, default 3), width= (channels, default 32), kernel= (odd, default 5)",
     "gru": "recurrent, for sequences (C, L) such as mnist1d; options hidden= (units, "
     "default 64), layers= (stacked GRU layers, default 1)",
+    "lstm": "recurrent, for sequences (C, L) such as gesture keypoints; options hidden= "
+    "(units, default 64), layers= (stacked LSTM layers, default 1)",
+    "framecnn": "for clips of frames (T, C, H, W) such as gesture frames: a 2-D CNN on every "
+    "frame, then a temporal convolution and pooling over time; options depth= (conv "
+    "blocks, default 2), width= (channels of the first block, default 8), temporal= "
+    "(channels of the temporal convolution, default 32)",
 }
 
 #: Options of each built-in model with their defaults, and the smallest value each takes.
@@ -46,6 +54,8 @@ _OPTIONS: dict[str, dict[str, tuple[int, int]]] = {
     "cnn": {"depth": (2, 1), "width": (16, 1)},
     "cnn1d": {"depth": (3, 1), "width": (32, 1), "kernel": (5, 1)},
     "gru": {"hidden": (64, 1), "layers": (1, 1)},
+    "lstm": {"hidden": (64, 1), "layers": (1, 1)},
+    "framecnn": {"depth": (2, 1), "width": (8, 1), "temporal": (32, 1)},
 }
 
 
@@ -168,7 +178,31 @@ class CNN1D(nn.Module):
         return out
 
 
-class GRU(nn.Module):
+class _Recurrent(nn.Module):
+    """A recurrent layer reading the sequence one step at a time (the ``C`` values of each
+    step as its input), its last hidden state into a linear head."""
+
+    def __init__(
+        self,
+        cell: type[nn.GRU] | type[nn.LSTM],
+        name: str,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        hidden: int,
+        layers: int,
+    ) -> None:
+        super().__init__()
+        c, _ = _sequence_shape(input_shape, name)
+        self.features = cell(c, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, _ = self.features(x.transpose(1, 2))
+        out: torch.Tensor = self.head(steps[:, -1])
+        return out
+
+
+class GRU(_Recurrent):
     """A GRU reading the sequence one step at a time (the ``C`` values of each step as its
     input), its last hidden state into a linear head.
 
@@ -182,18 +216,90 @@ class GRU(nn.Module):
     def __init__(
         self, input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 64, layers: int = 1
     ) -> None:
+        super().__init__(nn.GRU, "gru", input_shape, num_classes, hidden, layers)
+
+
+class LSTM(_Recurrent):
+    """An LSTM reading the sequence one step at a time (the ``C`` values of each step as
+    its input), its last hidden state into a linear head: the lean network of the sAIn
+    pattern, on keypoint sequences.
+
+    Args:
+        input_shape: ``(C, L)`` of one input.
+        num_classes: output width.
+        hidden: units of each LSTM layer.
+        layers: stacked LSTM layers.
+    """
+
+    def __init__(
+        self, input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 64, layers: int = 1
+    ) -> None:
+        super().__init__(nn.LSTM, "lstm", input_shape, num_classes, hidden, layers)
+
+
+class FrameCNN(nn.Module):
+    """A clip classifier: the same 2-D CNN on every frame (``depth`` blocks of 3x3
+    convolution, ReLU and 2x2 max-pooling, channels ``width * 2**i``, then a 2x2 average
+    pool that keeps where in the frame things are), a temporal convolution (kernel 3) over
+    the frames' features, ReLU, and max-pooling over time into a linear head.
+
+    The temporal convolution is what keeps the order of the frames: pooling the frames'
+    features alone could not tell a swipe left from a swipe right.
+
+    Args:
+        input_shape: ``(T, C, H, W)`` of one clip.
+        num_classes: output width.
+        depth: convolution blocks per frame (>= 1).
+        width: channels of the first block.
+        temporal: channels of the temporal convolution.
+    """
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        *,
+        depth: int = 2,
+        width: int = 8,
+        temporal: int = 32,
+    ) -> None:
         super().__init__()
-        c, _ = _sequence_shape(input_shape, "gru")
-        self.features = nn.GRU(c, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, num_classes)
+        if len(input_shape) != 4:
+            raise ConfigError(
+                f"framecnn takes clips of frames (T, C, H, W), not inputs of shape "
+                f"{tuple(input_shape)}; for images (C, H, W) use cnn"
+            )
+        _, c, h, w = input_shape
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            out = width * 2**i
+            layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU()]
+            if min(h, w) > 2:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            c = out
+        layers += [nn.AdaptiveAvgPool2d(2), nn.Flatten()]
+        self.frames = nn.Sequential(*layers)
+        self.features = nn.Sequential(
+            nn.Conv1d(c * 4, temporal, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool1d(1)
+        )
+        self.head = nn.Linear(temporal, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps, _ = self.features(x.transpose(1, 2))
-        out: torch.Tensor = self.head(steps[:, -1])
+        b, t = x.shape[:2]
+        per_frame = self.frames(x.flatten(0, 1)).view(b, t, -1).transpose(1, 2)
+        out: torch.Tensor = self.head(self.features(per_frame).flatten(1))
         return out
 
 
-_BUILTIN_CLASSES: dict[str, Any] = {"mlp": MLP, "cnn": CNN, "cnn1d": CNN1D, "gru": GRU}
+_BUILTIN_CLASSES: dict[str, Any] = {
+    "mlp": MLP,
+    "cnn": CNN,
+    "cnn1d": CNN1D,
+    "gru": GRU,
+    "lstm": LSTM,
+    "framecnn": FrameCNN,
+}
 
 
 def _builtin_model(
@@ -287,7 +393,8 @@ def _torchvision_model(
 
 def build_model(spec: str, *, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Build a classifier from a spec: ``mlp``, ``cnn:depth=3,width=32``,
-    ``cnn1d:kernel=7``, ``gru:hidden=128``, ``resnet18``, ``mobilenet_v3_small:pretrained=1``.
+    ``cnn1d:kernel=7``, ``gru:hidden=128``, ``lstm:hidden=32``, ``framecnn:width=16``,
+    ``resnet18``, ``mobilenet_v3_small:pretrained=1``.
 
     The model is tried once on a dummy batch so that a model that cannot take this input
     size fails here, with its reason, rather than in the middle of a run.
@@ -295,7 +402,8 @@ def build_model(spec: str, *, input_shape: tuple[int, ...], num_classes: int) ->
     Args:
         spec: ``NAME[:OPTIONS]``: a built-in name (:data:`BUILTIN_MODELS`) or a torchvision
             classification model.
-        input_shape: ``(C, H, W)`` of one image, or ``(C, L)`` of one sequence.
+        input_shape: ``(C, H, W)`` of one image, ``(C, L)`` of one sequence, or
+            ``(T, C, H, W)`` of one clip of frames.
         num_classes: output width.
 
     Raises:
