@@ -12,7 +12,8 @@ No goal: the ratios are the finding.
 Measured in process scope with one PyTorch thread (the machine is shared).
 
 Run:  python benchmarks/bench_snn.py [--dataset digits] [--steps 2,4,8] [--width 128]
-      [--family mlp|cnn1d] [--depth 1] [--coding rate|direct] [--epochs 15] [--repeats 3] [--json FILE]
+      [--family mlp|cnn1d] [--depth 1] [--coding rate|direct] [--epochs 15] [--repeats 3]
+      [--json FILE]
 """
 
 from __future__ import annotations
