@@ -12,7 +12,8 @@ No goal: the ratios are the finding.
 Measured in process scope with one PyTorch thread (the machine is shared).
 
 Run:  python benchmarks/bench_snn.py [--dataset digits] [--steps 2,4,8] [--width 128]
-      [--coding rate|direct] [--epochs 15] [--repeats 3] [--json FILE]
+      [--family mlp|cnn1d] [--depth 1] [--coding rate|direct] [--epochs 15] [--repeats 3]
+      [--json FILE]
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--steps", default="2,4,8")
+    parser.add_argument("--family", default="mlp", choices=("mlp", "cnn1d"))
     parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--depth", type=int, default=1)
     parser.add_argument("--coding", default="rate", choices=("rate", "direct"))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--repeats", type=int, default=3)
@@ -70,7 +73,9 @@ def main() -> None:
     study = study_snn(
         load_dataset(args.dataset),
         steps=[int(t) for t in args.steps.split(",")],
+        family=args.family,
         width=args.width,
+        depth=args.depth,
         coding=args.coding,
         epochs=args.epochs,
         method=StudyMethod.of(repeats=args.repeats),
@@ -78,7 +83,8 @@ def main() -> None:
     )
     rows = _rows(study)
     source = study.variants[0].inference.total.source
-    print(f"snn study on {args.dataset}: {args.coding} coding, width {args.width}, ", end="")
+    print(f"snn study on {args.dataset}: {args.family} width {args.width} depth {args.depth}, ")
+    print(f"  {args.coding} coding, ", end="")
     print(f"{args.epochs} epochs, ", end="")
     print(f"{args.repeats} repeats, one thread, process scope")
     print(f"  machine: {platform.processor() or platform.machine()}, torch {torch.__version__}")

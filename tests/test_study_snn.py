@@ -30,7 +30,7 @@ from wattwise.studies import (
     study_snn,
 )
 from wattwise.studies._snn_net import is_neuron
-from wattwise.workloads import load_dataset
+from wattwise.workloads import build_model, load_dataset
 
 
 class _Fire(nn.Module):
@@ -172,6 +172,15 @@ def test_snn_specs_parse_and_refuse_bad_options() -> None:
             parse_snn_spec(bad)
     with pytest.raises(ConfigError, match="sequences"):
         build_snn("snn-cnn1d", input_shape=(1, 8, 8), num_classes=10)
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape"), [("snn-mlp:width=16,depth=2", (1, 8, 8)), ("snn-cnn1d:width=8", (1, 40))]
+)
+def test_an_snn_has_the_layers_of_its_ann(spec: str, shape: tuple[int, ...]) -> None:
+    snn = build_snn(spec, input_shape=shape, num_classes=10)
+    ann = build_model(parse_snn_spec(spec).ann_spec, input_shape=shape, num_classes=10)
+    assert [p.shape for p in snn.parameters()] == [p.shape for p in ann.parameters()]
 
 
 def test_direct_coding_feeds_the_first_layer_analog_values() -> None:

@@ -121,7 +121,9 @@ def parse_snn_spec(spec: str) -> SnnSpec:
 
 
 class SpikingNet(nn.Module):
-    """A spiking MLP or 1-D CNN of snntorch ``Leaky`` neurons, run for ``steps`` steps.
+    """A spiking MLP or 1-D CNN of snntorch ``Leaky`` neurons, run for ``steps`` steps, with
+    the layers of the ANN ``mlp`` / ``cnn1d`` of the same width and depth (the 1-D CNN:
+    kernel 5, stride 2 after the first block, flattened into the head).
 
     Layers are ``layers.i`` (``Linear`` / ``Conv1d``), each followed by ``lifs.i``; the
     classifier ``head`` feeds ``out``, the output neurons.
@@ -161,12 +163,14 @@ class SpikingNet(nn.Module):
                 raise ConfigError(
                     f"snn-cnn1d takes sequences (C, L), not inputs of shape {input_shape}"
                 )
-            c = input_shape[0]
-            for _ in range(spec.depth):
-                layers.append(nn.Conv1d(c, spec.width, 5, padding=2))
+            c, length = input_shape
+            for i in range(spec.depth):  # the layout of the ANN cnn1d (kernel 5)
+                stride = 1 if i == 0 or length < 2 else 2
+                layers.append(nn.Conv1d(c, spec.width, 5, stride=stride, padding=2))
+                length = (length - 1) // stride + 1
                 c = spec.width
-            self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(4), nn.Flatten())
-            n_in = c * 4
+            self.pool = nn.Flatten()
+            n_in = c * length
         self.layers = nn.ModuleList(layers)
         self.lifs = nn.ModuleList(snntorch.Leaky(beta=spec.beta) for _ in layers)
         self.head = nn.Linear(n_in, num_classes)
