@@ -381,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": [r["seconds"] for r in runs],
             "seeds": [s for r in runs for s in r["seeds"]],
         }
+        for seed in merged["seeds"]:  # the summary as this version computes it
+            sh = seed["shrink"]
+            seed["summary"] = summarize(
+                sh["total_energy_j"], sh["total_uncertainty_j"], seed["deployments"], seed["alone"]
+            )
         merged["aggregate"] = aggregate(merged["seeds"])
         print(json.dumps(merged["aggregate"], indent=2))
         if args.json is not None:
