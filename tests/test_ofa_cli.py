@@ -92,6 +92,9 @@ def test_select_json_is_the_selection_and_it_is_stored(cli: Any, network: Path) 
     for choice in d["choices"]:
         assert choice["meets_budget"] and choice["chosen"]["source"].startswith("estimated")
         assert "energy_per_item_j_spread" in choice["chosen"]
+        # the choice measured once more (the same sub-network for both budgets: once)
+        assert choice["confirmation"]["key"] == choice["chosen"]["key"]
+    assert d["confirmations"] == 1
     assert d["all_met"] and d["pareto_front"]
     with _default_store() as store:
         study = store.get_study(d["study_id"])
@@ -100,7 +103,12 @@ def test_select_json_is_the_selection_and_it_is_stored(cli: Any, network: Path) 
     again = cli(*_select_args(network, "1J"), "--json")  # read back, not measured again
     assert again.exit_code == 0, again.output
     d2 = json.loads(again.stdout)
-    assert d2["measured"] == 0 and d2["cached"] == 4 and d2["run_id"] is None
+    assert d2["measured"] == 0 and d2["cached"] == 4 and d2["confirmations"] == 1
+    assert d2["run_id"] is not None  # only the confirmation was measured
+    off = cli(*_select_args(network, "1J"), "--confirm", "0", "--json")
+    d3 = json.loads(off.stdout)
+    assert d3["measured"] == 0 and d3["confirmations"] == 0 and d3["run_id"] is None
+    assert d3["choices"][0]["confirmation"] is None
 
 
 def test_select_prints_a_table_of_choices(cli: Any, network: Path) -> None:

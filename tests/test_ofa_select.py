@@ -147,6 +147,7 @@ def _tiny(net: ElasticCNN) -> Any:
 
 def _run(net: ElasticCNN, data: DataSplit, budgets: list[Any], context: Any, **kw: Any) -> Any:
     kw.setdefault("space", _tiny(net))
+    kw.setdefault("confirm", 0)  # the search under test; confirmation has its own tests
     return select(net, data, budgets, context=context, protocol=FAST, **kw)
 
 
@@ -201,6 +202,54 @@ def test_a_measured_candidate_is_read_back_not_measured_again(
     # another batch size is another measurement
     other = _run(net, data, ["1J"], context, batch_size=2)
     assert other.measured == 4 and other.cached == 0
+
+
+def test_each_choice_is_confirmed_by_a_second_measurement(
+    net: ElasticCNN, data: DataSplit, context: LeverContext
+) -> None:
+    sel = _run(net, data, ["1J", "2J"], context, confirm=3)
+    one, two = sel.choices
+    assert one.chosen is not None and one.confirmation is not None
+    assert one.confirmation.key == one.chosen.key and one.confirmation.fits(one.budget)
+    assert one.confirmation.accuracy == one.chosen.accuracy
+    assert one.confirmation.run_id == sel.run_id and one.meets_budget and not one.rejected
+    # the same sub-network chosen for both budgets is measured again once
+    assert two.chosen == one.chosen and sel.confirmations == 1
+    assert any("confirming" in n for n in sel.notes)
+    # all cached: the confirmation is still measured, now
+    again = _run(net, data, ["1J"], context, confirm=1)
+    assert again.measured == 0 and again.confirmations == 1 and again.run_id is not None
+    with pytest.raises(ConfigError, match="confirm"):
+        _run(net, data, ["1J"], context, confirm=-1)
+
+
+def test_a_choice_that_fails_its_confirmation_gives_way_to_the_next(
+    net: ElasticCNN, data: DataSplit, context: LeverContext
+) -> None:
+    # The decision on recorded measurements: the two most accurate fitted when first
+    # measured; measured again, the first no longer fits, the second does.
+    from dataclasses import replace
+
+    from wattwise.ofa._select import _confirmed
+    from wattwise.protocol import summarize
+
+    found = list(_run(net, data, ["1J"], context).candidates)
+    ranked = sorted(found, key=lambda c: c.accuracy, reverse=True)
+    top = max(c.energy_per_item_j.median for c in found)
+    budget = Budget(energy_per_item_j=top * 1.01)  # every candidate fits at first
+    over = summarize([top * 2] * 3)
+
+    def remeasure(c: Any) -> Any:
+        return replace(c, energy_per_item_j=over) if c.key == ranked[0].key else c
+
+    choice = _confirmed(budget, found, remeasure, tries=3)
+    assert choice.chosen is not None and choice.chosen.key == ranked[1].key
+    assert choice.meets_budget and choice.rejected == (ranked[0].key,)
+    assert "1 more accurate candidate(s)" in choice.note
+    # none confirms within the tries: nothing is chosen, and the note says why
+    none = _confirmed(budget, found, lambda c: replace(c, energy_per_item_j=over), tries=2)
+    assert none.chosen is None and not none.meets_budget and len(none.rejected) == 2
+    assert "margin" in none.note and none.fitting == len(found)
 
 
 def test_a_budget_nothing_meets_is_said_not_guessed(

@@ -120,6 +120,13 @@ def select_command(
     min_time_s: Annotated[
         float, typer.Option(help="Shortest measured window per repeat, s.")
     ] = 0.2,
+    confirm: Annotated[
+        int,
+        typer.Option(
+            help="Measure each choice again; try up to this many candidates per budget "
+            "(0: no confirmation)."
+        ),
+    ] = 3,
     export_dir: Annotated[
         Path | None,
         typer.Option(help="Write each chosen sub-network here as a plain PyTorch program (.pt2)."),
@@ -143,8 +150,8 @@ def select_command(
         result = _select(
             path, budget, dataset=dataset, batch_size=batch_size, search=search,
             population=population, generations=generations, max_measured=max_measured,
-            repeats=repeats, min_time_s=min_time_s, export_dir=export_dir, seed=seed,
-            device=device, threads=threads, scope=scope, meters=meters, name=name,
+            repeats=repeats, min_time_s=min_time_s, confirm=confirm, export_dir=export_dir,
+            seed=seed, device=device, threads=threads, scope=scope, meters=meters, name=name,
             store=store, quiet=json_out,
         )  # fmt: skip
     except WattwiseError as exc:
@@ -172,6 +179,7 @@ def _select(
     max_measured: int,
     repeats: int,
     min_time_s: float,
+    confirm: int,
     export_dir: Path | None,
     seed: int,
     device: str,
@@ -224,6 +232,7 @@ def _select(
             protocol=protocol, batch_size=batch_size, search=search, population=population,
             generations=generations, max_measured=max_measured, seed=seed, device=device,
             network=str(path), meters_label=meters, export_dir=export_dir, name=name,
+            confirm=confirm,
         )  # fmt: skip
 
 
@@ -254,6 +263,11 @@ def _render(result: Selection) -> None:
         f"{result.max_measured} measured)",
         f"took      {result.seconds:.1f} s ({result.measuring_seconds:.1f} s measuring)",
     ]
+    if result.confirmations:
+        lines.append(
+            f"confirmed {result.confirmations} choice measurement(s): a budget is met only when "
+            "the choice fits it on both measurements"
+        )
     lines += [f"front     {len(result.pareto_front)} sub-network(s) on the Pareto front"]
     lines += [
         f"exported  {c.budget.text}: {c.export_path}" for c in result.choices if c.export_path

@@ -79,6 +79,12 @@ class BudgetChoice(Record):
         fitting: measured sub-networks within the budget.
         note: why nothing was chosen, or what to keep in mind; empty otherwise.
         export_path: where the chosen sub-network was written (``--export-dir``), or None.
+        confirmation: ``chosen`` measured once more after the search, or None (not asked,
+            or nothing chosen). The most accurate of many noisy figures within a budget
+            tends to be one that measured low; an independent measurement is free of
+            that bias, so with confirmation a choice meets its budget only when both
+            measurements fit it.
+        rejected: candidates that fitted when first measured but not when confirmed.
     """
 
     budget: Budget
@@ -87,6 +93,8 @@ class BudgetChoice(Record):
     fitting: int
     note: str = ""
     export_path: str | None = None
+    confirmation: Candidate | None = None
+    rejected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ class Selection(Record):
         limit_reached: the search wanted more candidates than ``max_measured``.
         seconds: wall time of the whole selection, in s.
         measuring_seconds: wall time spent measuring energy (warm-up included), in s.
+        confirmations: measurements made to confirm choices (see ``BudgetChoice``).
         candidates: every candidate measured or read back, in the order they were met.
         choices: one per budget, in the order given.
         protocol: the measurement protocol (``Protocol.to_dict()``).
@@ -139,6 +148,7 @@ class Selection(Record):
     source: str
     study_id: str | None = None
     notes: tuple[str, ...] = ()
+    confirmations: int = 0
 
     kind: ClassVar[str] = SELECTION_KIND
     derived: ClassVar[tuple[str, ...]] = ("pareto_front", "all_met")

@@ -119,6 +119,40 @@ def _choose(budget: Budget, candidates: list[Candidate]) -> BudgetChoice:
     return BudgetChoice(budget, None, False, 0, note)
 
 
+def _confirmed(
+    budget: Budget,
+    candidates: list[Candidate],
+    remeasure: Callable[[Candidate], Candidate],
+    tries: int,
+) -> BudgetChoice:
+    """:func:`_choose`, then the choice measured again: the most accurate candidate whose
+    second measurement fits too, among the ``tries`` most accurate that fitted at first."""
+    first = _choose(budget, candidates)
+    if tries == 0 or first.chosen is None:
+        return first
+    ranked = sorted((c for c in candidates if c.fits(budget)), key=_rank(budget), reverse=True)
+    rejected: list[str] = []
+    for candidate in ranked[:tries]:
+        again = remeasure(candidate)
+        if again.fits(budget):
+            note = (
+                f"{len(rejected)} more accurate candidate(s) fitted at first but not when "
+                "measured again"
+                if rejected
+                else ""
+            )
+            return replace(
+                first, chosen=candidate, confirmation=again, rejected=tuple(rejected), note=note
+            )
+        rejected.append(candidate.key)
+    note = (
+        f"the {len(rejected)} most accurate candidate(s) within {budget.text} when first "
+        "measured did not fit it when measured again (the measurements' spread is wider than "
+        "the budget's margin): give the budget a margin, or more repeats"
+    )
+    return replace(first, chosen=None, meets_budget=False, rejected=tuple(rejected), note=note)
+
+
 def _check(
     search: str,
     space: ElasticSpace,
@@ -128,6 +162,7 @@ def _check(
     generations: int,
     mutate_prob: float,
     max_measured: int,
+    confirm: int,
 ) -> str:
     """The search to run (``auto`` resolved), after checking the numbers."""
     if search not in SEARCHES:
@@ -138,6 +173,8 @@ def _check(
         raise ConfigError(
             f"the population must be >= 2 and generations >= 0, got {population} and {generations}"
         )
+    if confirm < 0:
+        raise ConfigError(f"confirm must be >= 0 candidates per budget, got {confirm}")
     if not 0.0 <= mutate_prob <= 1.0:
         raise ConfigError(f"the mutation probability must be in [0, 1], got {mutate_prob}")
     if max_measured < 1:
@@ -173,6 +210,7 @@ def select(
     meters_label: str | None = None,
     export_dir: Path | None = None,
     name: str | None = None,
+    confirm: int = 3,
 ) -> Selection:
     """For each budget, the most accurate sub-network of ``net`` whose energy per
     inference (or latency) fits it as measured.
@@ -200,6 +238,9 @@ def select(
         export_dir: write each chosen sub-network there (:func:`save_subnet`), only when
             every budget was met.
         name: the study's name.
+        confirm: measure each choice once more and keep it only if that measurement fits
+            too, trying up to this many candidates per budget (0: no confirmation). The
+            confirmations are measured even when every candidate was cached.
 
     Raises:
         ConfigError: no budgets, a bad budget or search setting, a network that is not a
@@ -217,7 +258,7 @@ def select(
     protocol = protocol or SELECT_PROTOCOL
     search = _check(
         search, space, batch_size=batch_size, population=population, generations=generations,
-        mutate_prob=mutate_prob, max_measured=max_measured,
+        mutate_prob=mutate_prob, max_measured=max_measured, confirm=confirm,
     )  # fmt: skip
     context = context or LeverContext()
     dev = resolve_device(device)
@@ -253,11 +294,19 @@ def select(
                         space, budget, pool, rng, population=population,
                         generations=generations, mutate_prob=mutate_prob,
                     )  # fmt: skip
+            found = list(pool.known.values())
+            again: dict[str, Candidate] = {}  # one confirmation per candidate, for all budgets
+
+            def remeasure(c: Candidate) -> Candidate:
+                if c.key not in again:
+                    again[c.key] = pool.remeasure(c.config)
+                return again[c.key]
+
+            choices = [_confirmed(b, found, remeasure, confirm) for b in wanted]
         finally:
             run_id = pool.close()
         if run_id is not None:
             session.link(run_id, "measurements")
-        choices = [_choose(b, list(pool.known.values())) for b in wanted]
         if export_dir is not None and all(c.meets_budget for c in choices):
             choices = [_export(net, c, export_dir, inputs.batch) for c in choices]
         selection = _selection(
@@ -298,6 +347,7 @@ def _selection(
         limit_reached=pool.limit_reached,
         seconds=seconds,
         measuring_seconds=pool.measuring_s,
+        confirmations=pool.confirmations,
         candidates=tuple(candidates),
         choices=tuple(choices),
         protocol=protocol.to_dict(),
@@ -354,6 +404,11 @@ def _notes(pool: CandidatePool, batch_size: int) -> tuple[str, ...]:
         notes.append(
             f"{pool.cached} candidate(s) read back from the store (measured before under the "
             "same network, inputs, meters, scope, device and protocol)"
+        )
+    if pool.confirmations:
+        notes.append(
+            f"{pool.confirmations} confirming measurement(s): a choice meets its budget only "
+            "when it fits both when first measured and when measured again"
         )
     if pool.limit_reached:
         notes.append(

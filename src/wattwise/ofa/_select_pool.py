@@ -139,6 +139,7 @@ class CandidatePool:
         if cache is not None:
             self.stored = read_cache(session, cache[0])
         self.measured = 0
+        self.confirmations = 0
         self.cached = 0
         self.limit_reached = False
         self.measuring_s = 0.0
@@ -200,6 +201,24 @@ class CandidatePool:
                 candidates=made,
                 run_id=tracker.run_id,
             )
+
+    def remeasure(self, config: SubnetConfig) -> Candidate:
+        """``config`` measured once more, now, in this selection's run (the accuracy is
+        the known one: it does not depend on the measurement); not cached, not counted
+        against the bound."""
+        known = self.known[config.key]
+        module = self.net.export(config).to(self.device).eval()
+        tracker = self._running()
+        t0 = time.perf_counter()
+        repeated = measure(
+            {config.key: _forward(module, self.inputs.batch, self.device)},
+            self.protocol,
+            tracker=tracker,
+            items_per_call=len(self.inputs.batch),
+        )
+        self.measuring_s += time.perf_counter() - t0
+        self.confirmations += 1
+        return _candidate(config, known.accuracy, repeated[config.key], module, tracker.run_id)
 
     def close(self) -> str | None:
         """Stop the tracker run, if one was started; its id."""
