@@ -32,7 +32,7 @@ from scipy.optimize import (  # type: ignore[import-untyped,unused-ignore]
     curve_fit,
 )
 
-__all__ = ["CURVE_FAMILIES", "CurveForecast", "forecast"]
+__all__ = ["CURVE_FAMILIES", "FAMILY_NAMES", "CurveForecast", "forecast"]
 
 _Array = np.ndarray[Any, Any]
 
@@ -81,6 +81,13 @@ _FAMILIES: dict[str, _Family] = {
 
 #: The curve families :func:`forecast` chooses from.
 CURVE_FAMILIES: tuple[str, ...] = tuple(_FAMILIES)
+
+#: How each family is named in a sentence.
+FAMILY_NAMES: dict[str, str] = {
+    "pow3": "power-law",
+    "mmf": "Morgan-Mercer-Flodin",
+    "weibull": "Weibull",
+}
 
 
 @dataclass(frozen=True)

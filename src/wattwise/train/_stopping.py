@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from wattwise._errors import ConfigError
 from wattwise._units import format_energy as format_joules
-from wattwise.train._curve import CURVE_FAMILIES, CurveForecast
+from wattwise.train._curve import CURVE_FAMILIES, FAMILY_NAMES, CurveForecast
 from wattwise.train._curve import forecast as forecast_curve
 from wattwise.train._records import EnergyPrediction, EpochRecord
 
@@ -224,7 +224,8 @@ class LearningCurve(StopRule):
         if bound >= self.tolerance:
             return None
         return (
-            f"curve: a {f.family} learning curve fitted to {n} epochs of validation accuracy "
+            f"curve: a {FAMILY_NAMES[f.family]} learning curve fitted to {n} epochs of "
+            "validation accuracy "
             f"predicts {f.predicted_final:.4f} at epoch {context.planned_epochs}; the model "
             f"now measures {f.measured_now:.4f}, {100 * f.shortfall:+.2f} pp "
             f"± {100 * f.gain_sigma:.2f} pp short (1σ; up to {100 * bound:+.2f} pp at "
