@@ -320,3 +320,120 @@ def test_wattwise_train_logs_to_mlflow_when_the_variable_says_so(
     assert r.exit_code == 2, r.output
     assert r.stderr.strip().startswith("error: MLflow logging was asked for")
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+# The framework callbacks, end to end: each epoch of the framework's own loop reaches the
+# active MLflow run with its energy, and the run's totals and provenance at the end.
+
+
+def _data(n: int = 96) -> tuple[Any, Any]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+
+def check_framework_run(client: MlflowClient, rid: str, cb: Any, epochs: int) -> None:
+    measured = cb.epochs
+    assert len(measured) == epochs
+    assert history(client, rid, "wattwise.energy_j") == [
+        (n, pytest.approx(w.energy_j)) for n, w in enumerate(measured, start=1)
+    ]
+    for _, power in history(client, rid, "wattwise.power_w"):
+        assert power == pytest.approx(POWER_W, rel=1e-6)
+    metrics, tags = wattwise_data(client, rid)
+    run = cb.recorder.tracker.result
+    assert run is not None and tags["wattwise.run_id"] == run.run_id
+    assert metrics["wattwise.total_energy_j"] == pytest.approx(run.energy_j)
+    assert tags["wattwise.energy_source"] == "measured (test-sensor)"
+    assert tags["wattwise.status"] == "completed"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
+def test_lightning_callback_logs_to_the_active_mlflow_run(
+    client: MlflowClient, tmp_path: Path
+) -> None:
+    pl = pytest.importorskip("lightning.pytorch")
+    from wattwise.train.lightning import EnergyCallback
+
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def training_step(self, batch: Any, _: int) -> Any:
+            x, y = batch
+            return torch.nn.functional.cross_entropy(self.net(x), y)
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.cross_entropy(self.net(x), y))
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x, y = _data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    cb = EnergyCallback("lightning-run", context=_ctx(), mlflow=True)
+    trainer = pl.Trainer(
+        max_epochs=2, callbacks=[cb], logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+        default_root_dir=str(tmp_path), num_sanity_val_steps=0,
+    )  # fmt: skip
+    with mlflow.start_run() as run:
+        trainer.fit(Tiny(), loader, loader)
+    check_framework_run(client, run.info.run_id, cb, 2)
+
+
+@pytest.mark.slow
+def test_keras_callback_logs_to_the_active_mlflow_run(client: MlflowClient) -> None:
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("keras runs on another backend in this process")
+    from wattwise.train.keras import EnergyCallback
+
+    x, y = _data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    cb = EnergyCallback("keras-run", context=_ctx(), mlflow=True)
+    with mlflow.start_run() as run:
+        model.fit(x.numpy(), y.numpy(), epochs=3, batch_size=32, verbose=0, callbacks=[cb])
+    check_framework_run(client, run.info.run_id, cb, 3)
+
+
+@pytest.mark.slow
+def test_hf_trainer_callback_logs_to_the_active_mlflow_run(
+    client: MlflowClient, tmp_path: Path
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    from wattwise.train.hf import EnergyCallback
+
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(4, 2)
+
+        def forward(self, x: Any, labels: Any = None) -> dict[str, Any]:
+            logits = self.net(x)
+            out = {"logits": logits}
+            if labels is not None:
+                out["loss"] = torch.nn.functional.cross_entropy(logits, labels)
+            return out
+
+    x, y = _data()
+    rows = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=32,
+        report_to=[], save_strategy="no", logging_strategy="no", use_cpu=True,
+        disable_tqdm=True,
+    )  # fmt: skip
+    cb = EnergyCallback("hf-run", context=_ctx(), mlflow=True)
+    trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=rows, callbacks=[cb])
+    with mlflow.start_run() as run:
+        trainer.train()
+    check_framework_run(client, run.info.run_id, cb, 2)
