@@ -131,6 +131,9 @@ def test_fit_logs_each_epoch_and_the_totals_to_the_active_run(
     assert tags["wattwise.scope"] == "machine"
     assert tags["wattwise.status"] == "completed"
     assert tags["wattwise.stop_reason"] == "completed: all 3 planned epochs ran"
+    assert r.run is not None and r.run.carbon is not None
+    assert metrics["wattwise.emissions_g"] == pytest.approx(r.run.carbon.emissions_g)
+    assert tags["wattwise.emissions_source"].startswith(f"estimated ({r.run.carbon.zone}, ")
     assert "±" in tags["wattwise.total_energy"]
     assert tags["wattwise.total_energy"].endswith("(one sigma), measured (test-sensor)")
 

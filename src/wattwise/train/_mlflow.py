@@ -22,14 +22,15 @@ write-once, and a run's provenance is final only at its end): ``wattwise.energy_
 (``measured (rapl-powercap)``, ``mixed: estimated (...) + measured (...)``),
 ``wattwise.method`` (measured, estimated, mixed, none), ``wattwise.sensors``,
 ``wattwise.models``, ``wattwise.total_energy`` (one line: figure, one sigma, provenance),
-``wattwise.scope``, ``wattwise.run_id``, ``wattwise.run_name``, ``wattwise.status`` and
-``wattwise.stop_reason``.
+``wattwise.scope``, ``wattwise.run_id``, ``wattwise.run_name``, ``wattwise.window``,
+``wattwise.status``, ``wattwise.stop_reason`` and ``wattwise.emissions_source``.
 
 Needs ``mlflow`` (the ``mlflow`` extra); a missing package is one line naming the extra.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -39,7 +40,13 @@ from typing import TYPE_CHECKING
 
 from wattwise._errors import ConfigError
 from wattwise._extras import require
-from wattwise._records import ComponentEnergy, Provenance, WindowResult, combined_uncertainty
+from wattwise._records import (
+    CarbonFigures,
+    ComponentEnergy,
+    Provenance,
+    WindowResult,
+    combined_uncertainty,
+)
 from wattwise._units import format_energy
 from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._records import EpochRecord, FitResult
@@ -76,6 +83,8 @@ class RunTotals:
         stop_reason: why the run ended, one line (None: not known).
         predicted_saved_j: energy saved by stopping early, a prediction (None: none).
         emissions_g: emissions, in g CO2e (None: not computed).
+        emissions_source: where the emissions come from (an estimate from the grid's
+            intensity: zone, intensity, PUE, dataset).
     """
 
     energy_j: float
@@ -86,16 +95,24 @@ class RunTotals:
     stop_reason: str | None = None
     predicted_saved_j: float | None = None
     emissions_g: float | None = None
+    emissions_source: str | None = None
 
     @classmethod
     def of_run(cls, run: RunResult, *, failed: bool = False) -> RunTotals:
         """The totals of a tracked run."""
-        carbon = run.carbon.emissions_g if run.carbon is not None else None
         status = "failed" if failed else str(run.status)
-        return cls(
-            run.energy_j, run.uncertainty_j, run.duration_s, run.components, status,
-            emissions_g=carbon,
-        )  # fmt: skip
+        totals = cls(run.energy_j, run.uncertainty_j, run.duration_s, run.components, status)
+        return totals.with_carbon(run.carbon)
+
+    def with_carbon(self, carbon: CarbonFigures | None) -> RunTotals:
+        """These totals with a run's emissions (None: none were computed)."""
+        if carbon is None:
+            return self
+        source = (
+            f"estimated ({carbon.zone}, {carbon.intensity_g_per_kwh:.0f} gCO2e/kWh, "
+            f"PUE {carbon.pue:g}, {carbon.intensity_source})"
+        )
+        return dataclasses.replace(self, emissions_g=carbon.emissions_g, emissions_source=source)
 
     @classmethod
     def of_windows(cls, windows: Iterable[WindowResult], *, failed: bool = False) -> RunTotals:
@@ -116,7 +133,6 @@ class RunTotals:
         comps = result.run.components if result.run is not None else ()
         if not comps:
             comps = tuple(c for e in result.epochs for c in e.components)
-        carbon = result.run.carbon if result.run is not None else None
         if result.interrupted:
             status = "interrupted"
         else:
@@ -129,8 +145,7 @@ class RunTotals:
             status=status,
             stop_reason=result.stop_reason,
             predicted_saved_j=result.energy_saved_j if result.prediction is not None else None,
-            emissions_g=carbon.emissions_g if carbon is not None else None,
-        )
+        ).with_carbon(result.run.carbon if result.run is not None else None)
 
 
 def _method(p: Provenance) -> str:
@@ -307,6 +322,8 @@ class MlflowLogger(Callback):
         tags = {**p_tags, "total_energy": figure, "status": totals.status}
         if totals.stop_reason is not None:
             tags["stop_reason"] = totals.stop_reason
+        if totals.emissions_source is not None:
+            tags["emissions_source"] = totals.emissions_source
         d = totals.duration_s
         metrics = _finite(
             {
