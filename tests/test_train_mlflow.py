@@ -152,6 +152,24 @@ def test_nothing_is_logged_unless_asked(
     assert not [k for k in data.tags if k.startswith("wattwise.")]
 
 
+def test_a_second_fit_in_the_same_active_run_gets_a_nested_run(
+    client: MlflowClient, digits: DataSplit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATTWISE_MLFLOW", "1")  # as a study's or a sweep's fits see it
+    with mlflow.start_run() as parent:
+        first = fit(mlp(digits), digits, epochs=1, context=_ctx(), name="a")
+        second = fit(mlp(digits), digits, epochs=2, context=_ctx(), name="b")
+        assert mlflow.active_run().info.run_id == parent.info.run_id  # type: ignore[union-attr]
+    pid = parent.info.run_id
+    _, tags = wattwise_data(client, pid)
+    assert tags["wattwise.run_id"] == first.run_id  # the first fit's, not overwritten
+    assert [s for s, _ in history(client, pid, "wattwise.energy_j")] == [1]
+    (child,) = client.search_runs(["0"], filter_string=f"tags.mlflow.parentRunId = '{pid}'")
+    assert child.info.run_name == "b" and child.info.status == "FINISHED"
+    assert child.data.tags["wattwise.run_id"] == second.run_id
+    assert [s for s, _ in history(client, child.info.run_id, "wattwise.energy_j")] == [1, 2]
+
+
 def test_the_environment_variable_can_start_and_end_a_run(
     client: MlflowClient, digits: DataSplit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,6 +235,25 @@ def test_a_run_id_names_the_run_and_an_unknown_one_is_one_line(
     with pytest.raises(ConfigError, match=r"^MLflow run nope: ") as caught:
         fit(mlp(digits), digits, epochs=1, context=_ctx(), mlflow=MlflowLogger(run_id="nope"))
     assert "\n" not in str(caught.value)
+
+
+def test_mlflow_failing_mid_training_warns_once_and_training_goes_on(
+    client: MlflowClient, digits: DataSplit
+) -> None:
+    logger = MlflowLogger(start_run=True)
+
+    class DeleteRun(Callback):  # after the logger has logged epoch 1
+        def on_epoch_end(self, state: TrainState, record: EpochRecord) -> None:
+            if record.epoch == 1:
+                assert logger.mlflow_run_id is not None
+                client.delete_run(logger.mlflow_run_id)
+
+    with pytest.warns(RuntimeWarning, match=r"MLflow logging stopped, training goes on") as seen:
+        r = fit(mlp(digits), digits, epochs=3, context=_ctx(), callbacks=[DeleteRun()],
+                mlflow=logger)  # fmt: skip
+    assert len(seen) == 1 and logger.failure is not None
+    assert [e.epoch for e in r.epochs] == [1, 2, 3]  # every epoch trained and measured
+    assert mlflow.active_run() is None  # the run started here is off the stack
 
 
 class _Raise(Callback):

@@ -5,7 +5,8 @@ Nothing is logged unless asked: ``fit(..., mlflow=True)`` (or an :class:`MlflowL
 variable ``WATTWISE_MLFLOW`` (``1``: log to the active run, ``start``: start one when none
 is active, ``0`` or unset: off). The figures go to the **active** MLflow run (or the run
 ``MLFLOW_RUN_ID`` names, as ``mlflow run`` sets it, or ``run_id=``); a run is started only
-when asked (``start_run=True``), and then ended by the logger.
+when asked (``start_run=True``), and then ended by the logger. A second training logged
+while the same run is active (the fits of a study or a sweep) goes to a run nested in it.
 
 Metrics, step = epoch: ``wattwise.energy_j``, ``wattwise.energy_uncertainty_j`` (one
 sigma), ``wattwise.power_w`` (mean), ``wattwise.duration_s``,
@@ -26,6 +27,8 @@ write-once, and a run's provenance is final only at its end): ``wattwise.energy_
 ``wattwise.status``, ``wattwise.stop_reason`` and ``wattwise.emissions_source``.
 
 Needs ``mlflow`` (the ``mlflow`` extra); a missing package is one line naming the extra.
+A run that cannot be found is one line before training; a write MLflow refuses later (the
+server went away) stops the logging with one ``RuntimeWarning``, and training goes on.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -148,6 +152,11 @@ class RunTotals:
         ).with_carbon(result.run.carbon if result.run is not None else None)
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _method(p: Provenance) -> str:
     if p.mixed:
         return "mixed"
@@ -197,6 +206,8 @@ class MlflowLogger(Callback):
         self._source: str | None = None
         self._window: str | None = None
         self._open = False
+        #: Why logging stopped (MLflow refused a write), or None.
+        self.failure: str | None = None
 
     @property
     def logging(self) -> bool:
@@ -226,14 +237,21 @@ class MlflowLogger(Callback):
 
         self._client = mlflow.MlflowClient()
         self._started, self._spent_j, self._source = False, 0.0, None
-        self._window = window
+        self._window, self.failure = window, None
         active = mlflow.active_run()
-        run_id = self.run_id or (active.info.run_id if active else os.environ.get("MLFLOW_RUN_ID"))
+        active_id = active.info.run_id if active is not None else None
+        run_id = self.run_id or active_id or os.environ.get("MLFLOW_RUN_ID")
+        name = self.run_name or name
         try:
             if run_id:
-                self._client.get_run(run_id)  # fails for a run the store lacks
+                tags = self._client.get_run(run_id).data.tags  # fails for an unknown run
+                if self.run_id is None and run_id == active_id and PREFIX + "run_id" in tags:
+                    # The active run holds another training already (a study's or a sweep's
+                    # next fit): this one gets a run nested in it, so neither is overwritten.
+                    run_id = mlflow.start_run(run_name=name, nested=True).info.run_id
+                    self._started = True
             elif self.start_run:
-                run_id = mlflow.start_run(run_name=self.run_name or name).info.run_id
+                run_id = mlflow.start_run(run_name=name).info.run_id
                 self._started = True
             else:
                 raise ConfigError(
@@ -242,21 +260,37 @@ class MlflowLogger(Callback):
                     f"(MlflowLogger(start_run=True), {ENV_VAR}=start)"
                 )
         except MlflowException as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"MLflow run {run_id or '(new)'}: {first}") from None
+            raise ConfigError(f"MLflow run {run_id or '(new)'}: {_first_line(exc)}") from None
         self._mlflow_run, self._open = run_id, True
         return run_id
 
     def _log(self, metrics: Mapping[str, float], tags: Mapping[str, str], step: int) -> None:
         from mlflow.entities import Metric, RunTag
+        from mlflow.exceptions import MlflowException
 
         if self._client is None or self._mlflow_run is None:
             raise ConfigError("MlflowLogger.attach() was not called")
+        if self.failure is not None:
+            return
         now_ms = int(time.time() * 1000)
-        self._client.log_batch(
-            self._mlflow_run,
-            metrics=[Metric(PREFIX + k, v, now_ms, step) for k, v in metrics.items()],
-            tags=[RunTag(PREFIX + k, v) for k, v in tags.items()],
+        try:
+            self._client.log_batch(
+                self._mlflow_run,
+                metrics=[Metric(PREFIX + k, v, now_ms, step) for k, v in metrics.items()],
+                tags=[RunTag(PREFIX + k, v) for k, v in tags.items()],
+            )
+        except MlflowException as exc:  # the server went away, the run was deleted...
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        """Stop logging after MLflow refused a write, and say so once; training goes on
+        (the wattwise run keeps every figure)."""
+        self.failure = f"MLflow run {self._mlflow_run}: {_first_line(exc)}"
+        warnings.warn(
+            f"{self.failure}; MLflow logging stopped, training goes on "
+            "(the wattwise run keeps every figure)",
+            RuntimeWarning,
+            stacklevel=3,
         )
 
     def start(self, tracker: Tracker) -> None:
@@ -345,14 +379,19 @@ class MlflowLogger(Callback):
         if not self._started or self._client is None or self._mlflow_run is None:
             return
         import mlflow
+        from mlflow.exceptions import MlflowException
 
         self._started = False
         mlflow_status = {"failed": "FAILED", "interrupted": "KILLED"}.get(status, "FINISHED")
         active = mlflow.active_run()
-        if active is not None and active.info.run_id == self._mlflow_run:
-            mlflow.end_run(status=mlflow_status)
-        else:
-            self._client.set_terminated(self._mlflow_run, status=mlflow_status)
+        try:
+            if active is not None and active.info.run_id == self._mlflow_run:
+                mlflow.end_run(status=mlflow_status)  # off the active stack even if it fails
+            else:
+                self._client.set_terminated(self._mlflow_run, status=mlflow_status)
+        except MlflowException as exc:
+            if self.failure is None:
+                self._fail(exc)
 
     def abort(self) -> None:
         """Mark the run failed (an error ended training); end it when it was started here."""
