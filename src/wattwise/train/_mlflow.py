@@ -164,7 +164,7 @@ def _method(p: Provenance) -> str:
     return methods[0].value if methods else "none"
 
 
-def provenance_tags(components: Iterable[ComponentEnergy]) -> dict[str, str]:
+def _provenance_tags(components: Iterable[ComponentEnergy]) -> dict[str, str]:
     """The tags that label a figure made of ``components``: source, method, sensors."""
     p = Provenance.from_components(components)
     tags = {"energy_source": str(p), "method": _method(p)}
@@ -328,7 +328,7 @@ class MlflowLogger(Callback):
                 **(extra or {}),
             }
         )
-        tags = provenance_tags(components)
+        tags = _provenance_tags(components)
         # The label is logged again only when it changes (a sensor came or went).
         if tags["energy_source"] == self._source:
             tags = {}
@@ -348,7 +348,7 @@ class MlflowLogger(Callback):
 
     def finish(self, totals: RunTotals) -> None:
         """Log the run's totals and provenance; end the MLflow run when it was started here."""
-        p_tags = provenance_tags(totals.components)
+        p_tags = _provenance_tags(totals.components)
         figure = (
             f"{format_energy(totals.energy_j)} ± {format_energy(totals.uncertainty_j)} "
             f"(one sigma), {p_tags['energy_source']}"
