@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -354,11 +355,18 @@ def test_wattwise_train_logs_to_mlflow_when_the_variable_says_so(
     assert run.data.tags["wattwise.method"] == "estimated"
     assert run.data.tags["wattwise.models"] == "replay of cpu-model"
     assert run.data.metrics["wattwise.total_energy_j"] == pytest.approx(d["total_energy_j"])
-    # Asked for without a run: one line, exit 2, nothing trained.
+    # MLFLOW_RUN_ID (what `mlflow run` sets) names the run to log to.
+    target = client.create_run("0").info.run_id
     monkeypatch.setenv("WATTWISE_MLFLOW", "1")
+    monkeypatch.setenv("MLFLOW_RUN_ID", target)
+    r = CliRunner().invoke(_train_app(), argv)
+    assert r.exit_code == 0, r.output
+    assert client.get_run(target).data.tags["wattwise.run_id"] == json.loads(r.stdout)["run_id"]
+    # Asked for without a run: one line, exit 2, nothing trained.
+    monkeypatch.delenv("MLFLOW_RUN_ID")
     r = CliRunner().invoke(_train_app(), argv)
     assert r.exit_code == 2, r.output
-    assert r.stderr.strip().startswith("error: MLflow logging was asked for")
+    assert r.stderr.strip().startswith("error: WATTWISE_MLFLOW=1 logs to the active MLflow run")
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
 
 
@@ -477,3 +485,24 @@ def test_hf_trainer_callback_logs_to_the_active_mlflow_run(
     with mlflow.start_run() as run:
         trainer.train()
     check_framework_run(client, run.info.run_id, cb, 2)
+
+
+@pytest.mark.slow
+def test_wattwise_train_without_mlflow_installed_says_so_in_one_line(
+    child_env: dict[str, str], tmp_path: Path
+) -> None:
+    code = (
+        "import sys\nsys.modules['mlflow'] = None\n"  # as on a machine without it
+        "sys.argv = ['wattwise', 'train', '--model', 'mlp', '--epochs', '1']\n"
+        "from wattwise.cli import main\nmain()\n"
+    )
+    store = tmp_path / "store" / "runs.sqlite"
+    env = {**child_env, "WATTWISE_MLFLOW": "1", "WATTWISE_STORE": str(store)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["error: MLflow logging needs MLflow: pip install 'wattwise[mlflow]'"]
+    assert not store.exists()  # nothing trained, no run stored
