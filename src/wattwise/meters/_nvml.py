@@ -38,11 +38,13 @@ import abc
 import contextlib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from wattwise._errors import MeterError, MeterPermissionError, MeterUnavailable
+from wattwise.meters._allocation import Allocation, read_allocation
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cuda_visible import MigInstance, _visible_targets, visible_nvml_indices
 
@@ -239,6 +241,10 @@ class NvmlMeter(Meter):
     Args:
         nvml: a module with pynvml's API; None imports ``pynvml`` when the meter is probed or
             started. Tests pass :func:`wattwise.testing.make_fake_nvml`'s module.
+        environ: the environment (``CUDA_VISIBLE_DEVICES``, SLURM's GPUs); default
+            ``os.environ``, read at each probe and start.
+        allocation: what the job was given (:attr:`Allocation.gpus` names its GPUs);
+            default: :func:`read_allocation` of ``environ``.
 
     The constructor only stores its argument; NVML is opened by :meth:`probe` (and closed
     again) and by :meth:`start` (closed by :meth:`close`).
@@ -246,8 +252,16 @@ class NvmlMeter(Meter):
 
     name = "nvml"
 
-    def __init__(self, *, nvml: ModuleType | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        nvml: ModuleType | None = None,
+        environ: Mapping[str, str] | None = None,
+        allocation: Allocation | None = None,
+    ) -> None:
         self._nvml_given = nvml
+        self._environ = environ
+        self._allocation = allocation
         self._nvml: ModuleType | None = None
         self._channels: list[_Channel] = []
         self._initialised = False
@@ -265,7 +279,7 @@ class NvmlMeter(Meter):
         except nvml.NVMLError as error:
             return Probe(self.name, False, _init_failure(error))
         try:
-            found = _discover(nvml, now_s=0.0)
+            found = _discover(nvml, 0.0, *self._gpus())
         except nvml.NVMLError as error:
             return Probe(self.name, False, f"NVML could not list the GPUs: {_describe(error)}")
         finally:
@@ -297,7 +311,7 @@ class NvmlMeter(Meter):
             raise kind(_init_failure(error)) from None
         self._initialised = True
         try:
-            found = _discover(nvml, now_s)
+            found = _discover(nvml, now_s, *self._gpus())
         except nvml.NVMLError as error:
             self.close()
             raise MeterUnavailable(f"NVML could not list the GPUs: {_describe(error)}") from None
@@ -329,6 +343,12 @@ class NvmlMeter(Meter):
 
     # -- helpers ------------------------------------------------------------------------
 
+    def _gpus(self) -> tuple[str | None, str, Mapping[str, str]]:
+        """The ``CUDA_VISIBLE_DEVICES``-form list of the job's GPUs, its origin, the env."""
+        env = os.environ if self._environ is None else self._environ
+        allocation = self._allocation or read_allocation(environ=env)
+        return allocation.gpus, allocation.gpus_from, env
+
     def _load(self) -> ModuleType:
         if self._nvml is None:
             if self._nvml_given is not None:
@@ -358,14 +378,18 @@ def _shutdown_quietly(nvml: ModuleType) -> None:
         nvml.nvmlShutdown()
 
 
-def _discover(nvml: ModuleType, now_s: float) -> _Discovery:
-    """List NVML's devices, apply CUDA_VISIBLE_DEVICES and open a channel per visible GPU.
+def _discover(
+    nvml: ModuleType, now_s: float, spec: str | None, origin: str, env: Mapping[str, str]
+) -> _Discovery:
+    """List NVML's devices, apply the job's GPU list and open a channel per visible GPU.
+
+    Args:
+        spec: the GPUs in ``CUDA_VISIBLE_DEVICES`` form (None: all), from ``origin``.
 
     Raises:
         NVMLError: only when the device count itself cannot be read.
     """
     devices = [_open_device(nvml, i) for i in range(int(nvml.nvmlDeviceGetCount()))]
-    spec = os.environ.get("CUDA_VISIBLE_DEVICES")
     migs = [m for d in devices for m in d.migs]
     visible, stop_note = _visible_targets(spec, [d.uuid for d in devices], migs)
     notes = [stop_note] if stop_note else []
@@ -387,12 +411,13 @@ def _discover(nvml: ModuleType, now_s: float) -> _Discovery:
             notes.append(f"{label}: {_WHOLE_BOARD}")
     if spec is None or not spec.upper().startswith(("GPU-", "MIG-")):
         models = {d.name for d in devices if d.error is None}
-        if len(models) > 1 and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        if len(models) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
             notes.append(
                 "GPU models differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number "
                 "them fastest-first, unlike NVML; set CUDA_DEVICE_ORDER=PCI_BUS_ID"
             )
-    return _Discovery(channels, _reason(devices, [i for i, _ in visible], channels, spec, notes))
+    reason = _reason(devices, [i for i, _ in visible], channels, (spec, origin), notes)
+    return _Discovery(channels, reason)
 
 
 _WHOLE_BOARD = (
@@ -524,14 +549,15 @@ def _reason(
     devices: list[_Device],
     visible: list[int],
     channels: list[_Channel],
-    spec: str | None,
+    given: tuple[str | None, str],
     notes: list[str],
 ) -> str:
     """The probe's one line: what is measured and how, or why nothing is."""
+    spec, origin = given
     if not devices:
         head = "NVML is running but found no NVIDIA GPU"
     elif not visible:
-        head = f"CUDA_VISIBLE_DEVICES={spec!r} hides all {len(devices)} NVIDIA GPU(s)"
+        head = f"{_given(spec, origin)} hides all {len(devices)} NVIDIA GPU(s)"
     elif not channels:
         head = f"none of the {len(visible)} visible NVIDIA GPU(s) can be read"
     else:
@@ -542,5 +568,12 @@ def _reason(
         )
         head = f"{len(channels)} NVIDIA GPU(s) measured by NVML: {listed}"
         if spec is not None:
-            head += f" (CUDA_VISIBLE_DEVICES={spec!r}, {len(devices)} GPU(s) present)"
+            head += f" ({_given(spec, origin)}, {len(devices)} GPU(s) present)"
     return "; ".join([head, *notes])
+
+
+def _given(spec: str | None, origin: str) -> str:
+    """How the job's GPU list is named in a reason: the variable it comes from."""
+    if origin == "CUDA_VISIBLE_DEVICES":
+        return f"CUDA_VISIBLE_DEVICES={spec!r}"
+    return f"{origin}: {spec!r}"
