@@ -38,7 +38,7 @@ import abc
 import contextlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -47,6 +47,7 @@ from wattwise._errors import MeterError, MeterPermissionError, MeterUnavailable
 from wattwise.meters._allocation import Allocation, read_allocation
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cuda_visible import MigInstance, _visible_targets, visible_nvml_indices
+from wattwise.meters._gpu_share import ProcessUtilisationShare
 
 __all__ = ["MigInstance", "NvmlMeter", "visible_nvml_indices"]
 
@@ -138,6 +139,8 @@ class _Channel(abc.ABC):
         self.device = device
         self.component = component
         self.share = 1.0  # the part of the board's energy charged (a MIG instance's slices)
+        # Per-process utilisation samples for process scope (None on a MIG instance).
+        self.processes: ProcessUtilisationShare | None = None
 
     @abc.abstractmethod
     def read(self, now_s: float) -> Reading:
@@ -327,6 +330,16 @@ class NvmlMeter(Meter):
             raise MeterError("NvmlMeter.read() called before start() or after close()")
         return [channel.read(now_s) for channel in self._channels]
 
+    def process_shares(self, pids: Collection[int]) -> dict[str, float]:
+        """Each shared GPU's share used by ``pids``, from NVML's per-process utilisation
+        samples (``_gpu_share.py``); GPUs without samples (MIG, older boards) are left out,
+        so process scope charges them whole."""
+        return {
+            c.component.name: c.processes.read(pids)
+            for c in self._channels
+            if c.processes is not None and c.processes.supported
+        }
+
     def close(self) -> None:
         """Shut NVML down (once; further calls do nothing)."""
         if self._initialised and self._nvml is not None:
@@ -405,6 +418,8 @@ def _discover(
             notes.append(f"{label} skipped: {problem}")
             continue
         channels.append(channel)
+        if channel.processes is not None and not channel.processes.supported:
+            notes.append(f"{label}: process scope charges the whole device ({_NO_SAMPLES})")
         if mig is not None:
             notes.append(f"{label}: {_mig_label(device, mig)}")
         elif device.mig_mode:
@@ -419,6 +434,8 @@ def _discover(
     reason = _reason(devices, [i for i, _ in visible], channels, (spec, origin), notes)
     return _Discovery(channels, reason)
 
+
+_NO_SAMPLES = "the driver gives no per-process utilisation samples"
 
 _WHOLE_BOARD = (
     "MIG mode is on and no MIG device is named in CUDA_VISIBLE_DEVICES: the whole board's "
@@ -505,6 +522,7 @@ def _open_channel(
     detail = f"{device.name}, nvml index {device.nvml_index}, uuid {device.uuid}"
     uncertainty = NVML_RELATIVE_UNCERTAINTY
     share = 1.0
+    processes = None if mig is not None else ProcessUtilisationShare(nvml, device.handle)
     if mig is not None:
         detail = f"{_mig_label(device, mig)}; {mig.uuid} on {detail}"
         # What the other instances draw is not known: the instance's true part of the board
@@ -514,6 +532,7 @@ def _open_channel(
         uncertainty = math.hypot(NVML_RELATIVE_UNCERTAINTY, 1.0 - share)
     elif device.mig_mode:
         detail = f"{_WHOLE_BOARD}; {detail}"
+    detail = f"{detail}; process scope: {_process_basis(processes)}"
 
     def component(sensor: str, edge_s: float) -> Component:
         return Component(
@@ -542,7 +561,17 @@ def _open_channel(
     except nvml.NVMLError as error:
         return None, f"energy counter unreadable: {_describe(error)}"
     channel.share = share
+    channel.processes = processes
     return channel, ""
+
+
+def _process_basis(processes: ProcessUtilisationShare | None) -> str:
+    """How process scope attributes this GPU, for the component's detail."""
+    if processes is None:
+        return "the MIG instance's slice share (NVML gives no per-process utilisation for it)"
+    if processes.supported:
+        return "the process tree's share of NVML's per-process SM utilisation samples"
+    return f"the whole device (the driver gives no per-process utilisation: {processes.why_not})"
 
 
 def _reason(

@@ -410,6 +410,11 @@ class ProcessTreeShare:
         self._last_share = share
         return share
 
+    def pids(self) -> frozenset[int]:
+        """The processes of the tree the last reading followed (at least its root)."""
+        procs = self._clock.processes() if self._clock is not None else []
+        return frozenset({self.pid, *(p.pid for p in procs)})
+
     @property
     def cgroup(self) -> Path | None:
         """The cgroup v2 whose CPU usage is the tree's time, if any (see the module)."""
