@@ -25,6 +25,7 @@ from wattwise.meters._allocation import (
     parse_slurm_memory_bytes,
     read_allocation,
 )
+from wattwise.meters._cuda_visible import visible_nvml_indices
 from wattwise.meters._estimate import RAM_W_PER_GB, CpuTimes, EstimateMeter
 from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._registry import detect_meters
@@ -384,3 +385,39 @@ def test_process_scope_shares_the_jobs_memory_not_the_nodes() -> None:
     share = ProcessTreeShare(os.getpid(), cgroup_roots=(), memory_used_bytes=lambda: 4 * rss)
     share.start()
     assert share.memory_share() == pytest.approx(0.25, rel=0.2)
+
+
+# -- CUDA_VISIBLE_DEVICES resolution, for any list of devices and any spec ---------------------
+
+_UUIDS = [f"GPU-{i:02x}{'ab' * 3}-0000-0000-0000-00000000000{i}" for i in range(6)]
+
+
+@given(
+    st.integers(0, 6),
+    st.lists(
+        st.one_of(
+            st.integers(-1, 8).map(str),
+            st.integers(0, 5).map(lambda i: _UUIDS[i][: 6 + i % 4]),
+            st.just("MIG-abc"),
+            st.just("x"),
+        ),
+        max_size=6,
+    ),
+)
+def test_visible_devices_are_a_prefix_of_the_list_cuda_would_show(
+    count: int, entries: list[str]
+) -> None:
+    uuids = _UUIDS[:count]
+    spec = ",".join(entries)
+    visible, note = visible_nvml_indices(spec, uuids)
+    assert len(set(visible)) == len(visible)  # never a device twice
+    assert all(0 <= i < count for i in visible)
+    parsed = parse_cuda_visible_devices(spec) or ()
+    assert len(visible) <= len(parsed)
+    # The list stops at the first entry CUDA refuses, and only then is there a note.
+    assert (note is None) == (len(visible) == len(parsed))
+    for entry, index in zip(parsed, visible, strict=False):
+        if entry.form == "index":
+            assert int(entry.text) == index
+        else:
+            assert uuids[index].lower().startswith(entry.text.lower())

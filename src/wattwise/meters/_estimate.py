@@ -28,7 +28,7 @@ RAM: ``P_ram = 0.3725 W/GB * GB in use`` (Green Algorithms referenceValues, memo
 with "in use" = total - available memory, averaged over the two ends of an interval; under
 a memory limit (cgroup ``memory.max``, SLURM) the job's own memory in use, capped at it.
 
-Why one module of ~660 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
+Why one module of ~680 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
 the meter that applies them are one model, with its citations in one place; the TDP table
 itself is in ``_cpu_table.py``.
 """

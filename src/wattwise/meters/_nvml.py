@@ -19,7 +19,12 @@ invalid entry hides itself and every entry after it (``0,2,-1,1`` shows devices 
 empty value shows no device. Integer entries are read as NVML indices, which NVML orders by
 PCI bus id; CUDA numbers devices fastest-first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so on
 a machine with mixed GPU models the two can differ (the probe's reason then says so). The
-resolution is ``_cuda_visible.py``'s.
+resolution is ``_cuda_visible.py``'s. Where ``CUDA_VISIBLE_DEVICES`` is unset, SLURM's GPU
+list is used the same way (``_allocation.py``).
+
+Process scope: each board's per-process utilisation samples give the process tree's share
+of it (:meth:`NvmlMeter.process_shares`, ``_gpu_share.py``); the whole device where the
+driver gives none, and the component's detail says which.
 
 MIG: NVML meters boards, not MIG instances. A ``MIG-<uuid>`` entry (or the older
 ``MIG-GPU-<uuid>/<gi>/<ci>``) is metered as its slice share of the parent board and labelled
@@ -27,7 +32,7 @@ so, with the split's uncertainty added; a board in MIG mode seen whole (no MIG e
 ``CUDA_VISIBLE_DEVICES`` unset under the Kubernetes device plugin) is charged whole, and the
 probe and the component say so. See docs/meters-nvml.md.
 
-Why one module of ~540 lines: discovery (devices, MIG instances, channels), the two ways of
+Why one module of ~610 lines: discovery (devices, MIG instances, channels), the two ways of
 metering (counter, power sampling) and the probe's reasons share the NVML handles and error
 handling; ``CUDA_VISIBLE_DEVICES`` resolution, which does not, is in ``_cuda_visible.py``.
 """
