@@ -350,7 +350,7 @@ def test_meters_shows_the_allocation_and_its_conflicts(
     child_env: dict[str, str], tmp_path: Path
 ) -> None:
     rel = str(_own_cgroup_rel())
-    root = tmp_path / "cgroup"
+    root = tmp_path / "cg[/b]roup"  # not ours: printed as written, never as markup
     where = rel.strip("/")
     make_cgroup(root, rel, {where: {"cpu.max": "150000 100000\n", "memory.max": f"{GB}\n"}})
     env = {
@@ -359,6 +359,7 @@ def test_meters_shows_the_allocation_and_its_conflicts(
         "SLURM_JOB_ID": "4242",
         "SLURM_CPUS_ON_NODE": "4",
         "WATTWISE_POWERCAP_ROOT": str(tmp_path / "no-powercap"),
+        "COLUMNS": "400",  # no wrapping inside the path checked below
     }
     env.pop("CUDA_VISIBLE_DEVICES", None)
     argv = [sys.executable, "-m", "wattwise", "meters"]
@@ -376,6 +377,7 @@ def test_meters_shows_the_allocation_and_its_conflicts(
     flat = " ".join(text.stdout.split())
     assert "allocation: SLURM job 4242; CPUs:" in flat
     assert "allocation: memory: 1 GB limit (cgroup memory.max of" in flat
+    assert "cg[/b]roup" in text.stdout
     assert "CPU limits differ" in flat
 
 
