@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -36,6 +36,12 @@ from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
+from wattwise.tracking._live import (
+    LiveRun,
+    live_from_energies,
+    live_from_result,
+    prometheus_address,
+)
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
 from wattwise.tracking._window import Window, _OpenWindow
@@ -105,6 +111,9 @@ class Tracker:
         emissions: compute emissions at the end of the run (default True).
         clock: where times and waits come from (default: the real clock); tests pass
             :class:`wattwise.testing.FakeClock`.
+        prometheus: serve the run's figures to Prometheus on this port (an int, ``"PORT"``
+            or ``"ADDR:PORT"``; default: ``WATTWISE_PROMETHEUS_PORT`` if set, else not at
+            all). Needs ``wattwise[prometheus]``; see docs/monitoring.md.
     """
 
     def __init__(
@@ -123,6 +132,7 @@ class Tracker:
         intensity: IntensityProvider | Location | None = None,
         emissions: bool = True,
         clock: Clock | None = None,
+        prometheus: int | str | None = None,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -137,6 +147,8 @@ class Tracker:
         self.intensity = intensity
         self.emissions = emissions
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self.prometheus = prometheus
+        self._unpublish: Callable[[], None] | None = None
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -174,6 +186,8 @@ class Tracker:
             for m in self._meters:
                 m.close()
             self._close_owned_store()
+            if self._unpublish is not None:
+                self._unpublish()
             raise
         return self
 
@@ -209,6 +223,7 @@ class Tracker:
         self._ledger = RunLedger(self.name, self.components, t0)
         # The meters were read at baseline end / start: re-read now so the run starts clean.
         self._ledger.start_read(self._read_meters(t0))
+        self._publish()
 
         if self._sink is not None:
             self._sink.begin_run(
@@ -392,6 +407,35 @@ class Tracker:
         if self.result is not None:
             return self.result.duration_s
         return self._clock.monotonic() - self._ledger.t0 if self.running else 0.0
+
+    def live(self) -> LiveRun | None:
+        """The run's figures so far (the final ones once stopped); None before it starts.
+
+        Per component: energy, uncertainty and provenance, the power over the last reading
+        and whether it is in a gap now. What the Prometheus exporter serves at each scrape.
+        """
+        if self.result is not None:
+            return live_from_result(self.result)
+        if not hasattr(self, "_ledger"):
+            return None
+        with self._lock:
+            ledger = self._ledger
+            return live_from_energies(
+                run_id=self.run_id,
+                name=self.name,
+                scope=self._scope,
+                started_at=self._started_at,
+                elapsed_s=ledger.last_tick - ledger.t0,
+                energies=ledger.root.acc.energies(ledger.components),
+                power_w=ledger.last_power_w,
+                in_gap=set(ledger.open_gaps),
+            )
+
+    def _publish(self) -> None:
+        """Serve this run to Prometheus when asked to (argument or environment)."""
+        address = prometheus_address(self.prometheus, os.environ)
+        if address is not None:
+            self._unpublish = _wired(_defaults.serve_prometheus)(self.live, *address)
 
     def _live_energy(self, win: _OpenWindow | None = None) -> float:
         with self._lock:
