@@ -160,6 +160,6 @@ def prometheus_address(
         port = -1
     if not 1 <= port <= 65535 or isinstance(value, bool):
         raise ConfigError(
-            f"{what} must be a port number from 1 to 65535 (or ADDR:PORT), got {value!r}"
+            f"{what} must be a port number from 1 to 65535 (or ADDR:PORT), got {value}"
         )
     return addr, port
