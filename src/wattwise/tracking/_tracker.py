@@ -193,6 +193,7 @@ class Tracker:
 
     def _start(self) -> None:
         self._scope = Scope(self.scope)
+        self._prometheus_at = prometheus_address(self.prometheus, os.environ)
         if self.flush_interval_s <= 0 or self.flush_interval_s > DEFAULT_FLUSH_INTERVAL_S:
             raise ConfigError(
                 f"flush_interval_s must be in (0, {DEFAULT_FLUSH_INTERVAL_S}] s, "
@@ -433,9 +434,9 @@ class Tracker:
 
     def _publish(self) -> None:
         """Serve this run to Prometheus when asked to (argument or environment)."""
-        address = prometheus_address(self.prometheus, os.environ)
-        if address is not None:
-            self._unpublish = _wired(_defaults.serve_prometheus)(self.live, *address)
+        if self._prometheus_at is not None:
+            serve = _wired(_defaults.serve_prometheus)
+            self._unpublish = serve(self.live, *self._prometheus_at)
 
     def _live_energy(self, win: _OpenWindow | None = None) -> float:
         with self._lock:
