@@ -395,3 +395,22 @@ def test_every_served_metric_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "monitoring.md").read_text()
     for name in METRICS:
         assert f"`{name}`" in doc, name
+
+
+def test_track_missing_the_extra_says_so_and_the_run_does_not_start(
+    child_env: dict[str, str], tmp_path: Path
+) -> None:
+    code = (
+        "import sys\nsys.modules['prometheus_client'] = None\nimport wattwise\n"
+        "t = wattwise.Tracker('x', store=False, prometheus=9)\n"
+        "try:\n    t.start()\n"
+        "except ImportError as exc:\n    print(type(exc).__name__, exc, t.running)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "MissingExtra Prometheus export needs prometheus-client: "
+        "pip install 'wattwise[prometheus]' False"
+    )

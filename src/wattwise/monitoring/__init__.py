@@ -6,9 +6,9 @@ naming the extra. Trackers serve here only when asked (``prometheus=`` or
 ``WATTWISE_PROMETHEUS_PORT``): see docs/monitoring.md.
 """
 
-from wattwise._extras import require
+from wattwise._extras import require as _require
 
-require("Prometheus export", "prometheus")
+_require("Prometheus export", "prometheus")
 
 from wattwise.monitoring._dashboard import DASHBOARD_FILE, dashboard_json
 from wattwise.monitoring._machine import MACHINE_RUN_ID, MachineMonitor
