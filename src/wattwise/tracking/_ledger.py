@@ -71,14 +71,19 @@ class RunLedger:
                 self.open_gaps[r.component] = (self.t0, r.note or "unreadable")
 
     def account(
-        self, now: float, readings: Sequence[Reading], shares: Mapping[ComponentKind, float]
+        self,
+        now: float,
+        readings: Sequence[Reading],
+        shares: Mapping[ComponentKind, float],
+        component_shares: Mapping[str, float] | None = None,
     ) -> None:
-        """Account one read of every meter at ``now``, each scaled by its kind's share."""
+        """Account one read of every meter at ``now``, each scaled by its component's share
+        (``component_shares``, by name: a GPU shared by several processes) or its kind's."""
         for r in readings:
             comp = self.by_name.get(r.component)
             if comp is None:
                 continue
-            share = shares.get(comp.kind, 1.0)
+            share = (component_shares or {}).get(comp.name, shares.get(comp.kind, 1.0))
             last = self.last_read[r.component]
             start = last if r.since_s is None else min(last, r.since_s)
             energy: float | None = None

@@ -524,9 +524,16 @@ class Tracker:
         shares[ComponentKind.RAM] = self._share.memory_share()
         return shares
 
+    def _component_shares(self) -> dict[str, float]:
+        """Process scope's per-component shares the meters can tell (a shared GPU's)."""
+        if self._scope is Scope.MACHINE:
+            return {}
+        pids = self._share.pids()
+        return {k: v for m in self._meters for k, v in m.process_shares(pids).items()}
+
     def _tick(self, now: float) -> None:
         """Read every meter once and account the interval. Caller holds the lock."""
-        self._ledger.account(now, self._read_meters(now), self._shares())
+        self._ledger.account(now, self._read_meters(now), self._shares(), self._component_shares())
 
     def _sample_loop(self, ticker: Ticker) -> None:
         while not ticker.wait():
