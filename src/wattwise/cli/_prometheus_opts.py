@@ -56,7 +56,7 @@ def prometheus_option(port: int | None, addr: str | None) -> str | None:
     return value
 
 
-def child_env(prometheus: str | None) -> dict[str, str] | None:
+def child_env(prometheus: int | str | None) -> dict[str, str] | None:
     """The command's environment: ours, less the Prometheus port when this run serves on it
     (a wattwise in the command would otherwise ask for the same port)."""
     if prometheus is None and not os.environ.get(PROMETHEUS_PORT_ENV):

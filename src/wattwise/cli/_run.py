@@ -125,7 +125,6 @@ def run(
             f"{MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s"
         )
     location = resolve_run_location(zone, cloud, live=live)
-    prometheus = prometheus_option(prometheus_port, prometheus_addr)
 
     tracker = Tracker(
         name or " ".join(command)[:80],
@@ -136,18 +135,15 @@ def run(
         cpu_tdp_w=cpu_tdp_w,
         command=command,
         intensity=location,
-        prometheus=prometheus,
+        prometheus=prometheus_option(prometheus_port, prometheus_addr),
     )
     if baseline_s > 0 and not json_out:
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
     tracker.start()
     try:
         # --json: stdout carries the JSON alone, so CMD writes its own stdout to our stderr.
-        proc = subprocess.Popen(
-            command,
-            stdout=sys.stderr.fileno() if json_out else None,
-            env=child_env(prometheus),
-        )
+        out = sys.stderr.fileno() if json_out else None
+        proc = subprocess.Popen(command, stdout=out, env=child_env(tracker.prometheus))
     except OSError as exc:
         tracker.stop(status=RunStatus.FAILED, exit_code=127)
         fail(f"cannot start {command[0]}: {exc.strerror}", code=127)

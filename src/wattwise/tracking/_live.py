@@ -15,6 +15,7 @@ from datetime import datetime
 
 from wattwise._errors import ConfigError
 from wattwise._records import ComponentEnergy, RunResult, RunStatus, Scope, counted_totals
+from wattwise.tracking._ledger import RunLedger
 
 __all__ = [
     "DEFAULT_PROMETHEUS_ADDR",
@@ -23,6 +24,7 @@ __all__ = [
     "LiveComponent",
     "LiveRun",
     "live_from_energies",
+    "live_from_ledger",
     "live_from_result",
     "prometheus_address",
 ]
@@ -112,6 +114,20 @@ def live_from_energies(
             )
             for e in energies
         ),
+    )
+
+
+def live_from_ledger(ledger: RunLedger, run_id: str, scope: Scope, started_at: datetime) -> LiveRun:
+    """The snapshot of a running run from its ledger (the caller holds the tracker's lock)."""
+    return live_from_energies(
+        run_id=run_id,
+        name=ledger.root.name,
+        scope=scope,
+        started_at=started_at,
+        elapsed_s=ledger.last_tick - ledger.t0,
+        energies=ledger.root.acc.energies(ledger.components),
+        power_w=ledger.last_power_w,
+        in_gap=set(ledger.open_gaps),
     )
 
 

@@ -6,7 +6,7 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~510 lines: the start (meters, baseline, threads) and the stop (last reading, threads
+Why ~550 lines: the start (meters, baseline, threads) and the stop (last reading, threads
 joined, result stored) are one life cycle with one lock; splitting them would spread the
 order of those steps, which is what this module is for, over two files.
 """
@@ -36,12 +36,7 @@ from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
-from wattwise.tracking._live import (
-    LiveRun,
-    live_from_energies,
-    live_from_result,
-    prometheus_address,
-)
+from wattwise.tracking._live import LiveRun, live_from_ledger, live_from_result, prometheus_address
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
 from wattwise.tracking._window import Window, _OpenWindow
@@ -111,9 +106,8 @@ class Tracker:
         emissions: compute emissions at the end of the run (default True).
         clock: where times and waits come from (default: the real clock); tests pass
             :class:`wattwise.testing.FakeClock`.
-        prometheus: serve the run's figures to Prometheus on this port (an int, ``"PORT"``
-            or ``"ADDR:PORT"``; default: ``WATTWISE_PROMETHEUS_PORT`` if set, else not at
-            all). Needs ``wattwise[prometheus]``; see docs/monitoring.md.
+        prometheus: serve the run to Prometheus on this port (or ``"ADDR:PORT"``; default:
+            ``WATTWISE_PROMETHEUS_PORT``, else not at all); docs/monitoring.md.
     """
 
     def __init__(
@@ -410,27 +404,14 @@ class Tracker:
         return self._clock.monotonic() - self._ledger.t0 if self.running else 0.0
 
     def live(self) -> LiveRun | None:
-        """The run's figures so far (the final ones once stopped); None before it starts.
-
-        Per component: energy, uncertainty and provenance, the power over the last reading
-        and whether it is in a gap now. What the Prometheus exporter serves at each scrape.
-        """
+        """The run's figures now (the final ones once stopped; None before it starts): per
+        component energy, uncertainty, provenance, last power, gap. Prometheus reads it."""
         if self.result is not None:
             return live_from_result(self.result)
         if not hasattr(self, "_ledger"):
             return None
         with self._lock:
-            ledger = self._ledger
-            return live_from_energies(
-                run_id=self.run_id,
-                name=self.name,
-                scope=self._scope,
-                started_at=self._started_at,
-                elapsed_s=ledger.last_tick - ledger.t0,
-                energies=ledger.root.acc.energies(ledger.components),
-                power_w=ledger.last_power_w,
-                in_gap=set(ledger.open_gaps),
-            )
+            return live_from_ledger(self._ledger, self.run_id, self._scope, self._started_at)
 
     def _publish(self) -> None:
         """Serve this run to Prometheus when asked to (argument or environment)."""
