@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 
 import wattwise
 from wattwise import ConfigError
+from wattwise.carbon import resolve_location
 from wattwise.meters._rapl import RaplMeter
 from wattwise.monitoring import MACHINE_RUN_ID, METRICS, MachineMonitor
 from wattwise.testing import FakeClock
@@ -196,7 +197,8 @@ def test_machine_monitor_counts_a_recovered_gap_and_serves_no_power_inside_it(
 ) -> None:
     pkg = fake.add_socket(dram=False, core=False)
     clock = FakeClock()
-    monitor = MachineMonitor([RaplMeter(root=fake.root)], interval_s=0.5, clock=clock)
+    de = resolve_location("DE")
+    monitor = MachineMonitor([RaplMeter(root=fake.root)], interval_s=0.5, clock=clock, location=de)
     try:
         fake.advance(pkg, 4.0)
         clock.advance(0.5)
@@ -220,6 +222,9 @@ def test_machine_monitor_counts_a_recovered_gap_and_serves_no_power_inside_it(
     assert back.energy.energy_j == pytest.approx(8.0, abs=1e-5)
     assert back.energy.gap_s == 0.0 and not back.in_gap
     assert live.run_id == MACHINE_RUN_ID and live.elapsed_s == pytest.approx(1.5)
+    # Its emissions so far: the counted energy at the zone's intensity.
+    assert live.zone == "DE"
+    assert live.emissions_g == pytest.approx(8.0 / 3.6e6 * de.intensity_g_per_kwh * de.pue)
 
 
 def _cli_env(child_env: dict[str, str], fake: FakePowercap, store: Path) -> dict[str, str]:
@@ -321,7 +326,7 @@ def test_wattwise_exporter_serves_the_machine_until_interrupted(
     env = _cli_env(child_env, fake, tmp_path / "runs.sqlite")
     argv = [sys.executable, "-m", "wattwise", "exporter", "--port", str(port)]
     proc = subprocess.Popen(
-        [*argv, "--addr", LOOPBACK, "--interval", "0.1"],
+        [*argv, "--addr", LOOPBACK, "--interval", "0.1", "--zone", "DE"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -352,6 +357,10 @@ def test_wattwise_exporter_serves_the_machine_until_interrupted(
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert energy["cpu:package-0"] == pytest.approx(3.0, abs=1e-5)
+    de = resolve_location("DE")
+    (total,) = values(in_gap, "wattwise_run_energy_joules_total", method="mixed").values()
+    emissions = values(in_gap, "wattwise_run_emissions_grams", zone="DE", method="estimated")
+    assert emissions == pytest.approx({"machine": total / 3.6e6 * de.intensity_g_per_kwh})
     # No RAPL dram zone: the memory is estimated beside the measured package.
     assert values(in_gap, "wattwise_energy_joules_total", method="estimated").keys() == {"ram"}
     # The package in a gap has no power sample (never a zero); the memory still has one.

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from wattwise._errors import WattwiseError
+from wattwise.cli._carbon_opts import CloudOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, need
 from wattwise.cli._meters import check_cpu_settings
 from wattwise.cli._run import MAX_INTERVAL_S, MIN_INTERVAL_S
@@ -36,6 +37,8 @@ def exporter(
         ),
     ] = None,
     interval: Annotated[float, typer.Option(help="How often the meters are read, in s.")] = 1.0,
+    zone: ZoneOpt = None,
+    cloud: CloudOpt = None,
     cpu_tdp_w: Annotated[
         float | None,
         typer.Option("--cpu-tdp-w", help="Your CPU's TDP in W (overrides the table)."),
@@ -49,7 +52,8 @@ def exporter(
 ) -> None:
     """Serve this machine's power and energy per component to Prometheus until interrupted.
 
-    Machine scope: everything the meters see, since the exporter started. Runs of
+    Machine scope: everything the meters see, since the exporter started; emissions at
+    the zone's bundled intensity (--zone, WATTWISE_ZONE, config, else the world). Runs of
     `wattwise run --prometheus-port` serve their own figures; see docs/monitoring.md.
     """
     need("wattwise exporter", "prometheus")
@@ -64,6 +68,7 @@ def exporter(
             f"{MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s"
         )
     check_cpu_settings(cpu_tdp_w)
+    location = resolve_run_location(zone, cloud, live=False)
     spec = f"{addr}:{port}" if addr else str(port)
     address = prometheus_address(spec, os.environ, what="--port")
     assert address is not None
@@ -76,7 +81,7 @@ def exporter(
     try:
         server = MetricsServer(*address)
         try:
-            monitor = MachineMonitor(interval_s=interval, cpu_tdp_w=cpu_tdp_w)
+            monitor = MachineMonitor(interval_s=interval, cpu_tdp_w=cpu_tdp_w, location=location)
         except WattwiseError:
             server.close()
             raise

@@ -5,16 +5,19 @@ Not a tracked run: an exporter runs for weeks, so it keeps no samples, only each
 component's running totals (:class:`~wattwise.tracking._accumulate.Accumulator`, the
 tracker's own), and stores nothing. A reading that fails puts its component in a gap (no
 power is served for it); a counter read again that recovers the gap's energy counts it, as
-the tracker does.
+the tracker does. Its emissions so far are the counted energy at the zone's (constant,
+bundled) intensity.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 from wattwise._errors import MeterError, WattwiseError
 from wattwise._records import Scope
+from wattwise.carbon import Location, emissions_for_energy
 from wattwise.meters._base import Component, Meter, Reading
 from wattwise.meters._registry import detect_meters
 from wattwise.tracking._accumulate import Accumulator
@@ -35,6 +38,8 @@ class MachineMonitor:
         interval_s: reading period in s, shortened to what the meters need.
         cpu_tdp_w: the CPU's TDP in W, for detection (see ``wattwise meters``).
         clock: where times and waits come from (default: the real clock).
+        location: where the electricity comes from, for the emissions so far (the counted
+            energy x its intensity x PUE); None: no emissions.
     """
 
     def __init__(
@@ -44,8 +49,10 @@ class MachineMonitor:
         interval_s: float = 1.0,
         cpu_tdp_w: float | None = None,
         clock: Clock | None = None,
+        location: Location | None = None,
     ) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self.location = location
         given = list(meters) if meters is not None else detect_meters(cpu_tdp_w=cpu_tdp_w).meters
         self.warnings: list[str] = []
         self._meters: list[Meter] = []
@@ -118,7 +125,7 @@ class MachineMonitor:
     def live(self) -> LiveRun:
         """The machine's figures since the exporter started."""
         with self._lock:
-            return live_from_energies(
+            live = live_from_energies(
                 run_id=MACHINE_RUN_ID,
                 name=MACHINE_RUN_ID,
                 scope=Scope.MACHINE,
@@ -128,6 +135,10 @@ class MachineMonitor:
                 power_w=dict(self._power_w),
                 in_gap=set(self._in_gap),
             )
+        if self.location is None:
+            return live
+        carbon = emissions_for_energy(live.energy_j, self.location)
+        return replace(live, emissions_g=carbon.emissions_g, zone=carbon.zone)
 
     def close(self) -> None:
         """Stop reading and close the meters."""

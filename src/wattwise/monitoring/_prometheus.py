@@ -58,8 +58,8 @@ METRICS: dict[str, str] = {
     "wattwise_run_duration_seconds": "Time a run has been measured, in s.",
     "wattwise_run_start_time_seconds": "When a run started, in s since the Unix epoch.",
     "wattwise_run_info": "1 for every run served, with its status.",
-    "wattwise_run_emissions_grams": "Emissions of an ended run, in gCO2e (estimated from the "
-    "grid's carbon intensity).",
+    "wattwise_run_emissions_grams": "Emissions of an ended run, or of the machine exporter so "
+    "far, in gCO2e (estimated from the grid's carbon intensity).",
 }
 
 
