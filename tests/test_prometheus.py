@@ -21,9 +21,11 @@ from prometheus_client.samples import Sample
 import wattwise
 from wattwise import ConfigError
 from wattwise.carbon import resolve_location
+from wattwise.meters._nvml import NvmlMeter
 from wattwise.meters._rapl import RaplMeter
 from wattwise.monitoring import MACHINE_RUN_ID, METRICS, MachineMonitor
 from wattwise.testing import FakeClock
+from wattwise.testing._fake_nvml import make_fake_nvml
 from wattwise.testing._fake_powercap import FakePowercap
 
 LOOPBACK = "127.0.0.1"
@@ -423,3 +425,42 @@ def test_track_missing_the_extra_says_so_and_the_run_does_not_start(
         "MissingExtra Prometheus export needs prometheus-client: "
         "pip install 'wattwise[prometheus]' False"
     )
+
+
+def test_gpus_of_a_fake_nvml_are_served_with_their_device_and_sensor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = make_fake_nvml(2)
+    clock = FakeClock()
+    port = free_port()
+    with wattwise.track(
+        "gpus",
+        meters=[NvmlMeter(nvml=fake.module)],
+        store=False,
+        interval_s=1.0,
+        clock=clock,
+        prometheus=f"{LOOPBACK}:{port}",
+    ):
+        fake.advance(1.0, 100.0)
+        clock.advance(1.0)
+        live = scrape(port)
+        fake.reset(0)  # a driver reset: gpu:0's next reading is a gap
+        fake.advance(1.0, 100.0)
+        clock.advance(1.0)
+        after_reset = scrape(port)
+    gpus = {"kind": "gpu", "method": "measured", "sensor": "nvml-energy-counter"}
+    assert values(live, "wattwise_energy_joules_total", **gpus) == pytest.approx(
+        {"gpu:0": 100.0, "gpu:1": 100.0}
+    )
+    assert values(live, "wattwise_power_watts", **gpus) == pytest.approx(
+        {"gpu:0": 100.0, "gpu:1": 100.0}
+    )
+    devices = {
+        s.labels["component"]: s.labels["device"]
+        for s in live
+        if s.name == "wattwise_energy_joules_total"
+    }
+    assert devices == {"gpu:0": "0", "gpu:1": "1"}
+    assert values(after_reset, "wattwise_component_in_gap") == {"gpu:0": 1, "gpu:1": 0}
+    assert values(after_reset, "wattwise_power_watts").keys() == {"gpu:1"}
