@@ -71,41 +71,37 @@ def _method(components: tuple[LiveComponent, ...]) -> str:
     return "mixed" if methods else Method.ESTIMATED.value
 
 
-def _families() -> dict[str, Metric]:
-    def counter(name: str, labels: tuple[str, ...]) -> Metric:
-        return CounterMetricFamily(name.removesuffix("_total"), METRICS[name], labels=labels)
-
-    def gauge(name: str, labels: tuple[str, ...]) -> Metric:
-        return GaugeMetricFamily(name, METRICS[name], labels=labels)
-
-    return {
-        "wattwise_energy_joules_total": counter("wattwise_energy_joules_total", COMPONENT_LABELS),
-        "wattwise_energy_uncertainty_joules": gauge(
-            "wattwise_energy_uncertainty_joules", COMPONENT_LABELS
-        ),
-        "wattwise_power_watts": gauge("wattwise_power_watts", COMPONENT_LABELS),
-        "wattwise_component_in_gap": gauge("wattwise_component_in_gap", COMPONENT_LABELS),
-        "wattwise_gap_seconds_total": counter("wattwise_gap_seconds_total", COMPONENT_LABELS),
-        "wattwise_run_energy_joules_total": counter(
-            "wattwise_run_energy_joules_total", (*RUN_LABELS, "method")
-        ),
-        "wattwise_run_energy_uncertainty_joules": gauge(
-            "wattwise_run_energy_uncertainty_joules", (*RUN_LABELS, "method")
-        ),
-        "wattwise_run_duration_seconds": gauge("wattwise_run_duration_seconds", RUN_LABELS),
-        "wattwise_run_start_time_seconds": gauge("wattwise_run_start_time_seconds", RUN_LABELS),
-        "wattwise_run_info": gauge("wattwise_run_info", (*RUN_LABELS, "status")),
-        "wattwise_run_emissions_grams": gauge(
-            "wattwise_run_emissions_grams", (*RUN_LABELS, "zone", "method")
-        ),
-    }
+_Family = CounterMetricFamily | GaugeMetricFamily
 
 
-def add_run(families: dict[str, Metric], run: LiveRun) -> None:
+_RUN_METHOD = (*RUN_LABELS, "method")
+#: The labels of each metric (a counter's name ends in ``_total``, as the conventions ask).
+_LABELS: dict[str, tuple[str, ...]] = {
+    "wattwise_energy_joules_total": COMPONENT_LABELS,
+    "wattwise_energy_uncertainty_joules": COMPONENT_LABELS,
+    "wattwise_power_watts": COMPONENT_LABELS,
+    "wattwise_component_in_gap": COMPONENT_LABELS,
+    "wattwise_gap_seconds_total": COMPONENT_LABELS,
+    "wattwise_run_energy_joules_total": _RUN_METHOD,
+    "wattwise_run_energy_uncertainty_joules": _RUN_METHOD,
+    "wattwise_run_duration_seconds": RUN_LABELS,
+    "wattwise_run_start_time_seconds": RUN_LABELS,
+    "wattwise_run_info": (*RUN_LABELS, "status"),
+    "wattwise_run_emissions_grams": (*RUN_LABELS, "zone", "method"),
+}
+
+
+def _family(name: str) -> _Family:
+    if name.endswith("_total"):
+        return CounterMetricFamily(name.removesuffix("_total"), METRICS[name], labels=_LABELS[name])
+    return GaugeMetricFamily(name, METRICS[name], labels=_LABELS[name])
+
+
+def add_run(families: dict[str, _Family], run: LiveRun) -> None:
     """Add one run's samples to the metric families of a scrape."""
 
     def add(name: str, labels: list[str], value: float) -> None:
-        families[name].add_metric(labels, value)  # type: ignore[attr-defined]
+        families[name].add_metric(labels, value)
 
     base = [run.run_id, run.name, run.scope.value]
     for c in run.components:
@@ -155,7 +151,7 @@ class LiveCollector(Collector):
             self.sources = [s for s in self.sources if s is not source]
 
     def collect(self) -> Iterator[Metric]:
-        families = _families()
+        families = {name: _family(name) for name in METRICS}
         with self._lock:
             sources = list(self.sources)
         for source in sources:

@@ -174,7 +174,7 @@ def prometheus_address(
         port = int(text)
     except ValueError:
         port = -1
-    if not 1 <= port <= 65535 or isinstance(value, bool):
+    if not 1 <= port <= 65535:
         raise ConfigError(
             f"{what} must be a port number from 1 to 65535 (or ADDR:PORT), got {value}"
         )
