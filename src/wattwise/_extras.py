@@ -28,6 +28,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "hf": ("transformers", "accelerate"),
     "snn": ("snntorch",),
     "keypoints": ("mediapipe",),
+    "prometheus": ("prometheus_client",),
 }
 # The main job: training and every lever, the search included.
 EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
@@ -51,6 +52,7 @@ _DISPLAY = {
     "transformers": "Transformers",
     "accelerate": "Accelerate",
     "mediapipe": "MediaPipe",
+    "prometheus_client": "prometheus-client",
 }
 
 
