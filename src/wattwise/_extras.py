@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "snn": ("snntorch",),
     "keypoints": ("mediapipe",),
     "mlflow": ("mlflow",),
+    "prometheus": ("prometheus_client",),
 }
 # The main job: training and every lever, the search included.
 EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
@@ -53,6 +54,7 @@ _DISPLAY = {
     "accelerate": "Accelerate",
     "mediapipe": "MediaPipe",
     "mlflow": "MLflow",
+    "prometheus_client": "prometheus-client",
 }
 
 

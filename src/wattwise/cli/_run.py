@@ -20,6 +20,12 @@ from wattwise.carbon import parse_duration
 from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, print_json, summary_console
 from wattwise.cli._meters import check_cpu_settings
+from wattwise.cli._prometheus_opts import (
+    PrometheusAddrOpt,
+    PrometheusPortOpt,
+    child_env,
+    prometheus_option,
+)
 from wattwise.cli._render import render_run
 from wattwise.tracking._tracker import Tracker
 
@@ -97,6 +103,8 @@ def run(
             dir_okay=False,
         ),
     ] = None,
+    prometheus_port: PrometheusPortOpt = None,
+    prometheus_addr: PrometheusAddrOpt = None,
 ) -> None:
     """Run CMD, measure its energy, store the run and print a summary.
 
@@ -127,13 +135,15 @@ def run(
         cpu_tdp_w=cpu_tdp_w,
         command=command,
         intensity=location,
+        prometheus=prometheus_option(prometheus_port, prometheus_addr),
     )
     if baseline_s > 0 and not json_out:
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
     tracker.start()
     try:
         # --json: stdout carries the JSON alone, so CMD writes its own stdout to our stderr.
-        proc = subprocess.Popen(command, stdout=sys.stderr.fileno() if json_out else None)
+        out = sys.stderr.fileno() if json_out else None
+        proc = subprocess.Popen(command, stdout=out, env=child_env(tracker.prometheus))
     except OSError as exc:
         tracker.stop(status=RunStatus.FAILED, exit_code=127)
         fail(f"cannot start {command[0]}: {exc.strerror}", code=127)

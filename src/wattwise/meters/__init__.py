@@ -1,9 +1,11 @@
 """Energy sources: the meter contract, RAPL, NVML, the estimate, replay, and detection;
-the GPU probe (utilisation, power, memory) and its monitor thread.
+the GPU probe (utilisation, power, memory) and its monitor thread; what the job was given
+(:class:`Allocation`: SLURM, ``CUDA_VISIBLE_DEVICES``, cgroup v2 limits).
 
 Detection probes meters in a fixed order (:data:`PROBE_ORDER`); see :func:`detect_meters`.
 """
 
+from wattwise.meters._allocation import Allocation, read_allocation
 from wattwise.meters._base import (
     Component,
     ComponentKind,
@@ -23,6 +25,7 @@ from wattwise.meters._replay import ReplayMeter, TraceInterval
 
 __all__ = [
     "PROBE_ORDER",
+    "Allocation",
     "Component",
     "ComponentKind",
     "CpuIdentity",
@@ -46,4 +49,5 @@ __all__ = [
     "detect_meters",
     "local_cpu_brand",
     "lookup_cpu",
+    "read_allocation",
 ]

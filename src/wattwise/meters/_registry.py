@@ -3,14 +3,18 @@
 Probe order: ``rapl``, ``nvml``, ``estimate``. The CPU is measured by RAPL where its
 counters can be read, and estimated otherwise (including when RAPL exists but reading it
 is not permitted: the reason says how to fix that). GPUs are measured by NVML when it
-works. Memory is estimated only when no RAPL ``dram`` domain measures it.
+works. Memory is estimated only when no RAPL ``dram`` domain measures it. What the job was
+given (:func:`~wattwise.meters._allocation.read_allocation`: SLURM, CUDA, cgroup v2) is read
+once and handed to the NVML meter (its GPUs) and the estimate (its CPUs and memory).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
+from wattwise.meters._allocation import Allocation, read_allocation
 from wattwise.meters._base import Meter, Probe
 
 __all__ = ["PROBE_ORDER", "Detection", "detect_meters"]
@@ -26,11 +30,13 @@ class Detection:
         meters: the meters to use, in probe order.
         probes: every probe's answer, in probe order (found and not found, with reasons).
         notes: one-line explanations of fallbacks (e.g. RAPL not readable: estimating).
+        allocation: what the job was given (CPUs, memory, GPUs) and where that came from.
     """
 
     meters: tuple[Meter, ...]
     probes: tuple[Probe, ...]
     notes: tuple[str, ...]
+    allocation: Allocation | None = None
 
 
 def detect_meters(
@@ -38,6 +44,8 @@ def detect_meters(
     cpu_tdp_w: float | None = None,
     powercap_root: str | None = None,
     nvml: ModuleType | None = None,
+    environ: Mapping[str, str] | None = None,
+    allocation: Allocation | None = None,
 ) -> Detection:
     """Probe every meter in :data:`PROBE_ORDER` and choose the ones to use.
 
@@ -47,13 +55,16 @@ def detect_meters(
         powercap_root: powercap sysfs root (default ``WATTWISE_POWERCAP_ROOT`` or
             ``/sys/class/powercap``).
         nvml: a module with pynvml's API (tests pass a fake).
+        environ: the environment to read (default ``os.environ``).
+        allocation: what the job was given; default :func:`read_allocation` of ``environ``.
     """
     from wattwise.meters._estimate import EstimateMeter
     from wattwise.meters._nvml import NvmlMeter
     from wattwise.meters._rapl import RaplMeter
 
+    given = allocation or read_allocation(environ=environ)
     rapl = RaplMeter(root=powercap_root, cpu_tdp_w=cpu_tdp_w)
-    gpu = NvmlMeter(nvml=nvml)
+    gpu = NvmlMeter(nvml=nvml, environ=environ, allocation=given)
     rapl_probe = rapl.probe()
     gpu_probe = gpu.probe()
     has_dram = rapl_probe.available and any("dram" in c for c in rapl_probe.components)
@@ -61,6 +72,8 @@ def detect_meters(
         cpu_tdp_w=cpu_tdp_w,
         include_cpu=not rapl_probe.available,
         include_ram=not has_dram,
+        environ=environ,
+        allocation=given,
     )
     meters: list[Meter] = []
     notes: list[str] = []
@@ -73,4 +86,6 @@ def detect_meters(
     estimate_probe = estimate.probe()
     if not rapl_probe.available or not has_dram:
         meters.append(estimate)
-    return Detection(tuple(meters), (rapl_probe, gpu_probe, estimate_probe), tuple(notes))
+    notes.extend(f"allocation: {note}" for note in given.notes)
+    probes = (rapl_probe, gpu_probe, estimate_probe)
+    return Detection(tuple(meters), probes, tuple(notes), given)

@@ -12,6 +12,7 @@ from wattwise._records import (
 )
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import current_tracker, last_run
+from wattwise.tracking._live import LiveComponent, LiveRun
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._track import track
 from wattwise.tracking._tracker import Tracker
@@ -22,6 +23,8 @@ __all__ = [
     "Clock",
     "ComponentEnergy",
     "Gap",
+    "LiveComponent",
+    "LiveRun",
     "RunResult",
     "RunSink",
     "RunStatus",

@@ -117,6 +117,7 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    prometheus: int | str | None = None,
 ) -> _Track: ...
 
 
@@ -136,6 +137,7 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    prometheus: int | str | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
 
@@ -175,6 +177,9 @@ def track(
             (default: ``WATTWISE_ZONE``, the config file, else the world average).
         emissions: compute the run's emissions (default True).
         clock: where times and waits come from (default: the real clock).
+        prometheus: serve the run's live power and energy to Prometheus on this port
+            (``PORT`` or ``ADDR:PORT``; default: ``WATTWISE_PROMETHEUS_PORT``, else not at
+            all); needs ``wattwise[prometheus]`` (docs/monitoring.md).
 
     Raises:
         ConfigError: ``name`` is neither a string nor a function.
@@ -196,5 +201,6 @@ def track(
         "intensity": intensity,
         "emissions": emissions,
         "clock": clock,
+        "prometheus": prometheus,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})
