@@ -354,9 +354,7 @@ def fit(
     ctx = context or LeverContext()
     tracker = tracker if tracker is not None else ctx.tracker(name)
     own = not tracker.running
-    if logger is not None:  # before any training: a missing MLflow run is said at once
-        logger.attach(name, window=None if own else name)
-        callbacks = (logger, *callbacks)  # first: an epoch is logged before others run
+    callbacks = _with_mlflow(logger, callbacks, name, own)
     stop_decision: StopDecision | None = None
     interrupt: KeyboardInterrupt | None = None
     history: TrainingHistory | None = None
@@ -372,8 +370,7 @@ def fit(
     )
     try:
         with ExitStack() as stack:
-            if logger is not None:
-                stack.push(_abort_on_error(logger))
+            stack.push(_abort_on_error(logger))
             stack.enter_context(tracking(name, ctx, tracker))  # started here unless running
             if own:
                 history = TrainingHistory(
@@ -408,12 +405,25 @@ def fit(
     return result
 
 
-def _abort_on_error(logger: MlflowLogger) -> Callable[..., None]:
+def _with_mlflow(
+    logger: MlflowLogger | None, callbacks: Sequence[Callback], name: str, own: bool
+) -> Sequence[Callback]:
+    """The callbacks with the MLflow logger first (an epoch is logged before the others
+    run), attached to its MLflow run now: before any training, so a missing run is said at
+    once."""
+    if logger is None:
+        return callbacks
+    logger.attach(name, window=None if own else name)
+    return (logger, *callbacks)
+
+
+def _abort_on_error(logger: MlflowLogger | None) -> Callable[..., None]:
     """An exit callback marking the MLflow run failed when an error (not Ctrl-C, which
     :func:`fit` logs as interrupted) ends the fit."""
 
     def exit_(exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        if logger is not None and exc_type is not None and not interrupted:
             logger.abort()
 
     return exit_
