@@ -284,3 +284,25 @@ def test_meters_shows_the_matched_rule_for_an_injected_cpuinfo(child_env: dict[s
     unknown = wattwise(dict(child_env, **{CPUINFO_ENV: arm}), "meters", "--json")
     reason = next(m for m in json.loads(unknown.stdout)["meters"] if m["meter"] == "estimate")
     assert "not in the power table" in reason["reason"], reason
+
+
+def test_the_docs_list_every_rule_with_its_range() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "estimate-model.md").read_text()
+    for rule in generation_rules():
+        found = identify_generation(
+            CpuInfo(
+                vendor_id=rule.vendor_id,
+                family=rule.family,
+                model=rule.model_min,
+                stepping=rule.stepping_min,
+                flags=rule.flags,
+                model_name=rule.brand_word,
+            )
+        )
+        assert found is not None, rule.rule
+        row = f"| `{rule.rule}` |"
+        assert row in docs, f"docs/estimate-model.md lacks rule {rule.rule}"
+        line = next(ln for ln in docs.splitlines() if ln.startswith(row))
+        if found.rule == rule:  # (a flag rule shadowed by a stepping rule is listed too)
+            low, high = found.low_w_per_thread, found.high_w_per_thread
+            assert f"| {low:.2f}-{high:.2f} |" in line, line
