@@ -15,7 +15,9 @@ from wattwise.meters._base import (
     Reading,
     Source,
 )
+from wattwise.meters._cpu_identify import CpuGeneration, identify_generation
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
+from wattwise.meters._cpuinfo import CpuInfo, read_cpuinfo
 from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._gpu import GpuMonitor, GpuProbe, GpuSample, NvmlGpuProbe, ReplayGpuProbe
 from wattwise.meters._nvml import NvmlMeter
@@ -28,7 +30,9 @@ __all__ = [
     "Allocation",
     "Component",
     "ComponentKind",
+    "CpuGeneration",
     "CpuIdentity",
+    "CpuInfo",
     "CpuSpec",
     "Detection",
     "EstimateMeter",
@@ -47,7 +51,9 @@ __all__ = [
     "Source",
     "TraceInterval",
     "detect_meters",
+    "identify_generation",
     "local_cpu_brand",
     "lookup_cpu",
     "read_allocation",
+    "read_cpuinfo",
 ]

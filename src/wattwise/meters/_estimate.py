@@ -21,6 +21,9 @@ CPU, linear in utilisation between an idle and a full-load power (Fan, Weber & B
   SPECpower_ssj2008-derived AWS averages (0.74 W and 3.5 W per vCPU);
 * ``u``: busy share of the visible CPUs' time between two reads, from the kernel's
   cumulative CPU-time counters (``psutil.cpu_times``); steal time is not busy.
+* A CPU the table does not name but ``/proc/cpuinfo``'s vendor, family, model (stepping,
+  flags) place in a generation (``_cpu_identify.py``): the middle of that generation's
+  published parts' W per logical CPU, ``P_max = w_per_thread * n_visible``;
 * Unknown CPU: 6 W per logical CPU, Green Algorithms' 12 W-per-core default halved for two
   hardware threads per core.
 
@@ -28,7 +31,7 @@ RAM: ``P_ram = 0.3725 W/GB * GB in use`` (Green Algorithms referenceValues, memo
 with "in use" = total - available memory, averaged over the two ends of an interval; under
 a memory limit (cgroup ``memory.max``, SLURM) the job's own memory in use, capped at it.
 
-Why one module of ~680 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
+Why one module of ~750 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
 the meter that applies them are one model, with its citations in one place; the TDP table
 itself is in ``_cpu_table.py``.
 """
@@ -47,7 +50,9 @@ import psutil
 from wattwise._errors import ConfigError, MeterError
 from wattwise.meters._allocation import Allocation, allocation_memory_reader, read_allocation
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
+from wattwise.meters._cpu_identify import CpuGeneration, identify_generation
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
+from wattwise.meters._cpuinfo import DEFAULT_CPUINFO, CpuInfo, cpuinfo_path, read_cpuinfo
 
 __all__ = [
     "CCF_AWS_MAX_W_PER_VCPU",
@@ -221,6 +226,9 @@ class CpuPowerModel:
         idle_fraction: idle power over full-load power. Dimensionless.
         relative_uncertainty: one-sigma relative uncertainty of the energy.
         hint: one line telling how to give the CPU's power, for an unknown CPU; else None.
+        cpus_from: where a visible CPU count below the affinity's comes from, or ``""``.
+        generation: the cpuinfo rule's generation the power comes from, for a CPU the table
+            does not name (no TDP given); else None.
     """
 
     brand: str
@@ -236,6 +244,7 @@ class CpuPowerModel:
     relative_uncertainty: float
     hint: str | None = None
     cpus_from: str = ""
+    generation: CpuGeneration | None = None
 
     def power_w(self, utilisation: float) -> float:
         """CPU power at a utilisation (clamped to 0..1). Units: W."""
@@ -253,6 +262,8 @@ class CpuPowerModel:
     def detail(self) -> str:
         """One line naming every input, for :attr:`Source.detail`."""
         model = self.spec.name if self.spec else f"unknown ({self.brand or 'no brand string'})"
+        if self.generation is not None and self.tdp_w is None:
+            model = f"{self.generation.rule.generation} ({self.brand or 'no brand string'})"
         if self.tdp_w is not None and self.share is not None:
             power = (
                 f"TDP {self.tdp_w:g} W ({self.tdp_source}); {self.threads_per_package} "
@@ -285,6 +296,7 @@ def resolve_cpu_power_model(
     cpu_threads: int | None = None,
     os_threads_per_core: int = 1,
     idle_fraction: float = DEFAULT_IDLE_FRACTION,
+    generation: CpuGeneration | None = None,
 ) -> CpuPowerModel:
     """Choose the CPU model's inputs. Pure: no hardware is read.
 
@@ -298,6 +310,8 @@ def resolve_cpu_power_model(
         os_threads_per_core: threads per core the OS reports, used with the spec's cores
             only for a hand-built spec without threads (every bundled row has them).
         idle_fraction: idle over full-load power (0..1).
+        generation: the generation cpuinfo identified (``_cpu_identify``); used when no
+            table row and no TDP is given, instead of the per-thread default.
 
     Raises:
         ConfigError: a non-positive TDP, thread count or visible CPU count, or an idle
@@ -319,6 +333,8 @@ def resolve_cpu_power_model(
     elif spec is not None:
         tdp_w, tdp_source = spec.tdp_w, f"{spec.basis}: {spec.source}"
         uncertainty = UNCERTAINTY_CPU_PROXY if spec.basis == "proxy" else UNCERTAINTY_CPU_KNOWN
+    elif generation is not None:
+        return _generation_model(brand, generation, visible_cpus, idle_fraction)
     else:
         return CpuPowerModel(
             brand=brand,
@@ -368,6 +384,30 @@ def resolve_cpu_power_model(
     )
 
 
+def _generation_model(
+    brand: str, generation: CpuGeneration, visible_cpus: float, idle_fraction: float
+) -> CpuPowerModel:
+    """The model of a CPU cpuinfo placed in a generation: its parts' middle W per thread.
+
+    The uncertainty adds the range's spread (which part of the generation it is) to the
+    TDP model's own (:data:`UNCERTAINTY_CPU_KNOWN`) in quadrature: they are independent.
+    """
+    return CpuPowerModel(
+        brand=brand,
+        spec=None,
+        tdp_w=None,
+        tdp_source=generation.detail(),
+        threads_per_package=None,
+        threads_source="",
+        visible_cpus=visible_cpus,
+        share=None,
+        max_power_w=generation.w_per_thread * visible_cpus,
+        idle_fraction=idle_fraction,
+        relative_uncertainty=math.hypot(UNCERTAINTY_CPU_KNOWN, generation.spread),
+        generation=generation,
+    )
+
+
 class EstimateMeter(Meter):
     """Estimated CPU and RAM energy where no sensor exists.
 
@@ -396,6 +436,11 @@ class EstimateMeter(Meter):
             (and the allocation) from; default: ``os.environ``.
         allocation: what the job was given; default: :func:`read_allocation` at
             :meth:`probe` / :meth:`start`.
+        cpuinfo: a cpuinfo file whose vendor, family, model, stepping and flags place a CPU
+            the table does not name in a generation (and, without ``cpu_brand``, whose
+            ``model name`` is the brand); default: the ``WATTWISE_CPUINFO`` environment
+            variable, else ``/proc/cpuinfo`` when the brand is this machine's (with a
+            ``cpu_brand`` given and neither set, no cpuinfo is read).
     """
 
     name = "estimate"
@@ -414,6 +459,7 @@ class EstimateMeter(Meter):
         memory_used_bytes: Callable[[], int] | None = None,
         environ: Mapping[str, str] | None = None,
         allocation: Allocation | None = None,
+        cpuinfo: str | os.PathLike[str] | None = None,
     ) -> None:
         self.cpu_tdp_w = cpu_tdp_w
         self.cpu_brand = cpu_brand
@@ -426,6 +472,7 @@ class EstimateMeter(Meter):
         self.memory_used_bytes = memory_used_bytes
         self.environ = environ
         self.allocation = allocation
+        self.cpuinfo = cpuinfo
         #: One line telling how to give the CPU's power, when the CPU is unknown; set by
         #: :meth:`start` (:meth:`probe` gives the same line as its reason).
         self.hint: str | None = None
@@ -490,8 +537,18 @@ class EstimateMeter(Meter):
             self.allocation = read_allocation(environ=self.environ)
         return self.allocation
 
+    def _cpu_identity(self) -> tuple[str, CpuInfo]:
+        """The brand to look up and the cpuinfo to identify a generation by."""
+        given = self.cpuinfo if self.cpuinfo is not None else cpuinfo_path(self._env())
+        if given is not None:
+            info = read_cpuinfo(given)
+            return (self.cpu_brand if self.cpu_brand is not None else info.model_name), info
+        if self.cpu_brand is not None:
+            return self.cpu_brand, CpuInfo()
+        return local_cpu_brand(), read_cpuinfo(DEFAULT_CPUINFO)
+
     def _resolve(self) -> tuple[CpuPowerModel, list[int] | None]:
-        brand = self.cpu_brand if self.cpu_brand is not None else local_cpu_brand()
+        brand, info = self._cpu_identity()
         user_tdp_w, origin = self._user_tdp()
         cpu_ids: list[int] | None = None
         cpus_from = ""
@@ -504,15 +561,17 @@ class EstimateMeter(Meter):
             visible = min(float(len(cpu_ids)), allocation.cpus)
             if visible < len(cpu_ids):
                 cpus_from = f"allocation: {allocation.cpus_from}"
+        spec = lookup_cpu(brand)
         model = resolve_cpu_power_model(
             brand=brand,
-            spec=lookup_cpu(brand),
+            spec=spec,
             visible_cpus=visible,
             user_tdp_w=user_tdp_w,
             user_tdp_origin=origin,
             cpu_threads=self._user_threads(),
             os_threads_per_core=_os_threads_per_core(),
             idle_fraction=self.idle_fraction,
+            generation=identify_generation(info, brand) if spec is None else None,
         )
         if cpus_from:
             model = dataclasses.replace(model, cpus_from=cpus_from)
@@ -584,6 +643,11 @@ class EstimateMeter(Meter):
         if model.hint is not None:
             return Probe(self.name, True, model.hint, names)
         what = model.spec.name if model.spec else "CPU"
+        if model.generation is not None and model.tdp_w is None:
+            what = (
+                f"{model.generation.rule.generation} (cpuinfo rule {model.generation.rule.rule}: "
+                f"{model.generation.cpu.signature()})"
+            )
         reason = (
             f"estimating {what} at up to {model.max_power_w:.3g} W for "
             f"{model.visible_cpus:g} visible logical CPUs"
