@@ -1,4 +1,4 @@
-"""Energy sources: the meter contract, RAPL, NVML, the estimate, replay, and detection;
+"""Energy sources: the meter contract, RAPL, NVML, AMD SMI, the estimate, replay, and detection;
 the GPU probe (utilisation, power, memory) and its monitor thread; what the job was given
 (:class:`Allocation`: SLURM, ``CUDA_VISIBLE_DEVICES``, cgroup v2 limits).
 
@@ -6,6 +6,7 @@ Detection probes meters in a fixed order (:data:`PROBE_ORDER`); see :func:`detec
 """
 
 from wattwise.meters._allocation import Allocation, read_allocation
+from wattwise.meters._amdsmi import AmdSmiMeter
 from wattwise.meters._base import (
     Component,
     ComponentKind,
@@ -26,6 +27,7 @@ from wattwise.meters._replay import ReplayMeter, TraceInterval
 __all__ = [
     "PROBE_ORDER",
     "Allocation",
+    "AmdSmiMeter",
     "Component",
     "ComponentKind",
     "CpuIdentity",
