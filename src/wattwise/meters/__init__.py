@@ -1,4 +1,5 @@
-"""Energy sources: the meter contract, RAPL, NVML, AMD SMI, the estimate, replay, and detection;
+"""Energy sources: the meter contract, RAPL, NVML, AMD SMI, powermetrics (Apple silicon),
+the estimate, replay, and detection;
 the GPU probe (utilisation, power, memory) and its monitor thread; what the job was given
 (:class:`Allocation`: SLURM, ``CUDA_VISIBLE_DEVICES``, cgroup v2 limits).
 
@@ -7,6 +8,7 @@ Detection probes meters in a fixed order (:data:`PROBE_ORDER`); see :func:`detec
 
 from wattwise.meters._allocation import Allocation, read_allocation
 from wattwise.meters._amdsmi import AmdSmiMeter
+from wattwise.meters._apple_table import AppleSiliconSpec, lookup_apple_silicon
 from wattwise.meters._base import (
     Component,
     ComponentKind,
@@ -20,6 +22,7 @@ from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
 from wattwise.meters._estimate import EstimateMeter
 from wattwise.meters._gpu import GpuMonitor, GpuProbe, GpuSample, NvmlGpuProbe, ReplayGpuProbe
 from wattwise.meters._nvml import NvmlMeter
+from wattwise.meters._powermetrics import PowermetricsMeter
 from wattwise.meters._rapl import CpuIdentity, RaplMeter
 from wattwise.meters._registry import PROBE_ORDER, Detection, detect_meters
 from wattwise.meters._replay import ReplayMeter, TraceInterval
@@ -28,6 +31,7 @@ __all__ = [
     "PROBE_ORDER",
     "Allocation",
     "AmdSmiMeter",
+    "AppleSiliconSpec",
     "Component",
     "ComponentKind",
     "CpuIdentity",
@@ -41,6 +45,7 @@ __all__ = [
     "Method",
     "NvmlGpuProbe",
     "NvmlMeter",
+    "PowermetricsMeter",
     "Probe",
     "RaplMeter",
     "Reading",
@@ -50,6 +55,7 @@ __all__ = [
     "TraceInterval",
     "detect_meters",
     "local_cpu_brand",
+    "lookup_apple_silicon",
     "lookup_cpu",
     "read_allocation",
 ]
