@@ -30,7 +30,9 @@ from wattwise.testing._fake_amdsmi import (
     FakeAmdGpu,
     make_fake_amdsmi,
 )
+from wattwise.testing._fake_clock import FakeClock
 from wattwise.testing._meter_contract import MeterContract, MeterEnv
+from wattwise.tracking import Tracker
 
 UUIDS = ["GPU-4b2c1a9f8d3e6f7a", "GPU-12ab000000000001", "GPU-12cd000000000002"]
 
@@ -302,3 +304,24 @@ def test_detection_lists_the_amdsmi_probe(tmp_path: Path) -> None:
     probe = next(p for p in found.probes if p.meter == "amdsmi")
     assert probe.available and probe.components == ("gpu:0",)
     assert any(m.name == "amdsmi" for m in found.meters)
+
+
+def test_a_tracked_run_keeps_a_driver_reset_as_a_gap() -> None:
+    """Through the real Tracker (sampler thread on a fake clock)."""
+    fake = make_fake_amdsmi(1)
+    clock = FakeClock()
+    meter = AmdSmiMeter(amdsmi=fake.module, environ={})
+    tracker = Tracker("amd", meters=[meter], store=False, interval_s=1.0, clock=clock)
+    with tracker:
+        fake.advance(1.0, 300.0)
+        clock.advance(1.0)
+        fake.advance(1.0, 300.0)
+        fake.reset(0)  # the driver reloads: this second's energy is lost
+        clock.advance(1.0)
+        fake.advance(1.0, 300.0)
+        clock.advance(1.0)
+    result = tracker.result
+    assert result is not None
+    assert result.energy_j == pytest.approx(600.0, abs=1e-2)
+    assert result.energy_lost_s == pytest.approx(1.0)
+    assert not fake.initialised

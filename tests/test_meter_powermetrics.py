@@ -27,7 +27,9 @@ from wattwise.meters._powermetrics import (
     parse_powermetrics_sample,
 )
 from wattwise.meters._registry import detect_meters
+from wattwise.testing._fake_clock import FakeClock
 from wattwise.testing._meter_contract import MeterContract, MeterEnv
+from wattwise.tracking import Tracker
 
 DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "powermetrics-m1-max.plist"
@@ -335,3 +337,22 @@ def test_cli_meters_lists_the_powermetrics_probe(child_env: dict[str, str]) -> N
     found = {m["meter"]: m for m in json.loads(done.stdout)["meters"]}["powermetrics"]
     assert not found["available"] and not found["used"]
     assert found["reason"] == f"powermetrics is macOS's (this is {sys.platform})"
+
+
+def test_a_tracked_run_gets_every_samples_energy_and_the_ane() -> None:
+    """Through the real Tracker (sampler thread on a fake clock): two 1 s samples."""
+    meter, streams = piped_meter()
+    clock = FakeClock()
+    tracker = Tracker("mac", meters=[meter], store=False, interval_s=0.5, clock=clock)
+    with tracker:
+        streams[0].write(sample(1.0, 10.0, 2.0, 0.5) + sample(1.0, 14.0, 2.0, 0.5))
+        clock.advance(2.0)
+    result = tracker.result
+    assert result is not None
+    by_name = {c.name: c for c in result.components}
+    assert by_name["cpu"].energy_j == pytest.approx(24.0)
+    assert by_name["gpu:0"].energy_j == pytest.approx(4.0)
+    assert by_name["ane"].energy_j == pytest.approx(1.0)
+    assert result.energy_j == pytest.approx(29.0)
+    assert result.provenance == "measured"
+    assert streams[0].stopped == 1  # the run's end stopped powermetrics
