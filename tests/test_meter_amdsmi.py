@@ -123,6 +123,15 @@ def test_everything_hidden_makes_the_meter_unavailable() -> None:
     assert not fake.initialised
 
 
+def test_an_older_amdsmi_without_enumeration_info_keeps_handle_order() -> None:
+    fake = make_fake_amdsmi(three())
+    del fake.module.amdsmi_get_gpu_enumeration_info  # not in amdsmi before 6.4
+    meter = AmdSmiMeter(amdsmi=fake.module, environ={"ROCR_VISIBLE_DEVICES": "1"})
+    (component,) = meter.start(0.0)
+    assert component.device == "1" and "uuid None" in component.source.detail
+    meter.close()
+
+
 # -- units, modes, failures ------------------------------------------------------------
 
 

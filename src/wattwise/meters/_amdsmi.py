@@ -378,10 +378,14 @@ def _shut_down_quietly(amdsmi: Any) -> None:
 def _list_devices(amdsmi: Any) -> list[_Device]:
     """Every AMD GPU AMD SMI lists, in HIP order (raises only if the list itself fails)."""
     found: list[tuple[int, _Device]] = []
+    # amdsmi_get_gpu_enumeration_info is new in amdsmi 6.4: older modules lack it.
+    enumeration = getattr(amdsmi, "amdsmi_get_gpu_enumeration_info", None)
     for position, handle in enumerate(amdsmi.amdsmi_get_processor_handles()):
         order, uuid = position, None
         with contextlib.suppress(amdsmi.AmdSmiException):
-            info = amdsmi.amdsmi_get_gpu_enumeration_info(handle)
+            if enumeration is None:
+                raise amdsmi.AmdSmiException("no enumeration info")
+            info = enumeration(handle)
             if isinstance(info.get("hip_id"), int):
                 order = info["hip_id"]
             text = str(info.get("hip_uuid") or "")
