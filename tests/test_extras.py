@@ -93,8 +93,9 @@ def test_missing_modules_sees_a_hidden_package(monkeypatch: pytest.MonkeyPatch) 
 
 
 #: Extras kept out of ``dev`` (so not installed where the tests run), with their
-#: distributions: MediaPipe's wheel is large, and the keypoint study runs without it.
-NOT_IN_DEV = {"keypoints": {"mediapipe"}}
+#: distributions: MediaPipe's wheel is large, and the keypoint study runs without it;
+#: amdsmi cannot be imported without ROCm (its tests use wattwise.testing's fake).
+NOT_IN_DEV = {"keypoints": {"mediapipe"}, "amd": {"amdsmi"}}
 #: Distributions that install their module as parts of a declared one, which requires them:
 #: ``mlflow`` shares its import package with ``mlflow-skinny`` and ``mlflow-tracing``.
 PARTS_OF = {"mlflow": {"mlflow-skinny", "mlflow-tracing"}}

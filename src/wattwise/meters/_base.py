@@ -54,6 +54,7 @@ class ComponentKind(enum.StrEnum):
     CPU_UNCORE = "cpu-uncore"  # RAPL uncore (PP1): part of a package, never added
     PSYS = "psys"  # RAPL platform domain: overlaps packages, added only without them
     GPU = "gpu"  # one GPU device
+    ANE = "ane"  # Apple Neural Engine (powermetrics)
     RAM = "ram"  # estimated memory power
 
 

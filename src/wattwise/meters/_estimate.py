@@ -49,6 +49,7 @@ import psutil
 
 from wattwise._errors import ConfigError, MeterError
 from wattwise.meters._allocation import Allocation, allocation_memory_reader, read_allocation
+from wattwise.meters._apple_table import apple_cpu_spec
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cpu_identify import CpuGeneration, identify_generation
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
@@ -561,7 +562,7 @@ class EstimateMeter(Meter):
             visible = min(float(len(cpu_ids)), allocation.cpus)
             if visible < len(cpu_ids):
                 cpus_from = f"allocation: {allocation.cpus_from}"
-        spec = lookup_cpu(brand)
+        spec = lookup_cpu(brand) or apple_cpu_spec(brand)
         model = resolve_cpu_power_model(
             brand=brand,
             spec=spec,
