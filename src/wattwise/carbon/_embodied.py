@@ -345,7 +345,7 @@ def embodied(
     gpus: int | None = None,
     allocation: Allocation | None = None,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
-    lifetime_range_years: tuple[float, float] = DEFAULT_LIFETIME_RANGE_YEARS,
+    lifetime_range_years: tuple[float, float] | None = None,
     use_ratio: float = 1.0,
     factors: Mapping[str, EmbodiedFactor] | None = None,
 ) -> EmbodiedFigures:
@@ -359,7 +359,8 @@ def embodied(
         gpus: GPUs the run used, each charged whole (default: all of the machine's).
         allocation: what the job was given (:func:`wattwise.meters.read_allocation`).
         lifetime_years: the hardware's lifetime of the central figure.
-        lifetime_range_years: the shortest and longest lifetime of the range.
+        lifetime_range_years: the shortest and longest lifetime of the range (default:
+            :data:`DEFAULT_LIFETIME_RANGE_YEARS`, widened to contain ``lifetime_years``).
         use_ratio: the fraction of the lifetime the hardware is in use (1: always); a lower
             ratio charges each hour of use more.
         factors: per-component factors replacing the bundled ones (missing ones: bundled).
@@ -368,6 +369,9 @@ def embodied(
         ConfigError: a negative or zero lifetime, a range not containing it, a use ratio
             outside (0, 1], a negative duration or share.
     """
+    if lifetime_range_years is None:
+        low, high = DEFAULT_LIFETIME_RANGE_YEARS
+        lifetime_range_years = (min(low, lifetime_years), max(high, lifetime_years))
     low_life, high_life = lifetime_range_years
     _check(duration_s, lifetime_years, low_life, high_life, use_ratio)
     table = {**embodied_factors(), **(factors or {})}
