@@ -193,3 +193,20 @@ def test_sockets_and_virtual_machines_are_read_from_real_files(tmp_path: Path) -
     assert not _virtual_machine(tmp_path / "absent")
     here = Hardware.detect(gpus=1)
     assert here.logical_cpus >= 1 and here.ram_gb and here.gpus == 1
+
+
+@pytest.mark.slow
+def test_the_demo_states_the_embodied_share_beside_its_emissions_not_in_them() -> None:
+    from wattwise.carbon import emissions_for_energy, resolve_location
+    from wattwise.demo._measure import measure_carbon
+    from wattwise.demo._sections import carbon_lever
+
+    scenario = measure_carbon(250.0, 70.0, lambda _msg: None)
+    assert scenario.embodied is not None and scenario.embodied.duration_s == 70.0
+    # the operational figures are the energy's alone
+    assert scenario.emissions_de == emissions_for_energy(250.0, resolve_location("DE"))
+    _, section = carbon_lever(scenario)
+    line = next(p for p in section.paragraphs if "manufacturing footprint" in p)
+    e = scenario.embodied
+    assert f"~{e.embodied_g:.3g} gCO2e (range {e.low_g:.3g}-{e.high_g:.3g}" in line
+    assert "estimate" in line and "not included in the emissions above" in line
