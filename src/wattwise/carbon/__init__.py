@@ -3,7 +3,9 @@
 Bundled data: grid intensity per country and region, cloud regions with their PUE,
 default PUE and everyday equivalents, built by ``scripts/build_carbon_tables.py`` from the
 Green Algorithms data (Lannelongue, Grealey & Inouye 2021, CC BY 4.0); every row keeps its
-source and year.
+source and year. Embodied emissions (the hardware's manufacturing footprint, a run's
+share, an estimate kept apart from the operational figures) from cited per-component factors
+(``data/embodied_factors.csv``: Boavizta's documented figures, EcoInfo's EcoDiag).
 """
 
 from wattwise.carbon._base import ConstantIntensity, IntensityProvider
@@ -17,6 +19,19 @@ from wattwise.carbon._data import (
     equivalent_factors,
     grid_zones,
     pue_defaults,
+)
+from wattwise.carbon._embodied import (
+    DEFAULT_LIFETIME_RANGE_YEARS,
+    DEFAULT_LIFETIME_YEARS,
+    EMBODIED_LABEL,
+    EmbodiedComponent,
+    EmbodiedFactor,
+    EmbodiedFigures,
+    Hardware,
+    embodied,
+    embodied_factors,
+    embodied_for_run,
+    embodied_for_runs,
 )
 from wattwise.carbon._emissions import (
     Equivalent,
@@ -60,15 +75,22 @@ from wattwise.carbon._trace import (
 
 __all__ = [
     "BUNDLED_TRACES",
+    "DEFAULT_LIFETIME_RANGE_YEARS",
+    "DEFAULT_LIFETIME_YEARS",
+    "EMBODIED_LABEL",
     "TOKEN_ENV",
     "UNITS_GRAMS",
     "UNITS_RELATIVE",
     "CloudRegion",
     "ConstantIntensity",
     "ElectricityMapsClient",
+    "EmbodiedComponent",
+    "EmbodiedFactor",
+    "EmbodiedFigures",
     "Equivalent",
     "EquivalentFactor",
     "GridZone",
+    "Hardware",
     "IntensityProvider",
     "IntensityTrace",
     "LiveIntensity",
@@ -81,6 +103,10 @@ __all__ = [
     "cloud_regions",
     "config_path",
     "dataset_credit",
+    "embodied",
+    "embodied_factors",
+    "embodied_for_run",
+    "embodied_for_runs",
     "emissions_for_energy",
     "emissions_for_samples",
     "equivalent_factors",

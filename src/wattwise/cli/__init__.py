@@ -13,6 +13,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperOption
 
+import wattwise.cli._carbon_embodied
 import wattwise.cli._study_keypoints
 import wattwise.cli._study_snn  # noqa: F401 - registers `study snn` on the study group
 from wattwise._errors import WattwiseError

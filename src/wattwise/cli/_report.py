@@ -7,13 +7,17 @@ import importlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 import wattwise
 from wattwise.cli._common import console, fail
 from wattwise.store import RunStore
+
+if TYPE_CHECKING:
+    from wattwise.report import Section
+    from wattwise.store import StudyRecord
 
 __all__ = ["report"]
 
@@ -75,6 +79,19 @@ def _format_for(out: Path, fmt: ReportFormat | None) -> ReportFormat:
     return implied
 
 
+def _study_embodied(st: RunStore, study: StudyRecord) -> Section:
+    """The embodied estimate of a study's runs, summed, beside their operational emissions."""
+    from wattwise.carbon import embodied_for_runs
+    from wattwise.report import Section, embodied_section
+
+    runs = [st.get_run(r.run_id) for r in study.runs]
+    if not runs:
+        return Section("Embodied emissions (estimate)", ("This study has no runs.",))
+    carbon = [r.carbon.emissions_g for r in runs if r.carbon is not None]
+    operational = sum(carbon) if len(carbon) == len(runs) else None
+    return embodied_section(embodied_for_runs(runs), operational)
+
+
 def report(
     run_id: Annotated[str | None, typer.Argument(help="Run id or unique prefix.")] = None,
     study: Annotated[str | None, typer.Option(help="Report a study instead of a run.")] = None,
@@ -111,7 +128,7 @@ def report(
             _import_records(record.kind)
             title = f"wattwise study: {record.name}"
             subtitle = f"{record.kind} study {record.study_id[:12]}, {len(record.runs)} runs"
-            sections = study_sections(study_record)
+            sections = (*study_sections(study_record), _study_embodied(st, study_record))
         else:
             if last:
                 runs = st.list_runs(limit=1)

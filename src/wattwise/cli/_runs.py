@@ -17,6 +17,7 @@ from wattwise._errors import StoreNotFound
 from wattwise._records import RunResult
 from wattwise.cli._common import console, fail, print_json
 from wattwise.cli._render import format_energy, render_run, runs_table
+from wattwise.cli._runs_embodied import embodied_json, print_embodied
 from wattwise.store import RunStore
 
 __all__ = ["runs_app", "samples_csv"]
@@ -77,9 +78,10 @@ def show_run(
     finally:
         st.close()
     if json_out:
-        print_json(result.to_dict())
+        print_json(embodied_json(result))
     else:
         render_run(result, console)
+        print_embodied(result, console)
 
 
 def samples_csv(result: RunResult) -> str:

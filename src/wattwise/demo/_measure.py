@@ -26,7 +26,7 @@ from wattwise.protocol import LeverContext
 from wattwise.tracking._tracker import Tracker
 
 if TYPE_CHECKING:
-    from wattwise.carbon import IntensityTrace, Location
+    from wattwise.carbon import EmbodiedFigures, IntensityTrace, Location
     from wattwise.infer import BatchingResult, QuantizationResult
     from wattwise.search import Comparison
     from wattwise.studies import ArchitectureStudy
@@ -248,6 +248,8 @@ class CarbonScenario:
         emissions_fr: the energy's emissions in France.
         days: each planned day of the scenario.
         skipped: days left out for a gap in the trace.
+        embodied: the training's share of this machine's manufacturing footprint (an
+            estimate, shown beside the emissions and never added into them), or None.
     """
 
     energy_j: float
@@ -258,12 +260,13 @@ class CarbonScenario:
     emissions_fr: CarbonFigures
     days: tuple[CarbonDay, ...]
     skipped: tuple[datetime, ...]
+    embodied: EmbodiedFigures | None = None
 
 
 def measure_carbon(energy_j: float, duration_s: float, step: Step) -> CarbonScenario:
     """The emissions of ``energy_j`` in two zones, and carbon-aware timing of a daily job of
     that energy on the bundled 2020 trace (a fixed scenario: the same whatever the day)."""
-    from wattwise.carbon import emissions_for_energy, resolve_location
+    from wattwise.carbon import Hardware, embodied, emissions_for_energy, resolve_location
 
     step("carbon: emissions, and a daily job timed on the 2020 trace")
     de, fr = resolve_location("DE"), resolve_location("FR")
@@ -278,6 +281,7 @@ def measure_carbon(energy_j: float, duration_s: float, step: Step) -> CarbonScen
         emissions_for_energy(energy_j, fr),
         tuple(days),
         tuple(skipped),
+        embodied(Hardware.detect(), duration_s),  # the demo trains on the CPU: no GPU
     )
 
 

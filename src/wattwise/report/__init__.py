@@ -2,6 +2,7 @@
 PNG files beside it."""
 
 from wattwise.report._document import Chart, Figure, Report, Section, Table
+from wattwise.report._embodied import embodied_section
 from wattwise.report._render import ReportFormat, render, write_report
 from wattwise.report._runs import compare_table, run_sections
 from wattwise.report._studies import study_sections
@@ -15,6 +16,7 @@ __all__ = [
     "Section",
     "Table",
     "compare_table",
+    "embodied_section",
     "find_training_history",
     "render",
     "run_sections",

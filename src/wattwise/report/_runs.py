@@ -6,9 +6,10 @@ import re
 
 from wattwise._records import RunResult
 from wattwise._units import format_energy as fmt_j
-from wattwise.carbon import equivalents
+from wattwise.carbon import embodied_for_run, equivalents
 from wattwise.report import _plots
 from wattwise.report._document import Figure, Section, Table
+from wattwise.report._embodied import embodied_section
 
 __all__ = ["compare_table", "run_sections"]
 
@@ -75,7 +76,8 @@ def _summary(result: RunResult) -> Section:
 
 def run_sections(result: RunResult) -> tuple[Section, ...]:
     """The sections describing one run (its samples must be loaded for the timeline)."""
-    sections = [_summary(result)]
+    carbon_g = result.carbon.emissions_g if result.carbon else None
+    sections = [_summary(result), embodied_section(embodied_for_run(result), carbon_g)]
     if result.samples:
         sections.append(
             Section(
