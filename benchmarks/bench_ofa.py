@@ -305,7 +305,7 @@ def _deploy(
 
 def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, Any]:
     net, shrink, earlier = _shrink_or_load(args, data, seed)
-    if earlier is not None:  # the same budgets as the run that trained this network
+    if earlier is not None and not args.fresh_budgets:  # the budgets of the run that trained it
         first_cost = earlier["budget_pass"]["cost"] | {"reused_from": str(args.load_json)}
         front = earlier["budget_pass"]["front_energies_per_item_j"]
         budgets = [Budget(energy_per_item_j=d["budget_j"]) for d in earlier["deployments"]]
@@ -355,7 +355,11 @@ def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, 
     return {
         "seed": seed,
         "loaded": (
-            {"network": str(args.load), "shrink_and_budgets_from": str(args.load_json)}
+            {
+                "network": str(args.load),
+                "shrink_from": str(args.load_json),
+                "budgets_from": "a new budget pass" if args.fresh_budgets else str(args.load_json),
+            }
             if earlier is not None
             else None
         ),
@@ -464,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--predict-margin", type=float, default=1.0)
     p.add_argument(
         "--load", type=Path, help="reuse this saved elastic network instead of shrinking one"
+    )
+    p.add_argument(
+        "--fresh-budgets",
+        action="store_true",
+        help="with --load: a new budget pass instead of the earlier run's budgets (their "
+        "energies depend on the machine's state when measured)",
     )
     p.add_argument(
         "--load-json",
