@@ -243,21 +243,35 @@ def _select(
             f"{net.arch.num_classes} classes, but {dataset} has {tuple(data.input_shape)} and "
             f"{data.num_classes}: give the --dataset it was trained on"
         )
-    if not quiet:
-        err_console.print(
-            f"selecting from {escape(str(path))}: {net.space.size()} sub-networks, "
-            f"{len(wanted)} budget(s), on {escape(data.name)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    header = (
+        f"selecting from {escape(str(path))}: {net.space.size()} sub-networks, "
+        f"{len(wanted)} budget(s), on {escape(data.name)}"
+    )
     with _progress(quiet, "measured candidates") as progress:
+        told = None if progress is None else _after_checks(header, progress)
         return ofa.select(
-            net, data, wanted, context=context.with_(progress=progress),
+            net, data, wanted, context=context.with_(progress=told),
             protocol=protocol, batch_size=batch_size, search=search, population=population,
             generations=generations, max_measured=max_measured, seed=seed, device=device,
             network=str(path), meters_label=meters, export_dir=export_dir, name=name,
             confirm=confirm, **predictor,
         )  # fmt: skip
+
+
+def _after_checks(
+    header: str, progress: Callable[[int, int, str], None]
+) -> Callable[[int, int, str], None]:
+    """``progress``, saying ``header`` first: once the selection has checked its settings
+    and begun, so bad input stays one error line."""
+    said: list[bool] = []
+
+    def told(done: int, planned: int, label: str) -> None:
+        if not said:
+            err_console.print(header, highlight=False, soft_wrap=True)
+            said.append(True)
+        progress(done, planned, label)
+
+    return told
 
 
 def _render(result: Selection) -> None:
