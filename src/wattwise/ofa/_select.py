@@ -16,7 +16,12 @@ Search: ``exhaustive`` measures every sub-network of a small space; ``evolution`
 paper's evolutionary search (population, mutation, crossover from
 :class:`~wattwise.ofa.ElasticSpace`), keeping only candidates within the budget as
 measured and maximising accuracy; ``auto`` is exhaustive when the space fits in
-``max_measured``.
+``max_measured``. With ``energy="predicted"`` (the default) the search ranks by a cost
+predictor and measures only its choices (:mod:`wattwise.ofa._select_predict`).
+
+(Over 500 lines: the entry point, its checks, the measured search's choice and
+confirmation and the record they build belong together; the predicted search, the pool,
+the cache and the predictor are modules of their own.)
 """
 
 from __future__ import annotations
@@ -42,7 +47,12 @@ from wattwise.ofa._predict import FEATURES
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
 from wattwise.ofa._select_cache import cache_study_id
 from wattwise.ofa._select_pool import CandidatePool, SelectInputs, network_fingerprint, save_subnet
-from wattwise.ofa._select_predict import Evolution, PredictedOutcome, select_predicted
+from wattwise.ofa._select_predict import (
+    Evolution,
+    PredictedOutcome,
+    select_predicted,
+    with_predictions,
+)
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 from wattwise.protocol import LeverContext, Protocol, study_session
 from wattwise.train import resolve_device
@@ -385,7 +395,7 @@ def select(
             seconds=time.perf_counter() - started,
         )  # fmt: skip
         if outcome is not None:
-            selection = _with_predictions(selection, outcome, pool, predict_margin)
+            selection = with_predictions(selection, outcome, pool, predict_margin)
         if small:
             note = (
                 f"the space holds {space.size()} sub-networks, no more than the calibration "
@@ -422,39 +432,6 @@ def _measured_choices(
         return again[c.key]
 
     return [_confirmed(b, found, remeasure, confirm) for b in wanted]
-
-
-def _with_predictions(
-    selection: Selection, outcome: PredictedOutcome, pool: CandidatePool, margin: float
-) -> Selection:
-    energy = outcome.predictors[0]
-    notes = (
-        f"energy per inference: PREDICTED for the {len(outcome.predicted)} ranked candidates "
-        f"by a fit (MACs, parameters, activations, blocks; non-negative least squares) to "
-        f"{len(outcome.calibration)} measured sub-networks, residual spread "
-        f"{format_energy(energy.residual_sd)} (leave-one-out {format_energy(energy.loo_rmse)}, "
-        f"R² {energy.r2:.2f}); a candidate is predicted to fit when its prediction + "
-        f"{margin:g} sigma does; each choice is then MEASURED and kept only when that "
-        "measurement fits",
-        f"accuracy: {pool.evaluations} validation pass(es), {pool.accuracy_s:.1f} s, "
-        f"{format_energy(pool.accuracy_j)} (in the selection's run)",
-    )
-    return replace(
-        selection,
-        energy="predicted",
-        predictors=outcome.predictors,
-        predicted=outcome.predicted,
-        accuracy_evaluations=pool.evaluations,
-        accuracy_seconds=pool.accuracy_s,
-        accuracy_energy_j=pool.accuracy_j,
-        predict_margin=margin,
-        notes=notes
-        + tuple(n for n in selection.notes[2:] if "confirming measurement" not in n)
-        + (
-            f"{pool.confirmations} measurement(s) of choices after the search: a choice "
-            "meets its budget only when its measurement fits",
-        ),
-    )
 
 
 def _selection(

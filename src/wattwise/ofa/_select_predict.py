@@ -17,17 +17,29 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from wattwise._units import format_energy
 from wattwise.ofa._budget import Budget
 from wattwise.ofa._predict import calibration_set, features_of, fit_predictor
-from wattwise.ofa._records import BudgetChoice, Candidate, CostPredictor, PredictedCandidate
+from wattwise.ofa._records import (
+    BudgetChoice,
+    Candidate,
+    CostPredictor,
+    PredictedCandidate,
+    Selection,
+)
 from wattwise.ofa._select_pool import CandidatePool
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 
-__all__ = ["Evolution", "PredictedOutcome", "rank_predicted", "select_predicted"]
+__all__ = [
+    "Evolution",
+    "PredictedOutcome",
+    "rank_predicted",
+    "select_predicted",
+    "with_predictions",
+]
 
 
 @dataclass(frozen=True)
@@ -240,3 +252,37 @@ def select_predicted(
 
     choices = [_choose(b, found, measure, margin=margin, tries=tries) for b in budgets]
     return PredictedOutcome(choices, (energy, latency), tuple(found), tuple(calib))
+
+
+def with_predictions(
+    selection: Selection, outcome: PredictedOutcome, pool: CandidatePool, margin: float
+) -> Selection:
+    """``selection`` with what the predicted search found and its notes."""
+    energy = outcome.predictors[0]
+    notes = (
+        f"energy per inference: PREDICTED for the {len(outcome.predicted)} ranked candidates "
+        f"by a fit (MACs, parameters, activations, blocks; non-negative least squares) to "
+        f"{len(outcome.calibration)} measured sub-networks, residual spread "
+        f"{format_energy(energy.residual_sd)} (leave-one-out {format_energy(energy.loo_rmse)}, "
+        f"R² {energy.r2:.2f}); a candidate is predicted to fit when its prediction + "
+        f"{margin:g} sigma does; each choice is then MEASURED and kept only when that "
+        "measurement fits",
+        f"accuracy: {pool.evaluations} validation pass(es), {pool.accuracy_s:.1f} s, "
+        f"{format_energy(pool.accuracy_j)} (in the selection's run)",
+    )
+    return replace(
+        selection,
+        energy="predicted",
+        predictors=outcome.predictors,
+        predicted=outcome.predicted,
+        accuracy_evaluations=pool.evaluations,
+        accuracy_seconds=pool.accuracy_s,
+        accuracy_energy_j=pool.accuracy_j,
+        predict_margin=margin,
+        notes=notes
+        + tuple(n for n in selection.notes[2:] if "confirming measurement" not in n)
+        + (
+            f"{pool.confirmations} measurement(s) of choices after the search: a choice "
+            "meets its budget only when its measurement fits",
+        ),
+    )
