@@ -58,6 +58,7 @@ from wattwise.ofa import (
     Selection,
     ShrinkPlan,
     elastic_network,
+    load_elastic,
     progressive_shrink,
     save_elastic,
     save_subnet,
@@ -89,9 +90,10 @@ def _select(
     *,
     seed: int,
     name: str,
-    search: dict[str, int],
+    search: dict[str, Any],
 ) -> tuple[Selection, dict[str, Any]]:
-    """One selection from an empty temporary store; its tracked run's energy."""
+    """One selection from an empty temporary store; its tracked run's energy (all of it:
+    calibration, accuracy passes, measurements of candidates and choices)."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/runs.sqlite"
         ctx = LeverContext(store=url, scope=Scope.PROCESS)
@@ -105,7 +107,14 @@ def _select(
         "seconds": sel.seconds,
         "measuring_seconds": sel.measuring_seconds,
         "measured": sel.measured,
+        "confirmations": sel.confirmations,
         "limit_reached": sel.limit_reached,
+        "energy_mode": sel.energy,
+        "budgets": len(budgets),
+        "accuracy_evaluations": sel.accuracy_evaluations,
+        "accuracy_seconds": sel.accuracy_seconds,
+        "accuracy_energy_j": sel.accuracy_energy_j,
+        "predictors": [p.to_dict() for p in sel.predictors],
     }
     return sel, cost
 
@@ -185,7 +194,23 @@ def _alone(
     }
 
 
-def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, Any]:
+def _shrink_or_load(
+    args: argparse.Namespace, data: DataSplit, seed: int
+) -> tuple[ElasticCNN, dict[str, Any], dict[str, Any] | None]:
+    """The elastic network, its shrink record (``ShrinkResult.to_dict()``) and, with
+    ``--load``, the earlier run's seed record it came with (its budgets are reused)."""
+    if args.load is not None:
+        net = load_elastic(args.load)
+        assert isinstance(net, ElasticCNN)
+        earlier = json.loads(args.load_json.read_text())
+        (old,) = [s for s in earlier["seeds"] if s["seed"] == seed]
+        sh = old["shrink"]
+        print(
+            f"[seed {seed}] LOADED {args.load} and the shrink record of {args.load_json}: "
+            f"{sh['total_energy_j']:.1f} +- {sh['total_uncertainty_j']:.1f} J",
+            flush=True,
+        )
+        return net, sh, old
     ctx = LeverContext(store=False, scope=Scope.PROCESS)
     torch.manual_seed(seed)
     net = elastic_network(data.input_shape, data.num_classes)
@@ -196,11 +221,6 @@ def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, 
         width_epochs=args.width,
         subnets_per_step=args.subnets,
     )
-    search = {
-        "population": args.population,
-        "generations": args.generations,
-        "max_measured": args.max_measured,
-    }
     print(f"[seed {seed}] shrink {plan.to_dict()}", flush=True)
     shrink = progressive_shrink(
         net, data, plan=plan, context=ctx, seed=seed, batch_size=args.batch_size, lr=args.lr
@@ -217,28 +237,48 @@ def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, 
         f"{shrink.duration_s:.1f} s ({shrink.energy_source})",
         flush=True,
     )
+    return net, shrink.to_dict(), None
 
-    first, first_cost = _select(
-        net, data, [Budget(energy_per_item_j=1.0), Budget(energy_per_item_j=1e-9)],
-        seed=seed, name="budget pass", search=search,
-    )  # fmt: skip
-    budgets, front = _budgets(first, args.quantiles)
-    print(
-        f"  budget pass: {first_cost['measured']} measured, front {len(front)} points "
-        f"{front[0]:.3g}..{front[-1]:.3g} J; budgets {[b.text for b in budgets]}",
-        flush=True,
-    )
 
+def _deploy(
+    args: argparse.Namespace, net: ElasticCNN, data: DataSplit, budgets: list[Budget], seed: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """The five selections: with ``predicted``, ONE select call over all budgets (its
+    predictor fitted once and shared; each budget charged an equal share of its run);
+    with ``measured``, one call per budget, each its own deployment (as before)."""
+    search = {
+        "population": args.population,
+        "generations": args.generations,
+        "max_measured": args.max_measured,
+        "confirm": args.confirm,
+        "energy": args.energy,
+        "calibration": args.calibration,
+        "predict_margin": args.predict_margin,
+    }
+    if args.energy == "predicted":
+        sel, cost = _select(net, data, budgets, seed=seed + 1, name="deploy all", search=search)
+        share = {
+            k: cost[k] / len(budgets) for k in ("energy_j", "uncertainty_j", "accuracy_energy_j")
+        }
+        pairs = [(c, cost | share | {"shared_by": len(budgets)}) for c in sel.choices]
+        calls = {"one_call": cost}
+    else:
+        pairs, calls = [], {}
+        for i, budget in enumerate(budgets):
+            sel, cost = _select(
+                net, data, [budget], seed=seed + 1 + i, name=f"deploy {budget.text}",
+                search=search,
+            )  # fmt: skip
+            pairs.append((sel.choices[0], cost))
+            calls[budget.text] = cost
     deployments: list[dict[str, Any]] = []
     chosen_configs: dict[str, Any] = {}
-    for i, budget in enumerate(budgets):
-        sel, cost = _select(
-            net, data, [budget], seed=seed + 1 + i, name=f"deploy {budget.text}", search=search
-        )
-        choice = sel.choices[0]
+    for choice, cost in pairs:
+        budget = choice.budget
         row: dict[str, Any] = {"budget": budget.text, "budget_j": budget.energy_per_item_j}
-        row["selection"] = cost
+        row["selection"] = {k: v for k, v in cost.items() if k != "predictors"}
         row["meets_budget"] = choice.meets_budget
+        row["rejected"] = list(choice.rejected)
         if choice.chosen is not None:
             c = choice.chosen
             chosen_configs[budget.text] = c.config
@@ -250,20 +290,57 @@ def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, 
                 "selected_uncertainty_per_item_j": c.uncertainty_per_item_j,
                 "energy_source": c.source,
             }
+            if choice.confirmation is not None:
+                row["confirmed_energy_per_item_j"] = choice.confirmation.energy_per_item_j.median
+            if choice.prediction is not None:
+                p = choice.prediction
+                row["predicted_energy_per_item_j"] = p.predicted_energy_per_item_j
+                row["predicted_sd_per_item_j"] = p.predicted_energy_sd_j
         else:
             row["note"] = choice.note
-        print(f"  select {budget.text}: {json.dumps(row)}", flush=True)
+        print(f"  select {budget.text}: {json.dumps(row, default=str)}", flush=True)
         deployments.append(row)
+    return deployments, chosen_configs, calls
+
+
+def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, Any]:
+    net, shrink, earlier = _shrink_or_load(args, data, seed)
+    if earlier is not None and not args.fresh_budgets:  # the budgets of the run that trained it
+        first_cost = earlier["budget_pass"]["cost"] | {"reused_from": str(args.load_json)}
+        front = earlier["budget_pass"]["front_energies_per_item_j"]
+        budgets = [Budget(energy_per_item_j=d["budget_j"]) for d in earlier["deployments"]]
+    else:
+        measure_all = {
+            "population": args.population,
+            "generations": args.generations,
+            "max_measured": args.max_measured,
+            "energy": "measured",
+            "confirm": 0,
+        }
+        first, first_cost = _select(
+            net, data, [Budget(energy_per_item_j=1.0), Budget(energy_per_item_j=1e-9)],
+            seed=seed, name="budget pass", search=measure_all,
+        )  # fmt: skip
+        budgets, front = _budgets(first, args.quantiles)
+    print(
+        f"  budget pass: front {len(front)} points {front[0]:.3g}..{front[-1]:.3g} J; "
+        f"budgets {[b.text for b in budgets]}",
+        flush=True,
+    )
+    deployments, chosen_configs, calls = _deploy(args, net, data, budgets, seed)
 
     if args.save_dir is not None:
         save_elastic(net, args.save_dir / f"ofa-seed{seed}.pt")
     with tempfile.TemporaryDirectory() as tmp:
-        remeasured = _remeasure(net, data, chosen_configs, Path(tmp))
+        remeasured = _remeasure(net, data, chosen_configs, Path(tmp)) if chosen_configs else {}
     for row in deployments:
         if row["budget"] in remeasured:
             r = remeasured[row["budget"]]
             row["remeasured"] = r
             row["remeasured_meets_budget"] = r["energy_per_item_j"] <= row["budget_j"]
+            row["remeasured_module_meets_budget"] = (
+                r["module"]["energy_per_item_j"] <= row["budget_j"]
+            )
             print(f"  re-measured {row['budget']}: {json.dumps(r)}", flush=True)
 
     alone_by_key: dict[str, dict[str, Any]] = {}
@@ -277,13 +354,23 @@ def run_seed(args: argparse.Namespace, data: DataSplit, seed: int) -> dict[str, 
         row["accuracy_gap_pp"] = 100 * (row["ofa_accuracy"] - row["alone"]["final_val_accuracy"])
     return {
         "seed": seed,
-        "shrink": shrink.to_dict(),
-        "shrink_epoch_s": [ph.duration_s / max(ph.epochs, 1) for ph in shrink.phases],
+        "loaded": (
+            {
+                "network": str(args.load),
+                "shrink_from": str(args.load_json),
+                "budgets_from": "a new budget pass" if args.fresh_budgets else str(args.load_json),
+            }
+            if earlier is not None
+            else None
+        ),
+        "shrink": shrink,
+        "shrink_epoch_s": [p["duration_s"] / max(p["epochs"], 1) for p in shrink["phases"]],
         "budget_pass": {"cost": first_cost, "front_energies_per_item_j": front},
+        "selection_calls": calls,
         "deployments": deployments,
         "alone": alone_by_key,
         "summary": summarize(
-            shrink.total_energy_j, shrink.total_uncertainty_j, deployments, alone_by_key
+            shrink["total_energy_j"], shrink["total_uncertainty_j"], deployments, alone_by_key
         ),
     }
 
@@ -308,6 +395,7 @@ def summarize(
     mean_fit = statistics.mean(fit_j) if fit_j else 0.0
     saving = mean_fit - mean_sel
     break_even = math.floor(shrink_j / saving) + 1 if saving > 0 else None
+    break_even_ratio = shrink_j / saving if saving > 0 else None
     gaps = [d["accuracy_gap_pp"] for d in trained]
     return {
         "a_total_j": a_j,
@@ -320,12 +408,18 @@ def summarize(
         "mean_selection_j": mean_sel,
         "mean_training_j": mean_fit,
         "break_even_deployments": break_even,
+        "break_even_ratio": break_even_ratio,
         "accuracy_gaps_pp": gaps,
         "worst_gap_pp": min(gaps) if gaps else None,
         "accuracy_within_1_5pp_both_ways": bool(gaps) and all(abs(g) <= 1.5 for g in gaps),
         "accuracy_no_worse_than_1_5pp": bool(gaps) and all(g >= -1.5 for g in gaps),
         "all_met_selected": all(d["meets_budget"] for d in deployments),
         "all_met_remeasured": all(d.get("remeasured_meets_budget", False) for d in deployments),
+        "met_selected": sum(bool(d["meets_budget"]) for d in deployments),
+        "met_remeasured": sum(bool(d.get("remeasured_meets_budget", False)) for d in deployments),
+        "met_remeasured_module": sum(
+            bool(d.get("remeasured_module_meets_budget", False)) for d in deployments
+        ),
     }
 
 
@@ -368,12 +462,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generations", type=int, default=6)
     p.add_argument("--max-measured", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--energy", choices=("predicted", "measured"), default="predicted")
+    p.add_argument("--confirm", type=int, default=3)
+    p.add_argument("--calibration", type=int, default=12)
+    p.add_argument("--predict-margin", type=float, default=1.0)
+    p.add_argument(
+        "--load", type=Path, help="reuse this saved elastic network instead of shrinking one"
+    )
+    p.add_argument(
+        "--fresh-budgets",
+        action="store_true",
+        help="with --load: a new budget pass instead of the earlier run's budgets (their "
+        "energies depend on the machine's state when measured)",
+    )
+    p.add_argument(
+        "--load-json",
+        type=Path,
+        help="with --load: the benchmark JSON that trained it (its shrink energy and budgets)",
+    )
     p.add_argument("--json", type=Path)
     p.add_argument("--save-dir", type=Path, help="keep each seed's trained elastic network here")
     p.add_argument(
         "--merge", type=Path, nargs="+", help="combine these runs' JSON into --json, run nothing"
     )
     args = p.parse_args(argv)
+    if (args.load is None) != (args.load_json is None):
+        p.error("--load and --load-json go together")
     if args.merge:
         runs = [json.loads(f.read_text()) for f in args.merge]
         merged = runs[0] | {
@@ -414,6 +528,10 @@ def main(argv: list[str] | None = None) -> int:
             "population": args.population,
             "generations": args.generations,
             "max_measured": args.max_measured,
+            "energy": args.energy,
+            "confirm": args.confirm,
+            "calibration": args.calibration,
+            "predict_margin": args.predict_margin,
         },
         "seeds": [],
     }

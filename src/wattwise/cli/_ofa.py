@@ -127,6 +127,20 @@ def select_command(
             "(0: no confirmation)."
         ),
     ] = 3,
+    energy: Annotated[
+        str,
+        typer.Option(
+            help="predicted: fit an energy predictor to a measured calibration set, search by "
+            "it, measure only the choices; measured: measure every candidate met."
+        ),
+    ] = "predicted",
+    calibration: Annotated[
+        int, typer.Option(help="Sub-networks measured to fit the predictor (predicted).")
+    ] = 12,
+    predict_margin: Annotated[
+        float,
+        typer.Option(help="Predicted to fit: prediction + this many sigma within the budget."),
+    ] = 1.0,
     export_dir: Annotated[
         Path | None,
         typer.Option(help="Write each chosen sub-network here as a plain PyTorch program (.pt2)."),
@@ -143,8 +157,11 @@ def select_command(
     """For each --budget, the most accurate sub-network that fits it, measured.
 
     Energy per inference is measured under the measurement protocol (each candidate's
-    repeats are tracker windows); candidates measured before under the same conditions are
-    read back from the store. A budget no sub-network fits is said on one line (exit 2)."""
+    repeats are tracker windows): with --energy predicted (the default) for a calibration
+    set and each budget's choice, the search ranking by a predictor fitted to the
+    calibration; with --energy measured for every candidate. Candidates measured before
+    under the same conditions are read back from the store. A budget no sub-network fits
+    is said on one line (exit 2)."""
     need("wattwise ofa select", "torch", ["torch", "sklearn"])
     try:
         result = _select(
@@ -153,6 +170,8 @@ def select_command(
             repeats=repeats, min_time_s=min_time_s, confirm=confirm, export_dir=export_dir,
             seed=seed, device=device, threads=threads, scope=scope, meters=meters, name=name,
             store=store, quiet=json_out,
+            predictor={"energy": energy, "calibration": calibration,
+                       "predict_margin": predict_margin},
         )  # fmt: skip
     except WattwiseError as exc:
         fail(str(exc))
@@ -189,6 +208,7 @@ def _select(
     name: str | None,
     store: str | None,
     quiet: bool,
+    predictor: dict[str, Any],
 ) -> Selection:
     import torch
 
@@ -197,6 +217,10 @@ def _select(
     from wattwise.workloads import load_dataset
 
     wanted = [ofa.parse_budget(b) for b in budgets]  # a bad budget fails before any work
+    if predictor["energy"] not in ofa.ENERGY_MODES:
+        raise ConfigError(
+            f"--energy must be {' or '.join(ofa.ENERGY_MODES)}, got {predictor['energy']!r}"
+        )
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {threads}")
@@ -219,39 +243,61 @@ def _select(
             f"{net.arch.num_classes} classes, but {dataset} has {tuple(data.input_shape)} and "
             f"{data.num_classes}: give the --dataset it was trained on"
         )
-    if not quiet:
-        err_console.print(
-            f"selecting from {escape(str(path))}: {net.space.size()} sub-networks, "
-            f"{len(wanted)} budget(s), on {escape(data.name)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    header = (
+        f"selecting from {escape(str(path))}: {net.space.size()} sub-networks, "
+        f"{len(wanted)} budget(s), on {escape(data.name)}"
+    )
     with _progress(quiet, "measured candidates") as progress:
+        told = None if progress is None else _after_checks(header, progress)
         return ofa.select(
-            net, data, wanted, context=context.with_(progress=progress),
+            net, data, wanted, context=context.with_(progress=told),
             protocol=protocol, batch_size=batch_size, search=search, population=population,
             generations=generations, max_measured=max_measured, seed=seed, device=device,
             network=str(path), meters_label=meters, export_dir=export_dir, name=name,
-            confirm=confirm,
+            confirm=confirm, **predictor,
         )  # fmt: skip
+
+
+def _after_checks(
+    header: str, progress: Callable[[int, int, str], None]
+) -> Callable[[int, int, str], None]:
+    """``progress``, saying ``header`` first: once the selection has checked its settings
+    and begun, so bad input stays one error line."""
+    said: list[bool] = []
+
+    def told(done: int, planned: int, label: str) -> None:
+        if not said:
+            err_console.print(header, highlight=False, soft_wrap=True)
+            said.append(True)
+        progress(done, planned, label)
+
+    return told
 
 
 def _render(result: Selection) -> None:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("budget", "sub-network", "accuracy", "J/inference", "IQR", "latency", "fits"):
+    predicted = result.energy == "predicted"
+    cols = ["budget", "sub-network", "accuracy", "J/inference measured", "IQR"]
+    cols += ["predicted (±1σ)"] if predicted else []
+    for col in (*cols, "latency", "fits"):
         table.add_column(col, justify="left" if col == "sub-network" else "right")
     for choice in result.choices:
         c = choice.chosen
         if c is None:
-            table.add_row(escape(choice.budget.text), "none fits", "", "", "", "", "no")
+            table.add_row(escape(choice.budget.text), "none fits", *[""] * (len(cols) - 1), "no")
             continue
-        e = c.energy_per_item_j
+        e, p = c.energy_per_item_j, choice.prediction
+        guess = [""] * predicted
+        if p is not None:
+            value, sd = p.predicted_energy_per_item_j, p.predicted_energy_sd_j
+            guess = [f"{format_energy(value)} ± {format_energy(sd)}"]
         table.add_row(
             escape(choice.budget.text),
             escape(c.key),
             f"{c.accuracy:.4f}",
             format_energy(e.median),
             format_energy(e.iqr),
+            *guess,
             f"{c.latency_ms:.3g} ms",
             "yes" if choice.meets_budget else "no",
         )
@@ -263,7 +309,16 @@ def _render(result: Selection) -> None:
         f"{result.max_measured} measured)",
         f"took      {result.seconds:.1f} s ({result.measuring_seconds:.1f} s measuring)",
     ]
-    if result.confirmations:
+    if predicted:
+        fit = result.predictors[0]
+        lines.append(
+            f"predictor energy per inference PREDICTED from {', '.join(fit.features)} for "
+            f"{len(result.predicted)} ranked candidate(s), fitted to {len(fit.calibration)} "
+            f"measured: residual spread {format_energy(fit.residual_sd)}, R² {fit.r2:.2f}; "
+            f"accuracy: {result.accuracy_evaluations} validation pass(es), "
+            f"{result.accuracy_seconds:.1f} s, {format_energy(result.accuracy_energy_j)}"
+        )
+    if result.confirmations and not predicted:
         lines.append(
             f"confirmed {result.confirmations} choice measurement(s): a budget is met only when "
             "the choice fits it on both measurements"

@@ -10,8 +10,16 @@ inference measured under the measurement protocol.
 from wattwise.ofa._budget import BUDGET_FORMS, Budget, format_budget, parse_budget
 from wattwise.ofa._io import load_elastic, save_elastic
 from wattwise.ofa._net import ElasticArch, ElasticCNN, SubnetCNN, elastic_network
-from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
-from wattwise.ofa._select import SEARCHES, SELECT_PROTOCOL, select
+from wattwise.ofa._predict import FEATURES, calibration_set, features_of, fit_predictor
+from wattwise.ofa._records import (
+    SELECTION_KIND,
+    BudgetChoice,
+    Candidate,
+    CostPredictor,
+    PredictedCandidate,
+    Selection,
+)
+from wattwise.ofa._select import ENERGY_MODES, SEARCHES, SELECT_PROTOCOL, select
 from wattwise.ofa._select_cache import CACHE_KIND
 from wattwise.ofa._select_pool import network_fingerprint, save_subnet
 from wattwise.ofa._shrink import progressive_shrink, step_subnets
@@ -21,24 +29,31 @@ from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 __all__ = [
     "BUDGET_FORMS",
     "CACHE_KIND",
+    "ENERGY_MODES",
+    "FEATURES",
     "SEARCHES",
     "SELECTION_KIND",
     "SELECT_PROTOCOL",
     "Budget",
     "BudgetChoice",
     "Candidate",
+    "CostPredictor",
     "ElasticArch",
     "ElasticCNN",
     "ElasticNetwork",
     "ElasticSpace",
     "PhasePlan",
     "PhaseResult",
+    "PredictedCandidate",
     "Selection",
     "ShrinkPlan",
     "ShrinkResult",
     "SubnetCNN",
     "SubnetConfig",
+    "calibration_set",
     "elastic_network",
+    "features_of",
+    "fit_predictor",
     "format_budget",
     "load_elastic",
     "network_fingerprint",

@@ -337,6 +337,17 @@ class ElasticCNN(nn.Module):
         )
         return stem + blocks + arch.widths[-1] * arch.num_classes
 
+    def activations(self, config: SubnetConfig) -> int:
+        """Elements of one item through the hidden (expanded) layers of the sub-network
+        ``config``: hidden channels times positions, expand and depthwise outputs, summed
+        over its blocks (what its norms and activations touch; a cost proxy MACs miss)."""
+        config = self.space.canonical(config)
+        total = 0
+        for i in self.space.active_blocks(config):
+            p_in, p_out = self._positions[i]
+            total += self.block(i).hidden(config.expand_ratios[i]) * (p_in + p_out)
+        return total
+
     def sort_channels(self) -> None:
         """Sort every block's hidden channels by importance (the paper's channel sorting,
         before the width phase of progressive shrinking); the largest network's function is

@@ -7,9 +7,11 @@ typed (:func:`wattwise._records.load_record`) and draws its energy/accuracy Pare
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from wattwise._errors import ConfigError
 from wattwise._pareto import pareto_mask
 from wattwise._records import ChartData, FrontData, Record
 from wattwise._units import format_energy
@@ -17,7 +19,14 @@ from wattwise.ofa._budget import Budget
 from wattwise.ofa._space import SubnetConfig
 from wattwise.protocol import Summary
 
-__all__ = ["SELECTION_KIND", "BudgetChoice", "Candidate", "Selection"]
+__all__ = [
+    "SELECTION_KIND",
+    "BudgetChoice",
+    "Candidate",
+    "CostPredictor",
+    "PredictedCandidate",
+    "Selection",
+]
 
 #: The study kind a selection is stored as.
 SELECTION_KIND = "ofa-selection"
@@ -69,6 +78,80 @@ class Candidate(Record):
 
 
 @dataclass(frozen=True)
+class CostPredictor(Record):
+    """A linear prediction of one measured quantity from architecture features, fitted by
+    non-negative least squares to a measured calibration set.
+
+    Attributes:
+        quantity: what it predicts: ``energy_per_item_j`` (J per inference) or
+            ``latency_s`` (s per forward pass of the measured batch).
+        features: the features, in the order of ``coefficients[1:]``.
+        coefficients: the intercept, then one coefficient per feature (quantity per unit).
+        residual_sd: one-sigma spread of the calibration measurements around the fit (in
+            the quantity's unit, degrees of freedom corrected): a prediction's uncertainty.
+        loo_rmse: root mean square error of leave-one-out predictions of the calibration
+            set (each point predicted by the fit to the others), in the quantity's unit.
+        r2: share of the calibration measurements' variance the fit explains.
+        calibration: the calibration sub-networks' keys.
+        measured: their measured values (median of the protocol's repeats).
+        fitted: the fit's values for them.
+        method: how it was fitted.
+    """
+
+    quantity: str
+    features: tuple[str, ...]
+    coefficients: tuple[float, ...]
+    residual_sd: float
+    loo_rmse: float
+    r2: float
+    calibration: tuple[str, ...]
+    measured: tuple[float, ...]
+    fitted: tuple[float, ...]
+    method: str = "non-negative least squares (scipy.optimize.nnls)"
+
+    def predict(self, features: Sequence[float]) -> float:
+        """The predicted value for one sub-network's features."""
+        if len(features) != len(self.features):
+            raise ConfigError(f"expected {len(self.features)} features, got {len(features)}")
+        terms = zip(self.coefficients[1:], features, strict=True)
+        return float(self.coefficients[0] + sum(c * float(f) for c, f in terms))
+
+
+@dataclass(frozen=True)
+class PredictedCandidate(Record):
+    """A sub-network the search ranked by prediction: its validation accuracy (measured:
+    a pass over the validation split) and its **predicted** cost (not a measurement).
+
+    Attributes:
+        key: the sub-network's name (canonical config).
+        config: its config (canonical).
+        accuracy: share of the validation split it classifies right (0..1).
+        predicted_energy_per_item_j: predicted energy per inference, in J.
+        predicted_energy_sd_j: its one-sigma uncertainty (the predictor's residual spread).
+        predicted_latency_s: predicted wall time of one forward pass, in s.
+        predicted_latency_sd_s: its one-sigma uncertainty.
+        macs: multiply-accumulates per item (count).
+        params: parameters (count).
+    """
+
+    key: str
+    config: SubnetConfig
+    accuracy: float
+    predicted_energy_per_item_j: float
+    predicted_energy_sd_j: float
+    predicted_latency_s: float
+    predicted_latency_sd_s: float
+    macs: int
+    params: int
+
+    def value(self, metric: str) -> tuple[float, float]:
+        """The prediction for ``energy`` or ``latency``, and its one-sigma uncertainty."""
+        if metric == "energy":
+            return self.predicted_energy_per_item_j, self.predicted_energy_sd_j
+        return self.predicted_latency_s, self.predicted_latency_sd_s
+
+
+@dataclass(frozen=True)
 class BudgetChoice(Record):
     """The sub-network chosen for one budget.
 
@@ -84,7 +167,11 @@ class BudgetChoice(Record):
             tends to be one that measured low; an independent measurement is free of
             that bias, so with confirmation a choice meets its budget only when both
             measurements fit it.
-        rejected: candidates that fitted when first measured but not when confirmed.
+        rejected: candidates that fitted when first measured (or predicted) but not when
+            confirmed (measured).
+        prediction: with ``energy="predicted"``, what the search saw of ``chosen`` (its
+            **predicted** cost, labelled as such); ``chosen`` is then its measurement,
+            made after the search, which decides ``meets_budget``. None otherwise.
     """
 
     budget: Budget
@@ -95,6 +182,7 @@ class BudgetChoice(Record):
     export_path: str | None = None
     confirmation: Candidate | None = None
     rejected: tuple[str, ...] = ()
+    prediction: PredictedCandidate | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +206,18 @@ class Selection(Record):
         seconds: wall time of the whole selection, in s.
         measuring_seconds: wall time spent measuring energy (warm-up included), in s.
         confirmations: measurements made to confirm choices (see ``BudgetChoice``).
+        energy: how the search saw a candidate's cost: ``measured`` (every candidate
+            measured) or ``predicted`` (a predictor fitted to a measured calibration set,
+            only the choices measured).
+        predictors: with ``predicted``, the fitted predictors (energy, latency).
+        predicted: with ``predicted``, every candidate the search ranked (accuracy
+            measured on the validation split, cost predicted).
+        accuracy_evaluations: validation passes the search made (``predicted``).
+        accuracy_seconds: their wall time, in s.
+        accuracy_energy_j: their energy, in J (tracker windows ``accuracy``; the same
+            meters as the measurements).
+        predict_margin: a candidate is predicted to fit when its prediction plus this many
+            of its one-sigma uncertainties fits.
         candidates: every candidate measured or read back, in the order they were met.
         choices: one per budget, in the order given.
         protocol: the measurement protocol (``Protocol.to_dict()``).
@@ -149,6 +249,13 @@ class Selection(Record):
     study_id: str | None = None
     notes: tuple[str, ...] = ()
     confirmations: int = 0
+    energy: str = "measured"
+    predictors: tuple[CostPredictor, ...] = ()
+    predicted: tuple[PredictedCandidate, ...] = ()
+    accuracy_evaluations: int = 0
+    accuracy_seconds: float = 0.0
+    accuracy_energy_j: float = 0.0
+    predict_margin: float = 0.0
 
     kind: ClassVar[str] = SELECTION_KIND
     derived: ClassVar[tuple[str, ...]] = ("pareto_front", "all_met")
@@ -182,7 +289,7 @@ class Selection(Record):
         for choice in self.choices:
             if choice.chosen is not None:
                 labels.setdefault(choice.chosen.key, []).append(f"≤ {choice.budget.text}")
-        return (
+        measured = (
             FrontData(
                 tuple(", ".join(labels.get(c.key, [])) for c in self.candidates),
                 tuple(c.energy_per_item_j.median for c in self.candidates),
@@ -194,6 +301,22 @@ class Selection(Record):
                 "Pareto front; the chosen ones labelled by their budget.",
             ),
         )
+        if not self.predicted:
+            return measured
+        predicted = (
+            FrontData(
+                tuple(", ".join(labels.get(p.key, [])) for p in self.predicted),
+                tuple(p.predicted_energy_per_item_j for p in self.predicted),
+                tuple(p.accuracy for p in self.predicted),
+                "predicted energy per inference (J)",
+                "validation accuracy",
+                f"PREDICTED energy per inference (not measured: a fit to the "
+                f"{len(self.candidates)} measured) against validation accuracy of the "
+                f"{len(self.predicted)} sub-networks the search ranked; the chosen ones "
+                "labelled by their budget (their measurements are in the choices).",
+            ),
+        )
+        return (*measured, *predicted)
 
     def describe(self, choice: BudgetChoice) -> str:
         """One line for a choice: what was chosen and its figures, or that nothing fits."""
@@ -205,4 +328,14 @@ class Selection(Record):
             if choice.budget.metric == "energy"
             else f"{c.latency_ms:.3g} ms"
         )
-        return f"{choice.budget.text}: {c.key}, accuracy {c.accuracy:.4f}, {figure} measured"
+        line = f"{choice.budget.text}: {c.key}, accuracy {c.accuracy:.4f}, {figure} measured"
+        p = choice.prediction
+        if p is not None:
+            value, sd = p.value(choice.budget.metric)
+            told = (
+                format_energy(value) + f" ± {format_energy(sd)}"
+                if choice.budget.metric == "energy"
+                else f"{value * 1e3:.3g} ± {sd * 1e3:.2g} ms"
+            )
+            line += f" (predicted {told})"
+        return line

@@ -16,7 +16,12 @@ Search: ``exhaustive`` measures every sub-network of a small space; ``evolution`
 paper's evolutionary search (population, mutation, crossover from
 :class:`~wattwise.ofa.ElasticSpace`), keeping only candidates within the budget as
 measured and maximising accuracy; ``auto`` is exhaustive when the space fits in
-``max_measured``.
+``max_measured``. With ``energy="predicted"`` (the default) the search ranks by a cost
+predictor and measures only its choices (:mod:`wattwise.ofa._select_predict`).
+
+(Over 500 lines: the entry point, its checks, the measured search's choice and
+confirmation and the record they build belong together; the predicted search, the pool,
+the cache and the predictor are modules of their own.)
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Protocol as Protocol_
 
 import torch
 from torch import nn
@@ -36,9 +43,16 @@ from wattwise._errors import ConfigError
 from wattwise._records import Provenance
 from wattwise._units import format_energy
 from wattwise.ofa._budget import Budget, parse_budget
+from wattwise.ofa._predict import FEATURES
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
 from wattwise.ofa._select_cache import cache_study_id
 from wattwise.ofa._select_pool import CandidatePool, SelectInputs, network_fingerprint, save_subnet
+from wattwise.ofa._select_predict import (
+    Evolution,
+    PredictedOutcome,
+    select_predicted,
+    with_predictions,
+)
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
 from wattwise.protocol import LeverContext, Protocol, study_session
 from wattwise.train import resolve_device
@@ -46,10 +60,14 @@ from wattwise.train import resolve_device
 if TYPE_CHECKING:
     from wattwise.workloads import DataSplit
 
-__all__ = ["SEARCHES", "SELECT_PROTOCOL", "select"]
+__all__ = ["ENERGY_MODES", "SEARCHES", "SELECT_PROTOCOL", "select"]
 
 #: The searches :func:`select` knows.
 SEARCHES = ("auto", "exhaustive", "evolution")
+
+#: How a search sees a candidate's cost: every candidate measured, or a predictor fitted to
+#: a measured calibration set (only the choices measured).
+ENERGY_MODES = ("predicted", "measured")
 
 #: The default protocol of a selection: per candidate two warm-up passes, then three
 #: windows of at least 0.2 s and 3 passes each.
@@ -71,24 +89,34 @@ def _rank(budget: Budget) -> Callable[[Candidate], tuple[int, float, float]]:
     return key
 
 
+class _HasConfig(Protocol_):
+    @property
+    def config(self) -> SubnetConfig: ...
+
+
+_C = TypeVar("_C", bound=_HasConfig)
+
+
 def _evolve(
     space: ElasticSpace,
     budget: Budget,
-    pool: CandidatePool,
+    get: Callable[[list[SubnetConfig]], list[_C]],
+    rank: Callable[[_C], tuple[int, float, float]],
     rng: random.Random,
     *,
     population: int,
     generations: int,
     mutate_prob: float,
 ) -> None:
-    """The evolutionary search of one budget (its candidates land in the pool)."""
+    """The evolutionary search of one budget: ``get`` makes (measures or predicts) the
+    candidates of configs, ``rank`` orders them best first."""
     first = [space.largest(), space.smallest()]
-    pop = pool.get(first + [space.sample(rng) for _ in range(population - len(first))])
+    pop = get(first + [space.sample(rng) for _ in range(population - len(first))])
     n_parents = max(2, population // 4)
     for _ in range(generations):
         if not pop:
             return
-        parents = sorted(pop, key=_rank(budget), reverse=True)[:n_parents]
+        parents = sorted(pop, key=rank, reverse=True)[:n_parents]
         children: list[SubnetConfig] = []
         while len(children) < population - len(parents):
             if len(parents) < 2 or rng.random() < 0.5:
@@ -96,7 +124,7 @@ def _evolve(
             else:
                 a, b = rng.sample(parents, 2)
                 children.append(space.crossover(a.config, b.config, rng))
-        pop = parents + [c for c in pool.get(children) if c not in parents]
+        pop = parents + [c for c in get(children) if c not in parents]
 
 
 def _choose(budget: Budget, candidates: list[Candidate]) -> BudgetChoice:
@@ -163,10 +191,31 @@ def _check(
     mutate_prob: float,
     max_measured: int,
     confirm: int,
+    energy: str = "measured",
+    calibration: int = 0,
+    predict_margin: float = 0.0,
 ) -> str:
     """The search to run (``auto`` resolved), after checking the numbers."""
     if search not in SEARCHES:
         raise ConfigError(f"unknown search {search!r} (use {', '.join(SEARCHES)})")
+    if energy not in ENERGY_MODES:
+        raise ConfigError(f"unknown energy mode {energy!r} (use {', '.join(ENERGY_MODES)})")
+    if energy == "predicted":
+        if confirm < 1 and space.size() > calibration:
+            raise ConfigError(
+                "energy='predicted' measures its choices: confirm must be >= 1 candidate per "
+                f"budget, got {confirm}"
+            )
+        least = len(FEATURES) + 2  # the fit's coefficients and a residual spread
+        if not least <= calibration <= max_measured:
+            raise ConfigError(
+                f"the calibration set must be {least} to max_measured ({max_measured}) "
+                f"sub-networks, got {calibration}"
+            )
+        if not 0.0 <= predict_margin < 100.0:
+            raise ConfigError(
+                f"the predict margin must be >= 0 sigma (and < 100), got {predict_margin}"
+            )
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
     if population < 2 or generations < 0:
@@ -180,6 +229,8 @@ def _check(
     if max_measured < 1:
         raise ConfigError(f"max_measured must be >= 1 candidate, got {max_measured}")
     size = space.size()
+    if energy == "predicted" and size <= calibration:
+        return "exhaustive"  # every sub-network is measured: see select()
     if search == "auto":
         return "exhaustive" if size <= max_measured else "evolution"
     if search == "exhaustive" and size > max_measured:
@@ -211,9 +262,20 @@ def select(
     export_dir: Path | None = None,
     name: str | None = None,
     confirm: int = 3,
+    energy: str = "predicted",
+    calibration: int = 12,
+    predict_margin: float = 1.0,
 ) -> Selection:
     """For each budget, the most accurate sub-network of ``net`` whose energy per
     inference (or latency) fits it as measured.
+
+    With ``energy="predicted"`` (the default) a calibration set of ``calibration``
+    sub-networks is measured (cached in the store), a :class:`~wattwise.ofa.CostPredictor`
+    fitted to it once for all budgets, the search ranks candidates by validation accuracy
+    and predicted cost, and only the choices are measured: a choice is kept when its
+    measurement fits (up to ``confirm`` tries per budget). ``energy="measured"`` measures
+    every candidate the search meets (up to ``max_measured``) and chooses by those
+    measurements, confirmed by a second one.
 
     Args:
         net: a trained elastic network (also an ``nn.Module``).
@@ -240,7 +302,13 @@ def select(
         name: the study's name.
         confirm: measure each choice once more and keep it only if that measurement fits
             too, trying up to this many candidates per budget (0: no confirmation). The
-            confirmations are measured even when every candidate was cached.
+            confirmations are measured even when every candidate was cached. With
+            ``predicted``: the candidates measured per budget (>= 1).
+        energy: ``predicted`` or ``measured`` (see above).
+        calibration: sub-networks measured to fit the predictor (``predicted``; 5 to
+            ``max_measured``), spread over the space by MACs.
+        predict_margin: a candidate is predicted to fit when its prediction plus this many
+            one-sigma uncertainties of the predictor fits (``predicted``).
 
     Raises:
         ConfigError: no budgets, a bad budget or search setting, a network that is not a
@@ -258,8 +326,12 @@ def select(
     protocol = protocol or SELECT_PROTOCOL
     search = _check(
         search, space, batch_size=batch_size, population=population, generations=generations,
-        mutate_prob=mutate_prob, max_measured=max_measured, confirm=confirm,
+        mutate_prob=mutate_prob, max_measured=max_measured, confirm=confirm, energy=energy,
+        calibration=calibration, predict_margin=predict_margin,
     )  # fmt: skip
+    small = energy == "predicted" and space.size() <= calibration
+    if small:  # the calibration would be the whole space: measure it, predict nothing
+        energy = "measured"
     context = context or LeverContext()
     dev = resolve_device(device)
     net.to(dev)
@@ -274,6 +346,12 @@ def select(
         "generations": generations,
         "max_measured": max_measured,
         "seed": seed,
+        "energy": energy,
+        **(
+            {"calibration": calibration, "predict_margin": predict_margin}
+            if energy == "predicted"
+            else {}
+        ),
         **{k: v for k, v in key.items() if k != "protocol"},
     }
     with study_session(
@@ -283,26 +361,28 @@ def select(
             net, inputs, protocol=protocol, device=dev, limit=max_measured, session=session,
             cache=(cache_study_id(key), key), run_name=f"ofa select {label}",
         )  # fmt: skip
-        session.begin(space.size() if search == "exhaustive" else max_measured)
+        session.begin(
+            calibration if energy == "predicted"
+            else space.size() if search == "exhaustive" else max_measured
+        )  # fmt: skip
+        evolve = partial(
+            _evolve, population=population, generations=generations, mutate_prob=mutate_prob
+        )
+        outcome: PredictedOutcome | None = None
         try:
-            if search == "exhaustive":
-                pool.get(list(space.enumerate()))
+            if energy == "predicted":
+                outcome = select_predicted(
+                    net, space, wanted, pool, exhaustive=search == "exhaustive",
+                    search=Evolution(population, generations, mutate_prob),
+                    calibration=calibration, margin=predict_margin, tries=confirm,
+                    rng=random.Random(seed),
+                )  # fmt: skip
+                choices = outcome.choices
             else:
-                rng = random.Random(seed)
-                for budget in wanted:
-                    _evolve(
-                        space, budget, pool, rng, population=population,
-                        generations=generations, mutate_prob=mutate_prob,
-                    )  # fmt: skip
-            found = list(pool.known.values())
-            again: dict[str, Candidate] = {}  # one confirmation per candidate, for all budgets
-
-            def remeasure(c: Candidate) -> Candidate:
-                if c.key not in again:
-                    again[c.key] = pool.remeasure(c.config)
-                return again[c.key]
-
-            choices = [_confirmed(b, found, remeasure, confirm) for b in wanted]
+                choices = _measured_choices(
+                    space, wanted, pool, exhaustive=search == "exhaustive", evolve=evolve,
+                    confirm=confirm, rng=random.Random(seed),
+                )  # fmt: skip
         finally:
             run_id = pool.close()
         if run_id is not None:
@@ -314,8 +394,44 @@ def select(
             protocol=protocol, run_id=run_id, study_id=session.study_id if session.stored else None,
             seconds=time.perf_counter() - started,
         )  # fmt: skip
+        if outcome is not None:
+            selection = with_predictions(selection, outcome, pool, predict_margin)
+        if small:
+            note = (
+                f"the space holds {space.size()} sub-networks, no more than the calibration "
+                f"set of {calibration}: every one was measured (energy 'measured'), none "
+                "predicted"
+            )
+            selection = replace(selection, notes=(*selection.notes, note))
         session.finish(selection.to_dict())
     return selection
+
+
+def _measured_choices(
+    space: ElasticSpace,
+    wanted: list[Budget],
+    pool: CandidatePool,
+    *,
+    exhaustive: bool,
+    evolve: Callable[..., None],
+    confirm: int,
+    rng: random.Random,
+) -> list[BudgetChoice]:
+    """``energy="measured"``: every candidate met is measured; the choices confirmed."""
+    if exhaustive:
+        pool.get(list(space.enumerate()))
+    else:
+        for budget in wanted:
+            evolve(space, budget, pool.get, _rank(budget), rng)
+    found = list(pool.known.values())
+    again: dict[str, Candidate] = {}  # one confirmation per candidate, for all budgets
+
+    def remeasure(c: Candidate) -> Candidate:
+        if c.key not in again:
+            again[c.key] = pool.remeasure(c.config)
+        return again[c.key]
+
+    return [_confirmed(b, found, remeasure, confirm) for b in wanted]
 
 
 def _selection(

@@ -143,6 +143,10 @@ class CandidatePool:
         self.cached = 0
         self.limit_reached = False
         self.measuring_s = 0.0
+        self.accuracy: dict[str, float] = {}  # validation accuracy by key, measured once
+        self.evaluations = 0
+        self.accuracy_s = 0.0
+        self.accuracy_j = 0.0
         self.stack = ExitStack()
         self.tracker: Tracker | None = None
 
@@ -166,6 +170,33 @@ class CandidatePool:
             self._measure(new)
         return [self.known[key] for key, _ in wanted if key in self.known]
 
+    def start(self) -> None:
+        """Start the tracker run now, so that everything after it is in the run."""
+        self._running()
+
+    def accuracies(self, configs: Sequence[SubnetConfig]) -> dict[str, float]:
+        """Validation accuracy of each config (by canonical key), each evaluated once; the
+        new ones in one tracker window ``accuracy`` when the run has started."""
+        space = self.net.space
+        wanted = {space.canonical(c).key: space.canonical(c) for c in configs}
+        new = {k: c for k, c in wanted.items() if k not in self.accuracy}
+        if new:
+            t0 = time.perf_counter()
+            with ExitStack() as stack:
+                win = (
+                    stack.enter_context(self.tracker.window("accuracy"))
+                    if self.tracker is not None
+                    else None
+                )
+                for key, config in new.items():
+                    module = self.net.export(config).to(self.device).eval()
+                    self.accuracy[key] = _accuracy(module, self.inputs)
+            if win is not None and win.result is not None:
+                self.accuracy_j += win.result.energy_j
+            self.accuracy_s += time.perf_counter() - t0
+            self.evaluations += len(new)
+        return {k: self.accuracy[k] for k in wanted}
+
     def _running(self) -> Tracker:
         if self.tracker is None:
             self.tracker = self.stack.enter_context(tracking(self.run_name, self.session.context))
@@ -173,7 +204,10 @@ class CandidatePool:
 
     def _measure(self, configs: list[SubnetConfig]) -> None:
         modules = {c.key: self.net.export(c).to(self.device).eval() for c in configs}
-        accuracy = {key: _accuracy(m, self.inputs) for key, m in modules.items()}
+        accuracy = {
+            key: self.accuracy[key] if key in self.accuracy else _accuracy(m, self.inputs)
+            for key, m in modules.items()
+        }
         tracker = self._running()
         t0 = time.perf_counter()
         repeated = measure(
@@ -206,7 +240,11 @@ class CandidatePool:
         """``config`` measured once more, now, in this selection's run (the accuracy is
         the known one: it does not depend on the measurement); not cached, not counted
         against the bound."""
-        known = self.known[config.key]
+        return self.measure_now(config, self.known[config.key].accuracy)
+
+    def measure_now(self, config: SubnetConfig, accuracy: float) -> Candidate:
+        """``config`` measured now, in this selection's run, with its known ``accuracy``;
+        not cached, not counted against the bound (a choice's confirmation)."""
         module = self.net.export(config).to(self.device).eval()
         tracker = self._running()
         t0 = time.perf_counter()
@@ -218,7 +256,7 @@ class CandidatePool:
         )
         self.measuring_s += time.perf_counter() - t0
         self.confirmations += 1
-        return _candidate(config, known.accuracy, repeated[config.key], module, tracker.run_id)
+        return _candidate(config, accuracy, repeated[config.key], module, tracker.run_id)
 
     def close(self) -> str | None:
         """Stop the tracker run, if one was started; its id."""
