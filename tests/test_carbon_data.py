@@ -72,6 +72,10 @@ def test_provenance_credits_green_algorithms_cc_by() -> None:
     assert "Lannelongue" in credit["authors"]
 
 
+#: Tables written by hand, with their sources in each row, not built by the script.
+HAND_WRITTEN = {"embodied_factors.csv"}
+
+
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/carbon is absent")
 def test_build_script_reproduces_the_committed_tables_byte_for_byte(tmp_path: Path) -> None:
     out = tmp_path / "tables"
@@ -86,7 +90,9 @@ def test_build_script_reproduces_the_committed_tables_byte_for_byte(tmp_path: Pa
     assert built == sorted(
         p.name
         for p in DATA.iterdir()
-        if p.suffix in {".csv", ".json"} and not p.name.startswith("trace_")
+        if p.suffix in {".csv", ".json"}
+        and not p.name.startswith("trace_")
+        and p.name not in HAND_WRITTEN
     )
     for name in built:
         assert (out / name).read_bytes() == (DATA / name).read_bytes(), name
