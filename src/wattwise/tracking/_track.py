@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from wattwise._errors import ConfigError
-from wattwise._records import Scope
+from wattwise._records import Member, Scope
 from wattwise.meters._base import Meter
 from wattwise.tracking._clock import Clock
 from wattwise.tracking._context import _current
@@ -117,6 +117,8 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    join: str | bool | None = None,
+    member: Member | None = None,
 ) -> _Track: ...
 
 
@@ -136,6 +138,8 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    join: str | bool | None = None,
+    member: Member | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
 
@@ -175,6 +179,9 @@ def track(
             (default: ``WATTWISE_ZONE``, the config file, else the world average).
         emissions: compute the run's emissions (default True).
         clock: where times and waits come from (default: the real clock).
+        join: the id of a run to join as a member (default: ``WATTWISE_RUN_ID``, set by
+            ``wattwise run``, or the ``torchrun`` job's; False: never join).
+        member: this process's identity in that run (default: from the environment).
 
     Raises:
         ConfigError: ``name`` is neither a string nor a function.
@@ -196,5 +203,7 @@ def track(
         "intensity": intensity,
         "emissions": emissions,
         "clock": clock,
+        "join": join,
+        "member": member,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})

@@ -6,9 +6,10 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~510 lines: the start (meters, baseline, threads) and the stop (last reading, threads
-joined, result stored) are one life cycle with one lock; splitting them would spread the
-order of those steps, which is what this module is for, over two files.
+Why ~550 lines (joining a run with members is ``_members.py``'s): the start (meters,
+baseline, threads) and the stop (last reading, threads joined, result stored) are one life
+cycle with one lock; splitting them would spread the order of those steps, which is what
+this module is for, over two files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import enum
 import logging
 import math
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Sequence
@@ -30,12 +30,21 @@ from typing import TYPE_CHECKING, Self
 import psutil
 
 from wattwise._errors import ConfigError, MeterError, WattwiseError
-from wattwise._records import CarbonFigures, RunResult, RunStatus, Scope, WindowResult
+from wattwise._records import (
+    CarbonFigures,
+    Member,
+    MemberRole,
+    RunResult,
+    RunStatus,
+    Scope,
+    WindowResult,
+)
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
+from wattwise.tracking._members import begin, plan_join
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
 from wattwise.tracking._window import Window, _OpenWindow
@@ -105,6 +114,11 @@ class Tracker:
         emissions: compute emissions at the end of the run (default True).
         clock: where times and waits come from (default: the real clock); tests pass
             :class:`wattwise.testing.FakeClock`.
+        join: the id of a run to join as one of its members (docs/run.md, "Many
+            processes, one run"); None: the one ``WATTWISE_RUN_ID`` or the
+            ``torchrun`` environment names, if any; False: never join.
+        member: this process's identity in that run (default: from ``RANK``,
+            ``LOCAL_RANK``, ``WORLD_SIZE``, ``WATTWISE_HOST`` and the pid).
     """
 
     def __init__(
@@ -123,6 +137,8 @@ class Tracker:
         intensity: IntensityProvider | Location | None = None,
         emissions: bool = True,
         clock: Clock | None = None,
+        join: str | bool | None = None,
+        member: Member | None = None,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -137,6 +153,13 @@ class Tracker:
         self.intensity = intensity
         self.emissions = emissions
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self.join = join
+        self.member = member
+        #: ``host`` or ``rank`` once this tracker joined a run with members, else None.
+        self.role: MemberRole | None = None
+        #: The id of the run this tracker joined (its members share it), else None.
+        self.member_of: str | None = None
+        self._joined_as: Member | None = None
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -211,17 +234,7 @@ class Tracker:
         self._ledger.start_read(self._read_meters(t0))
 
         if self._sink is not None:
-            self._sink.begin_run(
-                run_id=self.run_id,
-                name=self.name,
-                scope=self._scope,
-                started_at=self._started_at,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                command=self.command,
-                components=self.components,
-                baseline_power_w=self.baseline_power_w,
-            )
+            self._begin(self._sink)
         self._phase = _Phase.RUNNING
         self._stop.clear()
         # Each thread's period is made here, before it starts (a fake clock then knows of it).
@@ -270,6 +283,9 @@ class Tracker:
             exit_code=exit_code,
             command=self.command,
         )
+        if self._joined_as is not None:
+            who = self._joined_as
+            self.result = replace(self.result, host=who.host, pid=who.pid)
         if self._intensity is not None:
             self.result = replace(self.result, carbon=self._carbon(self.result))
         if self._sink is not None:
@@ -281,6 +297,26 @@ class Tracker:
         self._close_owned_store()
         _last_run.set(self.result)
         return self.result
+
+    def _begin(self, sink: RunSink) -> None:
+        """Record the run's start: as a member of the run to join, else as a run alone."""
+        joined = begin(
+            sink,
+            plan_join(self.join, self.member),
+            run_id=self.run_id,
+            name=self.name,
+            scope=self._scope,
+            started_at=self._started_at,
+            command=self.command,
+            components=self.components,
+            baseline_power_w=self.baseline_power_w,
+            warn=self._warn,
+        )
+        if joined is not None:
+            self.run_id, self.role, self.member_of = joined.run_id, joined.role, joined.of
+            self._joined_as = joined.member
+            if joined.role is MemberRole.RANK:
+                self._scope = Scope.PROCESS  # another member reads this host's meters
 
     def _close_owned_store(self) -> None:
         owned, self._owned_store = self._owned_store, None
