@@ -17,7 +17,6 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final, Protocol, cast
 
 import psutil
@@ -33,11 +32,11 @@ __all__ = [
     "Joined",
     "MemberSink",
     "Membership",
-    "begin",
     "join_run",
     "member_from_env",
     "plan_join",
     "run_id_from_env",
+    "try_join",
 ]
 
 #: Environment variable naming the run a process joins (``wattwise run`` sets it).
@@ -213,46 +212,32 @@ class Membership:
     member: Member
 
 
-def begin(
+def try_join(
     sink: RunSink,
-    plan: JoinPlan | None,
+    plan: JoinPlan,
     *,
     run_id: str,
     name: str,
     scope: Scope,
-    started_at: datetime,
     command: tuple[str, ...] | None,
     components: Sequence[Component],
     baseline_power_w: float | None,
     warn: Callable[[str], None],
 ) -> Membership | None:
-    """Record a run's start in ``sink``: joining ``plan``'s run when there is one (None
-    when it records a run of its own: no plan, or the join was refused, with a warning)."""
-    if plan is not None:
-        try:
-            joined = join_run(
-                sink,
-                plan,
-                run_id=run_id,
-                name=name,
-                scope=scope,
-                command=command,
-                components=components,
-                baseline_power_w=baseline_power_w,
-            )
-        except WattwiseError as exc:
-            warn(f"could not join run {plan.run_id} ({exc}): recording a run of its own")
-        else:
-            return Membership(joined.run_id, plan.run_id, joined.role, plan.member)
-    sink.begin_run(
-        run_id=run_id,
-        name=name,
-        scope=scope,
-        started_at=started_at,
-        host=host_identity(),
-        pid=os.getpid(),
-        command=command,
-        components=components,
-        baseline_power_w=baseline_power_w,
-    )
-    return None
+    """Join ``plan``'s run through ``sink``; None (with a warning) when the join was
+    refused (the run has finished, say): the caller then records a run of its own."""
+    try:
+        joined = join_run(
+            sink,
+            plan,
+            run_id=run_id,
+            name=name,
+            scope=scope,
+            command=command,
+            components=components,
+            baseline_power_w=baseline_power_w,
+        )
+    except WattwiseError as exc:
+        warn(f"could not join run {plan.run_id} ({exc}): recording a run of its own")
+        return None
+    return Membership(joined.run_id, plan.run_id, joined.role, plan.member)

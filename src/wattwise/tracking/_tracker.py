@@ -38,13 +38,14 @@ from wattwise._records import (
     RunStatus,
     Scope,
     WindowResult,
+    host_identity,
 )
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
-from wattwise.tracking._members import begin, plan_join
+from wattwise.tracking._members import JoinPlan, plan_join, try_join
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
 from wattwise.tracking._window import Window, _OpenWindow
@@ -227,14 +228,28 @@ class Tracker:
             self._measure_baseline()
 
         self._share.start()
+        # A member joins just before its start read: the store server's clock at the join
+        # is its start on the run's timeline (see wattwise.store._groups).
+        plan = plan_join(self.join, self.member) if self._sink is not None else None
+        joined = self._sink is not None and plan is not None and self._join(self._sink, plan)
         t0 = self._clock.monotonic()
         self._started_at = self._clock.now()
         self._ledger = RunLedger(self.name, self.components, t0)
         # The meters were read at baseline end / start: re-read now so the run starts clean.
         self._ledger.start_read(self._read_meters(t0))
 
-        if self._sink is not None:
-            self._begin(self._sink)
+        if self._sink is not None and not joined:
+            self._sink.begin_run(
+                run_id=self.run_id,
+                name=self.name,
+                scope=self._scope,
+                started_at=self._started_at,
+                host=host_identity(),
+                pid=os.getpid(),
+                command=self.command,
+                components=self.components,
+                baseline_power_w=self.baseline_power_w,
+            )
         self._phase = _Phase.RUNNING
         self._stop.clear()
         # Each thread's period is made here, before it starts (a fake clock then knows of it).
@@ -298,25 +313,26 @@ class Tracker:
         _last_run.set(self.result)
         return self.result
 
-    def _begin(self, sink: RunSink) -> None:
-        """Record the run's start: as a member of the run to join, else as a run alone."""
-        joined = begin(
+    def _join(self, sink: RunSink, plan: JoinPlan) -> bool:
+        """Join the run to join as a member; False when refused (warned: a run alone)."""
+        joined = try_join(
             sink,
-            plan_join(self.join, self.member),
+            plan,
             run_id=self.run_id,
             name=self.name,
             scope=self._scope,
-            started_at=self._started_at,
             command=self.command,
             components=self.components,
             baseline_power_w=self.baseline_power_w,
             warn=self._warn,
         )
-        if joined is not None:
-            self.run_id, self.role, self.member_of = joined.run_id, joined.role, joined.of
-            self._joined_as = joined.member
-            if joined.role is MemberRole.RANK:
-                self._scope = Scope.PROCESS  # another member reads this host's meters
+        if joined is None:
+            return False
+        self.run_id, self.role, self.member_of = joined.run_id, joined.role, joined.of
+        self._joined_as = joined.member
+        if joined.role is MemberRole.RANK:
+            self._scope = Scope.PROCESS  # another member reads this host's meters
+        return True
 
     def _close_owned_store(self) -> None:
         owned, self._owned_store = self._owned_store, None
