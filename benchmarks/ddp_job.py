@@ -19,7 +19,9 @@ import argparse
 import json
 import os
 import signal
+import threading
 
+import psutil
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -27,6 +29,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 import wattwise
 from wattwise.workloads import build_model, load_dataset
+
+
+def _tracker_cpu_s() -> float:
+    """CPU time (user + system, s) of this process's wattwise threads so far."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    return sum(
+        th.user_time + th.system_time
+        for th in psutil.Process().threads()
+        if names.get(th.id, "").startswith("wattwise-")
+    )
 
 
 def main() -> None:
@@ -61,6 +73,7 @@ def main() -> None:
                     break
             epoch += 1
         dist.barrier()
+        tracker_cpu_s, elapsed_s = _tracker_cpu_s(), getattr(t, "elapsed_s", 0.0)
         if args.kill_rank == rank:
             os.kill(os.getpid(), signal.SIGKILL)
     role = getattr(t, "role", None)
@@ -72,6 +85,8 @@ def main() -> None:
                 "record": getattr(t, "run_id", None),
                 "run": getattr(t, "member_of", None),
                 "loss": float(loss.detach()),
+                "tracker_cpu_s": tracker_cpu_s,
+                "elapsed_s": elapsed_s,
             }
         ),
         flush=True,
