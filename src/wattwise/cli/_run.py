@@ -69,6 +69,14 @@ def _child_env(tracker: Tracker, store: str | None) -> dict[str, str]:
     return env
 
 
+def _start(
+    command: list[str], tracker: Tracker, store: str | None, *, json_out: bool
+) -> subprocess.Popen[bytes]:
+    """Start CMD; with ``--json`` its stdout goes to our stderr (stdout carries the JSON)."""
+    stdout = sys.stderr.fileno() if json_out else None
+    return subprocess.Popen(command, stdout=stdout, env=_child_env(tracker, store))
+
+
 def _as_stored(result: RunResult, store: str | None) -> RunResult:
     """The run as the store has it: with the members that joined it, if any did."""
     try:
@@ -155,12 +163,7 @@ def run(
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
     tracker.start()
     try:
-        # --json: stdout carries the JSON alone, so CMD writes its own stdout to our stderr.
-        proc = subprocess.Popen(
-            command,
-            stdout=sys.stderr.fileno() if json_out else None,
-            env=_child_env(tracker, store),
-        )
+        proc = _start(command, tracker, store, json_out=json_out)
     except OSError as exc:
         tracker.stop(status=RunStatus.FAILED, exit_code=127)
         fail(f"cannot start {command[0]}: {exc.strerror}", code=127)
