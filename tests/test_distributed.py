@@ -66,9 +66,7 @@ def test_every_rank_joins_one_run_and_the_host_is_counted_once(
 ) -> None:
     store = tmp_path / "runs.sqlite"
     with driven_powercap(tmp_path / "sys") as fake, _reference(fake) as ref:
-        results = wait_all(
-            start_ranks(_env(child_env, store, fake), world_size, "--steps", "200")
-        )
+        results = wait_all(start_ranks(_env(child_env, store, fake), world_size, "--steps", "200"))
     for code, line, err in results:
         assert code == 0 and line is not None, err
     assert len({line["run"] for _, line, _ in results if line}) == 1
@@ -97,7 +95,7 @@ def test_a_rank_killed_with_sigkill_is_interrupted_and_the_run_closes(
     by_rank = {m.rank: m for m in run.members}
     assert by_rank[1].status is RunStatus.INTERRUPTED
     assert by_rank[0].status is RunStatus.COMPLETED
-    assert run.energy_j > 0
+    assert by_rank[0].energy_j > 0  # (the killed one may have died before its first flush)
 
 
 def test_wattwise_run_around_torchrun_makes_one_run(
