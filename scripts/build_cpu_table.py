@@ -226,40 +226,50 @@ def _amd(sku: str, tdp_w: int, cores: int, generation: str, year: int) -> Row:
     )
 
 
-def _intel(name: str, tdp_w: int, cores: int, generation: str, year: int) -> Row:
+def _intel(
+    name: str, tdp_w: int, cores: int, generation: str, year: int, threads_per_core: int = 2
+) -> Row:
     return Row(
         model=f"Xeon {name}",
         vendor="Intel",
         tdp_w=str(tdp_w),
         cores=str(cores),
-        threads=str(2 * cores),
+        threads=str(threads_per_core * cores),
         generation=generation,
         launch_year=str(year),
         source=INTEL_SPEC.format(name=name),
     )
 
 
-ROME, MILAN, GENOA, BERGAMO, TURIN = (
+NAPLES, ROME, MILAN, GENOA, BERGAMO, SIENA, TURIN = (
+    "EPYC 7001 Naples (Zen)",
     "EPYC 7002 Rome (Zen 2)",
     "EPYC 7003 Milan (Zen 3)",
     "EPYC 9004 Genoa (Zen 4)",
     "EPYC 9004 Bergamo (Zen 4c)",
+    "EPYC 8004 Siena (Zen 4c)",
     "EPYC 9005 Turin (Zen 5)",
 )
-SKL, CLX, ICX, SPR, EMR, GNR = (
+SKL, CLX, CPX, ICX, SPR, EMR, GNR, SRF = (
     "Xeon Scalable 1st gen Skylake-SP",
     "Xeon Scalable 2nd gen Cascade Lake",
+    "Xeon Scalable 3rd gen Cooper Lake",
     "Xeon Scalable 3rd gen Ice Lake-SP",
     "Xeon Scalable 4th gen Sapphire Rapids",
     "Xeon Scalable 5th gen Emerald Rapids",
     "Xeon 6 Granite Rapids (P-core)",
+    "Xeon 6 Sierra Forest (E-core)",
 )
 
 # Default TDP (W) and core count from the vendor's specification of each part; all of
-# these run two hardware threads per core. Parts the Green Algorithms table already lists
-# (EPYC 7H12/7552/7642/7763/7513/7343, Xeon Platinum 8260/8268, Gold 6142/6148/6248/6252)
-# are left to it.
+# these run two hardware threads per core except Sierra Forest (one). Parts the Green
+# Algorithms table already lists (EPYC 7H12/7552/7642/7763/7513/7343, Xeon Platinum
+# 8260/8268, Gold 6142/6148/6248/6252) are left to it.
 ADDED: tuple[Row, ...] = (
+    # AMD EPYC 7001 "Naples"
+    _amd("7601", 180, 32, NAPLES, 2017),
+    _amd("7551", 180, 32, NAPLES, 2017),
+    _amd("7451", 180, 24, NAPLES, 2017),
     # AMD EPYC 7002 "Rome"
     _amd("7742", 225, 64, ROME, 2019),
     _amd("7702", 200, 64, ROME, 2019),
@@ -284,6 +294,10 @@ ADDED: tuple[Row, ...] = (
     _amd("9124", 200, 16, GENOA, 2022),
     _amd("9754", 360, 128, BERGAMO, 2023),
     _amd("9734", 340, 112, BERGAMO, 2023),
+    # AMD EPYC 8004 "Siena" (the Zen 4c die of Bergamo, CPU family 19h models A0h-AFh too)
+    _amd("8534P", 200, 64, SIENA, 2023),
+    _amd("8324P", 180, 32, SIENA, 2023),
+    _amd("8024P", 90, 8, SIENA, 2023),
     # AMD EPYC 9005 "Turin"
     _amd("9965", 500, 192, TURIN, 2024),
     _amd("9755", 500, 128, TURIN, 2024),
@@ -301,6 +315,10 @@ ADDED: tuple[Row, ...] = (
     _intel("Platinum 8276", 165, 28, CLX, 2019),
     _intel("Gold 6230", 125, 20, CLX, 2019),
     _intel("Gold 6248R", 205, 24, CLX, 2020),
+    # 3rd gen "Cooper Lake" (4- and 8-socket parts)
+    _intel("Platinum 8380H", 250, 28, CPX, 2020),
+    _intel("Platinum 8376H", 205, 28, CPX, 2020),
+    _intel("Gold 6348H", 165, 24, CPX, 2020),
     # 3rd gen "Ice Lake-SP"
     _intel("Platinum 8380", 270, 40, ICX, 2021),
     _intel("Platinum 8368", 270, 38, ICX, 2021),
@@ -321,6 +339,9 @@ ADDED: tuple[Row, ...] = (
     _intel("6980P", 500, 128, GNR, 2024),
     _intel("6972P", 500, 96, GNR, 2024),
     _intel("6960P", 500, 72, GNR, 2024),
+    # Xeon 6 "Sierra Forest" (6700E): E-cores, one thread per core
+    _intel("6780E", 330, 144, SRF, 2024, threads_per_core=1),
+    _intel("6766E", 250, 144, SRF, 2024, threads_per_core=1),
 )
 
 # Custom cloud SKUs: (model, vendor, where it is deployed, retail part whose figures it

@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import wattwise
+
+# This machine is shared and noisy: a Hypothesis example's time says nothing about the code,
+# so no example fails for being slow (each test still sets how many examples it draws).
+settings.register_profile("wattwise", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("wattwise")
 
 _PG_USER = "wattwise"
 _PG_START_TRIES = 3

@@ -251,7 +251,7 @@ def test_baseline_gives_net_energy(cli: Cli) -> None:
 def test_meters_reports_what_was_found_and_why(cli: Cli, tmp_path: Path) -> None:
     found = cli.json("meters", "--json")
     by_name = {m["meter"]: m for m in found["meters"]}
-    assert found["probe_order"] == ["rapl", "nvml", "estimate"]
+    assert found["probe_order"] == ["rapl", "nvml", "amdsmi", "powermetrics", "estimate"]
     assert [m["meter"] for m in found["meters"]] == found["probe_order"]
     assert all(m["reason"] for m in found["meters"])
     if not Path("/sys/class/powercap").exists():
@@ -400,7 +400,7 @@ def test_meters_exits_2_on_invalid_settings(cli: Cli, args: list[str], env: dict
 
 def test_meters_accepts_a_plausible_tdp(cli: Cli) -> None:
     found = cli.json("meters", "--json", "--cpu-tdp-w", "150")
-    assert found["probe_order"] == ["rapl", "nvml", "estimate"]
+    assert found["probe_order"] == ["rapl", "nvml", "amdsmi", "powermetrics", "estimate"]
 
 
 def test_run_says_why_a_file_cannot_be_run(cli: Cli, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "torch": ("torch", "torchvision", "sklearn", "scipy", "tensorboard", "torchao"),
     "search": ("optuna", "yaml", "scipy"),
     "nvidia": ("pynvml",),
+    "amd": ("amdsmi",),
     "postgres": ("psycopg",),
     "parquet": ("pyarrow",),
     "lightning": ("lightning",),
@@ -28,6 +29,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "hf": ("transformers", "accelerate"),
     "snn": ("snntorch",),
     "keypoints": ("mediapipe",),
+    "mlflow": ("mlflow",),
+    "prometheus": ("prometheus_client",),
 }
 # The main job: training and every lever, the search included.
 EXTRAS["demo"] = tuple(dict.fromkeys(EXTRAS["torch"] + EXTRAS["search"]))
@@ -44,6 +47,7 @@ _DISPLAY = {
     "optuna": "Optuna",
     "yaml": "PyYAML",
     "pynvml": "nvidia-ml-py",
+    "amdsmi": "amdsmi",
     "psycopg": "psycopg",
     "pyarrow": "pyarrow",
     "lightning": "Lightning",
@@ -51,6 +55,8 @@ _DISPLAY = {
     "transformers": "Transformers",
     "accelerate": "Accelerate",
     "mediapipe": "MediaPipe",
+    "mlflow": "MLflow",
+    "prometheus_client": "prometheus-client",
 }
 
 

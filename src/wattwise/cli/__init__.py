@@ -19,6 +19,7 @@ from wattwise._errors import WattwiseError
 from wattwise.cli._carbon import carbon_app
 from wattwise.cli._common import EXIT_USAGE, NoteHandler, fail, set_quiet
 from wattwise.cli._demo import demo
+from wattwise.cli._exporter import exporter
 from wattwise.cli._infer import infer_app
 from wattwise.cli._meters import meters
 from wattwise.cli._ofa import ofa_app
@@ -99,6 +100,7 @@ app.command(
     context_settings={"allow_interspersed_args": False},
 )(run)
 app.command("meters")(meters)
+app.command("exporter")(exporter)
 app.command("demo")(demo)
 app.command("report")(report)
 app.add_typer(runs_app, name="runs")

@@ -50,6 +50,9 @@ def meters(
                     for p in detection.probes
                 ],
                 "notes": list(detection.notes),
+                "allocation": (
+                    detection.allocation.to_dict() if detection.allocation is not None else None
+                ),
             }
         )
         return
@@ -68,5 +71,8 @@ def meters(
             escape(p.reason),
         )
     console.print(table)
+    if detection.allocation is not None:
+        for line in detection.allocation.summary():
+            console.print(f"[bold]allocation:[/] {escape(line)}", highlight=False)
     for note in detection.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)

@@ -21,6 +21,12 @@ from wattwise.carbon import parse_duration
 from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, print_json, summary_console
 from wattwise.cli._meters import check_cpu_settings
+from wattwise.cli._prometheus_opts import (
+    PrometheusAddrOpt,
+    PrometheusPortOpt,
+    child_env,
+    prometheus_option,
+)
 from wattwise.cli._render import render_run
 from wattwise.store import RunStore
 from wattwise.tracking._members import RUN_ENV_VAR
@@ -62,7 +68,7 @@ def _check_executable(program: str) -> None:
 def _child_env(tracker: Tracker, store: str | None) -> dict[str, str]:
     """The command's environment: a ``wattwise.track()`` in it (every rank of a
     ``torchrun`` it starts) joins this run, in this store, instead of making its own."""
-    env = dict(os.environ)
+    env = child_env(tracker.prometheus) or dict(os.environ)
     env[RUN_ENV_VAR] = tracker.member_of or tracker.run_id
     if store is not None:
         env["WATTWISE_STORE"] = store
@@ -128,6 +134,8 @@ def run(
             dir_okay=False,
         ),
     ] = None,
+    prometheus_port: PrometheusPortOpt = None,
+    prometheus_addr: PrometheusAddrOpt = None,
 ) -> None:
     """Run CMD, measure its energy, store the run and print a summary.
 
@@ -158,6 +166,7 @@ def run(
         cpu_tdp_w=cpu_tdp_w,
         command=command,
         intensity=location,
+        prometheus=prometheus_option(prometheus_port, prometheus_addr),
     )
     if baseline_s > 0 and not json_out:
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)

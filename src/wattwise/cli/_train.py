@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,22 @@ def _render(result: FitResult, console: Console, extra: dict[str, Any]) -> None:
         console.print("  " + line, highlight=False, markup=False)
 
 
+def _check_mlflow() -> None:
+    """WATTWISE_MLFLOW asks for MLflow logging: a missing MLflow or a bad value is one line
+    before any work (``fit`` checks it too, later)."""
+    from wattwise.train._mlflow import ENV_VAR, mlflow_logger
+
+    try:
+        logger = mlflow_logger(None)
+    except ConfigError as exc:
+        fail(str(exc))
+    if logger is not None and not logger.start_run and not os.environ.get("MLFLOW_RUN_ID"):
+        fail(
+            f"{ENV_VAR}=1 logs to the active MLflow run, and a command has none: set "
+            f"MLFLOW_RUN_ID to a run's id, or {ENV_VAR}=start to start one"
+        )
+
+
 def train(
     model: Annotated[
         str | None,
@@ -223,6 +240,7 @@ def train(
     need("wattwise train", "torch", ["torch", "torchvision", "sklearn"])
     if tensorboard is not None:
         need("wattwise train --tensorboard", "torch", ["tensorboard"])
+    _check_mlflow()
     try:
         _train(
             _Options(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import enum
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -53,6 +54,7 @@ class ComponentKind(enum.StrEnum):
     CPU_UNCORE = "cpu-uncore"  # RAPL uncore (PP1): part of a package, never added
     PSYS = "psys"  # RAPL platform domain: overlaps packages, added only without them
     GPU = "gpu"  # one GPU device
+    ANE = "ane"  # Apple Neural Engine (powermetrics)
     RAM = "ram"  # estimated memory power
 
 
@@ -202,6 +204,13 @@ class Meter(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the sensor. Default: nothing to release."""
+
+    def process_shares(self, pids: Collection[int]) -> dict[str, float]:
+        """For process scope: the share (0..1) of a component's energy that the processes
+        ``pids`` used since the previous call, for the components the meter can tell
+        (NVML: a GPU shared by several processes). The others get their kind's share.
+        Default: none."""
+        return {}
 
     @property
     def max_interval_s(self) -> float:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from wattwise._errors import DataFileError
+from wattwise.meters._cpuinfo import read_cpuinfo
 
 __all__ = [
     "CpuSpec",
@@ -208,17 +209,8 @@ def lookup_cpu(brand: str) -> CpuSpec | None:
 
 
 def _linux_brand(cpuinfo: Path) -> str:
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
     # x86 says "model name"; many Arm kernels say "Model" (board) or nothing useful.
-    for field in ("model name", "Model", "Hardware"):
-        for line in text.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() == field and value.strip():
-                return value.strip()
-    return ""
+    return read_cpuinfo(cpuinfo).model_name
 
 
 def _macos_brand() -> str:

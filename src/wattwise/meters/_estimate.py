@@ -14,25 +14,32 @@ CPU, linear in utilisation between an idle and a full-load power (Fan, Weber & B
 * ``TDP`` as the full-load power, as Green Algorithms does (Lannelongue, Grealey & Inouye,
   Adv. Sci. 2021, doi:10.1002/advs.202100707), from the bundled table or from the user;
 * ``n_visible / threads_per_package``: the share of the physical CPU package(s) this process
-  can see; a VM with 4 vCPUs on a 128-thread part is charged 4/128 of its TDP, a bare-metal
-  2-socket machine 2 packages;
+  was given (the smallest of its affinity, SLURM's CPUs and the cgroup ``cpu.max`` quota:
+  ``_allocation.py``); a VM with 4 vCPUs on a 128-thread part is charged 4/128 of its TDP,
+  a bare-metal 2-socket machine 2 packages;
 * ``f_idle = 0.74 / 3.5``: the idle-to-full-load ratio of Cloud Carbon Footprint's
   SPECpower_ssj2008-derived AWS averages (0.74 W and 3.5 W per vCPU);
 * ``u``: busy share of the visible CPUs' time between two reads, from the kernel's
   cumulative CPU-time counters (``psutil.cpu_times``); steal time is not busy.
+* A CPU the table does not name but ``/proc/cpuinfo``'s vendor, family, model (stepping,
+  flags) place in a generation (``_cpu_identify.py``): the middle of that generation's
+  published parts' W per logical CPU, ``P_max = w_per_thread * n_visible``;
 * Unknown CPU: 6 W per logical CPU, Green Algorithms' 12 W-per-core default halved for two
   hardware threads per core.
 
 RAM: ``P_ram = 0.3725 W/GB * GB in use`` (Green Algorithms referenceValues, memoryPower),
-with "in use" = total - available memory, averaged over the two ends of an interval.
+with "in use" = total - available memory, averaged over the two ends of an interval; under
+a memory limit (cgroup ``memory.max``, SLURM) the job's own memory in use, capped at it.
 
-Why one module of ~620 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
+Why one module of ~750 lines: the CPU model's inputs (TDP, threads, the CPU-time split) and
 the meter that applies them are one model, with its citations in one place; the TDP table
 itself is in ``_cpu_table.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -41,8 +48,12 @@ from typing import Final
 import psutil
 
 from wattwise._errors import ConfigError, MeterError
+from wattwise.meters._allocation import Allocation, allocation_memory_reader, read_allocation
+from wattwise.meters._apple_table import apple_cpu_spec
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
+from wattwise.meters._cpu_identify import CpuGeneration, identify_generation
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
+from wattwise.meters._cpuinfo import DEFAULT_CPUINFO, CpuInfo, cpuinfo_path, read_cpuinfo
 
 __all__ = [
     "CCF_AWS_MAX_W_PER_VCPU",
@@ -208,13 +219,17 @@ class CpuPowerModel:
         tdp_source: where ``tdp_w`` (or the default) comes from.
         threads_per_package: hardware threads of one package, or ``None`` (default model).
         threads_source: where ``threads_per_package`` comes from.
-        visible_cpus: logical CPUs this process can see.
+        visible_cpus: logical CPUs charged: those this process can see, or fewer where its
+            allocation (SLURM, a cgroup quota) gives it fewer; may be fractional.
         share: packages' worth of CPU visible (``visible_cpus / threads_per_package``), or
             ``None`` (default model).
         max_power_w: power at full utilisation of the visible CPUs. Units: W.
         idle_fraction: idle power over full-load power. Dimensionless.
         relative_uncertainty: one-sigma relative uncertainty of the energy.
         hint: one line telling how to give the CPU's power, for an unknown CPU; else None.
+        cpus_from: where a visible CPU count below the affinity's comes from, or ``""``.
+        generation: the cpuinfo rule's generation the power comes from, for a CPU the table
+            does not name (no TDP given); else None.
     """
 
     brand: str
@@ -223,12 +238,14 @@ class CpuPowerModel:
     tdp_source: str
     threads_per_package: int | None
     threads_source: str
-    visible_cpus: int
+    visible_cpus: float
     share: float | None
     max_power_w: float
     idle_fraction: float
     relative_uncertainty: float
     hint: str | None = None
+    cpus_from: str = ""
+    generation: CpuGeneration | None = None
 
     def power_w(self, utilisation: float) -> float:
         """CPU power at a utilisation (clamped to 0..1). Units: W."""
@@ -240,17 +257,22 @@ class CpuPowerModel:
         """CPU power at zero utilisation. Units: W."""
         return self.power_w(0.0)
 
+    def _origin(self) -> str:
+        return f" ({self.cpus_from})" if self.cpus_from else ""
+
     def detail(self) -> str:
         """One line naming every input, for :attr:`Source.detail`."""
         model = self.spec.name if self.spec else f"unknown ({self.brand or 'no brand string'})"
+        if self.generation is not None and self.tdp_w is None:
+            model = f"{self.generation.rule.generation} ({self.brand or 'no brand string'})"
         if self.tdp_w is not None and self.share is not None:
             power = (
                 f"TDP {self.tdp_w:g} W ({self.tdp_source}); {self.threads_per_package} "
-                f"threads/package ({self.threads_source}); {self.visible_cpus} visible "
-                f"logical CPUs = {self.share:.4g} package(s)"
+                f"threads/package ({self.threads_source}); {self.visible_cpus:g} visible "
+                f"logical CPUs{self._origin()} = {self.share:.4g} package(s)"
             )
         else:
-            power = f"{self.tdp_source}; {self.visible_cpus} visible logical CPUs"
+            power = f"{self.tdp_source}; {self.visible_cpus:g} visible logical CPUs{self._origin()}"
         return (
             f"CPU {model}; {power}; max {self.max_power_w:.4g} W; "
             f"idle fraction {self.idle_fraction:.3f}"
@@ -269,25 +291,28 @@ def resolve_cpu_power_model(
     *,
     brand: str,
     spec: CpuSpec | None,
-    visible_cpus: int,
+    visible_cpus: float,
     user_tdp_w: float | None = None,
     user_tdp_origin: str = "given",
     cpu_threads: int | None = None,
     os_threads_per_core: int = 1,
     idle_fraction: float = DEFAULT_IDLE_FRACTION,
+    generation: CpuGeneration | None = None,
 ) -> CpuPowerModel:
     """Choose the CPU model's inputs. Pure: no hardware is read.
 
     Args:
         brand: the CPU brand string (for the record).
         spec: the table row for it, or ``None`` when unknown.
-        visible_cpus: logical CPUs this process can see (> 0).
+        visible_cpus: logical CPUs charged (> 0; fractional under a cgroup quota).
         user_tdp_w: a TDP of one package given by the user; wins over the table. Units: W.
         user_tdp_origin: how it was given, e.g. ``"WATTWISE_CPU_TDP_W"``.
         cpu_threads: hardware threads of one package given by the user; wins over the table.
         os_threads_per_core: threads per core the OS reports, used with the spec's cores
             only for a hand-built spec without threads (every bundled row has them).
         idle_fraction: idle over full-load power (0..1).
+        generation: the generation cpuinfo identified (``_cpu_identify``); used when no
+            table row and no TDP is given, instead of the per-thread default.
 
     Raises:
         ConfigError: a non-positive TDP, thread count or visible CPU count, or an idle
@@ -309,6 +334,8 @@ def resolve_cpu_power_model(
     elif spec is not None:
         tdp_w, tdp_source = spec.tdp_w, f"{spec.basis}: {spec.source}"
         uncertainty = UNCERTAINTY_CPU_PROXY if spec.basis == "proxy" else UNCERTAINTY_CPU_KNOWN
+    elif generation is not None:
+        return _generation_model(brand, generation, visible_cpus, idle_fraction)
     else:
         return CpuPowerModel(
             brand=brand,
@@ -339,7 +366,7 @@ def resolve_cpu_power_model(
     else:
         # A TDP given for an unknown CPU and no thread count: charge the whole TDP to what
         # is visible (right on bare metal with one socket; on a VM give cpu_threads too).
-        threads = visible_cpus
+        threads = max(1, math.ceil(visible_cpus))
         threads_source = f"assumed = visible CPUs; on a VM set {CPU_THREADS_ENV}"
         uncertainty = max(uncertainty, UNCERTAINTY_CPU_PROXY)
     share = visible_cpus / threads
@@ -355,6 +382,30 @@ def resolve_cpu_power_model(
         max_power_w=tdp_w * share,
         idle_fraction=idle_fraction,
         relative_uncertainty=uncertainty,
+    )
+
+
+def _generation_model(
+    brand: str, generation: CpuGeneration, visible_cpus: float, idle_fraction: float
+) -> CpuPowerModel:
+    """The model of a CPU cpuinfo placed in a generation: its parts' middle W per thread.
+
+    The uncertainty adds the range's spread (which part of the generation it is) to the
+    TDP model's own (:data:`UNCERTAINTY_CPU_KNOWN`) in quadrature: they are independent.
+    """
+    return CpuPowerModel(
+        brand=brand,
+        spec=None,
+        tdp_w=None,
+        tdp_source=generation.detail(),
+        threads_per_package=None,
+        threads_source="",
+        visible_cpus=visible_cpus,
+        share=None,
+        max_power_w=generation.w_per_thread * visible_cpus,
+        idle_fraction=idle_fraction,
+        relative_uncertainty=math.hypot(UNCERTAINTY_CPU_KNOWN, generation.spread),
+        generation=generation,
     )
 
 
@@ -376,12 +427,21 @@ class EstimateMeter(Meter):
             from the table (never the guest's threads per core: VMs often report 1 on SMT
             hosts). Give it with ``cpu_tdp_w`` on a VM whose CPU the table does not know.
         idle_fraction: idle power over full-load power. Dimensionless.
-        visible_cpus: logical CPUs to charge for; default: this process's CPU affinity.
+        visible_cpus: logical CPUs to charge for; default: what the job was given
+            (:attr:`Allocation.cpus`: its affinity, SLURM's CPUs or the cgroup quota).
         cpu_times: returns cumulative :class:`CpuTimes`; default: the kernel's counters
             over the CPUs this process can see (tests pass their own).
-        memory_used_bytes: returns memory in use in bytes; default: total - available.
+        memory_used_bytes: returns memory in use in bytes; default: total - available, or
+            the job's own under a memory limit (:func:`allocation_memory_reader`).
         environ: environment to read ``WATTWISE_CPU_TDP_W`` and ``WATTWISE_CPU_THREADS``
-            from; default: ``os.environ``.
+            (and the allocation) from; default: ``os.environ``.
+        allocation: what the job was given; default: :func:`read_allocation` at
+            :meth:`probe` / :meth:`start`.
+        cpuinfo: a cpuinfo file whose vendor, family, model, stepping and flags place a CPU
+            the table does not name in a generation (and, without ``cpu_brand``, whose
+            ``model name`` is the brand); default: the ``WATTWISE_CPUINFO`` environment
+            variable, else ``/proc/cpuinfo`` when the brand is this machine's (with a
+            ``cpu_brand`` given and neither set, no cpuinfo is read).
     """
 
     name = "estimate"
@@ -399,6 +459,8 @@ class EstimateMeter(Meter):
         cpu_times: Callable[[], CpuTimes] | None = None,
         memory_used_bytes: Callable[[], int] | None = None,
         environ: Mapping[str, str] | None = None,
+        allocation: Allocation | None = None,
+        cpuinfo: str | os.PathLike[str] | None = None,
     ) -> None:
         self.cpu_tdp_w = cpu_tdp_w
         self.cpu_brand = cpu_brand
@@ -410,6 +472,8 @@ class EstimateMeter(Meter):
         self.cpu_times = cpu_times
         self.memory_used_bytes = memory_used_bytes
         self.environ = environ
+        self.allocation = allocation
+        self.cpuinfo = cpuinfo
         #: One line telling how to give the CPU's power, when the CPU is unknown; set by
         #: :meth:`start` (:meth:`probe` gives the same line as its reason).
         self.hint: str | None = None
@@ -422,6 +486,8 @@ class EstimateMeter(Meter):
         self._last_times: CpuTimes | None = None
         self._last_memory: int | None = None
         self._last_utilisation = 0.0
+        # Busy share of the visible CPUs -> of the CPUs charged (visible / charged, >= 1).
+        self._utilisation_scale = 1.0
 
     # -- resolution --------------------------------------------------------------------
 
@@ -467,26 +533,68 @@ class EstimateMeter(Meter):
                 "of one CPU package, e.g. 128"
             ) from None
 
+    def _allocation(self) -> Allocation:
+        if self.allocation is None:
+            self.allocation = read_allocation(environ=self.environ)
+        return self.allocation
+
+    def _cpu_identity(self) -> tuple[str, CpuInfo]:
+        """The brand to look up and the cpuinfo to identify a generation by."""
+        given = self.cpuinfo if self.cpuinfo is not None else cpuinfo_path(self._env())
+        if given is not None:
+            info = read_cpuinfo(given)
+            return (self.cpu_brand if self.cpu_brand is not None else info.model_name), info
+        if self.cpu_brand is not None:
+            return self.cpu_brand, CpuInfo()
+        return local_cpu_brand(), read_cpuinfo(DEFAULT_CPUINFO)
+
     def _resolve(self) -> tuple[CpuPowerModel, list[int] | None]:
-        brand = self.cpu_brand if self.cpu_brand is not None else local_cpu_brand()
+        brand, info = self._cpu_identity()
         user_tdp_w, origin = self._user_tdp()
         cpu_ids: list[int] | None = None
+        cpus_from = ""
+        visible: float
         if self.visible_cpus is not None:
             visible = self.visible_cpus
         else:
             cpu_ids = _visible_cpu_ids()
-            visible = len(cpu_ids)
+            allocation = self._allocation()
+            visible = min(float(len(cpu_ids)), allocation.cpus)
+            if visible < len(cpu_ids):
+                cpus_from = f"allocation: {allocation.cpus_from}"
+        spec = lookup_cpu(brand) or apple_cpu_spec(brand)
         model = resolve_cpu_power_model(
             brand=brand,
-            spec=lookup_cpu(brand),
+            spec=spec,
             visible_cpus=visible,
             user_tdp_w=user_tdp_w,
             user_tdp_origin=origin,
             cpu_threads=self._user_threads(),
             os_threads_per_core=_os_threads_per_core(),
             idle_fraction=self.idle_fraction,
+            generation=identify_generation(info, brand) if spec is None else None,
         )
+        if cpus_from:
+            model = dataclasses.replace(model, cpus_from=cpus_from)
         return model, cpu_ids
+
+    def _memory_basis(self) -> str:
+        """What the RAM estimate charges, for its detail."""
+        allocation = self.allocation
+        if self.memory_used_bytes is not None or allocation is None:
+            return "memory in use (total - available)"
+        limit = allocation.memory_limit_bytes
+        if limit is None:
+            return "memory in use (total - available; no memory limit found)"
+        where = (
+            f"memory.current of {allocation.memory_cgroup}"
+            if allocation.memory_cgroup is not None
+            else "the machine's memory in use"
+        )
+        return (
+            f"the job's memory in use ({where}, capped at its {limit / 2**30:.4g} GB "
+            f"limit: {allocation.memory_from})"
+        )
 
     def _components(self, model: CpuPowerModel | None) -> list[Component]:
         components: list[Component] = []
@@ -507,8 +615,8 @@ class EstimateMeter(Meter):
                     source=Source(
                         Method.ESTIMATED,
                         RAM_SENSOR,
-                        f"{RAM_W_PER_GB} W/GB (Green Algorithms memoryPower) x memory in use "
-                        "(total - available), GB = 2^30 bytes",
+                        f"{RAM_W_PER_GB} W/GB (Green Algorithms memoryPower) x "
+                        f"{self._memory_basis()}, GB = 2^30 bytes",
                     ),
                     relative_uncertainty=UNCERTAINTY_RAM,
                 )
@@ -536,9 +644,15 @@ class EstimateMeter(Meter):
         if model.hint is not None:
             return Probe(self.name, True, model.hint, names)
         what = model.spec.name if model.spec else "CPU"
+        if model.generation is not None and model.tdp_w is None:
+            what = (
+                f"{model.generation.rule.generation} (cpuinfo rule {model.generation.rule.rule}: "
+                f"{model.generation.cpu.signature()})"
+            )
         reason = (
             f"estimating {what} at up to {model.max_power_w:.3g} W for "
-            f"{model.visible_cpus} visible logical CPUs"
+            f"{model.visible_cpus:g} visible logical CPUs"
+            + (f" ({model.cpus_from})" if model.cpus_from else "")
         )
         return Probe(self.name, True, reason, names)
 
@@ -554,12 +668,16 @@ class EstimateMeter(Meter):
         model: CpuPowerModel | None = None
         if self.include_cpu:
             model, cpu_ids = self._resolve()
+            ids = len(cpu_ids) if cpu_ids is not None else model.visible_cpus
+            self._utilisation_scale = max(1.0, ids / model.visible_cpus)
             self._times = self.cpu_times or (lambda: psutil_cpu_times(cpu_ids))
             self._last_times = self._times()
         self.cpu_model = model
         self.hint = model.hint if model else None
         if self.include_ram:
-            self._memory = self.memory_used_bytes or psutil_memory_used_bytes
+            self._memory = self.memory_used_bytes or allocation_memory_reader(
+                self._allocation(), psutil_memory_used_bytes
+            )
             self._last_memory = self._memory()
         self._last_s = now_s
         self._last_utilisation = 0.0
@@ -597,7 +715,9 @@ class EstimateMeter(Meter):
             d_total = times.total_s - before.total_s
             # No clock tick between the two reads: keep the previous interval's value.
             if d_total > 0.0:
-                busy = (times.busy_s - before.busy_s) / d_total
+                # Of the CPUs charged, not of all the visible ones: 2 busy CPUs of 8 visible
+                # under a quota of 2 are a utilisation of 1.
+                busy = (times.busy_s - before.busy_s) / d_total * self._utilisation_scale
                 self._last_utilisation = min(1.0, max(0.0, busy))
         u = self._last_utilisation
         return Reading("cpu", model.power_w(u) * dt, utilisation=u)

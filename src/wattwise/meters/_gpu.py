@@ -11,7 +11,6 @@ to W once; :class:`ReplayGpuProbe` plays recorded samples back.
 from __future__ import annotations
 
 import abc
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from wattwise._errors import MeterError, MeterUnavailable
+from wattwise.meters._allocation import read_allocation
 from wattwise.meters._cuda_visible import visible_nvml_indices
 from wattwise.meters._nvml import (
     _INSTALL_HINT,
@@ -123,7 +123,8 @@ class NvmlGpuProbe(GpuProbe):
                 str(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i)))
                 for i in range(int(nvml.nvmlDeviceGetCount()))
             ]
-            visible, _ = visible_nvml_indices(os.environ.get("CUDA_VISIBLE_DEVICES"), uuids)
+            # CUDA_VISIBLE_DEVICES, else SLURM's GPUs (the NVML meter's rule).
+            visible, _ = visible_nvml_indices(read_allocation().gpus, uuids)
             if self.cuda_index >= len(visible):
                 raise MeterUnavailable(f"no NVML device for cuda:{self.cuda_index}")
             handle = nvml.nvmlDeviceGetHandleByIndex(visible[self.cuda_index])

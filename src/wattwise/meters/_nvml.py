@@ -19,7 +19,12 @@ invalid entry hides itself and every entry after it (``0,2,-1,1`` shows devices 
 empty value shows no device. Integer entries are read as NVML indices, which NVML orders by
 PCI bus id; CUDA numbers devices fastest-first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so on
 a machine with mixed GPU models the two can differ (the probe's reason then says so). The
-resolution is ``_cuda_visible.py``'s.
+resolution is ``_cuda_visible.py``'s. Where ``CUDA_VISIBLE_DEVICES`` is unset, SLURM's GPU
+list is used the same way (``_allocation.py``).
+
+Process scope: each board's per-process utilisation samples give the process tree's share
+of it (:meth:`NvmlMeter.process_shares`, ``_gpu_share.py``); the whole device where the
+driver gives none, and the component's detail says which.
 
 MIG: NVML meters boards, not MIG instances. A ``MIG-<uuid>`` entry (or the older
 ``MIG-GPU-<uuid>/<gi>/<ci>``) is metered as its slice share of the parent board and labelled
@@ -27,7 +32,7 @@ so, with the split's uncertainty added; a board in MIG mode seen whole (no MIG e
 ``CUDA_VISIBLE_DEVICES`` unset under the Kubernetes device plugin) is charged whole, and the
 probe and the component say so. See docs/meters-nvml.md.
 
-Why one module of ~540 lines: discovery (devices, MIG instances, channels), the two ways of
+Why one module of ~610 lines: discovery (devices, MIG instances, channels), the two ways of
 metering (counter, power sampling) and the probe's reasons share the NVML handles and error
 handling; ``CUDA_VISIBLE_DEVICES`` resolution, which does not, is in ``_cuda_visible.py``.
 """
@@ -38,13 +43,16 @@ import abc
 import contextlib
 import math
 import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from wattwise._errors import MeterError, MeterPermissionError, MeterUnavailable
+from wattwise.meters._allocation import Allocation, read_allocation
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cuda_visible import MigInstance, _visible_targets, visible_nvml_indices
+from wattwise.meters._gpu_share import ProcessUtilisationShare
 
 __all__ = ["MigInstance", "NvmlMeter", "visible_nvml_indices"]
 
@@ -136,6 +144,8 @@ class _Channel(abc.ABC):
         self.device = device
         self.component = component
         self.share = 1.0  # the part of the board's energy charged (a MIG instance's slices)
+        # Per-process utilisation samples for process scope (None on a MIG instance).
+        self.processes: ProcessUtilisationShare | None = None
 
     @abc.abstractmethod
     def read(self, now_s: float) -> Reading:
@@ -239,6 +249,10 @@ class NvmlMeter(Meter):
     Args:
         nvml: a module with pynvml's API; None imports ``pynvml`` when the meter is probed or
             started. Tests pass :func:`wattwise.testing.make_fake_nvml`'s module.
+        environ: the environment (``CUDA_VISIBLE_DEVICES``, SLURM's GPUs); default
+            ``os.environ``, read at each probe and start.
+        allocation: what the job was given (:attr:`Allocation.gpus` names its GPUs);
+            default: :func:`read_allocation` of ``environ``.
 
     The constructor only stores its argument; NVML is opened by :meth:`probe` (and closed
     again) and by :meth:`start` (closed by :meth:`close`).
@@ -246,8 +260,16 @@ class NvmlMeter(Meter):
 
     name = "nvml"
 
-    def __init__(self, *, nvml: ModuleType | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        nvml: ModuleType | None = None,
+        environ: Mapping[str, str] | None = None,
+        allocation: Allocation | None = None,
+    ) -> None:
         self._nvml_given = nvml
+        self._environ = environ
+        self._allocation = allocation
         self._nvml: ModuleType | None = None
         self._channels: list[_Channel] = []
         self._initialised = False
@@ -265,7 +287,7 @@ class NvmlMeter(Meter):
         except nvml.NVMLError as error:
             return Probe(self.name, False, _init_failure(error))
         try:
-            found = _discover(nvml, now_s=0.0)
+            found = _discover(nvml, 0.0, *self._gpus())
         except nvml.NVMLError as error:
             return Probe(self.name, False, f"NVML could not list the GPUs: {_describe(error)}")
         finally:
@@ -297,7 +319,7 @@ class NvmlMeter(Meter):
             raise kind(_init_failure(error)) from None
         self._initialised = True
         try:
-            found = _discover(nvml, now_s)
+            found = _discover(nvml, now_s, *self._gpus())
         except nvml.NVMLError as error:
             self.close()
             raise MeterUnavailable(f"NVML could not list the GPUs: {_describe(error)}") from None
@@ -312,6 +334,16 @@ class NvmlMeter(Meter):
         if not self._initialised:
             raise MeterError("NvmlMeter.read() called before start() or after close()")
         return [channel.read(now_s) for channel in self._channels]
+
+    def process_shares(self, pids: Collection[int]) -> dict[str, float]:
+        """Each shared GPU's share used by ``pids``, from NVML's per-process utilisation
+        samples (``_gpu_share.py``); GPUs without samples (MIG, older boards) are left out,
+        so process scope charges them whole."""
+        return {
+            c.component.name: c.processes.read(pids)
+            for c in self._channels
+            if c.processes is not None and c.processes.supported
+        }
 
     def close(self) -> None:
         """Shut NVML down (once; further calls do nothing)."""
@@ -328,6 +360,12 @@ class NvmlMeter(Meter):
         return SAMPLING_MAX_INTERVAL_S
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _gpus(self) -> tuple[str | None, str, Mapping[str, str]]:
+        """The ``CUDA_VISIBLE_DEVICES``-form list of the job's GPUs, its origin, the env."""
+        env = os.environ if self._environ is None else self._environ
+        allocation = self._allocation or read_allocation(environ=env)
+        return allocation.gpus, allocation.gpus_from, env
 
     def _load(self) -> ModuleType:
         if self._nvml is None:
@@ -358,14 +396,18 @@ def _shutdown_quietly(nvml: ModuleType) -> None:
         nvml.nvmlShutdown()
 
 
-def _discover(nvml: ModuleType, now_s: float) -> _Discovery:
-    """List NVML's devices, apply CUDA_VISIBLE_DEVICES and open a channel per visible GPU.
+def _discover(
+    nvml: ModuleType, now_s: float, spec: str | None, origin: str, env: Mapping[str, str]
+) -> _Discovery:
+    """List NVML's devices, apply the job's GPU list and open a channel per visible GPU.
+
+    Args:
+        spec: the GPUs in ``CUDA_VISIBLE_DEVICES`` form (None: all), from ``origin``.
 
     Raises:
         NVMLError: only when the device count itself cannot be read.
     """
     devices = [_open_device(nvml, i) for i in range(int(nvml.nvmlDeviceGetCount()))]
-    spec = os.environ.get("CUDA_VISIBLE_DEVICES")
     migs = [m for d in devices for m in d.migs]
     visible, stop_note = _visible_targets(spec, [d.uuid for d in devices], migs)
     notes = [stop_note] if stop_note else []
@@ -381,19 +423,24 @@ def _discover(nvml: ModuleType, now_s: float) -> _Discovery:
             notes.append(f"{label} skipped: {problem}")
             continue
         channels.append(channel)
+        if channel.processes is not None and not channel.processes.supported:
+            notes.append(f"{label}: process scope charges the whole device ({_NO_SAMPLES})")
         if mig is not None:
             notes.append(f"{label}: {_mig_label(device, mig)}")
         elif device.mig_mode:
             notes.append(f"{label}: {_WHOLE_BOARD}")
     if spec is None or not spec.upper().startswith(("GPU-", "MIG-")):
         models = {d.name for d in devices if d.error is None}
-        if len(models) > 1 and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        if len(models) > 1 and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
             notes.append(
                 "GPU models differ and CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may number "
                 "them fastest-first, unlike NVML; set CUDA_DEVICE_ORDER=PCI_BUS_ID"
             )
-    return _Discovery(channels, _reason(devices, [i for i, _ in visible], channels, spec, notes))
+    reason = _reason(devices, [i for i, _ in visible], channels, (spec, origin), notes)
+    return _Discovery(channels, reason)
 
+
+_NO_SAMPLES = "the driver gives no per-process utilisation samples"
 
 _WHOLE_BOARD = (
     "MIG mode is on and no MIG device is named in CUDA_VISIBLE_DEVICES: the whole board's "
@@ -480,6 +527,7 @@ def _open_channel(
     detail = f"{device.name}, nvml index {device.nvml_index}, uuid {device.uuid}"
     uncertainty = NVML_RELATIVE_UNCERTAINTY
     share = 1.0
+    processes = None if mig is not None else ProcessUtilisationShare(nvml, device.handle)
     if mig is not None:
         detail = f"{_mig_label(device, mig)}; {mig.uuid} on {detail}"
         # What the other instances draw is not known: the instance's true part of the board
@@ -489,6 +537,7 @@ def _open_channel(
         uncertainty = math.hypot(NVML_RELATIVE_UNCERTAINTY, 1.0 - share)
     elif device.mig_mode:
         detail = f"{_WHOLE_BOARD}; {detail}"
+    detail = f"{detail}; process scope: {_process_basis(processes)}"
 
     def component(sensor: str, edge_s: float) -> Component:
         return Component(
@@ -517,21 +566,32 @@ def _open_channel(
     except nvml.NVMLError as error:
         return None, f"energy counter unreadable: {_describe(error)}"
     channel.share = share
+    channel.processes = processes
     return channel, ""
+
+
+def _process_basis(processes: ProcessUtilisationShare | None) -> str:
+    """How process scope attributes this GPU, for the component's detail."""
+    if processes is None:
+        return "the MIG instance's slice share (NVML gives no per-process utilisation for it)"
+    if processes.supported:
+        return "the process tree's share of NVML's per-process SM utilisation samples"
+    return f"the whole device (the driver gives no per-process utilisation: {processes.why_not})"
 
 
 def _reason(
     devices: list[_Device],
     visible: list[int],
     channels: list[_Channel],
-    spec: str | None,
+    given: tuple[str | None, str],
     notes: list[str],
 ) -> str:
     """The probe's one line: what is measured and how, or why nothing is."""
+    spec, origin = given
     if not devices:
         head = "NVML is running but found no NVIDIA GPU"
     elif not visible:
-        head = f"CUDA_VISIBLE_DEVICES={spec!r} hides all {len(devices)} NVIDIA GPU(s)"
+        head = f"{_given(spec, origin)} hides all {len(devices)} NVIDIA GPU(s)"
     elif not channels:
         head = f"none of the {len(visible)} visible NVIDIA GPU(s) can be read"
     else:
@@ -542,5 +602,12 @@ def _reason(
         )
         head = f"{len(channels)} NVIDIA GPU(s) measured by NVML: {listed}"
         if spec is not None:
-            head += f" (CUDA_VISIBLE_DEVICES={spec!r}, {len(devices)} GPU(s) present)"
+            head += f" ({_given(spec, origin)}, {len(devices)} GPU(s) present)"
     return "; ".join([head, *notes])
+
+
+def _given(spec: str | None, origin: str) -> str:
+    """How the job's GPU list is named in a reason: the variable it comes from."""
+    if origin == "CUDA_VISIBLE_DEVICES":
+        return f"CUDA_VISIBLE_DEVICES={spec!r}"
+    return f"{origin}: {spec!r}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wattwise.meters._base import ComponentKind
+from wattwise.meters._cpuinfo import read_cpuinfo
 
 __all__ = ["CpuIdentity"]
 
@@ -104,24 +105,8 @@ class CpuIdentity:
     @classmethod
     def from_cpuinfo(cls, path: str | Path = "/proc/cpuinfo") -> CpuIdentity:
         """The first processor's identity in a cpuinfo file; unknown if it cannot be read."""
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return cls()
-        fields: dict[str, str] = {}
-        for line in text.splitlines():
-            if not line.strip():
-                if fields:
-                    break  # the first processor's block is enough
-                continue
-            key, sep, value = line.partition(":")
-            if sep:
-                fields.setdefault(key.strip(), value.strip())
-        return cls(
-            vendor=fields.get("vendor_id", ""),
-            family=_int_or_none(fields.get("cpu family")),
-            model=_int_or_none(fields.get("model")),
-        )
+        info = read_cpuinfo(path)
+        return cls(vendor=info.vendor_id, family=info.family, model=info.model)
 
     @property
     def generation(self) -> str:
@@ -137,10 +122,3 @@ class CpuIdentity:
     def relative_uncertainty(self, kind: ComponentKind) -> float:
         """The one-sigma relative uncertainty of a zone of ``kind`` on this CPU."""
         return _UNCERTAINTY_BY_GENERATION[self.generation][kind]
-
-
-def _int_or_none(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None

@@ -4,6 +4,8 @@
   pytest).
 * :class:`GpuProbeContract` / :class:`GpuProbeEnv`: the contract test every GPU probe
   passes (needs pytest).
+* :func:`make_fake_amdsmi` / :class:`FakeAmdSmi` / :class:`FakeAmdGpu`: a faithful stand-in
+  for AMD's ``amdsmi`` module (autospec'd from :class:`AmdSmiApi`; needs nothing).
 * :class:`FakeClock`: a clock for the tracker that moves only when the test advances it.
 * :class:`FakePowercap` / :class:`PowerDriver`: a real powercap sysfs tree on disk whose
   RAPL counters can be advanced, wrapped, made unreadable or root-only.
@@ -20,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wattwise.testing._fake_amdsmi import AmdSmiApi, FakeAmdGpu, FakeAmdSmi, make_fake_amdsmi
     from wattwise.testing._fake_clock import FakeClock
     from wattwise.testing._fake_nvml import FakeGpu, FakeMig, FakeNvml, make_fake_nvml
     from wattwise.testing._fake_powercap import FakePowercap, PowerDriver
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from wattwise.testing._meter_contract import MeterContract, MeterEnv
 
 __all__ = [
+    "AmdSmiApi",
+    "FakeAmdGpu",
+    "FakeAmdSmi",
     "FakeClock",
     "FakeGpu",
     "FakeMig",
@@ -37,10 +43,15 @@ __all__ = [
     "MeterContract",
     "MeterEnv",
     "PowerDriver",
+    "make_fake_amdsmi",
     "make_fake_nvml",
 ]
 
 _WHERE = {
+    "AmdSmiApi": "_fake_amdsmi",
+    "FakeAmdGpu": "_fake_amdsmi",
+    "FakeAmdSmi": "_fake_amdsmi",
+    "make_fake_amdsmi": "_fake_amdsmi",
     "FakeClock": "_fake_clock",
     "FakeGpu": "_fake_nvml",
     "FakeMig": "_fake_nvml",

@@ -12,6 +12,8 @@ Use it to test code that talks to NVML on a machine without an NVIDIA GPU::
     fake.fail(0, pynvml.NVMLError_GpuIsLost) # GPU 0 falls off the bus: calls on it raise
     fake.recover(0)
     fake.reset(1)                            # driver reload: GPU 1's counter restarts at 0
+    fake.set_processes(0, {4242: 0.6, 4343: 0.2})  # two processes share GPU 0's SMs
+    fake.advance(1.0)                        # -> 6 per-process utilisation samples each
 
 How faithful it is:
 
@@ -26,6 +28,15 @@ How faithful it is:
   (initialisation is reference-counted, as in NVML), ``NVMLError_InvalidArgument`` for a bad
   index or a handle from elsewhere, ``NVMLError_NotFound`` for an unknown UUID,
   ``NVMLError_NotSupported`` for a counter or sensor the GPU lacks.
+* Per-process utilisation (``nvmlDeviceGetProcessUtilization``) as the driver keeps it: a
+  sample every ``FakeGpu.utilisation_sample_s`` of simulated time (1/6 s, the fastest
+  documented period), one ``c_nvmlProcessUtilizationSample_t`` per process with non-zero
+  utilisation in it, stamped with a CPU timestamp in µs; a call returns the samples newer
+  than its ``timeStamp`` argument, ``NVMLError_NotFound`` when there are none (an idle GPU),
+  ``NVMLError_NotSupported`` where the GPU does not give them (``process_samples=False``),
+  in MIG mode and on MIG device handles, as real drivers do; the driver keeps only the
+  latest :data:`PROCESS_SAMPLE_BUFFER` samples. In MIG mode ``nvmlDeviceGetUtilizationRates``
+  is ``NotSupported`` too.
 * Any other function raises ``NotImplementedError`` naming itself; give it behaviour with
   ``fake.module.nvmlDeviceGetClockInfo.side_effect = ...`` (or ``.return_value``).
 
@@ -35,7 +46,7 @@ seconds over a test suite, and would turn the constants and error classes into m
 
 Needs ``nvidia-ml-py`` (``pip install wattwise[nvidia]``); no NVIDIA driver or GPU.
 
-Why one module of ~580 lines: it is one simulated driver, :class:`FakeNvml`, with one
+Why one module of ~650 lines: it is one simulated driver, :class:`FakeNvml`, with one
 method per simulated NVML function; they share the driver's state and its lock.
 """
 
@@ -52,7 +63,7 @@ from unittest import mock
 
 import pynvml
 
-__all__ = ["SIMULATED", "FakeGpu", "FakeMig", "FakeNvml", "make_fake_nvml"]
+__all__ = ["PROCESS_SAMPLE_BUFFER", "SIMULATED", "FakeGpu", "FakeMig", "FakeNvml", "make_fake_nvml"]
 
 #: The pynvml functions the simulated driver answers.
 SIMULATED = (
@@ -70,6 +81,7 @@ SIMULATED = (
     "nvmlDeviceGetPowerUsage",
     "nvmlDeviceGetEnforcedPowerLimit",
     "nvmlDeviceGetUtilizationRates",
+    "nvmlDeviceGetProcessUtilization",
     "nvmlDeviceGetMemoryInfo",
     "nvmlDeviceGetMigMode",
     "nvmlDeviceGetMaxMigDeviceCount",
@@ -92,6 +104,9 @@ _PROFILE_SLICES = {
     pynvml.NVML_GPU_INSTANCE_PROFILE_8_SLICE: 8,
     pynvml.NVML_GPU_INSTANCE_PROFILE_6_SLICE: 6,
 }
+
+#: How many per-process utilisation samples the simulated driver keeps per GPU.
+PROCESS_SAMPLE_BUFFER = 120
 
 _UUID_NAMESPACE = uuidlib.UUID("4f2d1c1e-8a7b-4f6e-9a51-3c0de0a11b7e")
 
@@ -147,6 +162,11 @@ class FakeGpu:
         power_limit_w: the enforced power limit, in W.
         memory_total_bytes: the board's memory, in bytes.
         memory_used_bytes: the memory in use, in bytes.
+        processes: the processes running on it: pid -> the share of each sample period
+            their kernels ran on the SMs (0..1); what per-process samples report.
+        process_samples: whether the GPU gives per-process utilisation samples (Maxwell
+            and newer); False raises ``NVMLError_NotSupported``.
+        utilisation_sample_s: the driver's utilisation sample period, in s.
     """
 
     name: str = "NVIDIA A100-SXM4-40GB"
@@ -164,6 +184,14 @@ class FakeGpu:
     power_limit_w: float = 400.0
     memory_total_bytes: int = 40 * 2**30
     memory_used_bytes: int = 0
+    processes: dict[int, float] = dataclasses.field(default_factory=dict)
+    process_samples: bool = True
+    utilisation_sample_s: float = 1.0 / 6.0
+    # Per-process samples kept by the driver: (timestamp µs, pid, SM %, memory %).
+    _samples: list[tuple[int, int, int, int]] = dataclasses.field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+    _since_sample_s: float = dataclasses.field(default=0.0, init=False, repr=False, compare=False)
     # Power drawn so far in the current counter update period: (seconds, W) segments.
     _period: list[tuple[float, float]] = dataclasses.field(
         default_factory=list, init=False, repr=False, compare=False
@@ -262,6 +290,8 @@ class FakeNvml:
         self.driver_version = driver_version
         self._errors: dict[int, ErrorSpec] = {}
         self._init_count = 0
+        #: The simulated CPU clock the driver stamps samples with, in µs since the epoch.
+        self.time_us = 1_700_000_000_000_000
         self._lock = threading.Lock()
         self.module: types.ModuleType = _FakeModule(
             {name: getattr(self, "_" + name) for name in SIMULATED}
@@ -288,10 +318,19 @@ class FakeNvml:
         if seconds < 0:
             raise ValueError(f"seconds must be >= 0, got {seconds}")
         with self._lock:
+            start_us = self.time_us
             for gpu in self._targets(device):
                 if power_w is not None:
                     gpu.power_w = power_w
                 _draw(gpu, seconds)
+                _sample_processes(gpu, start_us, seconds)
+            self.time_us = start_us + round(seconds * 1e6)
+
+    def set_processes(self, device: int, utilisation: dict[int, float]) -> None:
+        """Say which processes run on ``device`` and how busy each keeps its SMs (0..1)
+        from now on; an empty mapping: none."""
+        with self._lock:
+            self._targets(device)[0].processes = dict(utilisation)
 
     def reset(self, device: int, *, energy_mj: float = 0.0) -> None:
         """Simulate a driver reload: the GPU's energy counter restarts from ``energy_mj``."""
@@ -483,7 +522,27 @@ class FakeNvml:
     def _nvmlDeviceGetUtilizationRates(self, handle: object) -> pynvml.c_nvmlUtilization_t:
         with self._lock:
             gpu = self._board(handle)
+            if gpu.mig_mode:
+                _raise(pynvml.NVMLError_NotSupported)  # no utilisation counters in MIG mode
             return pynvml.c_nvmlUtilization_t(gpu=round(gpu.utilisation_frac * 100), memory=0)
+
+    def _nvmlDeviceGetProcessUtilization(
+        self, handle: object, timeStamp: int
+    ) -> list[pynvml.c_nvmlProcessUtilizationSample_t]:
+        with self._lock:
+            gpu = self._board(handle)  # a MIG device handle: NotSupported
+            if not gpu.process_samples or gpu.mig_mode:
+                _raise(pynvml.NVMLError_NotSupported)
+            found = [
+                pynvml.c_nvmlProcessUtilizationSample_t(
+                    pid=pid, timeStamp=ts, smUtil=sm, memUtil=mem, encUtil=0, decUtil=0
+                )
+                for ts, pid, sm, mem in gpu._samples
+                if ts > timeStamp
+            ]
+            if not found:
+                _raise(pynvml.NVMLError_NotFound)  # no sample since timeStamp
+            return found
 
     def _nvmlDeviceGetMemoryInfo(
         self, handle: object, version: int | None = None
@@ -550,6 +609,22 @@ def _draw(gpu: FakeGpu, seconds: float) -> None:
                 period * 1000.0
             )
             gpu._period.clear()
+
+
+def _sample_processes(gpu: FakeGpu, start_us: int, seconds: float) -> None:
+    """Take the driver's per-process utilisation samples due in ``seconds`` from ``start_us``."""
+    period = gpu.utilisation_sample_s
+    elapsed = 0.0
+    while gpu._since_sample_s + (seconds - elapsed) >= period - 1e-12:
+        elapsed += period - gpu._since_sample_s
+        gpu._since_sample_s = 0.0
+        stamp = start_us + round(elapsed * 1e6)
+        for pid, busy in sorted(gpu.processes.items()):
+            sm = round(min(1.0, max(0.0, busy)) * 100)
+            if sm > 0:  # only processes that ran in the period are reported
+                gpu._samples.append((stamp, pid, sm, sm // 2))
+    gpu._since_sample_s += seconds - elapsed
+    del gpu._samples[:-PROCESS_SAMPLE_BUFFER]
 
 
 def _sampled_power_w(segments: list[tuple[float, float]], window_s: float) -> float:

@@ -16,6 +16,7 @@ from wattwise._records import (
 )
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import current_tracker, last_run
+from wattwise.tracking._live import LiveComponent, LiveRun
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._track import track
 from wattwise.tracking._tracker import Tracker
@@ -27,6 +28,8 @@ __all__ = [
     "ComponentEnergy",
     "Gap",
     "HostPart",
+    "LiveComponent",
+    "LiveRun",
     "Member",
     "MemberResult",
     "MemberRole",

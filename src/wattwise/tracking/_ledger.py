@@ -56,6 +56,8 @@ class RunLedger:
         self.pending_samples: list[Sample] = []
         self.pending_gaps: list[Gap] = []
         self.pending_windows: list[WindowResult] = []
+        #: Each component's power over its last reading, in W (None: in a gap); the live view.
+        self.last_power_w: dict[str, float | None] = {}
 
     # ------------------------------------------------------------------- readings
     def start_read(self, readings: Sequence[Reading]) -> None:
@@ -69,14 +71,19 @@ class RunLedger:
                 self.open_gaps[r.component] = (self.t0, r.note or "unreadable")
 
     def account(
-        self, now: float, readings: Sequence[Reading], shares: Mapping[ComponentKind, float]
+        self,
+        now: float,
+        readings: Sequence[Reading],
+        shares: Mapping[ComponentKind, float],
+        component_shares: Mapping[str, float] | None = None,
     ) -> None:
-        """Account one read of every meter at ``now``, each scaled by its kind's share."""
+        """Account one read of every meter at ``now``, each scaled by its component's share
+        (``component_shares``, by name: a GPU shared by several processes) or its kind's."""
         for r in readings:
             comp = self.by_name.get(r.component)
             if comp is None:
                 continue
-            share = shares.get(comp.kind, 1.0)
+            share = (component_shares or {}).get(comp.name, shares.get(comp.kind, 1.0))
             last = self.last_read[r.component]
             start = last if r.since_s is None else min(last, r.since_s)
             energy: float | None = None
@@ -115,6 +122,7 @@ class RunLedger:
                 part = share_after(energy, start, now, win.opened_at_s)
                 win.acc.add(r.component, part, duration, recovered)
             self.last_read[r.component] = now
+            self.last_power_w[r.component] = _power(energy, start, now)
         self.last_tick = now
 
     def _record_gap(
@@ -242,3 +250,8 @@ class RunLedger:
             pid=os.getpid(),
             samples=tuple(self.samples),
         )
+
+
+def _power(energy_j: float | None, start: float, end: float) -> float | None:
+    """The mean power of one sample, in W (None for a gap or an empty interval)."""
+    return energy_j / (end - start) if energy_j is not None and end > start else None

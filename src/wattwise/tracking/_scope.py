@@ -36,7 +36,8 @@ from pathlib import Path
 
 import psutil
 
-from wattwise.meters._estimate import split_cpu_time_s
+from wattwise.meters._allocation import allocation_memory_reader, read_allocation
+from wattwise.meters._estimate import psutil_memory_used_bytes, split_cpu_time_s
 
 __all__ = [
     "ProcessTreeShare",
@@ -300,6 +301,8 @@ class ProcessTreeShare:
         cgroup_roots: where cgroup v2 may be mounted, for the tree's cgroup usage;
             default: ``/sys/fs/cgroup`` and ``/sys/fs/cgroup/unified``; ``()`` reads
             the tree's processes only (tests pass a directory of their own).
+        memory_used_bytes: returns the memory in use the RAM estimate charges; default:
+            the job's under its allocation's limit (cgroup, SLURM), else the machine's.
     """
 
     def __init__(
@@ -310,8 +313,11 @@ class ProcessTreeShare:
         cpu_times: Callable[[], Sequence[Mapping[str, float]]] | None = None,
         tree_cpu_s: Callable[[], float] | None = None,
         cgroup_roots: Sequence[Path] | None = None,
+        memory_used_bytes: Callable[[], int] | None = None,
     ) -> None:
         self.pid = pid
+        self._memory_source = memory_used_bytes
+        self._memory_used: Callable[[], int] = psutil_memory_used_bytes
         self._given_cpus = None if cpus is None else frozenset(cpus)
         self._cpus: frozenset[int] = frozenset()
         self._cpu_times = cpu_times or psutil_per_cpu_times
@@ -359,6 +365,9 @@ class ProcessTreeShare:
                 else _TreeClock(self._root, cgroup_roots=self._cgroup_roots)
             )
         self._cpus = self._given_cpus if self._given_cpus is not None else usable_cpu_ids()
+        self._memory_used = self._memory_source or allocation_memory_reader(
+            read_allocation(), psutil_memory_used_bytes
+        )
         self._tree_offset_s = 0.0
         self._last_tree_s = self._tree_cpu_s()
         self._last_busy = self._busy_by_cpu()
@@ -401,6 +410,11 @@ class ProcessTreeShare:
         self._last_share = share
         return share
 
+    def pids(self) -> frozenset[int]:
+        """The processes of the tree the last reading followed (at least its root)."""
+        procs = self._clock.processes() if self._clock is not None else []
+        return frozenset({self.pid, *(p.pid for p in procs)})
+
     @property
     def cgroup(self) -> Path | None:
         """The cgroup v2 whose CPU usage is the tree's time, if any (see the module)."""
@@ -412,7 +426,8 @@ class ProcessTreeShare:
         return self._last_tree_s
 
     def memory_share(self) -> float:
-        """The tree's resident memory over the machine's memory in use (0..1), now."""
+        """The tree's resident memory over the memory in use the RAM estimate charges
+        (the job's under a memory limit, else the machine's), 0..1, now."""
         if self._root is None:
             return 0.0
         procs = self._clock.processes() if self._clock is not None else []
@@ -422,8 +437,10 @@ class ProcessTreeShare:
                 rss += proc.memory_info().rss
             except psutil.Error:
                 continue
-        vm = psutil.virtual_memory()
-        used = vm.total - vm.available
+        try:
+            used = self._memory_used()
+        except (OSError, ValueError):
+            used = psutil_memory_used_bytes()
         if used <= 0:
             return 0.0
         return min(1.0, rss / used)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from wattwise._errors import WattwiseError
 from wattwise._records import CarbonFigures, Gap, RunResult, Sample, Scope, WindowResult
 from wattwise.meters._base import Component
+from wattwise.tracking._live import LiveRun
 
 if TYPE_CHECKING:
     # Type-only: the intensity's annotation (import-linter skips these imports).
@@ -77,6 +78,11 @@ class _Defaults:
         ]
         | None
     ) = None
+    #: Serves a run's live figures to Prometheus at (address, port); returns how to stop
+    #: serving them (set by ``_wiring``: ``wattwise.monitoring`` needs an optional extra).
+    serve_prometheus: (
+        Callable[[Callable[[], LiveRun | None], str, int], Callable[[], None]] | None
+    ) = None
 
 
 _defaults = _Defaults()
@@ -90,6 +96,8 @@ def set_defaults(
         [Sequence[Sample], datetime, IntensityProvider | Location, Collection[str]],
         CarbonFigures,
     ],
+    serve_prometheus: Callable[[Callable[[], LiveRun | None], str, int], Callable[[], None]]
+    | None = None,
 ) -> None:
     """Wire the tracker's defaults (called once, by ``wattwise/__init__.py``).
 
@@ -98,10 +106,14 @@ def set_defaults(
         resolve_intensity: the intensity to use where a tracker is given none.
         emissions: the emissions of samples ``(samples, started_at, intensity, counted
             component names)``.
+        serve_prometheus: serves a run's live snapshots ``(live, address, port)`` and returns
+            the function that stops serving that run.
     """
     _defaults.open_store = open_store
     _defaults.resolve_intensity = resolve_intensity
     _defaults.emissions = emissions
+    if serve_prometheus is not None:
+        _defaults.serve_prometheus = serve_prometheus
 
 
 def _wired(value: _V | None) -> _V:

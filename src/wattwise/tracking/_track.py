@@ -119,6 +119,7 @@ def track(
     clock: Clock | None = None,
     join: str | bool | None = None,
     member: Member | None = None,
+    prometheus: int | str | None = None,
 ) -> _Track: ...
 
 
@@ -140,6 +141,7 @@ def track(
     clock: Clock | None = None,
     join: str | bool | None = None,
     member: Member | None = None,
+    prometheus: int | str | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
 
@@ -182,6 +184,9 @@ def track(
         join: the id of a run to join as a member (default: ``WATTWISE_RUN_ID``, set by
             ``wattwise run``, or the ``torchrun`` job's; False: never join).
         member: this process's identity in that run (default: from the environment).
+        prometheus: serve the run's live power and energy to Prometheus on this port
+            (``PORT`` or ``ADDR:PORT``; default: ``WATTWISE_PROMETHEUS_PORT``, else not at
+            all); needs ``wattwise[prometheus]`` (docs/monitoring.md).
 
     Raises:
         ConfigError: ``name`` is neither a string nor a function.
@@ -205,5 +210,6 @@ def track(
         "clock": clock,
         "join": join,
         "member": member,
+        "prometheus": prometheus,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})

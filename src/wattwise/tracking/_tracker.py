@@ -6,10 +6,10 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~550 lines (joining a run with members is ``_members.py``'s): the start (meters,
-baseline, threads) and the stop (last reading, threads joined, result stored) are one life
-cycle with one lock; splitting them would spread the order of those steps, which is what
-this module is for, over two files.
+Why ~600 lines (joining a run with members is ``_members.py``'s, the live snapshot
+``_live.py``'s): the start (meters, baseline, threads) and the stop (last reading, threads
+joined, result stored) are one life cycle with one lock; splitting them would spread the
+order of those steps, which is what this module is for, over two files.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import math
 import os
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -45,6 +45,7 @@ from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
+from wattwise.tracking._live import LiveRun, live_from_ledger, live_from_result, prometheus_address
 from wattwise.tracking._members import JoinPlan, plan_join, try_join
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
@@ -120,6 +121,8 @@ class Tracker:
             ``torchrun`` environment names, if any; False: never join.
         member: this process's identity in that run (default: from ``RANK``,
             ``LOCAL_RANK``, ``WORLD_SIZE``, ``WATTWISE_HOST`` and the pid).
+        prometheus: serve the run to Prometheus on this port (or ``"ADDR:PORT"``; default:
+            ``WATTWISE_PROMETHEUS_PORT``, else not at all); docs/monitoring.md.
     """
 
     def __init__(
@@ -140,6 +143,7 @@ class Tracker:
         clock: Clock | None = None,
         join: str | bool | None = None,
         member: Member | None = None,
+        prometheus: int | str | None = None,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -161,6 +165,8 @@ class Tracker:
         #: The id of the run this tracker joined (its members share it), else None.
         self.member_of: str | None = None
         self._joined_as: Member | None = None
+        self.prometheus = prometheus
+        self._unpublish: Callable[[], None] | None = None
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -198,11 +204,14 @@ class Tracker:
             for m in self._meters:
                 m.close()
             self._close_owned_store()
+            if self._unpublish is not None:
+                self._unpublish()
             raise
         return self
 
     def _start(self) -> None:
         self._scope = Scope(self.scope)
+        self._prometheus_at = prometheus_address(self.prometheus, os.environ)
         if self.flush_interval_s <= 0 or self.flush_interval_s > DEFAULT_FLUSH_INTERVAL_S:
             raise ConfigError(
                 f"flush_interval_s must be in (0, {DEFAULT_FLUSH_INTERVAL_S}] s, "
@@ -237,6 +246,7 @@ class Tracker:
         self._ledger = RunLedger(self.name, self.components, t0)
         # The meters were read at baseline end / start: re-read now so the run starts clean.
         self._ledger.start_read(self._read_meters(t0))
+        self._publish()
 
         if self._sink is not None and not joined:
             self._sink.begin_run(
@@ -445,6 +455,22 @@ class Tracker:
             return self.result.duration_s
         return self._clock.monotonic() - self._ledger.t0 if self.running else 0.0
 
+    def live(self) -> LiveRun | None:
+        """The run's figures now (the final ones once stopped; None before it starts): per
+        component energy, uncertainty, provenance, last power, gap. Prometheus reads it."""
+        if self.result is not None:
+            return live_from_result(self.result)
+        if not hasattr(self, "_ledger"):
+            return None
+        with self._lock:
+            return live_from_ledger(self._ledger, self.run_id, self._scope, self._started_at)
+
+    def _publish(self) -> None:
+        """Serve this run to Prometheus when asked to (argument or environment)."""
+        if self._prometheus_at is not None:
+            serve = _wired(_defaults.serve_prometheus)
+            self._unpublish = serve(self.live, *self._prometheus_at)
+
     def _live_energy(self, win: _OpenWindow | None = None) -> float:
         with self._lock:
             return self._ledger.live_energy_j(win)
@@ -531,9 +557,16 @@ class Tracker:
         shares[ComponentKind.RAM] = self._share.memory_share()
         return shares
 
+    def _component_shares(self) -> dict[str, float]:
+        """Process scope's per-component shares the meters can tell (a shared GPU's)."""
+        if self._scope is Scope.MACHINE:
+            return {}
+        pids = self._share.pids()
+        return {k: v for m in self._meters for k, v in m.process_shares(pids).items()}
+
     def _tick(self, now: float) -> None:
         """Read every meter once and account the interval. Caller holds the lock."""
-        self._ledger.account(now, self._read_meters(now), self._shares())
+        self._ledger.account(now, self._read_meters(now), self._shares(), self._component_shares())
 
     def _sample_loop(self, ticker: Ticker) -> None:
         while not ticker.wait():

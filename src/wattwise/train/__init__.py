@@ -1,6 +1,6 @@
 """Energy-aware training: a PyTorch loop with per-epoch energy, stopping rules that save
 energy (learning-curve forecast, target accuracy, plateau, energy budget), transfer
-learning and TensorBoard.
+learning, TensorBoard and MLflow.
 
 Needs the ``torch`` extra. Framework callbacks live in their own modules, each needing its
 framework: :mod:`wattwise.train.lightning`, :mod:`wattwise.train.keras`,
@@ -16,6 +16,7 @@ from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._curve import CURVE_FAMILIES, CurveForecast
 from wattwise.train._curve import forecast as forecast_curve
 from wattwise.train._loop import OPTIMIZERS, evaluate, fit, resolve_device, seed_everything
+from wattwise.train._mlflow import MlflowLogger, RunTotals
 from wattwise.train._predict import predict_total
 from wattwise.train._records import (
     EnergyPrediction,
@@ -61,7 +62,9 @@ __all__ = [
     "EpochRecord",
     "FitResult",
     "LearningCurve",
+    "MlflowLogger",
     "Plateau",
+    "RunTotals",
     "StopContext",
     "StopDecision",
     "StopRule",

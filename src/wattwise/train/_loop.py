@@ -26,6 +26,7 @@ from wattwise.tracking._tracker import Tracker, Window
 from wattwise.train._batches import Batches
 from wattwise.train._callbacks import Callback, TrainState
 from wattwise.train._history import TrainingHistory
+from wattwise.train._mlflow import MlflowLogger, RunTotals, mlflow_logger
 from wattwise.train._predict import predict_total
 from wattwise.train._records import (
     EnergyPrediction,
@@ -298,6 +299,7 @@ def fit(
     name: str = "train",
     context: LeverContext | None = None,
     hparams: Mapping[str, Any] | None = None,
+    mlflow: bool | MlflowLogger | None = None,
 ) -> FitResult:
     """Train a classifier with cross-entropy, measuring each epoch's energy.
 
@@ -334,11 +336,17 @@ def fit(
         context: meters, store and scope of a new tracker (default: detected meters, the
             default store, machine scope).
         hparams: extra hyperparameters to report (TensorBoard's hparams).
+        mlflow: log each epoch's energy and the totals with their provenance to MLflow
+            (``True``, or an :class:`~wattwise.train.MlflowLogger`), on the active MLflow
+            run; ``False``: not; None (default): as ``WATTWISE_MLFLOW`` says (unset: not).
 
     Raises:
-        ConfigError: bad arguments (epochs, batch size, patterns, device).
+        ConfigError: bad arguments (epochs, batch size, patterns, device), MLflow asked
+            for without an active run (or ``WATTWISE_MLFLOW`` not understood).
+        MissingExtra: MLflow asked for and not installed.
         TrainingInterrupted: interrupted; ``.result`` holds what was done.
     """
+    logger = mlflow_logger(mlflow)
     setup = _Setup.of(
         model, data, epochs, batch_size, lr, lr_groups, optimizer, device, seed, workers
     )
@@ -346,6 +354,7 @@ def fit(
     ctx = context or LeverContext()
     tracker = tracker if tracker is not None else ctx.tracker(name)
     own = not tracker.running
+    callbacks = _with_mlflow(logger, callbacks, name, own)
     stop_decision: StopDecision | None = None
     interrupt: KeyboardInterrupt | None = None
     history: TrainingHistory | None = None
@@ -361,6 +370,7 @@ def fit(
     )
     try:
         with ExitStack() as stack:
+            stack.push(_abort_on_error(logger))
             stack.enter_context(tracking(name, ctx, tracker))  # started here unless running
             if own:
                 history = TrainingHistory(
@@ -387,10 +397,36 @@ def fit(
     if history is not None:
         history.finish(result)
     if interrupt is not None:
+        if logger is not None:
+            logger.finish(RunTotals.of_fit(result))
         raise TrainingInterrupted(result) from interrupt
     for cb in callbacks:
         cb.on_fit_end(state, result)
     return result
+
+
+def _with_mlflow(
+    logger: MlflowLogger | None, callbacks: Sequence[Callback], name: str, own: bool
+) -> Sequence[Callback]:
+    """The callbacks with the MLflow logger first (an epoch is logged before the others
+    run), attached to its MLflow run now: before any training, so a missing run is said at
+    once."""
+    if logger is None:
+        return callbacks
+    logger.attach(name, window=None if own else name)
+    return (logger, *callbacks)
+
+
+def _abort_on_error(logger: MlflowLogger | None) -> Callable[..., None]:
+    """An exit callback marking the MLflow run failed when an error (not Ctrl-C, which
+    :func:`fit` logs as interrupted) ends the fit."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: object) -> None:
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        if logger is not None and exc_type is not None and not interrupted:
+            logger.abort()
+
+    return exit_
 
 
 def _epochs(

@@ -14,6 +14,7 @@ and why the run stopped are stored as the run's training history (see
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from wattwise._records import Provenance, RunResult, RunStatus, WindowResult
 from wattwise.protocol import LeverContext
 from wattwise.tracking._tracker import Tracker, Window
 from wattwise.train._history import TrainingHistory
+from wattwise.train._mlflow import MlflowLogger, RunTotals, mlflow_logger
 from wattwise.train._predict import predict_total
 from wattwise.train._records import EpochRecord, StopDecision
 from wattwise.train._stopping import EnergyBudget, StopContext, StopRule
@@ -38,6 +40,9 @@ class EpochEnergyRecorder:
         context: meters, store and scope of a new tracker (default: detected meters, the
             default store, machine scope).
         stop: stopping rules asked by :meth:`check_stop` after each epoch.
+        mlflow: log each epoch's energy and the totals to MLflow (``True``, or an
+            :class:`~wattwise.train.MlflowLogger`); None: as ``WATTWISE_MLFLOW`` says.
+            Checked here, so a missing MLflow is said before training starts.
     """
 
     def __init__(
@@ -47,8 +52,10 @@ class EpochEnergyRecorder:
         tracker: Tracker | None = None,
         context: LeverContext | None = None,
         stop: Sequence[StopRule] = (),
+        mlflow: bool | MlflowLogger | None = None,
     ) -> None:
         self.name = name
+        self.mlflow = mlflow_logger(mlflow)
         self.tracker = tracker
         self.context = context or LeverContext()
         self.stop = tuple(stop)
@@ -60,14 +67,19 @@ class EpochEnergyRecorder:
         self._own = False
         self._window: Window | None = None
         self._history: TrainingHistory | None = None
+        self._epoch = 0
 
     def begin(self, planned_epochs: int | None = None) -> None:
         """Start measuring (at the start of training); ``planned_epochs`` for the rules."""
         if self.tracker is None:
             self.tracker = self.context.tracker(self.name)
+        if self.mlflow is not None:  # before the tracker: a missing MLflow run said at once
+            self.mlflow.attach(self.name)
         if not self.tracker.running:
             self._own = True
             self.tracker.start()
+        if self.mlflow is not None:
+            self.mlflow.start(self.tracker)
         self.epochs = []
         self.history = []
         self.stop_decision = None
@@ -140,6 +152,7 @@ class EpochEnergyRecorder:
             raise WattwiseError("EpochEnergyRecorder.begin() was not called")
         if self._window is not None:
             self.epoch_end()
+        self._epoch = epoch
         self._window = self.tracker.window(f"epoch-{epoch}").__enter__()
 
     def epoch_end(self) -> WindowResult | None:
@@ -150,6 +163,8 @@ class EpochEnergyRecorder:
         window.__exit__(None, None, None)
         assert window.result is not None
         self.epochs.append(window.result)
+        if self.mlflow is not None:
+            self.mlflow.log_window(self._epoch, window.result)
         return window.result
 
     @property
@@ -163,7 +178,21 @@ class EpochEnergyRecorder:
         if self._history is not None:
             self._history.end(self.history, self.stop_decision, failed=failed)
             self._history = None
-        if self.tracker is None or not self._own:
-            return None
-        self._own = False
-        return self.tracker.stop(status=RunStatus.FAILED if failed else RunStatus.COMPLETED)
+        run: RunResult | None = None
+        if self.tracker is not None and self._own:
+            self._own = False
+            run = self.tracker.stop(status=RunStatus.FAILED if failed else RunStatus.COMPLETED)
+        if self.mlflow is not None and self.mlflow.logging:
+            self.mlflow.finish(self._totals(run, failed))
+        return run
+
+    def _totals(self, run: RunResult | None, failed: bool) -> RunTotals:
+        """What MLflow gets at the end: the run's totals when it was ours, else the epochs'."""
+        if run is not None:
+            totals = RunTotals.of_run(run, failed=failed)
+        else:
+            totals = RunTotals.of_windows(self.epochs, failed=failed)
+        d = self.stop_decision
+        if d is not None and not failed:
+            totals = dataclasses.replace(totals, status="stopped early", stop_reason=d.reason)
+        return totals

@@ -32,6 +32,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from wattwise._records import WindowResult
 from wattwise.protocol import LeverContext
 from wattwise.tracking._tracker import Tracker
+from wattwise.train._mlflow import MlflowLogger
 from wattwise.train._recorder import EpochEnergyRecorder
 from wattwise.train._records import StopDecision
 from wattwise.train._stopping import StopRule
@@ -51,6 +52,9 @@ class EnergyCallback(TrainerCallback):
             reason stops training.
         monitor: the evaluation metric the rules see as validation accuracy (0..1).
         loss_monitor: the evaluation metric the rules see as validation loss.
+        mlflow: log each epoch's energy and the totals with their provenance to the
+            active MLflow run (``True``, or a :class:`~wattwise.train.MlflowLogger`);
+            None (default): as ``WATTWISE_MLFLOW`` says (unset: nothing is logged).
     """
 
     def __init__(
@@ -62,8 +66,11 @@ class EnergyCallback(TrainerCallback):
         stop: Sequence[StopRule] = (),
         monitor: str = "eval_accuracy",
         loss_monitor: str = "eval_loss",
+        mlflow: bool | MlflowLogger | None = None,
     ) -> None:
-        self.recorder = EpochEnergyRecorder(name, tracker=tracker, context=context, stop=stop)
+        self.recorder = EpochEnergyRecorder(
+            name, tracker=tracker, context=context, stop=stop, mlflow=mlflow
+        )
         self.monitor = monitor
         self.loss_monitor = loss_monitor
         self._epoch = 0

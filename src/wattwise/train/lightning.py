@@ -32,6 +32,7 @@ import lightning.pytorch as pl
 from wattwise._records import WindowResult
 from wattwise.protocol import LeverContext
 from wattwise.tracking._tracker import Tracker
+from wattwise.train._mlflow import MlflowLogger
 from wattwise.train._recorder import EpochEnergyRecorder
 from wattwise.train._records import StopDecision
 from wattwise.train._stopping import StopRule
@@ -51,6 +52,9 @@ class EnergyCallback(pl.Callback):
         stop: stopping rules; the first to give a reason stops the trainer.
         monitor: the logged validation accuracy the rules see (0..1).
         loss_monitor: the logged validation loss the rules see (when logged).
+        mlflow: log each epoch's energy and the totals with their provenance to the
+            active MLflow run (``True``, or a :class:`~wattwise.train.MlflowLogger`);
+            None (default): as ``WATTWISE_MLFLOW`` says (unset: nothing is logged).
     """
 
     def __init__(
@@ -63,9 +67,12 @@ class EnergyCallback(pl.Callback):
         stop: Sequence[StopRule] = (),
         monitor: str = "val_accuracy",
         loss_monitor: str = "val_loss",
+        mlflow: bool | MlflowLogger | None = None,
     ) -> None:
         super().__init__()
-        self.recorder = EpochEnergyRecorder(name, tracker=tracker, context=context, stop=stop)
+        self.recorder = EpochEnergyRecorder(
+            name, tracker=tracker, context=context, stop=stop, mlflow=mlflow
+        )
         self.log = log
         self.monitor = monitor
         self.loss_monitor = loss_monitor
