@@ -87,7 +87,9 @@ def test_one_host_is_counted_once_however_many_ranks_join(store: RunStore) -> No
     (host,) = run.hosts
     assert host.host == "host-a" and host.ranks == 2
     assert host.energy_j == pytest.approx(run.energy_j)
-    assert host.ranks_energy_j <= host.energy_j  # process shares of the same machine
+    # Each rank's process share is part of the host's (the ranks here are one process, so
+    # their sum is not: test_distributed.py checks the sum with one process per rank).
+    assert all(0 <= m.energy_j <= host.energy_j for m in run.members[1:])
     assert run.to_dict()["hosts"][0]["ranks"] == 2
 
 
