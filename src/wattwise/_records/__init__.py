@@ -8,11 +8,14 @@ are re-exported by :mod:`wattwise.tracking`.
 
 from wattwise._records.base import Record, RecordError, known_kinds, load_record
 from wattwise._records.charts import BarData, ChartData, Charted, CurveData, FrontData
+from wattwise._records.members import HOST_ENV_VAR, Member, MemberRole, host_identity
 from wattwise._records.provenance import Provenance
 from wattwise._records.run import (
     CarbonFigures,
     ComponentEnergy,
     Gap,
+    HostPart,
+    MemberResult,
     RunResult,
     RunStatus,
     Sample,
@@ -22,6 +25,7 @@ from wattwise._records.run import (
 from wattwise._records.uncertainty import combined_uncertainty, counted_totals, net_uncertainty
 
 __all__ = [
+    "HOST_ENV_VAR",
     "BarData",
     "CarbonFigures",
     "ChartData",
@@ -30,6 +34,10 @@ __all__ = [
     "CurveData",
     "FrontData",
     "Gap",
+    "HostPart",
+    "Member",
+    "MemberResult",
+    "MemberRole",
     "Provenance",
     "Record",
     "RecordError",
@@ -40,6 +48,7 @@ __all__ = [
     "WindowResult",
     "combined_uncertainty",
     "counted_totals",
+    "host_identity",
     "known_kinds",
     "load_record",
     "net_uncertainty",

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from wattwise._records.members import MemberRole
 from wattwise.meters._base import ComponentKind, Method, Source
 
 __all__ = [
     "CarbonFigures",
     "ComponentEnergy",
     "Gap",
+    "HostPart",
+    "MemberResult",
     "RunResult",
     "RunStatus",
     "Sample",
@@ -202,6 +205,99 @@ class CarbonFigures:
 
 
 @dataclass(frozen=True)
+class MemberResult:
+    """One member's part of a run with several members (docs/run.md, "Many processes").
+
+    Attributes:
+        run_id: the member's own record in the store (the run's id for the first member).
+        role: ``host`` (read its host's meters; counted in the run's total) or ``rank``
+            (its process share only; never added to the total).
+        host: the host it ran on.
+        pid: its process id.
+        rank: its global rank, or None.
+        local_rank: its rank on its host, or None.
+        world_size: the job's number of ranks, or None.
+        scope: what its energy covers (``rank`` members: process).
+        status: its own status: a member whose process died reads ``interrupted``.
+        offset_s: when it started on the run's timeline, s after the run's start (taken
+            from the store server's clock, so a host's skewed clock does not move it).
+        duration_s: how long it tracked, in s (its own monotonic clock).
+        energy_j: its counted energy, in J.
+        uncertainty_j: one-sigma uncertainty of ``energy_j``, in J.
+        components: its per-component energy.
+        windows: its named phases, on its own timeline (s since its start).
+    """
+
+    run_id: str
+    role: MemberRole
+    host: str
+    pid: int | None
+    rank: int | None
+    local_rank: int | None
+    world_size: int | None
+    scope: Scope
+    status: RunStatus
+    offset_s: float
+    duration_s: float
+    energy_j: float
+    uncertainty_j: float
+    components: tuple[ComponentEnergy, ...] = ()
+    windows: tuple[WindowResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "run_id": self.run_id,
+            "role": self.role.value,
+            "host": self.host,
+            "pid": self.pid,
+            "rank": self.rank,
+            "local_rank": self.local_rank,
+            "world_size": self.world_size,
+            "scope": self.scope.value,
+            "status": self.status.value,
+            "offset_s": self.offset_s,
+            "duration_s": self.duration_s,
+            "energy_j": self.energy_j,
+            "uncertainty_j": self.uncertainty_j,
+            "components": [c.to_dict() for c in self.components],
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
+@dataclass(frozen=True)
+class HostPart:
+    """One host of a run: its energy (its ``host`` member's) and its ranks' shares.
+
+    Attributes:
+        host: the host's name.
+        status: its ``host`` member's status (``interrupted``: the host died).
+        energy_j: the host's counted energy, in J (in the total once).
+        uncertainty_j: one-sigma uncertainty, in J.
+        ranks: how many ``rank`` members ran there.
+        ranks_energy_j: the sum of their process shares, in J (at most ``energy_j``).
+    """
+
+    host: str
+    status: RunStatus
+    energy_j: float
+    uncertainty_j: float
+    ranks: int
+    ranks_energy_j: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "host": self.host,
+            "status": self.status.value,
+            "energy_j": self.energy_j,
+            "uncertainty_j": self.uncertainty_j,
+            "ranks": self.ranks,
+            "ranks_energy_j": self.ranks_energy_j,
+        }
+
+
+@dataclass(frozen=True)
 class RunResult:
     """Everything known about one tracked run.
 
@@ -232,6 +328,9 @@ class RunResult:
         pid: id of the process that tracked the run.
         carbon: emissions, or None when not computed.
         samples: the power timeline (may be empty when not loaded).
+        members: the processes that took part, when more than one did (empty for a run
+            of one process): the run's components, samples, gaps and windows are then
+            those of its ``host`` members, named ``HOST/COMPONENT`` when it spans hosts.
     """
 
     run_id: str
@@ -255,6 +354,28 @@ class RunResult:
     pid: int | None = None
     carbon: CarbonFigures | None = None
     samples: tuple[Sample, ...] = field(default=(), repr=False)
+    members: tuple[MemberResult, ...] = ()
+
+    @property
+    def hosts(self) -> tuple[HostPart, ...]:
+        """Per host: its energy and its ranks' shares (empty for a run of one process)."""
+        parts = []
+        for host in dict.fromkeys(m.host for m in self.members):
+            here = [m for m in self.members if m.host == host]
+            readers = [m for m in here if m.role is MemberRole.HOST]
+            ranks = [m for m in here if m.role is MemberRole.RANK]
+            status = readers[0].status if readers else RunStatus.INTERRUPTED
+            parts.append(
+                HostPart(
+                    host=host,
+                    status=status,
+                    energy_j=sum(m.energy_j for m in readers),
+                    uncertainty_j=sum(m.uncertainty_j for m in readers),
+                    ranks=len(ranks),
+                    ranks_energy_j=sum(m.energy_j for m in ranks),
+                )
+            )
+        return tuple(parts)
 
     @property
     def methods(self) -> set[Method]:
@@ -316,4 +437,6 @@ class RunResult:
             "zone": carbon.zone if carbon else None,
             "pue": carbon.pue if carbon else None,
             "intensity_source": carbon.intensity_source if carbon else None,
+            "hosts": [h.to_dict() for h in self.hosts],
+            "members": [m.to_dict() for m in self.members],
         }

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from wattwise._records import RunResult
 from wattwise._units import format_energy
+from wattwise.cli._render_members import render_members
 
 __all__ = ["format_energy", "render_run", "runs_table"]
 
@@ -80,6 +81,7 @@ def render_run(result: RunResult, console: Console) -> None:
             escape(note),
         )
     console.print(table)
+    render_members(result, console)
     if result.windows:
         wt = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
         wt.add_column("window")

@@ -15,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from wattwise._records import RunStatus, Scope
+from wattwise._errors import WattwiseError
+from wattwise._records import RunResult, RunStatus, Scope
 from wattwise.carbon import parse_duration
 from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_location
 from wattwise.cli._common import err_console, fail, print_json, summary_console
@@ -27,6 +28,8 @@ from wattwise.cli._prometheus_opts import (
     prometheus_option,
 )
 from wattwise.cli._render import render_run
+from wattwise.store import RunStore
+from wattwise.tracking._members import RUN_ENV_VAR
 from wattwise.tracking._tracker import Tracker
 
 __all__ = ["run"]
@@ -60,6 +63,34 @@ def _check_executable(program: str) -> None:
             )
         fail(f"command not found: {program} (no such file)", code=127)
     fail(f"command not found: {program} (check the name and your PATH)", code=127)
+
+
+def _child_env(tracker: Tracker, store: str | None) -> dict[str, str]:
+    """The command's environment: a ``wattwise.track()`` in it (every rank of a
+    ``torchrun`` it starts) joins this run, in this store, instead of making its own."""
+    env = child_env(tracker.prometheus) or dict(os.environ)
+    env[RUN_ENV_VAR] = tracker.member_of or tracker.run_id
+    if store is not None:
+        env["WATTWISE_STORE"] = store
+    return env
+
+
+def _start(
+    command: list[str], tracker: Tracker, store: str | None, *, json_out: bool
+) -> subprocess.Popen[bytes]:
+    """Start CMD; with ``--json`` its stdout goes to our stderr (stdout carries the JSON)."""
+    stdout = sys.stderr.fileno() if json_out else None
+    return subprocess.Popen(command, stdout=stdout, env=_child_env(tracker, store))
+
+
+def _as_stored(result: RunResult, store: str | None) -> RunResult:
+    """The run as the store has it: with the members that joined it, if any did."""
+    try:
+        with RunStore.open(store, read_only=True) as opened:
+            stored = opened.get_run(result.run_id)
+    except WattwiseError:
+        return result  # not stored (the warning said why): what this process measured
+    return stored if stored.members else result
 
 
 def run(
@@ -141,9 +172,7 @@ def run(
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
     tracker.start()
     try:
-        # --json: stdout carries the JSON alone, so CMD writes its own stdout to our stderr.
-        out = sys.stderr.fileno() if json_out else None
-        proc = subprocess.Popen(command, stdout=out, env=child_env(tracker.prometheus))
+        proc = _start(command, tracker, store, json_out=json_out)
     except OSError as exc:
         tracker.stop(status=RunStatus.FAILED, exit_code=127)
         fail(f"cannot start {command[0]}: {exc.strerror}", code=127)
@@ -172,7 +201,7 @@ def run(
     else:
         exit_code = returncode
         status = RunStatus.COMPLETED if returncode == 0 else RunStatus.FAILED
-    result = tracker.stop(status=status, exit_code=exit_code)
+    result = _as_stored(tracker.stop(status=status, exit_code=exit_code), store)
     if json_out:
         print_json(result.to_dict())
     else:

@@ -74,10 +74,59 @@ def _summary(result: RunResult) -> Section:
     return Section("Summary", tuple(paragraphs), tuple(tables))
 
 
+def _members(result: RunResult) -> Section:
+    """The hosts (each counted once) and the processes that joined the run."""
+    hosts = tuple(
+        (
+            h.host,
+            h.status.value,
+            fmt_j(h.energy_j),
+            fmt_j(h.uncertainty_j),
+            str(h.ranks),
+            fmt_j(h.ranks_energy_j) if h.ranks else "-",
+        )
+        for h in result.hosts
+    )
+    members = tuple(
+        (
+            f"rank {m.rank}" if m.rank is not None else "no rank",
+            m.host,
+            str(m.pid),
+            m.role.value,
+            m.scope.value,
+            m.status.value,
+            f"{m.offset_s:.2f} s",
+            f"{m.duration_s:.2f} s",
+            fmt_j(m.energy_j),
+        )
+        for m in result.members
+    )
+    return Section(
+        "Hosts and members",
+        (
+            f"{len(result.members)} processes on {len(result.hosts)} host(s) took part. On "
+            "each host one member read the machine's meters: its energy is the host's, "
+            "counted once in the total; the other members' figures are their process shares "
+            "of that host, kept beside it and never added. Start times are on the run's "
+            "timeline, from the store server's clock.",
+        ),
+        (
+            Table(("host", "status", "energy", "±", "ranks", "ranks' process shares"), hosts),
+            Table(
+                ("member", "host", "pid", "role", "scope", "status", "from", "duration", "energy"),
+                members,
+            ),
+        ),
+    )
+
+
 def run_sections(result: RunResult) -> tuple[Section, ...]:
     """The sections describing one run (its samples must be loaded for the timeline)."""
     carbon_g = result.carbon.emissions_g if result.carbon else None
-    sections = [_summary(result), embodied_section(embodied_for_run(result), carbon_g)]
+    sections = [_summary(result)]
+    if result.members:
+        sections.append(_members(result))
+    sections.append(embodied_section(embodied_for_run(result), carbon_g))
     if result.samples:
         sections.append(
             Section(

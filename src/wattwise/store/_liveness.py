@@ -4,8 +4,11 @@ Nothing marks a run whose process was killed (SIGKILL, power cut, OOM killer): i
 still says ``running``. The store derives the truth on every read instead of trusting it:
 
 * the heartbeat is older than :data:`STALE_AFTER_S` -> interrupted (any host);
-* the run was tracked on this host and its process is gone -> interrupted. Gone: no such
-  pid, a zombie, or a pid reused by a process created after the run started.
+* the run was tracked on this host (:func:`~wattwise._records.host_identity`, which
+  ``WATTWISE_HOST`` overrides) and its process is gone -> interrupted. Gone: no such pid, a
+  zombie, or a pid reused by another process: one created after the run started or, for a
+  member of a run, whose create time differs from the one it recorded (that time is the
+  host's own clock, so a skewed clock elsewhere cannot fool it).
 
 Otherwise it is running. Nothing is written back, so a late ``finish_run`` still wins.
 """
@@ -13,13 +16,12 @@ Otherwise it is running. Nothing is written back, so a late ``finish_run`` still
 from __future__ import annotations
 
 import os
-import socket
 from datetime import datetime
 from typing import Final
 
 import psutil
 
-from wattwise._records import RunStatus
+from wattwise._records import RunStatus, host_identity
 
 __all__ = ["STALE_AFTER_S", "derive_status"]
 
@@ -40,6 +42,7 @@ def derive_status(
     started_at: datetime,
     heartbeat_at: datetime,
     now: datetime,
+    pid_created_s: float | None = None,
 ) -> RunStatus:
     """The status to show for a stored run (see the module docstring).
 
@@ -50,17 +53,18 @@ def derive_status(
         started_at: when the run started (aware).
         heartbeat_at: the last sign of life (aware).
         now: the current time (aware).
+        pid_created_s: the tracking process's create time it recorded (epoch s), if any.
     """
     if stored is not RunStatus.RUNNING:
         return stored
     if (now - heartbeat_at).total_seconds() > STALE_AFTER_S:
         return RunStatus.INTERRUPTED
-    if pid is not None and host == socket.gethostname() and not _alive(pid, started_at):
+    if pid is not None and host == host_identity() and not _alive(pid, started_at, pid_created_s):
         return RunStatus.INTERRUPTED
     return RunStatus.RUNNING
 
 
-def _alive(pid: int, started_at: datetime) -> bool:
+def _alive(pid: int, started_at: datetime, pid_created_s: float | None) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -72,4 +76,6 @@ def _alive(pid: int, started_at: datetime) -> bool:
         return False
     except psutil.AccessDenied:
         return True  # it exists; we just may not look at it
+    if pid_created_s is not None:
+        return abs(created - pid_created_s) <= _PID_REUSE_SLACK_S
     return created <= started_at.timestamp() + _PID_REUSE_SLACK_S

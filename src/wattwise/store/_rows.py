@@ -4,7 +4,7 @@ and read. Every function works inside the caller's transaction (a ``Connection``
 Identities used to make writes idempotent: a component by its name, a window by its path
 and start, a gap by its component and start, a sample by its component and interval.
 
-Why one module of ~540 lines: writing and reading back the same five tables is one
+Why one module of ~600 lines: writing and reading back the same five tables is one
 mapping, kept together so a column and its reader change in one place.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +31,7 @@ from wattwise._records import (
 )
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import _schema as s
-from wattwise.store._liveness import derive_status
+from wattwise.store._groups import compose, server_now, status_of
 from wattwise.store._schema import SCHEMA_VERSION_KEY
 
 __all__ = [
@@ -39,6 +39,8 @@ __all__ = [
     "finish_components",
     "insert_components",
     "insert_missing_samples",
+    "is_group_root",
+    "keep_server_times",
     "load_runs",
     "load_samples",
     "read_version",
@@ -63,6 +65,29 @@ def run_exists(conn: sa.Connection, run_id: str) -> bool:
     """Whether a run has exactly this id."""
     found = conn.execute(sa.select(s.runs.c.run_id).where(s.runs.c.run_id == run_id)).first()
     return found is not None
+
+
+def is_group_root() -> sa.ColumnElement[bool]:
+    """Rows that are runs users see: not the records of members that joined another run."""
+    return sa.or_(s.runs.c.group_id.is_(None), s.runs.c.group_id == s.runs.c.run_id)
+
+
+def keep_server_times(
+    conn: sa.Connection, result: RunResult, values: dict[str, Any], now: datetime
+) -> None:
+    """For a member that joined a run (server clock): keep the start the store gave it and
+    end it by its own monotonic duration, never by its host's wall clock."""
+    row = conn.execute(
+        sa.select(s.runs.c.server_clock, s.runs.c.started_at).where(
+            s.runs.c.run_id == result.run_id
+        )
+    ).first()
+    if row is None or not row.server_clock:
+        return
+    for kept in ("started_at", "host", "pid"):  # as it joined
+        values.pop(kept, None)
+    values["ended_at"] = row.started_at + timedelta(seconds=result.duration_s)
+    values["heartbeat_at"] = now
 
 
 def carbon_values(carbon: CarbonFigures) -> dict[str, Any]:
@@ -493,7 +518,12 @@ def _run_from_rows(
 
 
 def load_runs(
-    conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, with_samples: bool, now: datetime
+    conn: sa.Connection,
+    rows: Sequence[sa.Row[Any]],
+    *,
+    with_samples: bool,
+    now: datetime,
+    members: bool = True,
 ) -> list[RunResult]:
     """Build the records of runs from their ``runs`` rows.
 
@@ -509,6 +539,8 @@ def load_runs(
         rows: rows of the runs table.
         with_samples: also load the power timelines.
         now: the current time (aware), to tell interrupted runs.
+        members: read a run that others joined as one run with its members
+            (:func:`wattwise.store._groups.compose`); False: each row as it is.
     """
     if not rows:
         return []
@@ -523,14 +555,7 @@ def load_runs(
     results = []
     for row in rows:
         run_id = str(row.run_id)
-        status = derive_status(
-            RunStatus(row.status),
-            host=str(row.host),
-            pid=row.pid,
-            started_at=row.started_at,
-            heartbeat_at=row.heartbeat_at,
-            now=now,
-        )
+        status = status_of(row, server_now(conn) if row.server_clock else now)
         results.append(
             _run_from_rows(
                 row,
@@ -543,4 +568,38 @@ def load_runs(
                 samples=tuple(timeline.get(run_id, ())),
             )
         )
+    if members:
+        results = _with_members(conn, rows, results, with_samples=with_samples, now=now)
     return results
+
+
+def _with_members(
+    conn: sa.Connection,
+    rows: Sequence[sa.Row[Any]],
+    results: list[RunResult],
+    *,
+    with_samples: bool,
+    now: datetime,
+) -> list[RunResult]:
+    """Each run that other processes joined, read as one run with its members."""
+    ids = [str(r.run_id) for r in rows]
+    joined: dict[str, list[sa.Row[Any]]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        query = (
+            sa.select(s.runs)
+            .where(s.runs.c.group_id.in_(chunk), s.runs.c.group_id != s.runs.c.run_id)
+            .order_by(s.runs.c.offset_s, s.runs.c.rank, s.runs.c.run_id)
+        )
+        for row in conn.execute(query):
+            joined[str(row.group_id)].append(row)
+    if not joined:
+        return results
+    out = []
+    for row, result in zip(rows, results, strict=True):
+        children = joined.get(str(row.run_id))
+        if not children:
+            out.append(result)
+            continue
+        parts = load_runs(conn, children, with_samples=with_samples, now=now, members=False)
+        out.append(compose(row, result, list(zip(children, parts, strict=True))))
+    return out

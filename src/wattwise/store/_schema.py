@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Version of the tables below; a store holding another version is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: The key of the schema version in the meta table.
 SCHEMA_VERSION_KEY = "schema_version"
@@ -104,6 +104,30 @@ runs = sa.Table(
     sa.Column("zone", sa.Text),
     sa.Column("pue", sa.Double),
     sa.Column("intensity_source", sa.Text),
+    # Members (version 2). Every run is a member of a group: its own (group_id = run_id) or,
+    # for a process that joined a run, that run's (docs/store.md, "Runs with members").
+    sa.Column(
+        "group_id",
+        sa.String(64),
+        sa.ForeignKey("wattwise_runs.run_id", ondelete="CASCADE"),
+        index=True,
+    ),
+    sa.Column("role", sa.String(16)),
+    # The host this member reads the meters of: set for the one ``host`` member per host of
+    # a group, NULL for the others; unique per group, so the first to claim a host wins.
+    sa.Column("claims_host", sa.Text),
+    sa.Column("rank", sa.Integer),
+    sa.Column("local_rank", sa.Integer),
+    sa.Column("world_size", sa.Integer),
+    # The store server's clock when the member started, and its start on the group's
+    # timeline (s after the group's anchor): the timeline never trusts a host's clock.
+    sa.Column("anchor_at", UTCDateTime),
+    sa.Column("offset_s", sa.Double),
+    # Joined members' heartbeats, start and end are the server's clock (not the host's).
+    sa.Column("server_clock", sa.Boolean),
+    # The process's create time on its host (its own clock), to tell a reused pid.
+    sa.Column("pid_created_s", sa.Double),
+    sa.UniqueConstraint("group_id", "claims_host", name="uq_wattwise_runs_group_host"),
 )
 
 components = sa.Table(

@@ -15,11 +15,13 @@ end. A run whose row still says ``running`` but whose process is gone reads back
 ``interrupted``, rebuilt from what was stored.
 
 Layout: ``_schema`` (tables), ``_backend`` (engines, transactions, vendor errors),
-``_rows`` (rows to records and back), ``_liveness`` (running or interrupted).
+``_rows`` (rows to records and back), ``_liveness`` (running or interrupted), ``_groups``
+(runs with members: the host election, the clocks, one run read back from its members).
 
-Why one module of ~660 lines: it is the one class, :class:`RunStore`, whose methods are the
-store's public API (write, read, list, delete, studies); row-level work is in
-``_rows.py``, the schema in ``_schema.py``, the engines in ``_backend.py``.
+Why one module of ~730 lines (joining and reading runs with members is ``_groups.py``'s): it
+is the one class, :class:`RunStore`, whose methods are the store's public API (write, read,
+list, delete, studies); row-level work is in ``_rows.py``, the schema in ``_schema.py``, the
+engines in ``_backend.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from wattwise._errors import (
 from wattwise._records import (
     CarbonFigures,
     Gap,
+    Member,
     RunResult,
     RunStatus,
     Sample,
@@ -55,6 +58,7 @@ from wattwise.meters._base import Component
 from wattwise.store import _rows as rows
 from wattwise.store import _schema as s
 from wattwise.store._backend import ENV_VAR, Database, mask_url
+from wattwise.store._groups import Joined, join, server_now
 from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from wattwise.store._study import StudyRecord, StudyRun
 
@@ -195,11 +199,61 @@ class RunStore:
                     pid=pid,
                     command=list(command) if command is not None else None,
                     baseline_power_w=baseline_power_w,
+                    # A run of its own: the first (and so far only) member of its group.
+                    group_id=run_id,
+                    role="host",
+                    claims_host=host,
+                    anchor_at=server_now(conn),
+                    offset_s=0.0,
+                    server_clock=False,
                 )
             )
             rows.insert_components(conn, run_id, components)
 
         self._run(work, write=True)
+
+    def join_run(
+        self,
+        *,
+        group_id: str,
+        run_id: str,
+        name: str,
+        scope: Scope,
+        member: Member,
+        pid_created_s: float | None,
+        command: tuple[str, ...] | None,
+        components: Sequence[Component],
+        baseline_power_w: float | None,
+    ) -> Joined:
+        """Join the run ``group_id`` as a member (creating it when it does not exist yet).
+
+        In one transaction: the member's row is written as ``running`` (its id ``run_id``,
+        or ``group_id`` when it creates the run), and it claims its host when no live
+        member holds it: it then reads this host's meters (role ``host``, in ``scope``);
+        otherwise it records its process share (role ``rank``, process scope). See
+        :mod:`wattwise.store._groups` for the election and the clocks.
+
+        Raises:
+            GroupClosed: every member of that run has stopped.
+            StoreError: ``group_id`` is a member of another run.
+        """
+
+        def work(conn: sa.Connection) -> Joined:
+            joined = join(
+                conn,
+                group_id=group_id,
+                run_id=run_id,
+                name=name,
+                scope=scope,
+                member=member,
+                pid_created_s=pid_created_s,
+                command=command,
+                baseline_power_w=baseline_power_w,
+            )
+            rows.insert_components(conn, joined.run_id, components)
+            return joined
+
+        return self._run(work, write=True)
 
     def add_components(self, run_id: str, components: Sequence[Component]) -> None:
         """Record components found after the run began; already known names are skipped.
@@ -239,8 +293,14 @@ class RunStore:
         beat = _aware(heartbeat_at, "heartbeat_at")
 
         def work(conn: sa.Connection) -> None:
+            # A member that joined a run beats on the server's clock (its host's may be off).
+            on_server = conn.execute(
+                sa.select(s.runs.c.server_clock).where(s.runs.c.run_id == run_id)
+            ).scalar_one_or_none()
             updated = conn.execute(
-                s.runs.update().where(s.runs.c.run_id == run_id).values(heartbeat_at=beat)
+                s.runs.update()
+                .where(s.runs.c.run_id == run_id)
+                .values(heartbeat_at=server_now(conn) if on_server else beat)
             )
             if updated.rowcount == 0:
                 raise self._not_found(run_id)
@@ -301,6 +361,7 @@ class RunStore:
             }
             if result.command is not None:
                 values["command"] = list(result.command)
+            rows.keep_server_times(conn, result, values, server_now(conn))
             if result.carbon is not None:
                 values.update(rows.carbon_values(result.carbon))
             if rows.run_exists(conn, result.run_id):
@@ -370,7 +431,11 @@ class RunStore:
         """
 
         def work(conn: sa.Connection) -> list[RunResult]:
-            query = sa.select(s.runs).order_by(s.runs.c.started_at.desc(), s.runs.c.run_id)
+            query = (
+                sa.select(s.runs)
+                .where(rows.is_group_root())
+                .order_by(s.runs.c.started_at.desc(), s.runs.c.run_id)
+            )
             if limit is not None:
                 query = query.limit(limit)
             found = list(conn.execute(query))

@@ -10,7 +10,6 @@ hold them as seconds from the run's start (``t0``).
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from wattwise._records import (
     Scope,
     WindowResult,
     counted_totals,
+    host_identity,
     net_uncertainty,
 )
 from wattwise.meters._base import Component, ComponentKind, Reading
@@ -246,7 +246,7 @@ class RunLedger:
             gaps=tuple(self.gaps),
             exit_code=exit_code,
             command=command,
-            host=socket.gethostname(),
+            host=host_identity(),
             pid=os.getpid(),
             samples=tuple(self.samples),
         )

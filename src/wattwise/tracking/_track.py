@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from wattwise._errors import ConfigError
-from wattwise._records import Scope
+from wattwise._records import Member, Scope
 from wattwise.meters._base import Meter
 from wattwise.tracking._clock import Clock
 from wattwise.tracking._context import _current
@@ -117,6 +117,8 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    join: str | bool | None = None,
+    member: Member | None = None,
     prometheus: int | str | None = None,
 ) -> _Track: ...
 
@@ -137,6 +139,8 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    join: str | bool | None = None,
+    member: Member | None = None,
     prometheus: int | str | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
@@ -177,6 +181,9 @@ def track(
             (default: ``WATTWISE_ZONE``, the config file, else the world average).
         emissions: compute the run's emissions (default True).
         clock: where times and waits come from (default: the real clock).
+        join: the id of a run to join as a member (default: ``WATTWISE_RUN_ID``, set by
+            ``wattwise run``, or the ``torchrun`` job's; False: never join).
+        member: this process's identity in that run (default: from the environment).
         prometheus: serve the run's live power and energy to Prometheus on this port
             (``PORT`` or ``ADDR:PORT``; default: ``WATTWISE_PROMETHEUS_PORT``, else not at
             all); needs ``wattwise[prometheus]`` (docs/monitoring.md).
@@ -201,6 +208,8 @@ def track(
         "intensity": intensity,
         "emissions": emissions,
         "clock": clock,
+        "join": join,
+        "member": member,
         "prometheus": prometheus,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})

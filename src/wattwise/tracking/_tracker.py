@@ -6,7 +6,8 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~550 lines: the start (meters, baseline, threads) and the stop (last reading, threads
+Why ~600 lines (joining a run with members is ``_members.py``'s, the live snapshot
+``_live.py``'s): the start (meters, baseline, threads) and the stop (last reading, threads
 joined, result stored) are one life cycle with one lock; splitting them would spread the
 order of those steps, which is what this module is for, over two files.
 """
@@ -19,7 +20,6 @@ import enum
 import logging
 import math
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -30,13 +30,23 @@ from typing import TYPE_CHECKING, Self
 import psutil
 
 from wattwise._errors import ConfigError, MeterError, WattwiseError
-from wattwise._records import CarbonFigures, RunResult, RunStatus, Scope, WindowResult
+from wattwise._records import (
+    CarbonFigures,
+    Member,
+    MemberRole,
+    RunResult,
+    RunStatus,
+    Scope,
+    WindowResult,
+    host_identity,
+)
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._ledger import RunLedger
 from wattwise.tracking._live import LiveRun, live_from_ledger, live_from_result, prometheus_address
+from wattwise.tracking._members import JoinPlan, plan_join, try_join
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
 from wattwise.tracking._window import Window, _OpenWindow
@@ -106,6 +116,11 @@ class Tracker:
         emissions: compute emissions at the end of the run (default True).
         clock: where times and waits come from (default: the real clock); tests pass
             :class:`wattwise.testing.FakeClock`.
+        join: the id of a run to join as one of its members (docs/run.md, "Many
+            processes, one run"); None: the one ``WATTWISE_RUN_ID`` or the
+            ``torchrun`` environment names, if any; False: never join.
+        member: this process's identity in that run (default: from ``RANK``,
+            ``LOCAL_RANK``, ``WORLD_SIZE``, ``WATTWISE_HOST`` and the pid).
         prometheus: serve the run to Prometheus on this port (or ``"ADDR:PORT"``; default:
             ``WATTWISE_PROMETHEUS_PORT``, else not at all); docs/monitoring.md.
     """
@@ -126,6 +141,8 @@ class Tracker:
         intensity: IntensityProvider | Location | None = None,
         emissions: bool = True,
         clock: Clock | None = None,
+        join: str | bool | None = None,
+        member: Member | None = None,
         prometheus: int | str | None = None,
     ) -> None:
         self.name = name
@@ -141,6 +158,13 @@ class Tracker:
         self.intensity = intensity
         self.emissions = emissions
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self.join = join
+        self.member = member
+        #: ``host`` or ``rank`` once this tracker joined a run with members, else None.
+        self.role: MemberRole | None = None
+        #: The id of the run this tracker joined (its members share it), else None.
+        self.member_of: str | None = None
+        self._joined_as: Member | None = None
         self.prometheus = prometheus
         self._unpublish: Callable[[], None] | None = None
 
@@ -213,6 +237,10 @@ class Tracker:
             self._measure_baseline()
 
         self._share.start()
+        # A member joins just before its start read: the store server's clock at the join
+        # is its start on the run's timeline (see wattwise.store._groups).
+        plan = plan_join(self.join, self.member) if self._sink is not None else None
+        joined = self._sink is not None and plan is not None and self._join(self._sink, plan)
         t0 = self._clock.monotonic()
         self._started_at = self._clock.now()
         self._ledger = RunLedger(self.name, self.components, t0)
@@ -220,13 +248,13 @@ class Tracker:
         self._ledger.start_read(self._read_meters(t0))
         self._publish()
 
-        if self._sink is not None:
+        if self._sink is not None and not joined:
             self._sink.begin_run(
                 run_id=self.run_id,
                 name=self.name,
                 scope=self._scope,
                 started_at=self._started_at,
-                host=socket.gethostname(),
+                host=host_identity(),
                 pid=os.getpid(),
                 command=self.command,
                 components=self.components,
@@ -280,6 +308,9 @@ class Tracker:
             exit_code=exit_code,
             command=self.command,
         )
+        if self._joined_as is not None:
+            who = self._joined_as
+            self.result = replace(self.result, host=who.host, pid=who.pid)
         if self._intensity is not None:
             self.result = replace(self.result, carbon=self._carbon(self.result))
         if self._sink is not None:
@@ -291,6 +322,27 @@ class Tracker:
         self._close_owned_store()
         _last_run.set(self.result)
         return self.result
+
+    def _join(self, sink: RunSink, plan: JoinPlan) -> bool:
+        """Join the run to join as a member; False when refused (warned: a run alone)."""
+        joined = try_join(
+            sink,
+            plan,
+            run_id=self.run_id,
+            name=self.name,
+            scope=self._scope,
+            command=self.command,
+            components=self.components,
+            baseline_power_w=self.baseline_power_w,
+            warn=self._warn,
+        )
+        if joined is None:
+            return False
+        self.run_id, self.role, self.member_of = joined.run_id, joined.role, joined.of
+        self._joined_as = joined.member
+        if joined.role is MemberRole.RANK:
+            self._scope = Scope.PROCESS  # another member reads this host's meters
+        return True
 
     def _close_owned_store(self) -> None:
         owned, self._owned_store = self._owned_store, None
