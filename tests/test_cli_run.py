@@ -148,6 +148,13 @@ def test_killed_command_is_interrupted_with_its_samples(cli: Cli) -> None:
 
 
 @pytest.mark.slow
+def _named(process: psutil.Process, name: str) -> bool:
+    try:
+        return process.name() == name
+    except psutil.Error:  # gone since it was listed
+        return False
+
+
 def test_killed_wattwise_leaves_an_interrupted_run_with_samples(cli: Cli) -> None:
     proc = subprocess.Popen(
         cli.argv("run", "--name", "doomed", "--interval", "0.2", "--", "sleep", "60"),
@@ -155,8 +162,15 @@ def test_killed_wattwise_leaves_an_interrupted_run_with_samples(cli: Cli) -> Non
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    children: list[psutil.Process] = []
     try:
-        time.sleep(4.5)  # at least two flushes (every 2 s)
+        # The command starts once the run is tracked; a loaded machine may take seconds
+        # to get there, so wait for it, then for at least two flushes (every 2 s).
+        deadline = time.monotonic() + 60
+        while not any(_named(c, "sleep") for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            children = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(4.5)
         children = psutil.Process(proc.pid).children(recursive=True)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
