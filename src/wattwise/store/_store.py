@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -336,7 +337,9 @@ class RunStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get_run(self, run_id: str, *, with_samples: bool = False) -> RunResult:
+    def get_run(
+        self, run_id: str, *, with_samples: bool = False, timeline_points: int | None = None
+    ) -> RunResult:
         """One run, by id or unique id prefix (at least :data:`MIN_PREFIX_LEN` characters).
 
         A run stored as ``running`` whose process is gone reads as ``interrupted`` (the rule
@@ -348,17 +351,28 @@ class RunStore:
 
         Args:
             run_id: the id or a unique prefix of it.
-            with_samples: also load the power timeline.
+            with_samples: also load the power timeline, every sample of it.
+            timeline_points: instead, load the timeline downsampled in the database to
+                about this many points per component (``_rows.load_timeline``: each
+                point sums its samples' energies exactly), however long the run: what a
+                report draws. Not with ``with_samples``.
 
         Raises:
             RunNotFound: no run matches.
-            ConfigError: the prefix is too short or matches several runs (listed).
+            ConfigError: the prefix is too short or matches several runs (listed), or both
+                ``with_samples`` and ``timeline_points`` are given.
         """
+        if timeline_points is not None and (with_samples or timeline_points < 1):
+            raise ConfigError("give with_samples or timeline_points >= 1, not both")
 
         def work(conn: sa.Connection) -> RunResult:
             full_id = self._resolve_id(conn, run_id)
             row = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == full_id)).one()
-            return rows.load_runs(conn, [row], with_samples=with_samples, now=_now())[0]
+            result = rows.load_runs(conn, [row], with_samples=with_samples, now=_now())[0]
+            if timeline_points is None:
+                return result
+            timeline = rows.load_timeline(conn, full_id, points=timeline_points)
+            return replace(result, samples=tuple(timeline))
 
         return self._run(work, write=False)
 

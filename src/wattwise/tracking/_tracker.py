@@ -35,6 +35,7 @@ from wattwise.meters._base import Component, ComponentKind, Meter, Method, Readi
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
+from wattwise.tracking._emissions import EmissionsTally
 from wattwise.tracking._ledger import RunLedger
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
@@ -206,7 +207,8 @@ class Tracker:
         self._share.start()
         t0 = self._clock.monotonic()
         self._started_at = self._clock.now()
-        self._ledger = RunLedger(self.name, self.components, t0)
+        self._ledger = RunLedger(self.name, self.components, t0, pending=self._sink is not None)
+        self._tally = self._emissions_tally()
         # The meters were read at baseline end / start: re-read now so the run starts clean.
         self._ledger.start_read(self._read_meters(t0))
 
@@ -275,7 +277,9 @@ class Tracker:
         if self._sink is not None:
             try:
                 self._flush()
-                self._sink.finish_run(self.result)
+                # The samples were streamed by the flusher; the result's are a downsampled
+                # timeline (tracking/_timeline.py), not to be stored beside them.
+                self._sink.finish_run(replace(self.result, samples=()))
             except WattwiseError as exc:
                 self._warn(f"the run could not be stored: {exc}")
         self._close_owned_store()
@@ -294,13 +298,18 @@ class Tracker:
             return self.intensity
         return _wired(_defaults.resolve_intensity)()  # env / config / world; no network
 
+    def _emissions_tally(self) -> EmissionsTally | None:
+        """Emissions added up as samples are taken (the run's samples are not kept)."""
+        if self._intensity is None:
+            return None
+        counted = {c.name for c in self.components if c.counted}
+        emissions = _wired(_defaults.emissions)
+        return EmissionsTally(emissions, self._started_at, self._intensity, counted)
+
     def _carbon(self, result: RunResult) -> CarbonFigures | None:
-        assert self._intensity is not None
-        counted = {c.name for c in result.components if c.counted}
+        assert self._tally is not None
         try:
-            return _wired(_defaults.emissions)(
-                result.samples, result.started_at, self._intensity, counted
-            )
+            return self._tally.figures()
         except WattwiseError as exc:
             self._warn(f"emissions could not be computed: {exc}")
             return None
@@ -481,7 +490,9 @@ class Tracker:
 
     def _tick(self, now: float) -> None:
         """Read every meter once and account the interval. Caller holds the lock."""
-        self._ledger.account(now, self._read_meters(now), self._shares())
+        taken = self._ledger.account(now, self._read_meters(now), self._shares())
+        if self._tally is not None:
+            self._tally.add(taken)
 
     def _sample_loop(self, ticker: Ticker) -> None:
         while not ticker.wait():
