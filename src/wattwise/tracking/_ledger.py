@@ -196,12 +196,6 @@ class RunLedger:
         self.pending_samples, self.pending_gaps, self.pending_windows = [], [], []
         return out
 
-    def put_back(self, samples: list[Sample], gaps: list[Gap], windows: list[WindowResult]) -> None:
-        """Keep what a failed write took for the next try: nothing is dropped."""
-        self.pending_samples[:0] = samples
-        self.pending_gaps[:0] = gaps
-        self.pending_windows[:0] = windows
-
     # -------------------------------------------------------------------- the end
     def close(self) -> None:
         """At the last read: open gaps end as lost, open windows are closed."""

@@ -14,6 +14,7 @@ from wattwise._records import Scope
 from wattwise.meters._base import Meter
 from wattwise.tracking._clock import Clock
 from wattwise.tracking._context import _current
+from wattwise.tracking._journal import StoreOutage
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._tracker import Tracker
 from wattwise.tracking._window import Window
@@ -117,6 +118,7 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    outage: StoreOutage | None = None,
 ) -> _Track: ...
 
 
@@ -136,6 +138,7 @@ def track(
     intensity: IntensityProvider | Location | None = None,
     emissions: bool | None = None,
     clock: Clock | None = None,
+    outage: StoreOutage | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
 
@@ -175,6 +178,9 @@ def track(
             (default: ``WATTWISE_ZONE``, the config file, else the world average).
         emissions: compute the run's emissions (default True).
         clock: where times and waits come from (default: the real clock).
+        outage: while the store cannot be written, how many samples are held in memory
+            before they spill to a journal file, and where (default: 50,000, in the user
+            data folder; see :class:`StoreOutage`).
 
     Raises:
         ConfigError: ``name`` is neither a string nor a function.
@@ -196,5 +202,6 @@ def track(
         "intensity": intensity,
         "emissions": emissions,
         "clock": clock,
+        "outage": outage,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})

@@ -6,7 +6,7 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~510 lines: the start (meters, baseline, threads) and the stop (last reading, threads
+Why ~530 lines: the start (meters, baseline, threads) and the stop (last reading, threads
 joined, result stored) are one life cycle with one lock; splitting them would spread the
 order of those steps, which is what this module is for, over two files.
 """
@@ -36,6 +36,7 @@ from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
 from wattwise.tracking._emissions import EmissionsTally
+from wattwise.tracking._journal import Outbox, StoreOutage
 from wattwise.tracking._ledger import RunLedger
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
@@ -106,6 +107,9 @@ class Tracker:
         emissions: compute emissions at the end of the run (default True).
         clock: where times and waits come from (default: the real clock); tests pass
             :class:`wattwise.testing.FakeClock`.
+        outage: while the store cannot be written, how many samples are held in memory
+            before they spill to a local journal file, and where it goes (default:
+            :class:`StoreOutage`: 50,000 samples, ``<user data dir>/wattwise/journal``).
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class Tracker:
         intensity: IntensityProvider | Location | None = None,
         emissions: bool = True,
         clock: Clock | None = None,
+        outage: StoreOutage | None = None,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -138,6 +143,7 @@ class Tracker:
         self.intensity = intensity
         self.emissions = emissions
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self.outage = outage if outage is not None else StoreOutage()
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -189,6 +195,11 @@ class Tracker:
             raise ConfigError(f"baseline must be a finite number >= 0 s, got {self.baseline_s}")
         self._intensity = self._resolve_intensity()
         self._sink = self._open_sink()
+        self._outbox = (
+            Outbox(self._sink, self.run_id, self.outage, warn=self._warn, now=self._clock.now)
+            if self._sink is not None
+            else None
+        )
         self._meters = self._start_meters()
         self.components = [c for m in self._meters for c in self._meter_components[m]]
         self._by_name = {c.name: c for c in self.components}
@@ -281,7 +292,11 @@ class Tracker:
                 # timeline (tracking/_timeline.py), not to be stored beside them.
                 self._sink.finish_run(replace(self.result, samples=()))
             except WattwiseError as exc:
-                self._warn(f"the run could not be stored: {exc}")
+                assert self._outbox is not None
+                kept = self._outbox.keep()
+                path = self._outbox.journal.path
+                note = f"; its {kept:,} samples not stored are kept in {path}" if kept else ""
+                self._warn(f"the run could not be stored: {exc}{note}")
         self._close_owned_store()
         _last_run.set(self.result)
         return self.result
@@ -505,23 +520,16 @@ class Tracker:
                     log.exception("wattwise sampler: a tick failed")
 
     def _flush(self) -> None:
-        assert self._sink is not None
+        """Hand what the ledger has not sent to the outbox, which writes it (after what it
+        held) or holds it: in memory, past a bound in a journal file (tracking/_journal.py)."""
+        assert self._outbox is not None
         with self._lock:
             samples, gaps, windows = self._ledger.take_pending()
-        try:
-            self._sink.append(
-                self.run_id, samples=samples, gaps=gaps, heartbeat_at=self._clock.now()
-            )
-            for w in windows:
-                self._sink.add_window(self.run_id, w)
-        except Exception:
-            with self._lock:  # keep them for the next try: nothing is dropped
-                self._ledger.put_back(samples, gaps, windows)
-            raise
+        self._outbox.send(samples, gaps, windows)
 
     def _flush_loop(self, ticker: Ticker) -> None:
         while not ticker.wait():
             try:
                 self._flush()
-            except Exception as exc:
-                log.warning("wattwise: could not write samples to the store yet: %s", exc)
+            except Exception:  # the outbox held it and told the user once
+                log.debug("wattwise: could not write samples to the store yet", exc_info=True)
