@@ -116,6 +116,8 @@ def test_a_long_run_holds_a_bounded_timeline_and_the_store_every_sample(tmp_path
         again = store.get_run(result.run_id)
         store.finish_run(result)  # a downsampled result stored again adds no sample
         assert len(store.samples(result.run_id)) == len(stored)
+        saved_doc = store.list_studies(kind="timeline")
+        drawn = store.get_run(result.run_id, timeline_points=100)
     assert len(stored) == 2 * 12_001  # and the last read, at stop
     kept = _by_component(result.samples)
     full = _by_component(stored)
@@ -125,6 +127,10 @@ def test_a_long_run_holds_a_bounded_timeline_and_the_store_every_sample(tmp_path
         assert _gap_s(kept[name]) <= _gap_s(full[name])
     assert result.energy_j == pytest.approx(_energy(stored), rel=1e-9)
     assert again.energy_j == result.energy_j
+    # The finished run's bounded timeline is kept for reports, which merge it down.
+    assert [p.kind for p in saved_doc] == ["timeline"]
+    assert len(drawn.samples) <= 2 * 101
+    assert _energy(drawn.samples) == pytest.approx(_energy(stored), rel=1e-9)
     # Emissions added up in batches as the samples came equal those of every sample at once.
     whole = emissions_for_samples(stored, result.started_at, provider, components={"gpu:0", "cpu"})
     assert result.carbon is not None

@@ -8,9 +8,11 @@ covers, so the sum of a timeline's energies is the run's whatever its resolution
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from wattwise._records.run import Sample
 
-__all__ = ["merged_sample"]
+__all__ = ["downsample", "merged_sample"]
 
 
 def merged_sample(
@@ -41,3 +43,36 @@ def merged_sample(
     if gap_s > 0:
         note = f"{gap_s:.3g} s of {t_end_s - t_start_s:.3g} s unreadable: energy of the rest"
     return Sample(component, t_start_s, t_end_s, energy_j, note)
+
+
+def downsample(samples: Sequence[Sample], most: int) -> list[Sample]:
+    """At most about ``most`` points per component: each component's samples, in time
+    order, merged in equal groups of consecutive ones (:func:`merged_sample`), so every
+    point's energy is the exact sum of its group's. Fewer samples are returned as they are.
+    """
+    by_component: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_component.setdefault(s.component, []).append(s)
+    out: list[Sample] = []
+    for component, points in by_component.items():
+        points.sort(key=lambda s: (s.t_start_s, s.t_end_s))
+        size = max(1, -(-len(points) // max(most, 1)))
+        if size == 1:
+            out.extend(points)
+            continue
+        for k in range(0, len(points), size):
+            group = points[k : k + size]
+            known = [s.energy_j for s in group if s.energy_j is not None]
+            gap_s = sum(s.t_end_s - s.t_start_s for s in group if s.energy_j is None)
+            notes = [s.note for s in group if s.energy_j is None and s.note]
+            out.append(
+                merged_sample(
+                    component,
+                    group[0].t_start_s,
+                    max(s.t_end_s for s in group),
+                    sum(known) if known else None,
+                    gap_s,
+                    gap_note=notes[0] if notes else None,
+                )
+            )
+    return out

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
-from wattwise._records import RunResult, Sample
-from wattwise._records.timeline import merged_sample
+from wattwise._records import RunResult
+from wattwise._records.timeline import downsample
 from wattwise.report._document import Chart
 
 __all__ = ["TIMELINE_POINTS", "bar_chart", "line_chart", "power_timeline", "scatter_chart"]
@@ -56,11 +56,11 @@ def _figure(width: float = 7.5, height: float = 3.2) -> tuple[MplFigure, Axes]:
 def power_timeline(result: RunResult) -> Chart:
     """Power of each component over the run, with its top-level windows shaded."""
     fig, ax = _figure()
-    by_comp: dict[str, list[Sample]] = {}
-    for s in result.samples:
-        by_comp.setdefault(s.component, []).append(s)
+    by_comp: dict[str, list[tuple[float, float, float | None]]] = {}
+    for s in downsample(result.samples, TIMELINE_POINTS):
+        by_comp.setdefault(s.component, []).append((s.t_start_s, s.t_end_s, s.power_w))
     for i, comp in enumerate(result.components):
-        points = _downsample(by_comp.get(comp.name, []), TIMELINE_POINTS)
+        points = sorted(by_comp.get(comp.name, []))
         xs: list[float] = []
         ys: list[float] = []
         for t0, t1, p in points:
@@ -76,27 +76,6 @@ def power_timeline(result: RunResult) -> Chart:
     ax.set_ylabel("power (W)")
     ax.legend(fontsize=8, loc="upper right", frameon=False)
     return _chart(fig)
-
-
-def _downsample(samples: list[Sample], most: int) -> list[tuple[float, float, float | None]]:
-    """(start, end, mean power) of at most ``most`` points: consecutive samples merged in
-    equal groups, each point's energy their exact sum."""
-    ordered = sorted(samples, key=lambda s: (s.t_start_s, s.t_end_s))
-    size = max(1, -(-len(ordered) // most))
-    points = []
-    for k in range(0, len(ordered), size):
-        group = ordered[k : k + size]
-        known = [s.energy_j for s in group if s.energy_j is not None]
-        gap_s = sum(s.t_end_s - s.t_start_s for s in group if s.energy_j is None)
-        start, end = group[0].t_start_s, max(s.t_end_s for s in group)
-        if len(group) > 1:
-            merged = merged_sample(
-                group[0].component, start, end, sum(known) if known else None, gap_s
-            )
-        else:
-            merged = group[0]
-        points.append((start, end, merged.power_w))
-    return points
 
 
 def bar_chart(

@@ -43,10 +43,12 @@ __all__ = [
     "insert_missing_samples",
     "load_runs",
     "load_samples",
+    "load_saved_timeline",
     "load_timeline",
     "read_version",
     "run_exists",
     "sample_row",
+    "save_timeline",
     "upsert_gaps",
     "upsert_windows",
 ]
@@ -255,21 +257,24 @@ def sample_row(run_id: str, sample: Sample) -> dict[str, Any]:
     }
 
 
-def insert_missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[Sample]) -> None:
+def insert_missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[Sample]) -> bool:
     """Add the samples not stored yet (same component and interval).
 
     A run whose timeline was streamed keeps it: when the run has more stored samples than
     ``samples`` hold, these are not its full timeline (a tracker's result holds a bounded,
     downsampled one) and nothing is added; the stored keys are then never loaded either,
     which for a run of weeks would be millions.
+
+    Returns:
+        True when ``samples`` are such a downsampled timeline (see :func:`save_timeline`).
     """
     if not samples:
-        return
+        return False
     has_more = conn.execute(
         sa.select(s.samples.c.id).where(s.samples.c.run_id == run_id).offset(len(samples)).limit(1)
     ).first()
     if has_more is not None:
-        return
+        return True
     stored = {
         (str(r.component), float(r.t_start_s), float(r.t_end_s))
         for r in conn.execute(
@@ -286,6 +291,52 @@ def insert_missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[S
             rows.append(sample_row(run_id, sample))
     if rows:
         conn.execute(s.samples.insert(), rows)
+    return False
+
+
+#: The studies-table id prefix and kind of a finished run's downsampled timeline.
+TIMELINE_PREFIX = "timeline-"
+TIMELINE_KIND = "timeline"
+
+
+def save_timeline(
+    conn: sa.Connection, run_id: str, samples: Sequence[Sample], at: datetime
+) -> None:
+    """Keep a finished run's bounded timeline (the tracker's, exact sums) beside its samples.
+
+    A report then reads those few thousand points instead of aggregating millions of rows.
+    Schema version 1 has no table for it, so it is a document in the studies table
+    (``timeline-<run id>``, kind ``timeline``), as a training history is (``train-<id>``).
+    """
+    study_id = TIMELINE_PREFIX + run_id
+    points = [[x.component, x.t_start_s, x.t_end_s, x.energy_j, x.note] for x in samples]
+    conn.execute(s.studies.delete().where(s.studies.c.study_id == study_id))
+    conn.execute(
+        s.studies.insert().values(
+            study_id=study_id,
+            kind=TIMELINE_KIND,
+            name=f"timeline of run {run_id}",
+            created_at=at,
+            finished_at=at,
+            params={"run_id": run_id, "points": len(samples)},
+            results={"samples": points},
+        )
+    )
+
+
+def load_saved_timeline(conn: sa.Connection, run_id: str) -> list[Sample] | None:
+    """The timeline :func:`save_timeline` kept for a run, or None."""
+    found = conn.execute(
+        sa.select(s.studies.c.kind, s.studies.c.results).where(
+            s.studies.c.study_id == TIMELINE_PREFIX + run_id
+        )
+    ).first()
+    if found is None or found.kind != TIMELINE_KIND or not found.results:
+        return None
+    return [
+        Sample(str(c), float(a), float(b), _opt_float(e), n)
+        for c, a, b, e, n in found.results["samples"]
+    ]
 
 
 def _component_energy_to_json(comp: ComponentEnergy) -> dict[str, Any]:

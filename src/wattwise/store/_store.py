@@ -52,6 +52,7 @@ from wattwise._records import (
     Scope,
     WindowResult,
 )
+from wattwise._records.timeline import downsample
 from wattwise.meters._base import Component
 from wattwise.store import _rows as rows
 from wattwise.store import _schema as s
@@ -271,7 +272,10 @@ class RunStore:
 
         Sets the status, end, duration, totals, exit code and per-component energies, and
         writes the windows, gaps and samples of ``result`` not stored yet (identified by
-        path and start, component and start, component and interval). Carbon and command
+        path and start, component and start, component and interval). When the run has
+        more stored samples than ``result`` holds (a tracker's result: a bounded,
+        downsampled timeline of a streamed run), that timeline is kept beside them for
+        reports (``_rows.save_timeline``) and no sample is added. Carbon and command
         are kept when ``result`` has none. Stores the whole run when :meth:`begin_run` was
         never called for it.
 
@@ -313,7 +317,8 @@ class RunStore:
             rows.finish_components(conn, result.run_id, result.components)
             rows.upsert_windows(conn, result.run_id, result.windows, reorder=True)
             rows.upsert_gaps(conn, result.run_id, result.gaps, reorder=True)
-            rows.insert_missing_samples(conn, result.run_id, result.samples)
+            if rows.insert_missing_samples(conn, result.run_id, result.samples):
+                rows.save_timeline(conn, result.run_id, result.samples, _now())
 
         self._run(work, write=True)
 
@@ -352,10 +357,12 @@ class RunStore:
         Args:
             run_id: the id or a unique prefix of it.
             with_samples: also load the power timeline, every sample of it.
-            timeline_points: instead, load the timeline downsampled in the database to
-                about this many points per component (``_rows.load_timeline``: each
-                point sums its samples' energies exactly), however long the run: what a
-                report draws. Not with ``with_samples``.
+            timeline_points: instead, load the timeline downsampled to about this many
+                points per component, each the exact sum of its samples' energies,
+                however long the run: what a report draws. A finished run's kept timeline
+                (see :meth:`finish_run`) is merged down; otherwise the samples are
+                aggregated in the database (``_rows.load_timeline``). Not with
+                ``with_samples``.
 
         Raises:
             RunNotFound: no run matches.
@@ -371,7 +378,13 @@ class RunStore:
             result = rows.load_runs(conn, [row], with_samples=with_samples, now=_now())[0]
             if timeline_points is None:
                 return result
-            timeline = rows.load_timeline(conn, full_id, points=timeline_points)
+            saved = None
+            if result.status is not RunStatus.RUNNING and result.ended_at is not None:
+                saved = rows.load_saved_timeline(conn, full_id)
+            if saved is not None:
+                timeline = downsample(saved, timeline_points)
+            else:
+                timeline = rows.load_timeline(conn, full_id, points=timeline_points)
             return replace(result, samples=tuple(timeline))
 
         return self._run(work, write=False)

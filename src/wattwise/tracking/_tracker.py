@@ -288,9 +288,9 @@ class Tracker:
         if self._sink is not None:
             try:
                 self._flush()
-                # The samples were streamed by the flusher; the result's are a downsampled
-                # timeline (tracking/_timeline.py), not to be stored beside them.
-                self._sink.finish_run(replace(self.result, samples=()))
+                # The samples were streamed by the flusher; the result's are its bounded
+                # timeline (tracking/_timeline.py), which the store keeps for reports.
+                self._sink.finish_run(self.result)
             except WattwiseError as exc:
                 assert self._outbox is not None
                 kept = self._outbox.keep()
