@@ -169,7 +169,10 @@ def main() -> None:
     run: dict[str, Any] = json.loads(figures.read_text())
     run_id = run["run_id"]
     results: dict[str, Any] = {
-        "command": " ".join(["python", "benchmarks/bench_longrun.py", *sys.argv[1:]]),
+        "command": " ".join(
+            ["python", "benchmarks/bench_longrun.py"]
+            + ["POSTGRESQL_URL" if a.startswith("postgres") else a for a in sys.argv[1:]]
+        ),
         "store": "postgresql" if store.startswith("postgres") else "sqlite",
         "run": run,
         "child_json": str(figures),

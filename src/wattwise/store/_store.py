@@ -15,7 +15,8 @@ end. A run whose row still says ``running`` but whose process is gone reads back
 ``interrupted``, rebuilt from what was stored.
 
 Layout: ``_schema`` (tables), ``_backend`` (engines, transactions, vendor errors),
-``_rows`` (rows to records and back), ``_liveness`` (running or interrupted).
+``_rows`` (rows to records and back), ``_timeline`` (a long run's timeline, read short),
+``_liveness`` (running or interrupted).
 
 Why one module of ~660 lines: it is the one class, :class:`RunStore`, whose methods are the
 store's public API (write, read, list, delete, studies); row-level work is in
@@ -56,6 +57,7 @@ from wattwise._records.timeline import downsample
 from wattwise.meters._base import Component
 from wattwise.store import _rows as rows
 from wattwise.store import _schema as s
+from wattwise.store import _timeline as timelines
 from wattwise.store._backend import ENV_VAR, Database, mask_url
 from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from wattwise.store._study import StudyRecord, StudyRun
@@ -275,7 +277,7 @@ class RunStore:
         path and start, component and start, component and interval). When the run has
         more stored samples than ``result`` holds (a tracker's result: a bounded,
         downsampled timeline of a streamed run), that timeline is kept beside them for
-        reports (``_rows.save_timeline``) and no sample is added. Carbon and command
+        reports (``_timeline.save_timeline``) and no sample is added. Carbon and command
         are kept when ``result`` has none. Stores the whole run when :meth:`begin_run` was
         never called for it.
 
@@ -318,7 +320,7 @@ class RunStore:
             rows.upsert_windows(conn, result.run_id, result.windows, reorder=True)
             rows.upsert_gaps(conn, result.run_id, result.gaps, reorder=True)
             if rows.insert_missing_samples(conn, result.run_id, result.samples):
-                rows.save_timeline(conn, result.run_id, result.samples, _now())
+                timelines.save_timeline(conn, result.run_id, result.samples, _now())
 
         self._run(work, write=True)
 
@@ -361,7 +363,7 @@ class RunStore:
                 points per component, each the exact sum of its samples' energies,
                 however long the run: what a report draws. A finished run's kept timeline
                 (see :meth:`finish_run`) is merged down; otherwise the samples are
-                aggregated in the database (``_rows.load_timeline``). Not with
+                aggregated in the database (``_timeline.load_timeline``). Not with
                 ``with_samples``.
 
         Raises:
@@ -380,11 +382,11 @@ class RunStore:
                 return result
             saved = None
             if result.status is not RunStatus.RUNNING and result.ended_at is not None:
-                saved = rows.load_saved_timeline(conn, full_id)
+                saved = timelines.load_saved_timeline(conn, full_id)
             if saved is not None:
                 timeline = downsample(saved, timeline_points)
             else:
-                timeline = rows.load_timeline(conn, full_id, points=timeline_points)
+                timeline = timelines.load_timeline(conn, full_id, points=timeline_points)
             return replace(result, samples=tuple(timeline))
 
         return self._run(work, write=False)
