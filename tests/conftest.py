@@ -136,30 +136,42 @@ class _PostgresServer:
         last_error: Exception | None = None
         for _ in range(_PG_START_TRIES):  # another process may grab the free port first
             self.port = _free_port()
-            options = (
-                f"-h 127.0.0.1 -p {self.port} -k {self.workdir} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
             try:
-                self._run(
-                    str(self.bindir / "pg_ctl"),
-                    "start",
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    options,
-                    timeout=90,
-                )
+                self._pg_ctl_start()
                 return
             except RuntimeError as exc:
                 last_error = exc
                 time.sleep(0.2)
         raise RuntimeError(f"PostgreSQL did not start: {last_error}")
+
+    def _pg_ctl_start(self) -> None:
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.workdir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "start",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            timeout=90,
+        )
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), keeping its data."""
+        pg_ctl = str(self.bindir / "pg_ctl")
+        self._run(pg_ctl, "stop", "-D", str(self.data), "-m", "fast", "-w", timeout=90)
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port."""
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         if self.data.exists():
@@ -225,6 +237,25 @@ def postgres_db_url(_postgres_server: _PostgresServer) -> Iterator[str]:
         yield _postgres_server.url(name)
     finally:
         _postgres_server.admin(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[_PostgresServer]:
+    """A PostgreSQL server of this test's own, which it may stop (``halt()``) and start
+    again (``resume()``); ``url(name)`` after ``admin("CREATE DATABASE name")``."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        _skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _skip_or_fail("psycopg is not installed: pip install 'wattwise[postgres]'")
+    server = _PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(

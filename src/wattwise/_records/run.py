@@ -327,7 +327,10 @@ class RunResult:
         host: host name.
         pid: id of the process that tracked the run.
         carbon: emissions, or None when not computed.
-        samples: the power timeline (may be empty when not loaded).
+        samples: the power timeline (may be empty when not loaded). From the store with
+            ``with_samples=True``: every sample. On a tracker's result, and from the store
+            with ``timeline_points``: a bounded, downsampled timeline, each point the exact
+            sum of the samples it merges (docs/store.md, "Runs that last weeks").
         members: the processes that took part, when more than one did (empty for a run
             of one process): the run's components, samples, gaps and windows are then
             those of its ``host`` members, named ``HOST/COMPONENT`` when it spans hosts.

@@ -109,6 +109,7 @@ def report(
 ) -> None:
     """Write a report of one run (RUN_ID or --last) or of a study (--study ID)."""
     from wattwise.report import (
+        TIMELINE_POINTS,
         Report,
         find_training_history,
         run_sections,
@@ -136,7 +137,8 @@ def report(
                     fail(f"no runs in {st.display_url} yet: try `wattwise run -- CMD`")
                 run_id = runs[0].run_id
             assert run_id is not None
-            result = st.get_run(run_id, with_samples=True)
+            # The timeline aggregated in the database: a run of weeks is never loaded whole.
+            result = st.get_run(run_id, timeline_points=TIMELINE_POINTS)
             title = f"wattwise run: {result.name}"
             subtitle = (
                 f"run {result.run_id[:12]}, {result.status.value}, started "

@@ -19,9 +19,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from wattwise._records import RunResult
+from wattwise._records.timeline import downsample
 from wattwise.report._document import Chart
 
-__all__ = ["bar_chart", "line_chart", "power_timeline", "scatter_chart"]
+__all__ = ["TIMELINE_POINTS", "bar_chart", "line_chart", "power_timeline", "scatter_chart"]
+
+#: Points per component a timeline plot draws at most: one per ~2 pixels of its width
+#: (7.5 in at 150 dpi). A store reads a report's timeline downsampled to this in SQL
+#: (``RunStore.get_run(..., timeline_points=TIMELINE_POINTS)``); a longer one is merged here.
+TIMELINE_POINTS = 500
 
 _COLOURS = ["#1b7f5b", "#c2571a", "#3a5bbf", "#9c2f8f", "#7a7a1f", "#1f8fa6", "#a63a3a"]
 
@@ -51,7 +57,7 @@ def power_timeline(result: RunResult) -> Chart:
     """Power of each component over the run, with its top-level windows shaded."""
     fig, ax = _figure()
     by_comp: dict[str, list[tuple[float, float, float | None]]] = {}
-    for s in result.samples:
+    for s in downsample(result.samples, TIMELINE_POINTS):
         by_comp.setdefault(s.component, []).append((s.t_start_s, s.t_end_s, s.power_w))
     for i, comp in enumerate(result.components):
         points = sorted(by_comp.get(comp.name, []))

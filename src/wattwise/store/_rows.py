@@ -277,10 +277,24 @@ def sample_row(run_id: str, sample: Sample) -> dict[str, Any]:
     }
 
 
-def insert_missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[Sample]) -> None:
-    """Add the samples not stored yet (same component and interval)."""
+def insert_missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[Sample]) -> bool:
+    """Add the samples not stored yet (same component and interval).
+
+    A run whose timeline was streamed keeps it: when the run has more stored samples than
+    ``samples`` hold, these are not its full timeline (a tracker's result holds a bounded,
+    downsampled one) and nothing is added; the stored keys are then never loaded either,
+    which for a run of weeks would be millions.
+
+    Returns:
+        True when ``samples`` are such a downsampled timeline (see :func:`save_timeline`).
+    """
     if not samples:
-        return
+        return False
+    has_more = conn.execute(
+        sa.select(s.samples.c.id).where(s.samples.c.run_id == run_id).offset(len(samples)).limit(1)
+    ).first()
+    if has_more is not None:
+        return True
     stored = {
         (str(r.component), float(r.t_start_s), float(r.t_end_s))
         for r in conn.execute(
@@ -297,6 +311,7 @@ def insert_missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[S
             rows.append(sample_row(run_id, sample))
     if rows:
         conn.execute(s.samples.insert(), rows)
+    return False
 
 
 def _component_energy_to_json(comp: ComponentEnergy) -> dict[str, Any]:

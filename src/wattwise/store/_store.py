@@ -15,8 +15,9 @@ end. A run whose row still says ``running`` but whose process is gone reads back
 ``interrupted``, rebuilt from what was stored.
 
 Layout: ``_schema`` (tables), ``_backend`` (engines, transactions, vendor errors),
-``_rows`` (rows to records and back), ``_liveness`` (running or interrupted), ``_groups``
-(runs with members: the host election, the clocks, one run read back from its members).
+``_rows`` (rows to records and back), ``_timeline`` (a long run's timeline, read short),
+``_liveness`` (running or interrupted), ``_groups`` (runs with members: the host election,
+the clocks, one run read back from its members).
 
 Why one module of ~730 lines (joining and reading runs with members is ``_groups.py``'s): it
 is the one class, :class:`RunStore`, whose methods are the store's public API (write, read,
@@ -29,6 +30,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -54,9 +56,11 @@ from wattwise._records import (
     Scope,
     WindowResult,
 )
+from wattwise._records.timeline import downsample
 from wattwise.meters._base import Component
 from wattwise.store import _rows as rows
 from wattwise.store import _schema as s
+from wattwise.store import _timeline as timelines
 from wattwise.store._backend import ENV_VAR, Database, mask_url
 from wattwise.store._groups import Joined, join, server_now
 from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
@@ -330,7 +334,10 @@ class RunStore:
 
         Sets the status, end, duration, totals, exit code and per-component energies, and
         writes the windows, gaps and samples of ``result`` not stored yet (identified by
-        path and start, component and start, component and interval). Carbon and command
+        path and start, component and start, component and interval). When the run has
+        more stored samples than ``result`` holds (a tracker's result: a bounded,
+        downsampled timeline of a streamed run), that timeline is kept beside them for
+        reports (``_timeline.save_timeline``) and no sample is added. Carbon and command
         are kept when ``result`` has none. Stores the whole run when :meth:`begin_run` was
         never called for it.
 
@@ -373,7 +380,8 @@ class RunStore:
             rows.finish_components(conn, result.run_id, result.components)
             rows.upsert_windows(conn, result.run_id, result.windows, reorder=True)
             rows.upsert_gaps(conn, result.run_id, result.gaps, reorder=True)
-            rows.insert_missing_samples(conn, result.run_id, result.samples)
+            if rows.insert_missing_samples(conn, result.run_id, result.samples):
+                timelines.save_timeline(conn, result.run_id, result.samples, _now())
 
         self._run(work, write=True)
 
@@ -397,7 +405,9 @@ class RunStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get_run(self, run_id: str, *, with_samples: bool = False) -> RunResult:
+    def get_run(
+        self, run_id: str, *, with_samples: bool = False, timeline_points: int | None = None
+    ) -> RunResult:
         """One run, by id or unique id prefix (at least :data:`MIN_PREFIX_LEN` characters).
 
         A run stored as ``running`` whose process is gone reads as ``interrupted`` (the rule
@@ -409,17 +419,36 @@ class RunStore:
 
         Args:
             run_id: the id or a unique prefix of it.
-            with_samples: also load the power timeline.
+            with_samples: also load the power timeline, every sample of it.
+            timeline_points: instead, load the timeline downsampled to about this many
+                points per component, each the exact sum of its samples' energies,
+                however long the run: what a report draws. A finished run's kept timeline
+                (see :meth:`finish_run`) is merged down; otherwise the samples are
+                aggregated in the database (``_timeline.load_timeline``). Not with
+                ``with_samples``.
 
         Raises:
             RunNotFound: no run matches.
-            ConfigError: the prefix is too short or matches several runs (listed).
+            ConfigError: the prefix is too short or matches several runs (listed), or both
+                ``with_samples`` and ``timeline_points`` are given.
         """
+        if timeline_points is not None and (with_samples or timeline_points < 1):
+            raise ConfigError("give with_samples or timeline_points >= 1, not both")
 
         def work(conn: sa.Connection) -> RunResult:
             full_id = self._resolve_id(conn, run_id)
             row = conn.execute(sa.select(s.runs).where(s.runs.c.run_id == full_id)).one()
-            return rows.load_runs(conn, [row], with_samples=with_samples, now=_now())[0]
+            result = rows.load_runs(conn, [row], with_samples=with_samples, now=_now())[0]
+            if timeline_points is None:
+                return result
+            saved = None
+            if result.status is not RunStatus.RUNNING and result.ended_at is not None:
+                saved = timelines.load_saved_timeline(conn, full_id)
+            if saved is not None:
+                timeline = downsample(saved, timeline_points)
+            else:
+                timeline = timelines.load_timeline(conn, full_id, points=timeline_points)
+            return replace(result, samples=tuple(timeline))
 
         return self._run(work, write=False)
 

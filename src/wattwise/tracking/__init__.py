@@ -16,6 +16,7 @@ from wattwise._records import (
 )
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import current_tracker, last_run
+from wattwise.tracking._journal import StoreOutage
 from wattwise.tracking._live import LiveComponent, LiveRun
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._track import track
@@ -38,6 +39,7 @@ __all__ = [
     "RunStatus",
     "Sample",
     "Scope",
+    "StoreOutage",
     "SystemClock",
     "Ticker",
     "Tracker",

@@ -5,6 +5,10 @@ The tracker reads the meters and hands the readings here with the scope's shares
 ledger knows nothing of threads, meters or the store. It is not thread-safe: the tracker
 calls it holding its lock. Times are the tracker clock's monotonic seconds; the records
 hold them as seconds from the run's start (``t0``).
+
+Its memory is constant in the run's length: the samples not yet handed to the store
+(``pending_samples``, only when there is a store), running accumulators, and a bounded,
+downsampled :class:`~wattwise.tracking._timeline.Timeline` for the result and live view.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from wattwise._records import (
 )
 from wattwise.meters._base import Component, ComponentKind, Reading
 from wattwise.tracking._accumulate import share_after
+from wattwise.tracking._timeline import DEFAULT_TIMELINE_POINTS, Timeline
 from wattwise.tracking._window import _OpenWindow
 
 __all__ = ["RunLedger"]
@@ -38,9 +43,20 @@ class RunLedger:
         name: the run's name (its root window's).
         components: every component of the started meters.
         t0: the clock time of the run's start read, in s.
+        pending: keep the samples for the store until :meth:`take_pending` takes them
+            (False when there is no store: nothing would ever take them).
+        timeline_points: the bound of the kept timeline, points per component.
     """
 
-    def __init__(self, name: str, components: Sequence[Component], t0: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        components: Sequence[Component],
+        t0: float,
+        *,
+        pending: bool = True,
+        timeline_points: int = DEFAULT_TIMELINE_POINTS,
+    ) -> None:
         self.components = list(components)
         self.by_name = {c.name: c for c in self.components}
         self.t0 = t0
@@ -52,7 +68,8 @@ class RunLedger:
         self.closed_windows: list[WindowResult] = []
         self.open_gaps: dict[str, tuple[float, str]] = {}
         self.gaps: list[Gap] = []
-        self.samples: list[Sample] = []
+        self.timeline = Timeline([c.name for c in self.components], timeline_points)
+        self.keeps_pending = pending
         self.pending_samples: list[Sample] = []
         self.pending_gaps: list[Gap] = []
         self.pending_windows: list[WindowResult] = []
@@ -76,9 +93,13 @@ class RunLedger:
         readings: Sequence[Reading],
         shares: Mapping[ComponentKind, float],
         component_shares: Mapping[str, float] | None = None,
-    ) -> None:
+    ) -> list[Sample]:
         """Account one read of every meter at ``now``, each scaled by its component's share
-        (``component_shares``, by name: a GPU shared by several processes) or its kind's."""
+        (``component_shares``, by name: a GPU shared by several processes) or its kind's.
+
+        Returns the samples of this read (for what adds them up elsewhere: emissions).
+        """
+        taken: list[Sample] = []
         for r in readings:
             comp = self.by_name.get(r.component)
             if comp is None:
@@ -112,8 +133,10 @@ class RunLedger:
                 # Baseline exposure: only time whose energy is known (see run_result).
                 self.exposure_s[r.component] += share * (now - start)
             sample = Sample(r.component, start - self.t0, now - self.t0, energy, note)
-            self.samples.append(sample)
-            self.pending_samples.append(sample)
+            taken.append(sample)
+            self.timeline.add(sample)
+            if self.keeps_pending:
+                self.pending_samples.append(sample)
             duration = now - last
             self.root.acc.add(r.component, energy, duration, recovered)
             for win in self.open_windows:
@@ -124,6 +147,7 @@ class RunLedger:
             self.last_read[r.component] = now
             self.last_power_w[r.component] = _power(energy, start, now)
         self.last_tick = now
+        return taken
 
     def _record_gap(
         self, component: str, start: float, end: float, note: str, *, recovered: bool
@@ -179,12 +203,6 @@ class RunLedger:
         out = (self.pending_samples, self.pending_gaps, self.pending_windows)
         self.pending_samples, self.pending_gaps, self.pending_windows = [], [], []
         return out
-
-    def put_back(self, samples: list[Sample], gaps: list[Gap], windows: list[WindowResult]) -> None:
-        """Keep what a failed write took for the next try: nothing is dropped."""
-        self.pending_samples[:0] = samples
-        self.pending_gaps[:0] = gaps
-        self.pending_windows[:0] = windows
 
     # -------------------------------------------------------------------- the end
     def close(self) -> None:
@@ -248,7 +266,7 @@ class RunLedger:
             command=command,
             host=host_identity(),
             pid=os.getpid(),
-            samples=tuple(self.samples),
+            samples=self.timeline.samples(),
         )
 
 

@@ -14,6 +14,7 @@ from wattwise._records import Member, Scope
 from wattwise.meters._base import Meter
 from wattwise.tracking._clock import Clock
 from wattwise.tracking._context import _current
+from wattwise.tracking._journal import StoreOutage
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._tracker import Tracker
 from wattwise.tracking._window import Window
@@ -120,6 +121,7 @@ def track(
     join: str | bool | None = None,
     member: Member | None = None,
     prometheus: int | str | None = None,
+    outage: StoreOutage | None = None,
 ) -> _Track: ...
 
 
@@ -142,6 +144,7 @@ def track(
     join: str | bool | None = None,
     member: Member | None = None,
     prometheus: int | str | None = None,
+    outage: StoreOutage | None = None,
 ) -> Any:
     """Measure the energy of a block or of each call of a function.
 
@@ -187,6 +190,9 @@ def track(
         prometheus: serve the run's live power and energy to Prometheus on this port
             (``PORT`` or ``ADDR:PORT``; default: ``WATTWISE_PROMETHEUS_PORT``, else not at
             all); needs ``wattwise[prometheus]`` (docs/monitoring.md).
+        outage: while the store cannot be written, how many samples are held in memory
+            before they spill to a journal file, and where (default: 50,000, in the user
+            data folder; see :class:`StoreOutage`).
 
     Raises:
         ConfigError: ``name`` is neither a string nor a function.
@@ -211,5 +217,6 @@ def track(
         "join": join,
         "member": member,
         "prometheus": prometheus,
+        "outage": outage,
     }
     return _Track(name, {k: v for k, v in given.items() if v is not None})

@@ -6,10 +6,11 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~600 lines (joining a run with members is ``_members.py``'s, the live snapshot
-``_live.py``'s): the start (meters, baseline, threads) and the stop (last reading, threads
-joined, result stored) are one life cycle with one lock; splitting them would spread the
-order of those steps, which is what this module is for, over two files.
+Why ~630 lines (joining a run with members is ``_members.py``'s, the live snapshot
+``_live.py``'s, the outage journal ``_journal.py``'s): the start (meters, baseline, threads)
+and the stop (last reading, threads joined, result stored) are one life cycle with one lock;
+splitting them would spread the order of those steps, which is what this module is for,
+over two files.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from wattwise.meters._base import Component, ComponentKind, Meter, Method, Readi
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
+from wattwise.tracking._emissions import EmissionsTally
+from wattwise.tracking._journal import Outbox, StoreOutage
 from wattwise.tracking._ledger import RunLedger
 from wattwise.tracking._live import LiveRun, live_from_ledger, live_from_result, prometheus_address
 from wattwise.tracking._members import JoinPlan, plan_join, try_join
@@ -123,6 +126,9 @@ class Tracker:
             ``LOCAL_RANK``, ``WORLD_SIZE``, ``WATTWISE_HOST`` and the pid).
         prometheus: serve the run to Prometheus on this port (or ``"ADDR:PORT"``; default:
             ``WATTWISE_PROMETHEUS_PORT``, else not at all); docs/monitoring.md.
+        outage: while the store cannot be written, how many samples are held in memory
+            before they spill to a local journal file, and where it goes (default:
+            :class:`StoreOutage`: 50,000 samples, ``<user data dir>/wattwise/journal``).
     """
 
     def __init__(
@@ -144,6 +150,7 @@ class Tracker:
         join: str | bool | None = None,
         member: Member | None = None,
         prometheus: int | str | None = None,
+        outage: StoreOutage | None = None,
     ) -> None:
         self.name = name
         self.scope = scope
@@ -167,6 +174,7 @@ class Tracker:
         self._joined_as: Member | None = None
         self.prometheus = prometheus
         self._unpublish: Callable[[], None] | None = None
+        self.outage = outage if outage is not None else StoreOutage()
 
         self.run_id = uuid.uuid4().hex
         self.result: RunResult | None = None
@@ -221,6 +229,11 @@ class Tracker:
             raise ConfigError(f"baseline must be a finite number >= 0 s, got {self.baseline_s}")
         self._intensity = self._resolve_intensity()
         self._sink = self._open_sink()
+        self._outbox = (
+            Outbox(self._sink, self.run_id, self.outage, warn=self._warn, now=self._clock.now)
+            if self._sink is not None
+            else None
+        )
         self._meters = self._start_meters()
         self.components = [c for m in self._meters for c in self._meter_components[m]]
         self._by_name = {c.name: c for c in self.components}
@@ -243,7 +256,8 @@ class Tracker:
         joined = self._sink is not None and plan is not None and self._join(self._sink, plan)
         t0 = self._clock.monotonic()
         self._started_at = self._clock.now()
-        self._ledger = RunLedger(self.name, self.components, t0)
+        self._ledger = RunLedger(self.name, self.components, t0, pending=self._sink is not None)
+        self._tally = self._emissions_tally()
         # The meters were read at baseline end / start: re-read now so the run starts clean.
         self._ledger.start_read(self._read_meters(t0))
         self._publish()
@@ -316,9 +330,15 @@ class Tracker:
         if self._sink is not None:
             try:
                 self._flush()
+                # The samples were streamed by the flusher; the result's are its bounded
+                # timeline (tracking/_timeline.py), which the store keeps for reports.
                 self._sink.finish_run(self.result)
             except WattwiseError as exc:
-                self._warn(f"the run could not be stored: {exc}")
+                assert self._outbox is not None
+                kept = self._outbox.keep()
+                path = self._outbox.journal.path
+                note = f"; its {kept:,} samples not stored are kept in {path}" if kept else ""
+                self._warn(f"the run could not be stored: {exc}{note}")
         self._close_owned_store()
         _last_run.set(self.result)
         return self.result
@@ -356,13 +376,18 @@ class Tracker:
             return self.intensity
         return _wired(_defaults.resolve_intensity)()  # env / config / world; no network
 
+    def _emissions_tally(self) -> EmissionsTally | None:
+        """Emissions added up as samples are taken (the run's samples are not kept)."""
+        if self._intensity is None:
+            return None
+        counted = {c.name for c in self.components if c.counted}
+        emissions = _wired(_defaults.emissions)
+        return EmissionsTally(emissions, self._started_at, self._intensity, counted)
+
     def _carbon(self, result: RunResult) -> CarbonFigures | None:
-        assert self._intensity is not None
-        counted = {c.name for c in result.components if c.counted}
+        assert self._tally is not None
         try:
-            return _wired(_defaults.emissions)(
-                result.samples, result.started_at, self._intensity, counted
-            )
+            return self._tally.figures()
         except WattwiseError as exc:
             self._warn(f"emissions could not be computed: {exc}")
             return None
@@ -566,7 +591,11 @@ class Tracker:
 
     def _tick(self, now: float) -> None:
         """Read every meter once and account the interval. Caller holds the lock."""
-        self._ledger.account(now, self._read_meters(now), self._shares(), self._component_shares())
+        taken = self._ledger.account(
+            now, self._read_meters(now), self._shares(), self._component_shares()
+        )
+        if self._tally is not None:
+            self._tally.add(taken)
 
     def _sample_loop(self, ticker: Ticker) -> None:
         while not ticker.wait():
@@ -579,23 +608,16 @@ class Tracker:
                     log.exception("wattwise sampler: a tick failed")
 
     def _flush(self) -> None:
-        assert self._sink is not None
+        """Hand what the ledger has not sent to the outbox, which writes it (after what it
+        held) or holds it: in memory, past a bound in a journal file (tracking/_journal.py)."""
+        assert self._outbox is not None
         with self._lock:
             samples, gaps, windows = self._ledger.take_pending()
-        try:
-            self._sink.append(
-                self.run_id, samples=samples, gaps=gaps, heartbeat_at=self._clock.now()
-            )
-            for w in windows:
-                self._sink.add_window(self.run_id, w)
-        except Exception:
-            with self._lock:  # keep them for the next try: nothing is dropped
-                self._ledger.put_back(samples, gaps, windows)
-            raise
+        self._outbox.send(samples, gaps, windows)
 
     def _flush_loop(self, ticker: Ticker) -> None:
         while not ticker.wait():
             try:
                 self._flush()
-            except Exception as exc:
-                log.warning("wattwise: could not write samples to the store yet: %s", exc)
+            except Exception:  # the outbox held it and told the user once
+                log.debug("wattwise: could not write samples to the store yet", exc_info=True)
