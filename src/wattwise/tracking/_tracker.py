@@ -229,11 +229,7 @@ class Tracker:
             raise ConfigError(f"baseline must be a finite number >= 0 s, got {self.baseline_s}")
         self._intensity = self._resolve_intensity()
         self._sink = self._open_sink()
-        self._outbox = (
-            Outbox(self._sink, self.run_id, self.outage, warn=self._warn, now=self._clock.now)
-            if self._sink is not None
-            else None
-        )
+        self._outbox = None
         self._meters = self._start_meters()
         self.components = [c for m in self._meters for c in self._meter_components[m]]
         self._by_name = {c.name: c for c in self.components}
@@ -273,6 +269,11 @@ class Tracker:
                 command=self.command,
                 components=self.components,
                 baseline_power_w=self.baseline_power_w,
+            )
+        if self._sink is not None:
+            # Made once the run id is final (a member takes the id of the run it joined).
+            self._outbox = Outbox(
+                self._sink, self.run_id, self.outage, warn=self._warn, now=self._clock.now
             )
         self._phase = _Phase.RUNNING
         self._stop.clear()
