@@ -13,6 +13,7 @@ message is one line saying what is wrong and what to do::
     │   ├── StoreUnreachable     cannot connect / open
     │   ├── StoreNotFound        no store there yet (a read-only open creates none)
     │   ├── StoreVersionError    schema of another wattwise version
+    │   │   └── StoreNeedsUpgrade  an older one, opened read-only: `wattwise runs upgrade`
     │   └── RunNotFound          no run with that id
     └── ProviderError            a live data provider failed (HTTP, timeout, bad answer)
 
@@ -31,6 +32,7 @@ __all__ = [
     "ProviderError",
     "RunNotFound",
     "StoreError",
+    "StoreNeedsUpgrade",
     "StoreNotFound",
     "StoreUnreachable",
     "StoreVersionError",
@@ -76,6 +78,11 @@ class StoreNotFound(StoreError):
 
 class StoreVersionError(StoreError):
     """The store was written by a wattwise with another schema version."""
+
+
+class StoreNeedsUpgrade(StoreVersionError):
+    """A read-only open found a store of an older schema version: ``wattwise runs upgrade``
+    (or any open for writing) upgrades it in place."""
 
 
 class RunNotFound(StoreError):

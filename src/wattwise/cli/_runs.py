@@ -13,12 +13,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from wattwise._errors import StoreNotFound
+from wattwise._errors import StoreNeedsUpgrade, StoreNotFound
 from wattwise._records import RunResult
 from wattwise.cli._common import console, fail, print_json
 from wattwise.cli._render import format_energy, render_run, runs_table
 from wattwise.cli._runs_embodied import embodied_json, print_embodied
-from wattwise.store import RunStore
+from wattwise.store import SCHEMA_VERSION, RunStore
 
 __all__ = ["runs_app", "samples_csv"]
 
@@ -63,6 +63,25 @@ def list_runs(
         console.print(f"no runs in {st.display_url} yet: try `wattwise run -- CMD`", markup=False)
         return
     console.print(runs_table(runs))
+
+
+@runs_app.command("upgrade")
+def upgrade_store(store: StoreOpt = None) -> None:
+    """Upgrade a store written by an older wattwise to this version's tables, keeping
+    every run (read-only commands refuse an older store until then)."""
+    try:
+        RunStore.open(store, read_only=True).close()
+    except StoreNotFound as exc:
+        console.print(f"{escape(str(exc))}: nothing to upgrade", highlight=False, soft_wrap=True)
+        return
+    except StoreNeedsUpgrade:
+        with RunStore.open(store) as st:  # opening it for writing upgrades it
+            console.print(
+                f"upgraded {escape(st.display_url)} to schema version {SCHEMA_VERSION}",
+                highlight=False,
+            )
+        return
+    console.print(f"the store is at schema version {SCHEMA_VERSION} already", highlight=False)
 
 
 @runs_app.command("show")

@@ -42,6 +42,7 @@ from wattwise._errors import (
     ConfigError,
     RunNotFound,
     StoreError,
+    StoreNeedsUpgrade,
     StoreNotFound,
     StoreUnreachable,
     StoreVersionError,
@@ -63,6 +64,7 @@ from wattwise.store import _schema as s
 from wattwise.store import _timeline as timelines
 from wattwise.store._backend import ENV_VAR, Database, mask_url
 from wattwise.store._groups import Joined, join, server_now
+from wattwise.store._migrate import can_upgrade, upgrade
 from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from wattwise.store._study import StudyRecord, StudyRun
 
@@ -723,6 +725,14 @@ def _ensure_schema(db: Database) -> None:
         # Whatever fails while opening (a file that is not a database, say) means the store
         # cannot be used.
         raise StoreUnreachable(str(exc)) from exc
+    if found < SCHEMA_VERSION and can_upgrade(found) and db.read_only:
+        raise StoreNeedsUpgrade(
+            f"run store {db.display_url} has schema version {found}, from an older wattwise: "
+            f"upgrade it in place with `wattwise runs upgrade` (every run is kept), or point "
+            f"{ENV_VAR} at another store"
+        )
+    if found < SCHEMA_VERSION and can_upgrade(found):
+        found = db.run(lambda conn: _upgrade_schema(db, conn), write=True)
     if found != SCHEMA_VERSION:
         if found > SCHEMA_VERSION:
             advice = "upgrade wattwise (pip install -U wattwise) to use it"
@@ -732,6 +742,18 @@ def _ensure_schema(db: Database) -> None:
             f"run store {db.display_url} has schema version {found}, this wattwise expects "
             f"{SCHEMA_VERSION}: {advice}, or point {ENV_VAR} at another store"
         )
+
+
+def _upgrade_schema(db: Database, conn: sa.Connection) -> int:
+    """Upgrade an older store in place (``_migrate.py``); the version it then holds."""
+    if not db.is_sqlite:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_SCHEMA_LOCK_KEY)))
+    found = rows.read_version(conn)
+    if found is None:
+        return _create_schema(db, conn)
+    if found >= SCHEMA_VERSION:
+        return found  # another process upgraded it first
+    return upgrade(conn, found)
 
 
 def _create_schema(db: Database, conn: sa.Connection) -> int:
