@@ -304,7 +304,7 @@ def test_wattwise_run_with_a_port_in_use_is_one_line_and_runs_nothing(
         taken.listen()
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [*ARGV, "run", "--prometheus-port", str(port), "--prometheus-addr", LOOPBACK, *touch],
+            [*ARGV, "run", "--prometheus", f"{LOOPBACK}:{port}", *touch],
             env=env,
             capture_output=True,
             text=True,
@@ -381,7 +381,7 @@ def test_wattwise_exporter_serves_the_machine_until_interrupted(
     ("args", "who"),
     [
         (["exporter"], "wattwise exporter"),
-        (["run", "--prometheus-port", "9", "--", "true"], "wattwise run --prometheus-port"),
+        (["run", "--prometheus", "9", "--", "true"], "wattwise run --prometheus"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(

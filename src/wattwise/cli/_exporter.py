@@ -54,7 +54,7 @@ def exporter(
 
     Machine scope: everything the meters see, since the exporter started; emissions at
     the zone's bundled intensity (--zone, WATTWISE_ZONE, config, else the world). Runs of
-    `wattwise run --prometheus-port` serve their own figures; see docs/monitoring.md.
+    `wattwise run --prometheus PORT` serve their own figures; see docs/monitoring.md.
     """
     need("wattwise exporter", "prometheus")
     from wattwise.monitoring import MachineMonitor, MetricsServer, dashboard_json

@@ -1,4 +1,4 @@
-"""The ``--prometheus-port`` / ``--prometheus-addr`` options of ``wattwise run``."""
+"""The ``--prometheus [ADDR:]PORT`` option of ``wattwise run``."""
 
 from __future__ import annotations
 
@@ -12,45 +12,28 @@ from wattwise._extras import require
 from wattwise.cli._common import fail
 from wattwise.tracking._live import PROMETHEUS_PORT_ENV, prometheus_address
 
-__all__ = ["PrometheusAddrOpt", "PrometheusPortOpt", "child_env", "prometheus_option"]
+__all__ = ["PrometheusOpt", "child_env", "prometheus_option"]
 
-PrometheusPortOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--prometheus-port",
-        help="Serve the run's live power and energy to Prometheus on this port "
-        f"(default: {PROMETHEUS_PORT_ENV}, else nothing is served).",
-        show_default=False,
-    ),
-]
-PrometheusAddrOpt = Annotated[
+PrometheusOpt = Annotated[
     str | None,
     typer.Option(
-        "--prometheus-addr",
-        help="The address it listens on (default: WATTWISE_PROMETHEUS_ADDR, else every "
-        "interface; 127.0.0.1 keeps it on this machine).",
+        "--prometheus",
+        metavar="[ADDR:]PORT",
+        help="Serve the run's live power and energy to Prometheus on this port (or "
+        "ADDR:PORT; default: every interface) while CMD runs; the environment can ask "
+        "too (docs/monitoring.md).",
         show_default=False,
     ),
 ]
 
 
-def prometheus_option(port: int | None, addr: str | None) -> str | None:
-    """What ``Tracker(prometheus=...)`` gets, checked first: one line for a bad port, a
-    missing extra, or an address without a port."""
-    value: str | None = None
-    if port is not None:
-        value = f"{addr}:{port}" if addr else str(port)
-    elif addr:
-        if not os.environ.get(PROMETHEUS_PORT_ENV):
-            fail(
-                f"--prometheus-addr needs a port: add --prometheus-port PORT (or set "
-                f"{PROMETHEUS_PORT_ENV})"
-            )
-        value = f"{addr}:{os.environ[PROMETHEUS_PORT_ENV].rpartition(':')[2]}"
-    what = "--prometheus-port" if port is not None else PROMETHEUS_PORT_ENV
+def prometheus_option(value: str | None) -> str | None:
+    """What ``Tracker(prometheus=...)`` gets, checked first: one line for a bad port or a
+    missing extra (``WATTWISE_PROMETHEUS_PORT`` asks when the option is not given)."""
+    what = "--prometheus" if value is not None else PROMETHEUS_PORT_ENV
     try:
         if prometheus_address(value, os.environ, what=what) is not None:
-            require("wattwise run --prometheus-port", "prometheus")
+            require("wattwise run --prometheus", "prometheus")
     except ConfigError as exc:
         fail(str(exc))
     return value

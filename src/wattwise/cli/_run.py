@@ -22,8 +22,7 @@ from wattwise.cli._carbon_opts import CloudOpt, LiveOpt, ZoneOpt, resolve_run_lo
 from wattwise.cli._common import err_console, fail, print_json, summary_console
 from wattwise.cli._meters import check_cpu_settings
 from wattwise.cli._prometheus_opts import (
-    PrometheusAddrOpt,
-    PrometheusPortOpt,
+    PrometheusOpt,
     child_env,
     prometheus_option,
 )
@@ -134,8 +133,7 @@ def run(
             dir_okay=False,
         ),
     ] = None,
-    prometheus_port: PrometheusPortOpt = None,
-    prometheus_addr: PrometheusAddrOpt = None,
+    prometheus: PrometheusOpt = None,
 ) -> None:
     """Run CMD, measure its energy, store the run and print a summary.
 
@@ -166,7 +164,7 @@ def run(
         cpu_tdp_w=cpu_tdp_w,
         command=command,
         intensity=location,
-        prometheus=prometheus_option(prometheus_port, prometheus_addr),
+        prometheus=prometheus_option(prometheus),
     )
     if baseline_s > 0 and not json_out:
         err_console.print(f"measuring the idle baseline for {baseline_s:g} s...", highlight=False)
