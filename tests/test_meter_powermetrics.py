@@ -19,9 +19,7 @@ from typing import IO
 import pytest
 
 from wattwise._errors import MeterPermissionError, MeterUnavailable
-from wattwise.meters._apple_table import apple_silicon_table, lookup_apple_silicon
 from wattwise.meters._base import ComponentKind, Method
-from wattwise.meters._estimate import UNCERTAINTY_CPU_PROXY, EstimateMeter
 from wattwise.meters._powermetrics import (
     PowermetricsMeter,
     parse_powermetrics_sample,
@@ -277,40 +275,7 @@ def test_a_powermetrics_that_refuses_gives_gaps_with_its_message(
 # -- where powermetrics cannot run: the Apple-silicon power table ----------------------
 
 
-@pytest.mark.parametrize(
-    ("brand", "chip"),
-    [
-        ("Apple M1", "M1"),
-        ("Apple M1 Pro", "M1 Pro"),
-        ("Apple M2 Max", "M2 Max"),
-        ("Apple M3 Pro", "M3 Pro"),
-        ("Apple M4", "M4"),
-        ("Apple M4 Max", "M4 Max"),
-        ("AMD EPYC 7B13", None),
-        ("Apple M9", None),
-    ],
-)
-def test_apple_table_finds_the_chip(brand: str, chip: str | None) -> None:
-    found = lookup_apple_silicon(brand)
-    assert (found.chip if found else None) == chip
-
-
-def test_apple_table_covers_m1_to_m4_with_sources() -> None:
-    chips = {row.chip for row in apple_silicon_table()}
-    assert chips == {f"M{n}{v}" for n in range(1, 5) for v in ("", " Pro", " Max")}
-    for row in apple_silicon_table():
-        assert row.source and 0 < row.cpu_w < 200 and 0 < row.gpu_w < 200
-        assert row.cores >= 8 and row.gpu_cores >= 8
-
-
-def test_estimate_uses_the_apple_table_for_an_apple_chip() -> None:
-    meter = EstimateMeter(cpu_brand="Apple M3 Max", include_ram=False, visible_cpus=16, environ={})
-    (cpu,) = meter.start(0.0)
-    meter.close()
-    assert cpu.source.method is Method.ESTIMATED
-    assert "Apple M3 Max" in cpu.source.detail and "TDP 56 W" in cpu.source.detail
-    assert "Apple-silicon table" in cpu.source.detail
-    assert cpu.relative_uncertainty == UNCERTAINTY_CPU_PROXY
+# The table itself and the estimate's use of it: tests/test_apple_table.py.
 
 
 def test_detection_on_a_mac_without_root_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,7 +49,7 @@ import psutil
 
 from wattwise._errors import ConfigError, MeterError
 from wattwise.meters._allocation import Allocation, allocation_memory_reader, read_allocation
-from wattwise.meters._apple_table import apple_cpu_spec
+from wattwise.meters._apple_table import apple_cpu_spec, apple_cpu_uncertainty
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cpu_identify import CpuGeneration, identify_generation
 from wattwise.meters._cpu_table import CpuSpec, local_cpu_brand, lookup_cpu
@@ -576,6 +576,10 @@ class EstimateMeter(Meter):
         )
         if cpus_from:
             model = dataclasses.replace(model, cpus_from=cpus_from)
+        apple_uncertainty = apple_cpu_uncertainty(spec)
+        if apple_uncertainty is not None and user_tdp_w is None:
+            # An Apple-silicon row: checked 40 %, unchecked 60 % (meters/_apple_table.py).
+            model = dataclasses.replace(model, relative_uncertainty=apple_uncertainty)
         return model, cpu_ids
 
     def _memory_basis(self) -> str:
