@@ -171,6 +171,16 @@ def test_rocm_compute_is_split_by_occupied_cus_where_gfx_time_is_silent() -> Non
     fake.set_processes(0, {101: 0.75, 202: 0.25}, engine="kfd")
     fake.advance(1.0)
     assert share.read({101}) == pytest.approx(228 / 304)
+    # Occupancy wins over a little DRM gfx time (which does not see the compute): 303 draws
+    # one frame's worth, and must not take the GPU from the two computing.
+    busy = {101: 0.75, 202: 0.25, 303: 0.01}
+    fake.set_processes(0, busy, engine={101: "kfd", 202: "kfd", 303: "gfx"})
+    fake.advance(1.0)
+    assert share.read({303}) == 0.0
+    assert share.read({101}) == pytest.approx(228 / 304)
+    fake.set_processes(0, {303: 0.01})  # the computing ended: gfx time is all there is
+    fake.advance(1.0)
+    assert share.read({303}) == pytest.approx(1.0)
     # amdsmi before 7.0 has no cu_occupancy: nothing to split by, the share stays as it was.
     older = make_fake_amdsmi(1, api="6.2")
     older_share = ProcessEngineShare(older.module, _handle(older))

@@ -10,11 +10,13 @@ Over the counters' increase since the previous read::
     share = sum(gfx ns gained by the tree's pids) / sum(gfx ns gained by every pid)
 
 ROCm's compute work (HIP, PyTorch) runs on KFD user-mode queues that the DRM scheduler does
-not see, so its gfx time stays 0 (ROCm/amdsmi issue 130; amdgpu_top issue 49). Where no
-process gained gfx time, the share is the tree's part of the CUs the processes occupy
-(``cu_occupancy``, KFD's snapshot at the read; amdsmi 7.0's list has it, "N/A" where the
-kernel does not give it). No busy time and no occupancy keeps the previous share, as NVML's
-does; before the first it is 0, so two trackers never count one idle board twice.
+not see, so its gfx time stays 0 (ROCm/amdsmi issue 130: a training process at "GFX: 0 ns"
+on a 97 % busy MI300X; amdgpu_top issue 49). So where any listed process occupies compute
+units at the read (``cu_occupancy``, KFD's count of the CUs its waves occupy; amdsmi 7.0's
+list has it, "N/A" where the kernel does not give it), the share is the tree's part of the
+occupied CUs, a snapshot at the read; otherwise it is the gfx time above. Neither (an idle
+GPU) keeps the previous share, as NVML's does; before the first it is 0, so two trackers
+never count one idle board twice.
 
 A counter lower than at the previous read (the process reopened the device, or its pid now
 belongs to a new process) counts from 0: its value is what it gained, never a negative
@@ -132,21 +134,25 @@ class ProcessEngineShare:
             processes = self._processes()
         except self._amdsmi.AmdSmiException:
             return self.share  # a failed read keeps the last share
-        ours = total = 0
+        gained = self._gained(processes)
+        self._last_ns = {p.pid: p.gfx_ns for p in processes}
+        # KFD's occupancy first: it is what sees ROCm compute, which gfx time does not.
+        for weights in ({p.pid: p.cu_occupancy or 0 for p in processes}, gained):
+            total = sum(weights.values())
+            if total > 0:
+                ours = sum(w for pid, w in weights.items() if pid in pids)
+                self.share = min(1.0, ours / total)
+                break
+        return self.share
+
+    def _gained(self, processes: list[_Process]) -> dict[int, int]:
+        """Each process's gfx ns since the previous read. A counter lower than before is a
+        new one (the device reopened, the pid reused): what it shows is what it gained."""
+        gained: dict[int, int] = {}
         for process in processes:
             before = self._last_ns.get(process.pid, 0)
-            # Lower than before: a new counter (reopened device, reused pid), from 0.
-            gained = process.gfx_ns - before if process.gfx_ns >= before else process.gfx_ns
-            total += gained
-            if process.pid in pids:
-                ours += gained
-        self._last_ns = {p.pid: p.gfx_ns for p in processes}
-        if total > 0:
-            self.share = min(1.0, ours / total)
-            return self.share
-        occupied = [p for p in processes if p.cu_occupancy]
-        cus = sum(p.cu_occupancy or 0 for p in occupied)
-        if cus > 0:
-            mine = sum(p.cu_occupancy or 0 for p in occupied if p.pid in pids)
-            self.share = min(1.0, mine / cus)
-        return self.share
+            now = process.gfx_ns
+            gained[process.pid] = gained.get(process.pid, 0) + (
+                now - before if now >= before else now
+            )
+        return gained

@@ -306,17 +306,20 @@ class FakeAmdSmi:
                         process.gfx_ns += process.busy * seconds * 1e9
             self.time_ns += round(seconds * 1e9)
 
-    def set_processes(self, index: int, busy: Mapping[int, float], *, engine: str = "gfx") -> None:
+    def set_processes(
+        self, index: int, busy: Mapping[int, float], *, engine: str | Mapping[int, str] = "gfx"
+    ) -> None:
         """The processes on GPU ``index`` from now on, each with the share (0..1) of the GPU
         it keeps busy; a process left out has ended, one kept keeps its counter.
-        ``engine="gfx"``: its gfx engine counter grows; ``"kfd"``: ROCm compute, which the
-        counter does not see (it shows in ``cu_occupancy`` only)."""
-        if engine not in ("gfx", "kfd"):
+        ``engine`` (one for all, or per pid): ``"gfx"``, its gfx engine counter grows;
+        ``"kfd"``, ROCm compute, which the counter does not see (only ``cu_occupancy``)."""
+        engines = {pid: engine if isinstance(engine, str) else engine[pid] for pid in busy}
+        if not set(engines.values()) <= {"gfx", "kfd"}:
             raise ValueError(f"engine must be 'gfx' or 'kfd', got {engine!r}")
         with self._lock:
             before = self._processes[index]
             self._processes[index] = {
-                pid: _FakeProcess(share, engine, before[pid].gfx_ns if pid in before else 0.0)
+                pid: _FakeProcess(share, engines[pid], before[pid].gfx_ns if pid in before else 0.0)
                 for pid, share in busy.items()
             }
 
