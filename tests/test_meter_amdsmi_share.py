@@ -261,7 +261,7 @@ def test_process_scope_splits_an_amd_gpu_and_counts_nothing_twice(
     assert mine == pytest.approx(300.0, abs=1e-2) and theirs == pytest.approx(100.0, abs=1e-2)
     assert mine + theirs == pytest.approx(whole, abs=1e-2)
     (gpu,) = results[0].components
-    assert "per-process gfx engine time" in gpu.source.detail
+    assert "process scope: the process tree's share of the compute units" in gpu.source.detail
     assert not fake.initialised
 
 

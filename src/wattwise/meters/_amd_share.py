@@ -112,6 +112,16 @@ class ProcessEngineShare:
         # Engine time from before the start belongs to no interval of the run.
         self._last_ns = {p.pid: p.gfx_ns for p in processes}
 
+    @property
+    def basis(self) -> str:
+        """How process scope attributes this GPU, for the component's detail."""
+        if self.supported:
+            return (
+                "the process tree's share of the compute units its processes occupy, else "
+                "of their gfx engine time (AMD SMI's per-process list)"
+            )
+        return f"the whole device (AMD SMI gives no per-process engine time here: {self.why_not})"
+
     def _processes(self) -> list[_Process]:
         amdsmi = self._amdsmi
         listed = amdsmi.amdsmi_get_gpu_process_list(self._handle)

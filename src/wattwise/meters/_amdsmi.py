@@ -435,40 +435,11 @@ def _list_devices(amdsmi: Any) -> list[_Device]:
 
 
 def _open_channel(
-    amdsmi: Any,
-    device: _Device,
-    hip_index: int,
-    now_s: float,
-    processes: ProcessEngineShare | None = None,
+    amdsmi: Any, device: _Device, hip_index: int, now_s: float, processes: ProcessEngineShare
 ) -> tuple[_Channel | None, str]:
     """The channel for one GPU, preferring the energy accumulator, or None and why."""
     detail = f"{device.name}, amdsmi handle {device.position}, uuid {device.uuid}"
-    channel, problem = _open_metering(amdsmi, device, hip_index, now_s, detail, processes)
-    if channel is not None:
-        channel.processes = processes
-    return channel, problem
-
-
-def _process_basis(processes: ProcessEngineShare | None) -> str:
-    """How process scope attributes this GPU, for the component's detail."""
-    if processes is not None and processes.supported:
-        return (
-            "the process tree's share of AMD SMI's per-process gfx engine time "
-            "(of the CUs occupied where no engine time accrues)"
-        )
-    why = processes.why_not if processes is not None else "not asked"
-    return f"the whole device (AMD SMI gives no per-process engine time here: {why})"
-
-
-def _open_metering(
-    amdsmi: Any,
-    device: _Device,
-    hip_index: int,
-    now_s: float,
-    detail: str,
-    processes: ProcessEngineShare | None,
-) -> tuple[_Channel | None, str]:
-    scope = f"process scope: {_process_basis(processes)}"
+    scope = f"process scope: {processes.basis}"
 
     def component(sensor: str, edge_s: float, extra: str) -> Component:
         return Component(
@@ -480,26 +451,24 @@ def _open_metering(
             edge_uncertainty_s=edge_s,
         )
 
+    channel: _Channel
     try:
         info = amdsmi.amdsmi_get_energy_count(device.handle)
         resolution = float(info["counter_resolution"])
-        return _CounterChannel(
-            amdsmi,
-            device,
-            component(SENSOR_COUNTER, COUNTER_UPDATE_S, f"counter resolution {resolution:g} µJ"),
-            _counter_uj(info),
-            now_s,
-        ), ""
+        extra = f"counter resolution {resolution:g} µJ"
+        component_ = component(SENSOR_COUNTER, COUNTER_UPDATE_S, extra)
+        channel = _CounterChannel(amdsmi, device, component_, _counter_uj(info), now_s)
     except amdsmi.AmdSmiException as error:
         if _code(error) != _NOT_SUPPORTED:
             return None, f"energy counter unreadable: {_describe(error)}"
-    try:
-        first_w = _socket_power_w(amdsmi.amdsmi_get_power_info(device.handle))
-    except amdsmi.AmdSmiException as error:
-        return None, f"no energy counter and no power reading: {_describe(error)}"
-    if first_w is None:
-        return None, "no energy counter and no socket power field"
-    extra = "no energy counter (a VM guest?): socket power sampled"
-    return _SamplingChannel(
-        amdsmi, device, component(SENSOR_SAMPLING, SAMPLING_EDGE_S, extra), first_w, now_s
-    ), ""
+        try:
+            first_w = _socket_power_w(amdsmi.amdsmi_get_power_info(device.handle))
+        except amdsmi.AmdSmiException as error:
+            return None, f"no energy counter and no power reading: {_describe(error)}"
+        if first_w is None:
+            return None, "no energy counter and no socket power field"
+        extra = "no energy counter (a VM guest?): socket power sampled"
+        component_ = component(SENSOR_SAMPLING, SAMPLING_EDGE_S, extra)
+        channel = _SamplingChannel(amdsmi, device, component_, first_w, now_s)
+    channel.processes = processes
+    return channel, ""
