@@ -235,10 +235,15 @@ def _tracked(
     return tracker, clock
 
 
+@pytest.mark.parametrize(
+    ("api", "engine"),
+    [("7.0", "gfx"), ("6.1", "gfx"), ("7.0", "kfd")],
+    ids=["gfx-time", "gfx-time-amdsmi-6.1", "rocm-compute-cus"],
+)
 def test_process_scope_splits_an_amd_gpu_and_counts_nothing_twice(
-    two_pids: tuple[int, int], tmp_path: Path
+    two_pids: tuple[int, int], tmp_path: Path, api: str, engine: str
 ) -> None:
-    fake = make_fake_amdsmi(1)
+    fake = make_fake_amdsmi(1, api=api)
     host = _proc_tree(tmp_path, "4242")
     me, other_pid = two_pids
     runs = [_tracked(fake, "process", host, me), _tracked(fake, "process", host, other_pid)]
@@ -246,7 +251,8 @@ def test_process_scope_splits_an_amd_gpu_and_counts_nothing_twice(
     everyone = [*runs, machine]
     for tracker, _ in everyone:
         tracker.start()
-    fake.set_processes(0, {me: 0.6, other_pid: 0.2})
+    # 3:1 in gfx time, or in CUs occupied (228 and 76 of 304).
+    fake.set_processes(0, {me: 0.75, other_pid: 0.25}, engine=engine)
     for _ in range(4):  # 2 s at 200 W: 400 J on the board
         fake.advance(0.5, power_w=200.0)
         for _, clock in everyone:
