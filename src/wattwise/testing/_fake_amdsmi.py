@@ -35,9 +35,9 @@ lacks (AMD: "not supported on virtual machine guest").
 
 The process list (``amdsmi_get_gpu_process_list``), in three shapes chosen by ``api``:
 ``"7.0"`` (a dict per process with ``engine_usage`` and ``cu_occupancy``), ``"6.2"`` (the
-same dicts without ``cu_occupancy``; amdsmi 6.1.2 to 6.4) and ``"6.1"`` (a list of
-``amdsmi_process_handle_t``, a ``ctypes.c_uint32`` pid, each passed to
-``amdsmi_get_gpu_process_info``). Each process has a cumulative gfx engine counter in ns
+same dicts without ``cu_occupancy``, as amdsmi 6.1.2 to at least 6.2 give them) and
+``"6.1"`` (a list of ``amdsmi_process_handle_t``, a ``ctypes.c_uint32`` pid, each passed
+to ``amdsmi_get_gpu_process_info``). Each process has a cumulative gfx engine counter in ns
 that :meth:`FakeAmdSmi.advance` grows by its busy share of the elapsed time, as the kernel's
 ``drm-engine-gfx`` grows; ``engine="kfd"`` processes model ROCm compute, which the DRM
 counters do not see: their gfx time stays 0 and ``cu_occupancy`` is their busy share of the
