@@ -23,6 +23,10 @@ rules (``_cuda_visible.py``): the first invalid entry hides itself and what foll
 Devices are in HIP order (``amdsmi_get_gpu_enumeration_info``'s ``hip_id``, or AMD SMI's
 handle order, PCI bus order, where that call is missing). See docs/meters-amd.md.
 
+Process scope: each GPU's per-process engine time (``amdsmi_get_gpu_process_list``) gives
+the process tree's share of it (:meth:`AmdSmiMeter.process_shares`, ``_amd_share.py``);
+the whole device, labelled, where AMD SMI gives none this process can match.
+
 ``import amdsmi`` needs ROCm's ``libamd_smi.so``: without it the module prints "Could not
 load libamd_smi.so" and fails with a ``KeyError``; the probe says which is missing.
 """
@@ -33,12 +37,14 @@ import abc
 import contextlib
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from wattwise._errors import MeterError, MeterPermissionError, MeterUnavailable
+from wattwise.meters._amd_share import ProcessEngineShare, own_pid_namespace
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cuda_visible import _resolve_gpu_entry
 
@@ -140,6 +146,8 @@ class _Channel(abc.ABC):
         self._amdsmi = amdsmi
         self.device = device
         self.component = component
+        # Per-process engine time for process scope (set by _open_channel).
+        self.processes: ProcessEngineShare | None = None
 
     @abc.abstractmethod
     def read(self, now_s: float) -> Reading:
@@ -235,13 +243,22 @@ class AmdSmiMeter(Meter):
         amdsmi: a module with amdsmi's API; None imports ``amdsmi`` when probed or started.
             Tests pass :func:`wattwise.testing._fake_amdsmi.make_fake_amdsmi`'s module.
         environ: the environment (the visible-device variables); default ``os.environ``.
+        proc_root: where ``self/status`` tells whether this process is in a pid namespace of
+            its own (process scope then charges each GPU whole); default ``/proc``.
     """
 
     name = "amdsmi"
 
-    def __init__(self, *, amdsmi: Any = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        amdsmi: Any = None,
+        environ: Mapping[str, str] | None = None,
+        proc_root: str | Path = "/proc",
+    ) -> None:
         self._given = amdsmi
         self._environ = environ
+        self._proc_root = proc_root
         self._amdsmi: Any = None
         self._channels: list[_Channel] = []
         self._initialised = False
@@ -300,6 +317,16 @@ class AmdSmiMeter(Meter):
             raise MeterError("AmdSmiMeter.read() called before start() or after close()")
         return [channel.read(now_s) for channel in self._channels]
 
+    def process_shares(self, pids: Collection[int]) -> dict[str, float]:
+        """Each GPU's share used by ``pids``, from AMD SMI's per-process engine time
+        (``_amd_share.py``); GPUs without it are left out, so process scope charges them
+        whole."""
+        return {
+            c.component.name: c.processes.read(pids)
+            for c in self._channels
+            if c.processes is not None and c.processes.supported
+        }
+
     def close(self) -> None:
         """Shut AMD SMI down (once; further calls do nothing)."""
         if self._initialised and self._amdsmi is not None:
@@ -326,12 +353,20 @@ class AmdSmiMeter(Meter):
         devices = _list_devices(amdsmi)
         visible, named, notes = visible_amd_indices(env, [d.uuid for d in devices])
         channels: list[_Channel] = []
+        own_namespace = own_pid_namespace(self._proc_root)
         for hip_index, position in enumerate(visible):
-            channel, problem = _open_channel(amdsmi, devices[position], hip_index, now_s)
+            processes = ProcessEngineShare(
+                amdsmi, devices[position].handle, own_namespace=own_namespace
+            )
+            channel, problem = _open_channel(amdsmi, devices[position], hip_index, now_s, processes)
             if channel is None:
                 notes.append(f"gpu:{hip_index} skipped: {problem}")
-            else:
-                channels.append(channel)
+                continue
+            channels.append(channel)
+            if not processes.supported:
+                notes.append(
+                    f"gpu:{hip_index}: process scope charges the whole device ({processes.why_not})"
+                )
         if not devices:
             head = "AMD SMI is running but found no AMD GPU"
         elif not visible:
@@ -400,41 +435,40 @@ def _list_devices(amdsmi: Any) -> list[_Device]:
 
 
 def _open_channel(
-    amdsmi: Any, device: _Device, hip_index: int, now_s: float
+    amdsmi: Any, device: _Device, hip_index: int, now_s: float, processes: ProcessEngineShare
 ) -> tuple[_Channel | None, str]:
     """The channel for one GPU, preferring the energy accumulator, or None and why."""
     detail = f"{device.name}, amdsmi handle {device.position}, uuid {device.uuid}"
+    scope = f"process scope: {processes.basis}"
 
     def component(sensor: str, edge_s: float, extra: str) -> Component:
         return Component(
             name=f"gpu:{hip_index}",
             kind=ComponentKind.GPU,
-            source=Source(Method.MEASURED, sensor, f"{detail}; {extra}"),
+            source=Source(Method.MEASURED, sensor, f"{detail}; {extra}; {scope}"),
             device=str(device.position),
             relative_uncertainty=AMDSMI_RELATIVE_UNCERTAINTY,
             edge_uncertainty_s=edge_s,
         )
 
+    channel: _Channel
     try:
         info = amdsmi.amdsmi_get_energy_count(device.handle)
         resolution = float(info["counter_resolution"])
-        return _CounterChannel(
-            amdsmi,
-            device,
-            component(SENSOR_COUNTER, COUNTER_UPDATE_S, f"counter resolution {resolution:g} µJ"),
-            _counter_uj(info),
-            now_s,
-        ), ""
+        extra = f"counter resolution {resolution:g} µJ"
+        component_ = component(SENSOR_COUNTER, COUNTER_UPDATE_S, extra)
+        channel = _CounterChannel(amdsmi, device, component_, _counter_uj(info), now_s)
     except amdsmi.AmdSmiException as error:
         if _code(error) != _NOT_SUPPORTED:
             return None, f"energy counter unreadable: {_describe(error)}"
-    try:
-        first_w = _socket_power_w(amdsmi.amdsmi_get_power_info(device.handle))
-    except amdsmi.AmdSmiException as error:
-        return None, f"no energy counter and no power reading: {_describe(error)}"
-    if first_w is None:
-        return None, "no energy counter and no socket power field"
-    extra = "no energy counter (a VM guest?): socket power sampled"
-    return _SamplingChannel(
-        amdsmi, device, component(SENSOR_SAMPLING, SAMPLING_EDGE_S, extra), first_w, now_s
-    ), ""
+        try:
+            first_w = _socket_power_w(amdsmi.amdsmi_get_power_info(device.handle))
+        except amdsmi.AmdSmiException as error:
+            return None, f"no energy counter and no power reading: {_describe(error)}"
+        if first_w is None:
+            return None, "no energy counter and no socket power field"
+        extra = "no energy counter (a VM guest?): socket power sampled"
+        component_ = component(SENSOR_SAMPLING, SAMPLING_EDGE_S, extra)
+        channel = _SamplingChannel(amdsmi, device, component_, first_w, now_s)
+    channel.processes = processes
+    return channel, ""

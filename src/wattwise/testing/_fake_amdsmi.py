@@ -22,6 +22,8 @@ Use it::
     fake.advance(1.0, power_w=300.0)          # both GPUs draw 300 W for 1 s
     fake.fail(0, STATUS_DRIVER_NOT_LOADED)    # calls about GPU 0 raise; fake.recover(0)
     fake.reset(1)                             # driver reload: GPU 1's accumulator restarts
+    fake.set_processes(0, {101: 0.6, 202: 0.2})  # two processes keep gfx 60 % / 20 % busy
+    fake.set_processes(0, {101: 0.5}, engine="kfd")  # ROCm compute: CUs occupied, no gfx time
 
 Simulated: the energy accumulator (``amdsmi_get_energy_count``: an integer count of
 ``counter_resolution`` µJ steps, AMD's documented unit, and a ns timestamp), the power
@@ -30,14 +32,28 @@ reading (``amdsmi_get_power_info``: whole watts; MI300 and newer fill
 enumeration info. ``AMDSMI_STATUS_NOT_INIT`` (32) before ``amdsmi_init`` and after the
 matching ``amdsmi_shut_down``; ``AMDSMI_STATUS_NOT_SUPPORTED`` (2) for a counter a board
 lacks (AMD: "not supported on virtual machine guest").
+
+The process list (``amdsmi_get_gpu_process_list``), in three shapes chosen by ``api``:
+``"7.0"`` (a dict per process with ``engine_usage`` and ``cu_occupancy``), ``"6.2"`` (the
+same dicts without ``cu_occupancy``, as amdsmi 6.1.2 to at least 6.2 give them) and
+``"6.1"`` (a list of ``amdsmi_process_handle_t``, a ``ctypes.c_uint32`` pid, each passed
+to ``amdsmi_get_gpu_process_info``). Each process has a cumulative gfx engine counter in ns
+that :meth:`FakeAmdSmi.advance` grows by its busy share of the elapsed time, as the kernel's
+``drm-engine-gfx`` grows; ``engine="kfd"`` processes model ROCm compute, which the DRM
+counters do not see: their gfx time stays 0 and ``cu_occupancy`` is their busy share of the
+GPU's compute units. ``FakeAmdGpu.process_list_status`` makes the list fail with that
+status (``AMDSMI_STATUS_NOT_SUPPORTED`` in VM guests, ``AMDSMI_STATUS_NO_PERM`` where
+another user's process cannot be read). Simplified: every set process is listed whatever
+its engine (amdsmi 6.2 and newer list only KFD processes).
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import enum
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from unittest import mock
@@ -49,6 +65,7 @@ __all__ = [
     "STATUS_NOT_SUPPORTED",
     "STATUS_NO_PERM",
     "AmdSmiApi",
+    "AmdSmiApi61",
     "AmdSmiException",
     "AmdSmiInitFlags",
     "AmdSmiLibraryException",
@@ -167,6 +184,27 @@ class AmdSmiApi:
     def amdsmi_get_power_info(self, processor_handle: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    def amdsmi_get_gpu_process_list(self, processor_handle: Any) -> list[Any]:
+        raise NotImplementedError
+
+
+class AmdSmiApi61(AmdSmiApi):
+    """amdsmi 6.1.1 and older: the process list gives handles, and this gives each one's
+    information (removed from the Python module in 6.1.2)."""
+
+    def amdsmi_get_gpu_process_info(self, processor_handle: Any, process: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+_APIS = {"7.0": AmdSmiApi, "6.2": AmdSmiApi, "6.1": AmdSmiApi61}
+
+
+@dataclass
+class _FakeProcess:
+    busy: float  # share of the GPU it keeps busy (0..1)
+    engine: str  # "gfx" (DRM submissions, counted) or "kfd" (ROCm compute, not)
+    gfx_ns: float = 0.0
+
 
 @dataclass
 class FakeAmdGpu:
@@ -182,6 +220,8 @@ class FakeAmdGpu:
         power_w: the board's power draw, in W (reported in whole W, as amdsmi does).
         energy_uj: the accumulated energy, in µJ since the driver load.
         counter_resolution_uj: µJ per accumulator count (15.259 µJ on MI-series boards).
+        compute_units: the GPU's compute units (304 on an MI300X), for ``cu_occupancy``.
+        process_list_status: an ``amdsmi_status_t`` the process list fails with, or None.
     """
 
     name: str = "AMD Instinct MI300X"
@@ -191,6 +231,8 @@ class FakeAmdGpu:
     power_w: float = 100.0
     energy_uj: float = 5.0e9
     counter_resolution_uj: float = 15.259
+    compute_units: int = 304
+    process_list_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -208,9 +250,19 @@ class FakeAmdSmi:
         module: use it wherever ``amdsmi`` is expected.
         gpus: the simulated GPUs, in handle order; their fields may be changed directly.
         init_error: an ``amdsmi_status_t`` code ``amdsmi_init`` fails with, or None.
+        api: the amdsmi version whose process list it gives: "7.0", "6.2" or "6.1".
     """
 
-    def __init__(self, gpus: int | Sequence[FakeAmdGpu] = 1, *, init_error: int | None = None):
+    def __init__(
+        self,
+        gpus: int | Sequence[FakeAmdGpu] = 1,
+        *,
+        init_error: int | None = None,
+        api: str = "7.0",
+    ):
+        if api not in _APIS:
+            raise ValueError(f"api must be one of {sorted(_APIS)}, got {api!r}")
+        self.api = api
         given = [FakeAmdGpu() for _ in range(gpus)] if isinstance(gpus, int) else gpus
         self.gpus = [
             dataclasses.replace(g, hip_uuid=g.hip_uuid or f"GPU-{0x5A1E0000 + i:016x}")
@@ -219,14 +271,16 @@ class FakeAmdSmi:
         self.init_error = init_error
         self.time_ns = 1_700_000_000_000_000_000
         self._errors: dict[int, int] = {}
+        self._processes: dict[int, dict[int, _FakeProcess]] = {i: {} for i in range(len(self.gpus))}
         self._init_count = 0
         self._lock = threading.Lock()
-        module = mock.create_autospec(AmdSmiApi, instance=True)
+        spec = _APIS[api]
+        module = mock.create_autospec(spec, instance=True)
         for name in ("AmdSmiException", "AmdSmiLibraryException", "AmdSmiParameterException"):
             setattr(module, name, getattr(AmdSmiApi, name))
         module.AmdSmiInitFlags = AmdSmiInitFlags
-        for name, function in vars(AmdSmiApi).items():
-            if name.startswith("amdsmi_") and callable(function):
+        for name in dir(spec):
+            if name.startswith("amdsmi_") and callable(getattr(spec, name)):
                 getattr(module, name).side_effect = getattr(self, "_" + name)
         self.module: Any = module
 
@@ -246,7 +300,34 @@ class FakeAmdSmi:
                 if power_w is not None:
                     gpu.power_w = power_w
                 gpu.energy_uj += gpu.power_w * seconds * 1e6
+            for processes in self._processes.values():
+                for process in processes.values():
+                    if process.engine == "gfx":
+                        process.gfx_ns += process.busy * seconds * 1e9
             self.time_ns += round(seconds * 1e9)
+
+    def set_processes(
+        self, index: int, busy: Mapping[int, float], *, engine: str | Mapping[int, str] = "gfx"
+    ) -> None:
+        """The processes on GPU ``index`` from now on, each with the share (0..1) of the GPU
+        it keeps busy; a process left out has ended, one kept keeps its counter.
+        ``engine`` (one for all, or per pid): ``"gfx"``, its gfx engine counter grows;
+        ``"kfd"``, ROCm compute, which the counter does not see (only ``cu_occupancy``)."""
+        engines = {pid: engine if isinstance(engine, str) else engine[pid] for pid in busy}
+        if not set(engines.values()) <= {"gfx", "kfd"}:
+            raise ValueError(f"engine must be 'gfx' or 'kfd', got {engine!r}")
+        with self._lock:
+            before = self._processes[index]
+            self._processes[index] = {
+                pid: _FakeProcess(share, engines[pid], before[pid].gfx_ns if pid in before else 0.0)
+                for pid, share in busy.items()
+            }
+
+    def restart_process(self, index: int, pid: int) -> None:
+        """The pid on GPU ``index`` is now a new process (or reopened the device): its
+        engine counter starts again at 0."""
+        with self._lock:
+            self._processes[index][pid].gfx_ns = 0.0
 
     def fail(self, index: int, code: int) -> None:
         """Every call about GPU ``index`` raises ``AmdSmiLibraryException(code)``."""
@@ -344,9 +425,44 @@ class FakeAmdSmi:
             "power_limit": 750,
         }
 
+    def _process_infos(self, processor_handle: Any) -> list[dict[str, Any]]:
+        gpu = self._check(processor_handle)
+        if gpu.process_list_status is not None:
+            raise AmdSmiLibraryException(gpu.process_list_status)
+        infos = []
+        with self._lock:
+            for pid, process in self._processes[processor_handle.index].items():
+                info: dict[str, Any] = {
+                    "name": f"python{pid}",
+                    "pid": pid,
+                    "mem": 2 << 30,
+                    "engine_usage": {"gfx": int(process.gfx_ns), "enc": 0},
+                    "memory_usage": {"gtt_mem": 0, "cpu_mem": 0, "vram_mem": 2 << 30},
+                }
+                if self.api == "7.0":
+                    kfd = process.engine == "kfd"
+                    info["cu_occupancy"] = round(process.busy * gpu.compute_units) if kfd else 0
+                infos.append(info)
+        return infos
+
+    def _amdsmi_get_gpu_process_list(self, processor_handle: Any) -> list[Any]:
+        infos = self._process_infos(processor_handle)
+        if self.api == "6.1":
+            return [ctypes.c_uint32(info["pid"]) for info in infos]
+        return infos
+
+    def _amdsmi_get_gpu_process_info(self, processor_handle: Any, process: Any) -> dict[str, Any]:
+        if not isinstance(process, ctypes.c_uint32):
+            raise AmdSmiParameterException(process, ctypes.c_uint32)
+        for info in self._process_infos(processor_handle):
+            if info["pid"] == process.value:
+                return info
+        # amdsmi 6.1: the process ended, its fdinfo is gone.
+        raise AmdSmiLibraryException(STATUS_INVAL)
+
 
 def make_fake_amdsmi(
-    gpus: int | Sequence[FakeAmdGpu] = 1, *, init_error: int | None = None
+    gpus: int | Sequence[FakeAmdGpu] = 1, *, init_error: int | None = None, api: str = "7.0"
 ) -> FakeAmdSmi:
     """A simulated AMD SMI driver; pass its ``.module`` wherever ``amdsmi`` is expected."""
-    return FakeAmdSmi(gpus, init_error=init_error)
+    return FakeAmdSmi(gpus, init_error=init_error, api=api)
