@@ -12,8 +12,8 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, get_type_hints
 
 import typer
 
@@ -25,29 +25,7 @@ from wattwise.protocol import Progress as ProgressFn
 if TYPE_CHECKING:
     from wattwise.studies import StudyMethod
 
-__all__ = [
-    "Alpha",
-    "BatchSize",
-    "Cooldown",
-    "Dataset",
-    "Device",
-    "Epochs",
-    "JsonOut",
-    "Lr",
-    "Name",
-    "Optimizer",
-    "Repeats",
-    "ScopeOpt",
-    "Seed",
-    "Stop",
-    "Store",
-    "StudyOptions",
-    "Test",
-    "Threads",
-    "Warmup",
-    "WithinPp",
-    "study_options",
-]
+__all__ = ["StudyOptions", "study_options"]
 
 Dataset = Annotated[
     str,
@@ -64,7 +42,9 @@ Repeats = Annotated[int, typer.Option(help="Measured runs per configuration.")]
 Warmup = Annotated[
     int, typer.Option(help="Untracked training steps before a configuration's first run.")
 ]
-Cooldown = Annotated[float, typer.Option(help="Seconds to sleep between measured runs.")]
+Cooldown = Annotated[
+    float, typer.Option("--cooldown", help="Seconds to sleep between measured runs.")
+]
 Test = Annotated[str, typer.Option(help="Significance test: mannwhitney or welch.")]
 Alpha = Annotated[float, typer.Option(help="Significance level.")]
 ScopeOpt = Annotated[
@@ -86,25 +66,6 @@ Store = Annotated[
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
 
 
-def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-    return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
-    )
-
-
-#: The options every study ends with, in the order the help lists them.
-_SHARED = (
-    _option("warmup_batches", Warmup, 10),
-    _option("cooldown", Cooldown, 0.0),
-    _option("test", Test, "mannwhitney"),
-    _option("alpha", Alpha, 0.05),
-    _option("scope", ScopeOpt, "machine"),
-    _option("seed", Seed, 0),
-    _option("name", Name, None),
-    _option("store", Store, None),
-    _option("meters", MetersOpt, "auto"),
-    _option("json_out", JsonOut, False),
-)
 #: The options of the significance test, left out where a study tests nothing.
 _SIGNIFICANCE = ("test", "alpha")
 
@@ -118,29 +79,19 @@ _S = TypeVar("_S", bound=_Study)
 
 @dataclass(frozen=True)
 class StudyOptions:
-    """The options every study shares, as given on the command line.
+    """The options every study ends with, as given on the command line: its fields are
+    the options, in the order the help lists them, with their defaults."""
 
-    Args:
-        warmup_batches: untracked training steps before a configuration's first run.
-        cooldown_s: seconds to sleep between measured runs.
-        test: the significance test (``mannwhitney`` where the command has no ``--test``).
-        alpha: the significance level (0.05 where the command has no ``--alpha``).
-        scope, store, meters: the lever context's ``--scope``, ``--store``, ``--meters``.
-        seed: the seed of repeat 1.
-        name: the study's name, or None.
-        json_out: print the results as JSON instead of tables.
-    """
-
-    warmup_batches: int
-    cooldown_s: float
-    test: str
-    alpha: float
-    scope: str
-    seed: int
-    name: str | None
-    store: str | None
-    meters: str
-    json_out: bool
+    warmup_batches: Warmup = 10
+    cooldown_s: Cooldown = 0.0
+    test: Test = "mannwhitney"
+    alpha: Alpha = 0.05
+    scope: ScopeOpt = "machine"
+    seed: Seed = 0
+    name: Name = None
+    store: Store = None
+    meters: MetersOpt = "auto"
+    json_out: JsonOut = False
 
     def method(self, repeats: int) -> StudyMethod:
         """The study method of ``repeats`` runs and these options (checked at once)."""
@@ -198,36 +149,27 @@ class StudyOptions:
             render(study)
 
 
-def _bundle(values: dict[str, Any]) -> StudyOptions:
-    """Take the shared options out of a command's ``values``."""
-    return StudyOptions(
-        warmup_batches=values.pop("warmup_batches"),
-        cooldown_s=values.pop("cooldown"),
-        test=values.pop("test", "mannwhitney"),
-        alpha=values.pop("alpha", 0.05),
-        scope=values.pop("scope"),
-        seed=values.pop("seed"),
-        name=values.pop("name"),
-        store=values.pop("store"),
-        meters=values.pop("meters"),
-        json_out=values.pop("json_out"),
-    )
-
-
 def study_options(
     *, significance: bool = True
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a study command the shared options: ``command(options, **own)`` becomes a typer
     command of its own options followed by ``--warmup-batches`` ... ``--json`` (without
     ``--test`` and ``--alpha`` unless ``significance``), run under the shared checks."""
-    shared = [p for p in _SHARED if significance or p.name not in _SIGNIFICANCE]
+    hints = get_type_hints(StudyOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+        )
+        for f in fields(StudyOptions)
+        if significance or f.name not in _SIGNIFICANCE
+    ]
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
 
         @functools.wraps(command)
         def run(**values: Any) -> None:
-            options = _bundle(values)
+            options = StudyOptions(**{p.name: values.pop(p.name) for p in shared})
             need("wattwise study", "torch", ["torch", "torchvision", "sklearn", "scipy"])
             try:
                 command(options, **values)
