@@ -26,20 +26,13 @@ def parse_table(
     *,
     no_header: str = "no header row",
 ) -> tuple[_T, ...]:
-    """The records of a CSV text: ``build`` of each row after the header, as a dict of
-    ``columns`` to fields. Blank lines and lines starting with ``#`` are skipped.
-
-    Args:
-        text: the file's text.
-        where: the file as errors name it.
-        columns: the header the file must have, in order.
-        build: one record from a row; a ValueError it raises names what is wrong.
-        no_header: what the error says when the file has no header row.
+    """The records of a CSV text: ``build`` of each row after the header (a dict of
+    ``columns`` to fields; a ValueError it raises says what is wrong). Blank lines and lines
+    starting with ``#`` are skipped; ``where`` names the file in errors.
 
     Raises:
         DataFileError: ``where: {no_header}``, ``where:LINE: unexpected columns ...``, or
-            ``where:LINE: ...`` for a row with another number of fields or one ``build``
-            refuses.
+            ``where:LINE: ...`` for a row of another field count or one ``build`` refuses.
     """
     body = [
         (i, line)
