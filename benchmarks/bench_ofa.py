@@ -34,6 +34,8 @@ uncertainty; process scope, one torch thread.
 Run:  python benchmarks/bench_ofa.py [--seeds 0,1] [--largest 15 --kernel 3 --depth 2,4
       --width 3,20 --subnets 3] [--max-epochs 60] [--json benchmarks/results-ofa.json]
       (seeds run as separate processes: --merge a.json b.json --json out.json combines them)
+The shrink's options and set-up are bench_ofa_shrink.py's (imported from beside this file:
+run as a script, its folder is first on sys.path).
 """
 
 from __future__ import annotations
@@ -50,16 +52,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_ofa_shrink import add_shrink_options, run_shrink
 
 from wattwise.ofa import (
     SELECT_PROTOCOL,
     Budget,
     ElasticCNN,
     Selection,
-    ShrinkPlan,
-    elastic_network,
     load_elastic,
-    progressive_shrink,
     save_elastic,
     save_subnet,
     select,
@@ -212,20 +212,8 @@ def _shrink_or_load(
         )
         return net, sh, old
     ctx = LeverContext(store=False, scope=Scope.PROCESS)
-    torch.manual_seed(seed)
-    net = elastic_network(data.input_shape, data.num_classes)
-    plan = ShrinkPlan(
-        largest_epochs=args.largest,
-        kernel_epochs=args.kernel,
-        depth_epochs=args.depth,
-        width_epochs=args.width,
-        subnets_per_step=args.subnets,
-    )
-    print(f"[seed {seed}] shrink {plan.to_dict()}", flush=True)
-    shrink = progressive_shrink(
-        net, data, plan=plan, context=ctx, seed=seed, batch_size=args.batch_size, lr=args.lr
-    )
-    for ph in shrink.phases:
+    net, shrunk = run_shrink(args, data, ctx, seed, said=f"[seed {seed}] shrink ")
+    for ph in shrunk.phases:
         print(
             f"  {ph.name:9s} {ph.epochs:3d} ep {ph.energy_j:8.1f} J {ph.duration_s:7.1f} s "
             f"({ph.duration_s / max(ph.epochs, 1):.2f} s/ep) largest "
@@ -233,11 +221,11 @@ def _shrink_or_load(
             flush=True,
         )
     print(
-        f"  shrink total {shrink.total_energy_j:.1f} +- {shrink.total_uncertainty_j:.1f} J, "
-        f"{shrink.duration_s:.1f} s ({shrink.energy_source})",
+        f"  shrink total {shrunk.total_energy_j:.1f} +- {shrunk.total_uncertainty_j:.1f} J, "
+        f"{shrunk.duration_s:.1f} s ({shrunk.energy_source})",
         flush=True,
     )
-    return net, shrink.to_dict(), None
+    return net, shrunk.to_dict(), None
 
 
 def _deploy(
@@ -449,13 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist1d")
     p.add_argument("--seeds", type=_ints, default=(0,))
-    p.add_argument("--largest", type=int, default=15)
-    p.add_argument("--kernel", type=int, default=3)
-    p.add_argument("--depth", type=_ints, default=(2, 4))
-    p.add_argument("--width", type=_ints, default=(3, 20))
-    p.add_argument("--subnets", type=int, default=3)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=64)
+    add_shrink_options(p, width=(3, 20))
     p.add_argument("--max-epochs", type=int, default=60)
     p.add_argument("--quantiles", type=_floats, default=(0.1, 0.3, 0.5, 0.7, 0.9))
     p.add_argument("--population", type=int, default=16)

@@ -29,10 +29,18 @@ from typing import Any
 
 import torch
 
-from wattwise.ofa import ElasticSpace, ShrinkPlan, SubnetConfig, elastic_network, progressive_shrink
+from wattwise.ofa import (
+    ElasticCNN,
+    ElasticSpace,
+    ShrinkPlan,
+    ShrinkResult,
+    SubnetConfig,
+    elastic_network,
+    progressive_shrink,
+)
 from wattwise.protocol import LeverContext
 from wattwise.train import Batches, evaluate, fit
-from wattwise.workloads import load_dataset
+from wattwise.workloads import DataSplit, load_dataset
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -54,16 +62,44 @@ def middle(space: ElasticSpace) -> SubnetConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="mnist1d")
+def add_shrink_options(p: argparse.ArgumentParser, *, width: tuple[int, ...]) -> None:
+    """The shrink plan's options, its learning rate and batch size (``--width``'s default
+    is the caller's); shared with ``bench_ofa.py``."""
     p.add_argument("--largest", type=int, default=15)
     p.add_argument("--kernel", type=int, default=3)
     p.add_argument("--depth", type=_ints, default=(2, 4))
-    p.add_argument("--width", type=_ints, default=(3, 10))
+    p.add_argument("--width", type=_ints, default=width)
     p.add_argument("--subnets", type=int, default=3)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=64)
+
+
+def run_shrink(
+    args: argparse.Namespace, data: DataSplit, context: LeverContext, seed: int, *, said: str
+) -> tuple[ElasticCNN, ShrinkResult]:
+    """Progressive shrinking of the default elastic network (built after
+    ``torch.manual_seed(seed)``) under the plan of :func:`add_shrink_options`' options; the
+    plan is printed after ``said``."""
+    torch.manual_seed(seed)
+    net = elastic_network(data.input_shape, data.num_classes)
+    plan = ShrinkPlan(
+        largest_epochs=args.largest,
+        kernel_epochs=args.kernel,
+        depth_epochs=args.depth,
+        width_epochs=args.width,
+        subnets_per_step=args.subnets,
+    )
+    print(f"{said}{plan.to_dict()}", flush=True)
+    res = progressive_shrink(
+        net, data, plan=plan, context=context, seed=seed, batch_size=args.batch_size, lr=args.lr
+    )
+    return net, res
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist1d")
+    add_shrink_options(p, width=(3, 10))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baseline-epochs", type=int, default=40)
     p.add_argument("--scope", default="process")
@@ -75,19 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         store=False, scope=args.scope, progress=lambda d, n, what: print(f"  {d}/{n} {what}")
     )
     data = load_dataset(args.dataset)
-    torch.manual_seed(args.seed)
-    net = elastic_network(data.input_shape, data.num_classes)
-    plan = ShrinkPlan(
-        largest_epochs=args.largest,
-        kernel_epochs=args.kernel,
-        depth_epochs=args.depth,
-        width_epochs=args.width,
-        subnets_per_step=args.subnets,
-    )
-    print(f"plan: {plan.to_dict()}", flush=True)
-    res = progressive_shrink(
-        net, data, plan=plan, context=ctx, seed=args.seed, batch_size=args.batch_size, lr=args.lr
-    )
+    net, res = run_shrink(args, data, ctx, args.seed, said="plan: ")
     print("phase     epochs  energy J  time s  largest smallest")
     for ph in res.phases:
         print(

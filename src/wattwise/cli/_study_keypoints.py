@@ -11,28 +11,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from wattwise.cli._common import MetersOpt, console, print_json
+from wattwise.cli._common import console
 from wattwise.cli._render import format_energy
-from wattwise.cli._study import (
-    Alpha,
+from wattwise.cli._study import study_app
+from wattwise.cli._study_options import (
     BatchSize,
-    Cooldown,
     Device,
-    JsonOut,
     Lr,
-    Name,
     Repeats,
-    ScopeOpt,
-    Seed,
-    Store,
-    Test,
+    StudyOptions,
     Threads,
-    Warmup,
-    _context,
-    _guard,
-    _method,
-    _progress,
-    study_app,
+    study_options,
 )
 
 if TYPE_CHECKING:
@@ -96,7 +85,9 @@ def render_keypoints(study: KeypointStudy) -> None:
 
 
 @study_app.command("keypoints")
+@study_options()
 def keypoints(
+    options: StudyOptions,
     clips: Annotated[int, typer.Option(help="Gesture clips (80 % train, 20 % validation).")] = 1200,
     frames: Annotated[int, typer.Option(help="Frames per clip.")] = 16,
     classes: Annotated[int, typer.Option(help="Gesture classes (2 to 10).")] = 8,
@@ -130,52 +121,35 @@ def keypoints(
     lr: Lr = 3e-3,
     device: Device = "auto",
     threads: Threads = None,
-    warmup_batches: Warmup = 10,
-    cooldown: Cooldown = 0.0,
-    test: Test = "mannwhitney",
-    alpha: Alpha = 0.05,
-    scope: ScopeOpt = "machine",
-    seed: Seed = 0,
-    name: Name = None,
-    store: Store = None,
-    meters: MetersOpt = "auto",
-    json_out: JsonOut = False,
 ) -> None:
     """Keypoints before a lean network (the sAIn pattern) against a CNN on the frames.
 
     The same synthetic hand gestures as keypoint sequences (an LSTM) and as drawn frames (a
     per-frame CNN), both trained to --target; training energy, inference energy per clip,
     and their ratio. Keypoint extraction is included only with --landmarker."""
+    from wattwise.studies import study_keypoints
 
-    def work() -> None:
-        from wattwise.studies import study_keypoints
-
-        method = _method(repeats, warmup_batches, cooldown, test, alpha, seed)
-        context = _context(meters, store, scope)
-        with _progress(json_out) as progress:
-            study = study_keypoints(
-                clips=clips,
-                frames=frames,
-                classes=classes,
-                size=size,
-                data_seed=data_seed,
-                target_accuracy=target,
-                max_epochs=max_epochs,
-                keypoint_model=keypoint_model,
-                frame_model=frame_model,
-                batch_size=batch_size,
-                lr=lr,
-                inference_batch=inference_batch,
-                device=device,
-                threads=threads,
-                landmarker=landmarker,
-                method=method,
-                name=name,
-                context=context.with_(progress=progress),
-            )
-        if json_out:
-            print_json(study.to_dict())
-        else:
-            render_keypoints(study)
-
-    _guard(work)
+    method = options.method(repeats)
+    context = options.context()
+    with options.progress() as progress:
+        study = study_keypoints(
+            clips=clips,
+            frames=frames,
+            classes=classes,
+            size=size,
+            data_seed=data_seed,
+            target_accuracy=target,
+            max_epochs=max_epochs,
+            keypoint_model=keypoint_model,
+            frame_model=frame_model,
+            batch_size=batch_size,
+            lr=lr,
+            inference_batch=inference_batch,
+            device=device,
+            threads=threads,
+            landmarker=landmarker,
+            method=method,
+            name=options.name,
+            context=context.with_(progress=progress),
+        )
+    options.show(study, render_keypoints)

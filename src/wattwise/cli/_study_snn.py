@@ -10,29 +10,19 @@ import typer
 from rich.markup import escape
 
 from wattwise._errors import ConfigError
-from wattwise.cli._common import MetersOpt, console, need, print_json
+from wattwise.cli._common import console, need
 from wattwise.cli._render import format_energy
-from wattwise.cli._study import (
+from wattwise.cli._study import _ints, study_app
+from wattwise.cli._study_options import (
     BatchSize,
-    Cooldown,
     Dataset,
     Device,
     Epochs,
-    JsonOut,
     Lr,
-    Name,
     Repeats,
-    ScopeOpt,
-    Seed,
-    Store,
+    StudyOptions,
     Threads,
-    Warmup,
-    _context,
-    _guard,
-    _ints,
-    _method,
-    _progress,
-    study_app,
+    study_options,
 )
 from wattwise.cli._study_render import _footer, _table
 
@@ -43,7 +33,9 @@ __all__ = ["render_snn", "snn"]
 
 
 @study_app.command("snn")
+@study_options(significance=False)
 def snn(
+    options: StudyOptions,
     dataset: Dataset = "mnist1d",
     steps: Annotated[
         str, typer.Option(help="Time steps T of the SNNs, comma-separated.")
@@ -65,58 +57,43 @@ def snn(
     memory: Annotated[
         bool, typer.Option(help="Count SRAM weight and membrane traffic in the op counts.")
     ] = True,
-    warmup_batches: Warmup = 10,
-    cooldown: Cooldown = 0.0,
-    scope: ScopeOpt = "machine",
-    seed: Seed = 0,
-    name: Name = None,
-    store: Store = None,
-    meters: MetersOpt = "auto",
-    json_out: JsonOut = False,
 ) -> None:
     """Train an ANN and spiking networks (snntorch, LIF neurons) of the same shape for each T.
 
     Accuracy, firing rate per layer, operation-count energy per inference (estimated,
     Horowitz ISSCC 2014, 45 nm: dedicated hardware, not this machine) beside the tracker's
     energy per inference running each in PyTorch here, and the crossover firing rate."""
+    need("wattwise study snn", "snn", ["snntorch"])
+    from wattwise.studies import study_snn
+    from wattwise.workloads import load_dataset
 
-    def work() -> None:
-        need("wattwise study snn", "snn", ["snntorch"])
-        from wattwise.studies import study_snn
-        from wattwise.workloads import load_dataset
-
-        ts = [t for t in _ints(steps, "time steps") if t is not None]
-        if not ts:
-            raise ConfigError("--steps needs at least one T, e.g. 2,4,8")
-        method = _method(repeats, warmup_batches, cooldown, "mannwhitney", 0.05, seed)
-        context = _context(meters, store, scope)
-        data = load_dataset(dataset)
-        with _progress(json_out) as progress:
-            study = study_snn(
-                data,
-                steps=ts,
-                family=family.lower(),
-                width=width,
-                depth=depth,
-                coding=coding.lower(),
-                readout=readout.lower(),
-                beta=beta,
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                device=device,
-                threads=threads,
-                memory=memory,
-                method=method,
-                name=name,
-                context=context.with_(progress=progress),
-            )
-        if json_out:
-            print_json(study.to_dict())
-        else:
-            render_snn(study)
-
-    _guard(work)
+    ts = [t for t in _ints(steps, "time steps") if t is not None]
+    if not ts:
+        raise ConfigError("--steps needs at least one T, e.g. 2,4,8")
+    method = options.method(repeats)
+    context = options.context()
+    data = load_dataset(dataset)
+    with options.progress() as progress:
+        study = study_snn(
+            data,
+            steps=ts,
+            family=family.lower(),
+            width=width,
+            depth=depth,
+            coding=coding.lower(),
+            readout=readout.lower(),
+            beta=beta,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            threads=threads,
+            memory=memory,
+            method=method,
+            name=options.name,
+            context=context.with_(progress=progress),
+        )
+    options.show(study, render_snn)
 
 
 def render_snn(study: SnnStudy) -> None:

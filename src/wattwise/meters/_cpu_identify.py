@@ -17,15 +17,13 @@ relative to it as the spread (docs/estimate-model.md, "Identified by cpuinfo").
 
 from __future__ import annotations
 
-import csv
 import functools
-import importlib.resources
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from wattwise._errors import DataFileError
 from wattwise.meters._cpu_table import CpuSpec, cpu_table, normalise_brand
 from wattwise.meters._cpuinfo import CpuInfo
+from wattwise.meters._csv_table import load_table, parse_table
 
 __all__ = [
     "CpuGeneration",
@@ -220,26 +218,7 @@ def parse_rules(text: str, where: str) -> tuple[GenerationRule, ...]:
     Raises:
         DataFileError: a malformed row, named by file and line.
     """
-    body = [
-        (i, line)
-        for i, line in enumerate(text.splitlines(), start=1)
-        if line.strip() and not line.startswith("#")
-    ]
-    if not body:
-        raise DataFileError(f"{where}: no header row")
-    reader = csv.reader(line for _, line in body)
-    header = tuple(next(reader))
-    if header != _COLUMNS:
-        raise DataFileError(f"{where}:{body[0][0]}: unexpected columns {header}")
-    rules: list[GenerationRule] = []
-    for (line_no, _), row in zip(body[1:], reader, strict=True):
-        try:
-            if len(row) != len(_COLUMNS):
-                raise ValueError(f"{len(row)} fields, expected {len(_COLUMNS)}")
-            rules.append(_rule(dict(zip(_COLUMNS, row, strict=True))))
-        except ValueError as exc:
-            raise DataFileError(f"{where}:{line_no}: {exc}") from None
-    return tuple(rules)
+    return parse_table(text, where, _COLUMNS, _rule)
 
 
 @functools.cache
@@ -249,8 +228,7 @@ def generation_rules() -> tuple[GenerationRule, ...]:
     Raises:
         DataFileError: the bundled file is malformed (a broken installation).
     """
-    resource = importlib.resources.files("wattwise.meters").joinpath("data", _RULES_NAME)
-    return parse_rules(resource.read_text(encoding="utf-8"), f"wattwise/meters/data/{_RULES_NAME}")
+    return load_table("wattwise.meters", _RULES_NAME, parse_rules)
 
 
 def identify_generation(

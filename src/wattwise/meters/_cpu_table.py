@@ -13,9 +13,7 @@ appears in it as whole words, preferring the longest such model.
 
 from __future__ import annotations
 
-import csv
 import functools
-import importlib.resources
 import platform
 import re
 import subprocess
@@ -24,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from wattwise._errors import DataFileError
 from wattwise.meters._cpuinfo import read_cpuinfo
+from wattwise.meters._csv_table import load_table, parse_table
 
 __all__ = [
     "CpuSpec",
@@ -117,49 +115,40 @@ def _int_or_none(text: str) -> int | None:
     return int(text) if text.strip() else None
 
 
+def _spec(record: dict[str, str]) -> CpuSpec:
+    basis = record["basis"]
+    if basis not in _BASES:
+        raise ValueError(f"unknown basis {basis!r}")
+    tdp_w = float(record["tdp_w"])
+    cores = int(float(record["cores"]))
+    threads = _int_or_none(record["threads"])
+    if threads is None:
+        # Guessing from the OS's threads per core is wrong on VMs (issue 12 item 7).
+        raise ValueError("no threads: every row needs the part's hardware threads")
+    if tdp_w <= 0 or cores <= 0 or threads < cores:
+        raise ValueError("TDP, cores and threads must be positive, threads >= cores")
+    return CpuSpec(
+        model=record["model"],
+        vendor=record["vendor"],
+        tdp_w=tdp_w,
+        cores=cores,
+        threads=threads,
+        basis=basis,  # type: ignore[arg-type]  # checked against _BASES above
+        source=record["source"],
+        generation=record["generation"],
+        launch_year=_int_or_none(record["launch_year"]),
+        note=record["note"],
+    )
+
+
 def _parse(text: str, where: str) -> tuple[CpuSpec, ...]:
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1)]
-    body = [(i, line) for i, line in lines if line.strip() and not line.startswith("#")]
-    if not body:
-        raise DataFileError(f"{where}: no header row; rebuild it with scripts/build_cpu_table.py")
-    reader = csv.reader(line for _, line in body)
-    header = tuple(next(reader))
-    if header != _COLUMNS:
-        raise DataFileError(f"{where}:{body[0][0]}: unexpected columns {header}")
-    specs: list[CpuSpec] = []
-    for (line_no, _), row in zip(body[1:], reader, strict=True):
-        record = dict(zip(_COLUMNS, row, strict=False))
-        try:
-            if len(row) != len(_COLUMNS):
-                raise ValueError(f"{len(row)} fields, expected {len(_COLUMNS)}")
-            basis = record["basis"]
-            if basis not in _BASES:
-                raise ValueError(f"unknown basis {basis!r}")
-            tdp_w = float(record["tdp_w"])
-            cores = int(float(record["cores"]))
-            threads = _int_or_none(record["threads"])
-            if threads is None:
-                # Guessing from the OS's threads per core is wrong on VMs (issue 12 item 7).
-                raise ValueError("no threads: every row needs the part's hardware threads")
-            if tdp_w <= 0 or cores <= 0 or threads < cores:
-                raise ValueError("TDP, cores and threads must be positive, threads >= cores")
-            specs.append(
-                CpuSpec(
-                    model=record["model"],
-                    vendor=record["vendor"],
-                    tdp_w=tdp_w,
-                    cores=cores,
-                    threads=threads,
-                    basis=basis,  # type: ignore[arg-type]  # checked against _BASES above
-                    source=record["source"],
-                    generation=record["generation"],
-                    launch_year=_int_or_none(record["launch_year"]),
-                    note=record["note"],
-                )
-            )
-        except ValueError as exc:
-            raise DataFileError(f"{where}:{line_no}: {exc}") from None
-    return tuple(specs)
+    return parse_table(
+        text,
+        where,
+        _COLUMNS,
+        _spec,
+        no_header="no header row; rebuild it with scripts/build_cpu_table.py",
+    )
 
 
 @functools.cache
@@ -169,8 +158,7 @@ def cpu_table() -> tuple[CpuSpec, ...]:
     Raises:
         DataFileError: the bundled file is malformed (a broken installation).
     """
-    resource = importlib.resources.files("wattwise.meters").joinpath("data", _TABLE_NAME)
-    return _parse(resource.read_text(encoding="utf-8"), f"wattwise/meters/data/{_TABLE_NAME}")
+    return load_table("wattwise.meters", _TABLE_NAME, _parse)
 
 
 @functools.cache
