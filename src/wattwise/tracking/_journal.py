@@ -31,16 +31,59 @@ import platformdirs
 from wattwise._records import Gap, Sample, WindowResult
 from wattwise.tracking._sink import RunSink
 
-__all__ = ["DEFAULT_HELD_SAMPLES", "Journal", "Outbox", "StoreOutage", "default_journal_dir"]
+__all__ = [
+    "DEFAULT_HELD_SAMPLES",
+    "JOURNAL_DIR_ENV",
+    "Journal",
+    "Outbox",
+    "StoreOutage",
+    "default_journal_dir",
+    "format_batch",
+    "parse_batch",
+]
 
 #: Samples held in memory while the store is unreachable, before they spill to the journal:
 #: ~16 MB, 75 minutes of 11 components at 1 Hz.
 DEFAULT_HELD_SAMPLES = 50_000
 
 
+#: Environment variable naming the journal directory (a node-local disk on a cluster whose
+#: home directories are shared, say).
+JOURNAL_DIR_ENV = "WATTWISE_JOURNAL_DIR"
+
+
 def default_journal_dir() -> Path:
-    """``<user data dir>/wattwise/journal``: beside the default run store."""
+    """``$WATTWISE_JOURNAL_DIR``, else ``<user data dir>/wattwise/journal``: beside the
+    default run store."""
+    named = os.environ.get(JOURNAL_DIR_ENV)
+    if named:
+        return Path(named)
     return Path(platformdirs.user_data_dir("wattwise")) / "journal"
+
+
+def format_batch(samples: Sequence[Sample]) -> bytes:
+    """One journal line: a JSON list of ``[component, t_start_s, t_end_s, energy_j, note]``."""
+    rows = [[s.component, s.t_start_s, s.t_end_s, s.energy_j, s.note] for s in samples]
+    return (json.dumps(rows, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def parse_batch(line: bytes) -> list[Sample]:
+    """The samples of one complete journal line.
+
+    Raises:
+        ValueError: the line is not a batch of samples.
+    """
+    try:
+        rows = json.loads(line)
+        batch = [Sample(str(c), float(t0), float(t1), e, n) for c, t0, t1, e, n in rows]
+    except (TypeError, ValueError) as exc:  # JSONDecodeError and UnicodeError included
+        raise ValueError(f"not a batch of samples: {exc}") from exc
+    for x in batch:
+        if not (x.energy_j is None or isinstance(x.energy_j, int | float)) or not (
+            x.note is None or isinstance(x.note, str)
+        ):
+            raise ValueError(f"not a sample: {x}")
+    return batch
 
 
 @dataclass(frozen=True)
@@ -76,10 +119,9 @@ class Journal:
         """Add a batch at the end, durably (flushed and fsync'd)."""
         if not samples:
             return
-        rows = [[s.component, s.t_start_s, s.t_end_s, s.energy_j, s.note] for s in samples]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(rows, separators=(",", ":")) + "\n")
+        with self.path.open("ab") as f:
+            f.write(format_batch(samples))
             f.flush()
             os.fsync(f.fileno())
         self.unsent += len(samples)
@@ -99,7 +141,7 @@ class Journal:
             for raw in f:
                 if not raw.endswith(b"\n"):
                     break  # a line cut short by a crash: never a complete batch
-                batch = [Sample(c, t0, t1, e, n) for c, t0, t1, e, n in json.loads(raw)]
+                batch = parse_batch(raw)
                 write(batch)
                 self._offset += len(raw)
                 self.unsent -= len(batch)
