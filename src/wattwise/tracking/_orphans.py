@@ -73,6 +73,7 @@ class ReplayOutcome(enum.StrEnum):
     UNKNOWN_RUN = "unknown-run"  # no such run in this store: kept
     FAILED = "failed"  # the store failed mid-way: kept as it is, for next time
     DAMAGED = "damaged"  # a complete line is no batch: the rest written, kept renamed
+    GONE = "gone"  # removed meanwhile: another process replayed it
 
 
 #: Outcomes that leave samples on disk which nothing will write by itself.
@@ -163,6 +164,8 @@ class JournalReplay:
                 )
             case ReplayOutcome.FAILED:
                 return f"kept {path} to replay again later: {self.error} (so far {counts})"
+            case ReplayOutcome.GONE:
+                return f"{path} was replayed by another process meanwhile"
             case ReplayOutcome.DAMAGED:
                 lines = ", ".join(str(n) for n in self.damaged_lines)
                 return (
@@ -211,7 +214,7 @@ def recover_at_start(
     except (OSError, WattwiseError) as exc:
         warn(f"the journals in {directory} left by processes that ended were not replayed: {exc}")
         return []
-    quiet = {ReplayOutcome.LIVE, ReplayOutcome.ELSEWHERE}
+    quiet = {ReplayOutcome.LIVE, ReplayOutcome.ELSEWHERE, ReplayOutcome.GONE}
     for replay in replays:
         if replay.outcome not in quiet:
             warn(replay.describe())
@@ -264,6 +267,10 @@ def _recover(store: JournalStore, path: Path, *, dry_run: bool) -> JournalReplay
             tally.already += len(batch) - new
     except RunNotFound:  # deleted meanwhile
         return replay(ReplayOutcome.UNKNOWN_RUN, path, None)
+    except FileNotFoundError:
+        if tally.batches:
+            return replay(ReplayOutcome.FAILED, path, "the journal vanished while read")
+        return replay(ReplayOutcome.GONE, None, None)
     except (OSError, WattwiseError) as exc:
         return replay(ReplayOutcome.FAILED, path, _reason(exc))
     if dry_run:
