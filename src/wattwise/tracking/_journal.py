@@ -10,7 +10,8 @@ When a write succeeds again, the journal is replayed first, oldest batch first, 
 store transaction, then what memory holds; the user is told the store is back. So nothing
 is lost, nothing is written twice (a batch leaves the journal only once its transaction
 committed), and the store keeps the samples in the order they were taken. Memory stays
-bounded by the bound, however long the outage.
+bounded by the bound, however long the outage. A journal left by a process that died
+before the store was back is written by a later process (``_orphans.py``).
 
 Gaps and closed windows are few (not one per sample): they stay held in memory. Windows
 are written before samples: both a window and a gap are upserts, so writing one again
