@@ -10,6 +10,7 @@ whole story on a real server that is stopped while a real tracker runs.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -23,13 +24,13 @@ from pathlib import Path
 import pytest
 from tests._cli import one_error_line, wattwise
 
-from wattwise._records import RunStatus, Sample, Scope
+from wattwise._records import RunStatus, Sample, Scope, host_identity
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.meters._replay import ReplayMeter, TraceInterval
 from wattwise.store import RunStore
 from wattwise.testing import FakeClock
 from wattwise.tracking import ReplayOutcome, StoreOutage, Tracker, recover_journals
-from wattwise.tracking._journal import Journal
+from wattwise.tracking._journal import Journal, Outbox
 
 CPU = Component("cpu", ComponentKind.CPU, Source(Method.MEASURED, "test-counter"))
 
@@ -46,7 +47,7 @@ from pathlib import Path
 from wattwise._records import Sample, Scope, host_identity
 from wattwise.meters._base import Component, ComponentKind, Method, Source
 from wattwise.store import RunStore
-from wattwise.tracking._journal import Journal
+from wattwise.tracking._journal import Journal, Outbox
 
 url, run_id, path, mode = sys.argv[1:5]
 cpu = Component("cpu", ComponentKind.CPU, Source(Method.MEASURED, "test-counter"))
@@ -245,6 +246,39 @@ def test_a_live_run_s_journal_is_left_alone_until_its_process_is_gone(
         (replay,) = recover_journals(store, journal_dir)
         assert replay.outcome is ReplayOutcome.REPLAYED
         _recovered(store, live)
+
+
+def test_in_this_process_a_run_s_journal_waits_until_its_tracker_ended(
+    tmp_path: Path, journal_dir: Path
+) -> None:
+    url = str(tmp_path / "runs.sqlite")
+    run_id = "this" + "0" * 28
+    with RunStore.open(url) as store:
+        store.begin_run(
+            run_id=run_id,
+            name="in this process",
+            scope=Scope.MACHINE,
+            started_at=datetime.now(UTC),
+            host=host_identity(),
+            pid=os.getpid(),
+            command=None,
+            components=[CPU],
+            baseline_power_w=None,
+        )
+        outbox = Outbox(
+            store,
+            run_id,
+            StoreOutage(held_samples=1, journal_dir=journal_dir),
+            warn=lambda _: None,
+            now=lambda: datetime.now(UTC),
+        )
+        outbox.journal.append([Sample("cpu", float(i), i + 1.0, 1.0) for i in range(3)])
+        (replay,) = recover_journals(store, journal_dir)
+        assert replay.outcome is ReplayOutcome.LIVE  # its tracker may still replay it
+        assert outbox.keep() == 3  # the run ends with the store still away
+        (replay,) = recover_journals(store, journal_dir)
+        assert replay.outcome is ReplayOutcome.REPLAYED
+        assert len(store.samples(run_id)) == 3
 
 
 def test_a_journal_of_a_run_tracked_elsewhere_or_unknown_is_kept(

@@ -39,6 +39,7 @@ class RunProcess:
         run_id: the run (a member's own row for a member of a run).
         stored_status: the status its row holds (``running`` until it is finished).
         host: the host that tracked it.
+        pid: its tracking process, if known.
         alive: its process lives (True) or is gone (False) on this host; None: it was
             tracked on another host (or its pid is unknown), so this host cannot tell.
     """
@@ -46,6 +47,7 @@ class RunProcess:
     run_id: str
     stored_status: RunStatus
     host: str
+    pid: int | None
     alive: bool | None
 
     @property
@@ -73,7 +75,7 @@ def run_process(conn: sa.Connection, run_id: str) -> RunProcess | None:
     alive = process_alive(
         host=str(row.host), pid=row.pid, started_at=row.started_at, pid_created_s=row.pid_created_s
     )
-    return RunProcess(run_id, RunStatus(row.status), str(row.host), alive)
+    return RunProcess(run_id, RunStatus(row.status), str(row.host), row.pid, alive)
 
 
 def missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[Sample]) -> list[Sample]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,7 @@ __all__ = [
     "StoreOutage",
     "default_journal_dir",
     "format_batch",
+    "journal_in_use",
     "parse_batch",
 ]
 
@@ -152,6 +154,12 @@ class Journal:
         return written
 
 
+def journal_in_use(run_id: str) -> bool:
+    """Whether a tracker of this process may still write or replay the run's journal: its
+    outbox exists and the run has not ended (:meth:`Outbox.keep`)."""
+    return any(o.run_id == run_id and not o.ended for o in list(_outboxes))
+
+
 class Outbox:
     """What the flusher has not written to the store yet, and how it gets there.
 
@@ -173,7 +181,8 @@ class Outbox:
         now: Callable[[], datetime],
     ) -> None:
         self._sink = sink
-        self._run_id = run_id
+        self.run_id = run_id
+        self.ended = False  # the run ended: nothing in this process writes its journal now
         self._policy = policy
         self._warn = warn
         self._now = now
@@ -184,6 +193,7 @@ class Outbox:
         self._windows: list[WindowResult] = []
         self._down_since: datetime | None = None
         self.written_samples = 0  # samples this outbox wrote to the store
+        _outboxes.add(self)
 
     @property
     def held_samples(self) -> int:
@@ -219,22 +229,23 @@ class Outbox:
         unreachable); returns how many samples the journal holds."""
         self.journal.append(self._samples)
         self._samples = []
+        self.ended = True
         return self.journal.unsent
 
     def _write_all(self) -> int:
         late = self.journal.replay(self._append) + len(self._samples)
         while self._windows:  # upserts: one written again after a failure changes nothing
-            self._sink.add_window(self._run_id, self._windows[0])
+            self._sink.add_window(self.run_id, self._windows[0])
             self._windows.pop(0)
         self._sink.append(
-            self._run_id, samples=self._samples, gaps=self._gaps, heartbeat_at=self._now()
+            self.run_id, samples=self._samples, gaps=self._gaps, heartbeat_at=self._now()
         )
         self.written_samples += len(self._samples)
         self._samples, self._gaps = [], []
         return late
 
     def _append(self, samples: list[Sample]) -> None:
-        self._sink.append(self._run_id, samples=samples, gaps=(), heartbeat_at=self._now())
+        self._sink.append(self.run_id, samples=samples, gaps=(), heartbeat_at=self._now())
         self.written_samples += len(samples)
 
     def _failed(self, exc: Exception) -> None:
@@ -248,3 +259,7 @@ class Outbox:
         if len(self._samples) > self._policy.held_samples:
             self.journal.append(self._samples)
             self._samples = []
+
+
+# The outboxes of this process's trackers (a tracker dropped takes its outbox with it).
+_outboxes: weakref.WeakSet[Outbox] = weakref.WeakSet()

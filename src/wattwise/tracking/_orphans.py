@@ -7,8 +7,10 @@ it, when a tracker starts (:func:`recover_at_start`) and from ``wattwise runs re
 
 A journal is replayed only when its run's process can no longer write it: the run's row is
 final, or its process is gone on this host (the store's rule, pid and create time:
-:mod:`wattwise.store._liveness`). A run tracked on another host is left to that host, which
-can tell; a journal whose run is not in the store is kept, never deleted.
+:mod:`wattwise.store._liveness`), or it is this process and its tracker ended (a run that
+ended while the store was down, in a process that goes on to start another). A run tracked
+on another host is left to that host, which can tell; a journal whose run is not in the
+store is kept, never deleted.
 
 Every complete line is one batch, written in order, each in one transaction. The journal
 holds no mark of what reached the store (its replay's progress is in the tracker's memory):
@@ -25,14 +27,15 @@ heartbeat is moved up to the last sample, so that its duration covers them.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from wattwise._errors import RunNotFound, WattwiseError
-from wattwise._records import Sample
-from wattwise.tracking._journal import default_journal_dir, parse_batch
+from wattwise._records import Sample, host_identity
+from wattwise.tracking._journal import default_journal_dir, journal_in_use, parse_batch
 
 if TYPE_CHECKING:
     # Type-only: the store's answer (tracking never imports the store; import-linter skips it).
@@ -152,6 +155,8 @@ class JournalReplay:
                 )
             case ReplayOutcome.LIVE:
                 return f"left {path} alone: run {run}'s process still runs and replays it itself"
+            case ReplayOutcome.ELSEWHERE if self.host == host_identity():
+                return f"left {path} alone: run {run}'s process is not known, so it may be live"
             case ReplayOutcome.ELSEWHERE:
                 return (
                     f"left {path} alone: run {run} was tracked on host {self.host}, which alone "
@@ -236,6 +241,8 @@ def _recover(store: JournalStore, path: Path, *, dry_run: bool) -> JournalReplay
     if process is None:
         return JournalReplay(path, run_id, ReplayOutcome.UNKNOWN_RUN, kept_as=path)
     writing = process.writing
+    if writing and process.pid == os.getpid():  # this very process: its trackers tell
+        writing = journal_in_use(run_id)
     if writing is not False:
         outcome = ReplayOutcome.LIVE if writing else ReplayOutcome.ELSEWHERE
         return JournalReplay(path, run_id, outcome, kept_as=path, host=process.host)
