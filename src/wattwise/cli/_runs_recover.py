@@ -48,7 +48,9 @@ def recover_runs(
         fail(f"journal directory {journal_dir} {what}: give the directory the journals are in")
     if not directory.is_dir() or not any(directory.glob("*.jsonl")):
         if json_out:
-            print_json({"journal_dir": str(directory), "dry_run": dry_run, "journals": []})
+            print_json(
+                {"journal_dir": str(directory), "store": None, "dry_run": dry_run, "journals": []}
+            )
         else:
             console.print(f"no journals in {directory}: nothing to recover", markup=False)
         return
