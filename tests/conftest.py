@@ -285,6 +285,13 @@ def _isolated_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture(autouse=True)
+def _isolated_journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test leaves an outage journal in the user's real journal directory, nor replays
+    one found there when its tracker starts."""
+    monkeypatch.setenv("WATTWISE_JOURNAL_DIR", str(tmp_path / "default-journal"))
+
+
+@pytest.fixture(autouse=True)
 def _isolated_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test writes to the user's real state dir (where the CLI remembers shown notes)."""
     monkeypatch.setenv("WATTWISE_STATE_DIR", str(tmp_path / "state"))

@@ -133,6 +133,22 @@ def test_a_run_that_ends_while_the_store_is_down_keeps_its_samples_in_the_journa
     assert not set(_keys(stored)) & set(_keys(kept))
     assert any(str(journal) in w and "could not be stored" in w for w in t.warnings)
 
+    # The next tracker this process starts, the store back, writes that journal: the run
+    # ended, so nothing else in this (live) process would.
+    with RunStore.open(url) as store:
+        later = Tracker(
+            "after", meters=[_meter()], store=store, clock=clock, outage=outage, emissions=False
+        )
+        with later:
+            pass
+        stored = store.samples(t.run_id)
+        run = store.get_run(t.run_id)
+    assert not journal.exists()
+    assert len(stored) == 2 * (int(10 / INTERVAL_S) + 1)
+    assert len(set(_keys(stored))) == len(stored)
+    assert run.energy_j == pytest.approx(sum(s.energy_j or 0.0 for s in stored), rel=1e-9)
+    assert any(w.startswith("replayed") for w in later.warnings), later.warnings
+
 
 def test_a_journal_replays_its_batches_once_in_order_and_stops_at_a_failure(
     tmp_path: Path,

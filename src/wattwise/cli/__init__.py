@@ -14,6 +14,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperOption
 
 import wattwise.cli._carbon_embodied
+import wattwise.cli._runs_recover
 import wattwise.cli._study_keypoints
 import wattwise.cli._study_snn  # noqa: F401 - registers `study snn` on the study group
 from wattwise._errors import WattwiseError

@@ -2,6 +2,7 @@
 
 from wattwise.store._backend import ENV_VAR
 from wattwise.store._liveness import STALE_AFTER_S
+from wattwise.store._replay import RunProcess
 from wattwise.store._schema import SCHEMA_VERSION
 from wattwise.store._store import MIN_PREFIX_LEN, RunStore, default_store_path
 from wattwise.store._study import StudyRecord, StudyRun
@@ -11,6 +12,7 @@ __all__ = [
     "MIN_PREFIX_LEN",
     "SCHEMA_VERSION",
     "STALE_AFTER_S",
+    "RunProcess",
     "RunStore",
     "StudyRecord",
     "StudyRun",

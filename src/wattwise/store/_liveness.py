@@ -23,7 +23,7 @@ import psutil
 
 from wattwise._records import RunStatus, host_identity
 
-__all__ = ["STALE_AFTER_S", "derive_status"]
+__all__ = ["STALE_AFTER_S", "derive_status", "process_alive"]
 
 #: A running run whose last heartbeat is older than this (s) reads back as interrupted.
 #: The sampler heartbeats at least every 2 s: 30 s is some 15 missed beats.
@@ -59,9 +59,26 @@ def derive_status(
         return stored
     if (now - heartbeat_at).total_seconds() > STALE_AFTER_S:
         return RunStatus.INTERRUPTED
-    if pid is not None and host == host_identity() and not _alive(pid, started_at, pid_created_s):
+    if (
+        process_alive(host=host, pid=pid, started_at=started_at, pid_created_s=pid_created_s)
+        is False
+    ):
         return RunStatus.INTERRUPTED
     return RunStatus.RUNNING
+
+
+def process_alive(
+    *, host: str, pid: int | None, started_at: datetime, pid_created_s: float | None = None
+) -> bool | None:
+    """Whether a run's tracking process still lives, by its pid (see the module docstring).
+
+    Returns:
+        True or False on the host that tracked it; None where that cannot be told here: it
+        was tracked on another host, or its pid is not known.
+    """
+    if pid is None or host != host_identity():
+        return None
+    return _alive(pid, started_at, pid_created_s)
 
 
 def _alive(pid: int, started_at: datetime, pid_created_s: float | None) -> bool:

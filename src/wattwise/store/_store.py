@@ -17,7 +17,8 @@ end. A run whose row still says ``running`` but whose process is gone reads back
 Layout: ``_schema`` (tables), ``_backend`` (engines, transactions, vendor errors),
 ``_rows`` (rows to records and back), ``_timeline`` (a long run's timeline, read short),
 ``_liveness`` (running or interrupted), ``_groups`` (runs with members: the host election,
-the clocks, one run read back from its members).
+the clocks, one run read back from its members), ``_replay`` (what the replay of a journal
+left by a process that ended needs).
 
 Why one module of ~730 lines (joining and reading runs with members is ``_groups.py``'s): it
 is the one class, :class:`RunStore`, whose methods are the store's public API (write, read,
@@ -59,12 +60,14 @@ from wattwise._records import (
 )
 from wattwise._records.timeline import downsample
 from wattwise.meters._base import Component
+from wattwise.store import _replay as replay
 from wattwise.store import _rows as rows
 from wattwise.store import _schema as s
 from wattwise.store import _timeline as timelines
 from wattwise.store._backend import ENV_VAR, Database, mask_url
 from wattwise.store._groups import Joined, join, server_now
 from wattwise.store._migrate import can_upgrade, upgrade
+from wattwise.store._replay import RunProcess
 from wattwise.store._schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from wattwise.store._study import StudyRecord, StudyRun
 
@@ -404,6 +407,26 @@ class RunStore:
                 raise self._not_found(run_id)
 
         self._run(work, write=True)
+
+    # -- a journal left by a process that ended (store/_replay.py) ------------------------
+
+    def run_process(self, run_id: str) -> RunProcess | None:
+        """Whether the run's tracking process may still write it (None: no run has exactly
+        this id); the rule is :mod:`wattwise.store._liveness`'s."""
+        return self._run(lambda conn: replay.run_process(conn, run_id), write=False)
+
+    def missing_samples(self, run_id: str, samples: Sequence[Sample]) -> list[Sample]:
+        """The samples the run does not hold yet (same component and interval)."""
+        return self._run(lambda conn: replay.missing_samples(conn, run_id, samples), write=False)
+
+    def add_late_samples(self, run_id: str, samples: Sequence[Sample]) -> int:
+        """Write, in one transaction, the samples the run does not hold yet, and move its
+        heartbeat up to their end (never back); returns how many were written.
+
+        Raises:
+            RunNotFound: no run has this id.
+        """
+        return self._run(lambda conn: replay.add_late_samples(conn, run_id, samples), write=True)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import current_tracker, last_run
 from wattwise.tracking._journal import StoreOutage
 from wattwise.tracking._live import LiveComponent, LiveRun
+from wattwise.tracking._orphans import JournalReplay, ReplayOutcome, recover_journals
 from wattwise.tracking._sink import RunSink
 from wattwise.tracking._track import track
 from wattwise.tracking._tracker import Tracker
@@ -29,11 +30,13 @@ __all__ = [
     "ComponentEnergy",
     "Gap",
     "HostPart",
+    "JournalReplay",
     "LiveComponent",
     "LiveRun",
     "Member",
     "MemberResult",
     "MemberRole",
+    "ReplayOutcome",
     "RunResult",
     "RunSink",
     "RunStatus",
@@ -47,5 +50,6 @@ __all__ = [
     "WindowResult",
     "current_tracker",
     "last_run",
+    "recover_journals",
     "track",
 ]

@@ -10,7 +10,8 @@ When a write succeeds again, the journal is replayed first, oldest batch first, 
 store transaction, then what memory holds; the user is told the store is back. So nothing
 is lost, nothing is written twice (a batch leaves the journal only once its transaction
 committed), and the store keeps the samples in the order they were taken. Memory stays
-bounded by the bound, however long the outage.
+bounded by the bound, however long the outage. A journal left by a process that died
+before the store was back is written by a later process (``_orphans.py``).
 
 Gaps and closed windows are few (not one per sample): they stay held in memory. Windows
 are written before samples: both a window and a gap are upserts, so writing one again
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,16 +33,60 @@ import platformdirs
 from wattwise._records import Gap, Sample, WindowResult
 from wattwise.tracking._sink import RunSink
 
-__all__ = ["DEFAULT_HELD_SAMPLES", "Journal", "Outbox", "StoreOutage", "default_journal_dir"]
+__all__ = [
+    "DEFAULT_HELD_SAMPLES",
+    "JOURNAL_DIR_ENV",
+    "Journal",
+    "Outbox",
+    "StoreOutage",
+    "default_journal_dir",
+    "format_batch",
+    "journal_in_use",
+    "parse_batch",
+]
 
 #: Samples held in memory while the store is unreachable, before they spill to the journal:
 #: ~16 MB, 75 minutes of 11 components at 1 Hz.
 DEFAULT_HELD_SAMPLES = 50_000
 
 
+#: Environment variable naming the journal directory (a node-local disk on a cluster whose
+#: home directories are shared, say).
+JOURNAL_DIR_ENV = "WATTWISE_JOURNAL_DIR"
+
+
 def default_journal_dir() -> Path:
-    """``<user data dir>/wattwise/journal``: beside the default run store."""
+    """``$WATTWISE_JOURNAL_DIR``, else ``<user data dir>/wattwise/journal``: beside the
+    default run store."""
+    named = os.environ.get(JOURNAL_DIR_ENV)
+    if named:
+        return Path(named)
     return Path(platformdirs.user_data_dir("wattwise")) / "journal"
+
+
+def format_batch(samples: Sequence[Sample]) -> bytes:
+    """One journal line: a JSON list of ``[component, t_start_s, t_end_s, energy_j, note]``."""
+    rows = [[s.component, s.t_start_s, s.t_end_s, s.energy_j, s.note] for s in samples]
+    return (json.dumps(rows, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def parse_batch(line: bytes) -> list[Sample]:
+    """The samples of one complete journal line.
+
+    Raises:
+        ValueError: the line is not a batch of samples.
+    """
+    try:
+        rows = json.loads(line)
+        batch = [Sample(str(c), float(t0), float(t1), e, n) for c, t0, t1, e, n in rows]
+    except (TypeError, ValueError) as exc:  # JSONDecodeError and UnicodeError included
+        raise ValueError(f"not a batch of samples: {exc}") from exc
+    for x in batch:
+        if not (x.energy_j is None or isinstance(x.energy_j, int | float)) or not (
+            x.note is None or isinstance(x.note, str)
+        ):
+            raise ValueError(f"not a sample: {x}")
+    return batch
 
 
 @dataclass(frozen=True)
@@ -76,10 +122,9 @@ class Journal:
         """Add a batch at the end, durably (flushed and fsync'd)."""
         if not samples:
             return
-        rows = [[s.component, s.t_start_s, s.t_end_s, s.energy_j, s.note] for s in samples]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(rows, separators=(",", ":")) + "\n")
+        with self.path.open("ab") as f:
+            f.write(format_batch(samples))
             f.flush()
             os.fsync(f.fileno())
         self.unsent += len(samples)
@@ -99,7 +144,7 @@ class Journal:
             for raw in f:
                 if not raw.endswith(b"\n"):
                     break  # a line cut short by a crash: never a complete batch
-                batch = [Sample(c, t0, t1, e, n) for c, t0, t1, e, n in json.loads(raw)]
+                batch = parse_batch(raw)
                 write(batch)
                 self._offset += len(raw)
                 self.unsent -= len(batch)
@@ -107,6 +152,12 @@ class Journal:
         self.path.unlink(missing_ok=True)
         self._offset, self.unsent = 0, 0
         return written
+
+
+def journal_in_use(run_id: str) -> bool:
+    """Whether a tracker of this process may still write or replay the run's journal: its
+    outbox exists and the run has not ended (:meth:`Outbox.keep`)."""
+    return any(o.run_id == run_id and not o.ended for o in list(_outboxes))
 
 
 class Outbox:
@@ -130,7 +181,8 @@ class Outbox:
         now: Callable[[], datetime],
     ) -> None:
         self._sink = sink
-        self._run_id = run_id
+        self.run_id = run_id
+        self.ended = False  # the run ended: nothing in this process writes its journal now
         self._policy = policy
         self._warn = warn
         self._now = now
@@ -141,6 +193,7 @@ class Outbox:
         self._windows: list[WindowResult] = []
         self._down_since: datetime | None = None
         self.written_samples = 0  # samples this outbox wrote to the store
+        _outboxes.add(self)
 
     @property
     def held_samples(self) -> int:
@@ -176,22 +229,23 @@ class Outbox:
         unreachable); returns how many samples the journal holds."""
         self.journal.append(self._samples)
         self._samples = []
+        self.ended = True
         return self.journal.unsent
 
     def _write_all(self) -> int:
         late = self.journal.replay(self._append) + len(self._samples)
         while self._windows:  # upserts: one written again after a failure changes nothing
-            self._sink.add_window(self._run_id, self._windows[0])
+            self._sink.add_window(self.run_id, self._windows[0])
             self._windows.pop(0)
         self._sink.append(
-            self._run_id, samples=self._samples, gaps=self._gaps, heartbeat_at=self._now()
+            self.run_id, samples=self._samples, gaps=self._gaps, heartbeat_at=self._now()
         )
         self.written_samples += len(self._samples)
         self._samples, self._gaps = [], []
         return late
 
     def _append(self, samples: list[Sample]) -> None:
-        self._sink.append(self._run_id, samples=samples, gaps=(), heartbeat_at=self._now())
+        self._sink.append(self.run_id, samples=samples, gaps=(), heartbeat_at=self._now())
         self.written_samples += len(samples)
 
     def _failed(self, exc: Exception) -> None:
@@ -205,3 +259,7 @@ class Outbox:
         if len(self._samples) > self._policy.held_samples:
             self.journal.append(self._samples)
             self._samples = []
+
+
+# The outboxes of this process's trackers (a tracker dropped takes its outbox with it).
+_outboxes: weakref.WeakSet[Outbox] = weakref.WeakSet()

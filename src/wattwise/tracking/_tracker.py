@@ -50,6 +50,7 @@ from wattwise.tracking._journal import Outbox, StoreOutage
 from wattwise.tracking._ledger import RunLedger
 from wattwise.tracking._live import LiveRun, live_from_ledger, live_from_result, prometheus_address
 from wattwise.tracking._members import JoinPlan, plan_join, try_join
+from wattwise.tracking._orphans import recover_at_start
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
 from wattwise.tracking._window import Window, _OpenWindow
@@ -229,6 +230,8 @@ class Tracker:
             raise ConfigError(f"baseline must be a finite number >= 0 s, got {self.baseline_s}")
         self._intensity = self._resolve_intensity()
         self._sink = self._open_sink()
+        # Journals left by processes that ended go to the store first (tracking/_orphans.py).
+        recover_at_start(self._sink, self.outage.journal_dir, self._warn)
         self._outbox = None
         self._meters = self._start_meters()
         self.components = [c for m in self._meters for c in self._meter_components[m]]
