@@ -22,7 +22,10 @@ from wattwise.store import SCHEMA_VERSION, RunStore
 
 __all__ = ["runs_app", "samples_csv"]
 
-runs_app = typer.Typer(help="List, show and export stored runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, show, compare and export stored runs; upgrade the store, recover journals.",
+    no_args_is_help=True,
+)
 
 StoreOpt = Annotated[
     str | None, typer.Option(help="Store URL (default: WATTWISE_STORE or a local SQLite file).")
