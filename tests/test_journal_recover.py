@@ -311,6 +311,29 @@ def test_a_journal_of_a_run_tracked_elsewhere_or_unknown_is_kept(
         assert store.samples(elsewhere) == []
 
 
+def test_a_tracker_start_is_quiet_about_a_journal_of_another_store_s_run(
+    tmp_path: Path, journal_dir: Path
+) -> None:
+    other = "0" * 31 + "f"
+    journal = journal_dir / f"{other}.jsonl"
+    Journal(journal).append([Sample("cpu", 0.0, 1.0, 1.0)])
+    before = journal.read_bytes()
+    with RunStore.open(str(tmp_path / "runs.sqlite")) as store:
+        t = Tracker(
+            "next",
+            meters=[_replay_meter()],
+            store=store,
+            clock=FakeClock(wall=datetime.now(UTC)),
+            outage=StoreOutage(journal_dir=journal_dir),
+            emissions=False,
+        )
+        with t:
+            pass
+        assert store.get_run(t.run_id).status is RunStatus.COMPLETED
+    assert not [w for w in t.warnings if other in w], t.warnings
+    assert journal.read_bytes() == before
+
+
 def test_a_dry_run_writes_nothing(tmp_path: Path, journal_dir: Path, env: dict[str, str]) -> None:
     url = str(tmp_path / "runs.sqlite")
     dead = "dead" + "3" * 28

@@ -208,7 +208,10 @@ def recover_at_start(
 ) -> list[JournalReplay]:
     """What a tracker does as it starts: replay the journals left by processes that ended
     into its store (when ``sink`` is one; a store's failure is a warning, never an error).
-    Each journal replayed or kept is one warning; one left to its live process is not."""
+    Each journal replayed, or kept for damage or a failed write, is one warning. One left to
+    its live process, to another host, or whose run this store does not hold is not: a user
+    with several stores shares one journal directory, and a journal of another store's run
+    would otherwise warn at every start (``wattwise runs recover --store URL`` reports it)."""
     if not isinstance(sink, JournalStore):
         return []
     directory = journal_dir if journal_dir is not None else default_journal_dir()
@@ -219,7 +222,12 @@ def recover_at_start(
     except (OSError, WattwiseError) as exc:
         warn(f"the journals in {directory} left by processes that ended were not replayed: {exc}")
         return []
-    quiet = {ReplayOutcome.LIVE, ReplayOutcome.ELSEWHERE, ReplayOutcome.GONE}
+    quiet = {
+        ReplayOutcome.LIVE,
+        ReplayOutcome.ELSEWHERE,
+        ReplayOutcome.GONE,
+        ReplayOutcome.UNKNOWN_RUN,
+    }
     for replay in replays:
         if replay.outcome not in quiet:
             warn(replay.describe())
