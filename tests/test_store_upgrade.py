@@ -161,11 +161,17 @@ def test_an_upgraded_store_records_runs_with_members(old_store: Path) -> None:
         for t in trackers:
             t.start()
         assert [t.role for t in trackers] == [MemberRole.HOST, MemberRole.RANK]
+        # while running, each member's row already holds what it was given (written at join)
+        live = store.get_run("job-after-upgrade")
+        assert len(live.members) == 2 and all(m.allocation is not None for m in live.members)
         clock.advance(2.0)
         for t in trackers:
             t.stop()
         run = store.get_run("job-after-upgrade")
         assert len(run.members) == 2 and run.energy_j == pytest.approx(20.0, rel=1e-6)
+        # and still once they have finished
+        assert all(m.allocation is not None for m in run.members)
+        assert run.allocation == run.members[0].allocation
         # the one-host-per-run rule holds on the upgraded table too
         engine = sa.create_engine(f"sqlite:///{old_store}")
         with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
