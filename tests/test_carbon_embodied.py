@@ -127,13 +127,18 @@ def test_the_figure_is_labelled_an_estimate_with_its_range_and_sources() -> None
 
 def test_bundled_factors_are_ordered_and_cited() -> None:
     table = embodied_factors()
-    assert set(table) == {"cpu", "ram", "gpu", "chassis"}
+    assert set(table) == {"cpu", "ram", "gpu", "gpu-datacenter", "chassis"}
     for f in table.values():
         assert 0 < f.low_kg <= f.central_kg <= f.high_kg
         assert f.source and f.url.startswith("https://") and f.derivation and f.licence
     # the CPU row is Boavizta's documented formula at 24 cores, computed, not copied
     assert table["cpu"].central_kg == pytest.approx((24 * 0.245 + 0.491) * 1.97 + 9.14, abs=0.01)
     assert table["ram"].central_kg == pytest.approx(0.625 * 2.20 + 5.22 / 32, abs=0.01)
+    # the data-centre GPU row: the published A100 figure, +-60 % (EcoDiag's LCA uncertainty)
+    dc = table["gpu-datacenter"]
+    assert dc.central_kg == 181.0 and dc.year == 2026 and "ADEME" in dc.source
+    assert dc.low_kg == pytest.approx(181 / 1.6, abs=0.05)
+    assert dc.high_kg == pytest.approx(181 * 1.6, abs=0.05)
 
 
 def test_an_unknown_memory_size_is_left_out_and_said() -> None:

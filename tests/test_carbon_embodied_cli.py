@@ -4,9 +4,11 @@ embodied`, and the rendered run and study reports, in real child processes."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from tests._cli import one_error_line, wattwise
 
@@ -114,3 +116,57 @@ def test_run_and_study_reports_show_the_estimate_beside_the_emissions(
     assert proc.returncode == 0, proc.stderr
     html = study_out.read_text()
     assert "Embodied emissions (estimate)" in html and "not included in them" in html
+
+
+@pytest.mark.slow
+def test_a_run_under_slurm_is_charged_what_it_was_given_after_it_ended(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`wattwise run` inside a SLURM job of 1 CPU and 512 MB records that allocation; `runs
+    show` and `carbon embodied`, in later processes outside the job, charge that share."""
+    (tmp_path / "no-cgroup").mkdir()
+    job = dict(
+        env,
+        WATTWISE_CGROUP_ROOT=str(tmp_path / "no-cgroup"),
+        SLURM_JOB_ID="4242",
+        SLURM_CPUS_ON_NODE="1",
+        SLURM_MEM_PER_NODE="512",
+    )
+    run_id = str(_run(job)["run_id"])
+    shown = json.loads(wattwise(env, "runs", "show", run_id, "--json").stdout)
+    recorded = shown["allocation"]
+    machine = psutil.cpu_count() or 1
+    assert recorded["cpus"] == 1.0 and "SLURM" in recorded["cpus_from"]
+    assert recorded["memory_limit_bytes"] == 512 * 2**20
+    assert recorded["machine_logical_cpus"] == machine
+    assert recorded["machine_memory_bytes"] == psutil.virtual_memory().total
+    parts = {c["component"]: c for c in shown["embodied"]["components"]}
+    assert parts["cpu"]["share"] == pytest.approx(1 / machine)
+    assert parts["ram"]["share"] == pytest.approx(512 * 2**20 / psutil.virtual_memory().total)
+    assert any("as recorded with the run (SLURM" in n for n in shown["embodied"]["notes"])
+
+    text = wattwise(env, "carbon", "embodied", run_id)
+    assert text.returncode == 0, text.stderr
+    flat = " ".join(text.stdout.split())
+    assert f"note: CPUs: 1 of the machine's {machine}, as recorded with the run" in flat
+    assert "note: RAM: the run's memory limit, 0.5 GB" in flat
+    given = json.loads(wattwise(env, "carbon", "embodied", run_id, "--json", "--cpus", "1").stdout)
+    assert any("CPUs: 1 given, not the 1 recorded" in n for n in given["embodied"]["notes"])
+
+
+@pytest.mark.slow
+def test_an_upgraded_old_run_keeps_the_whole_machine_and_says_so(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "old.sqlite"
+    shutil.copy(Path(__file__).parent / "data" / "store-v2.sqlite", store)
+    old = dict(env, WATTWISE_STORE=str(store))
+    assert wattwise(old, "runs", "upgrade").returncode == 0
+    shown = json.loads(wattwise(old, "runs", "show", "1f9136ac", "--json").stdout)
+    assert shown["allocation"] is None
+    assert any("allocation was not recorded" in n for n in shown["embodied"]["notes"])
+    text = wattwise(old, "carbon", "embodied", "1f9136ac")
+    assert text.returncode == 0, text.stderr
+    assert "the whole machine's (the run's allocation was not recorded" in " ".join(
+        text.stdout.split()
+    )

@@ -6,6 +6,7 @@ and report import these; they import only the meters' component types. The publi
 are re-exported by :mod:`wattwise.tracking`.
 """
 
+from wattwise._records.allocation import RunAllocation
 from wattwise._records.base import Record, RecordError, known_kinds, load_record
 from wattwise._records.charts import BarData, ChartData, Charted, CurveData, FrontData
 from wattwise._records.members import HOST_ENV_VAR, Member, MemberRole, host_identity
@@ -41,6 +42,7 @@ __all__ = [
     "Provenance",
     "Record",
     "RecordError",
+    "RunAllocation",
     "RunResult",
     "RunStatus",
     "Sample",

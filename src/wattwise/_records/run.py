@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from wattwise._records.allocation import RunAllocation
 from wattwise._records.members import MemberRole
 from wattwise.meters._base import ComponentKind, Method, Source
 
@@ -226,6 +227,8 @@ class MemberResult:
         uncertainty_j: one-sigma uncertainty of ``energy_j``, in J.
         components: its per-component energy.
         windows: its named phases, on its own timeline (s since its start).
+        allocation: what it was given and its machine's size, as it recorded them (None
+            for a member recorded by an older wattwise, or not finished yet).
     """
 
     run_id: str
@@ -243,6 +246,7 @@ class MemberResult:
     uncertainty_j: float
     components: tuple[ComponentEnergy, ...] = ()
     windows: tuple[WindowResult, ...] = ()
+    allocation: RunAllocation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -262,6 +266,7 @@ class MemberResult:
             "uncertainty_j": self.uncertainty_j,
             "components": [c.to_dict() for c in self.components],
             "windows": [w.to_dict() for w in self.windows],
+            "allocation": self.allocation.to_dict() if self.allocation else None,
         }
 
 
@@ -334,6 +339,8 @@ class RunResult:
         members: the processes that took part, when more than one did (empty for a run
             of one process): the run's components, samples, gaps and windows are then
             those of its ``host`` members, named ``HOST/COMPONENT`` when it spans hosts.
+        allocation: what the run (its first ``host`` member) was given and its machine's
+            size, recorded at its start; None for a run stored by an older wattwise.
     """
 
     run_id: str
@@ -358,6 +365,7 @@ class RunResult:
     carbon: CarbonFigures | None = None
     samples: tuple[Sample, ...] = field(default=(), repr=False)
     members: tuple[MemberResult, ...] = ()
+    allocation: RunAllocation | None = None
 
     @property
     def hosts(self) -> tuple[HostPart, ...]:
@@ -442,4 +450,5 @@ class RunResult:
             "intensity_source": carbon.intensity_source if carbon else None,
             "hosts": [h.to_dict() for h in self.hosts],
             "members": [m.to_dict() for m in self.members],
+            "allocation": self.allocation.to_dict() if self.allocation else None,
         }

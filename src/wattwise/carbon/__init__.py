@@ -5,7 +5,8 @@ default PUE and everyday equivalents, built by ``scripts/build_carbon_tables.py`
 Green Algorithms data (Lannelongue, Grealey & Inouye 2021, CC BY 4.0); every row keeps its
 source and year. Embodied emissions (the hardware's manufacturing footprint, a run's
 share, an estimate kept apart from the operational figures) from cited per-component factors
-(``data/embodied_factors.csv``: Boavizta's documented figures, EcoInfo's EcoDiag).
+(``data/embodied_factors.csv``: Boavizta's documented figures, EcoInfo's EcoDiag, the
+ADEME/Hubblo A100 figure for data-centre GPUs), charged for what a stored run was given.
 """
 
 from wattwise.carbon._base import ConstantIntensity, IntensityProvider
@@ -30,9 +31,9 @@ from wattwise.carbon._embodied import (
     Hardware,
     embodied,
     embodied_factors,
-    embodied_for_run,
-    embodied_for_runs,
+    is_datacenter_gpu,
 )
+from wattwise.carbon._embodied_runs import embodied_for_run, embodied_for_runs
 from wattwise.carbon._emissions import (
     Equivalent,
     emissions_for_energy,
@@ -114,6 +115,7 @@ __all__ = [
     "find_cloud_region",
     "find_zone",
     "grid_zones",
+    "is_datacenter_gpu",
     "live_location",
     "load_trace",
     "parse_duration",

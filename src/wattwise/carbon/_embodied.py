@@ -8,13 +8,17 @@ hours, for the part of the machine it was given::
     embodied_g = factor_kg x 1000 x units x share x duration_s / (lifetime_s x use_ratio)
 
 * ``factor_kg``: the bundled table ``data/embodied_factors.csv`` (cited per row: Boavizta's
-  documented component figures, EcoInfo's EcoDiag GPU figure), or the caller's own factors
-  (a vendor's product carbon footprint, a Boavizta API answer);
+  documented component figures, EcoInfo's EcoDiag GPU figure, the ADEME/Hubblo A100 figure
+  for data-centre GPUs), or the caller's own factors (a vendor's product carbon footprint,
+  a Boavizta API answer);
 * ``share``: CPU sockets and the chassis by the CPUs allocated of the machine's logical
   CPUs (the chassis by the larger of the CPU and GPU shares); RAM by the memory allocated
   of the machine's; each GPU used whole;
 * the range: the factors' low figures over the longest lifetime, their high figures over
   the shortest.
+
+A stored run's estimate (:func:`embodied_for_run`, from the allocation recorded with it) is
+in :mod:`wattwise.carbon._embodied_runs`.
 
 The figure is *never* added into the operational emissions (:class:`CarbonFigures`): it is
 reported beside them, labelled as an estimate with its range.
@@ -30,8 +34,8 @@ import csv
 import functools
 import io
 import math
-import socket
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -41,8 +45,7 @@ from typing import Any, Final
 import psutil
 
 from wattwise._errors import ConfigError, DataFileError
-from wattwise._records import RunResult
-from wattwise.meters import Allocation, ComponentKind
+from wattwise.meters import Allocation
 
 __all__ = [
     "DEFAULT_LIFETIME_RANGE_YEARS",
@@ -54,8 +57,7 @@ __all__ = [
     "Hardware",
     "embodied",
     "embodied_factors",
-    "embodied_for_run",
-    "embodied_for_runs",
+    "is_datacenter_gpu",
 ]
 
 #: Boavizta's default server lifetime (35,040 h of use).
@@ -70,7 +72,16 @@ EMBODIED_LABEL: Final = (
 )
 _SECONDS_PER_YEAR: Final = 365.25 * 24 * 3600
 _METHOD: Final = "estimated (embodied: Boavizta component method, linear over the lifetime)"
-_COMPONENTS: Final = ("cpu", "ram", "gpu", "chassis")
+_COMPONENTS: Final = ("cpu", "ram", "gpu", "gpu-datacenter", "chassis")
+# NVIDIA data-centre GPUs with HBM: the family the gpu-datacenter row (an A100's) stands for.
+_DATACENTER_GPU: Final = re.compile(r"\b(?:GB200|GH200|[ABH](?:100|800)|H200|B200)\b", re.I)
+
+
+def is_datacenter_gpu(name: str) -> bool:
+    """Whether a GPU's name (NVML's, e.g. ``NVIDIA H100 80GB HBM3``) is a data-centre part
+    charged the ``gpu-datacenter`` factor (A100, A800, H100, H800, H200, GH200, B100, B200,
+    GB200) rather than the generic ``gpu`` one."""
+    return _DATACENTER_GPU.search(name) is not None
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class EmbodiedFactor:
     """The manufacturing footprint of one unit of a component, with its spread and source.
 
     Attributes:
-        component: ``cpu``, ``ram``, ``gpu`` or ``chassis``.
+        component: ``cpu``, ``ram``, ``gpu``, ``gpu-datacenter`` or ``chassis``.
         per: the unit (``socket``, ``GB``, ``GPU``, ``machine``).
         low_kg: the low figure, in kgCO2e per unit.
         central_kg: the central figure, in kgCO2e per unit.
@@ -214,7 +225,7 @@ class EmbodiedComponent:
     """One component's part of a run's embodied emissions.
 
     Attributes:
-        component: ``cpu``, ``ram``, ``gpu`` or ``chassis``.
+        component: ``cpu``, ``ram``, ``gpu``, ``gpu-datacenter`` or ``chassis``.
         units: how many units of the factor (sockets, GB, GPUs, machines).
         share: the fraction of those units charged to the run (0..1).
         embodied_g: central figure, in gCO2e.
@@ -343,6 +354,7 @@ def embodied(
     cpus: float | None = None,
     ram_gb: float | None = None,
     gpus: int | None = None,
+    datacenter_gpus: int = 0,
     allocation: Allocation | None = None,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     lifetime_range_years: tuple[float, float] | None = None,
@@ -357,6 +369,8 @@ def embodied(
         cpus: logical CPUs given to the run (default: the allocation's, else all).
         ram_gb: memory given to the run, in GB (default: the allocation's limit, else all).
         gpus: GPUs the run used, each charged whole (default: all of the machine's).
+        datacenter_gpus: how many of those are data-centre GPUs (:func:`is_datacenter_gpu`),
+            charged the ``gpu-datacenter`` factor instead of ``gpu``.
         allocation: what the job was given (:func:`wattwise.meters.read_allocation`).
         lifetime_years: the hardware's lifetime of the central figure.
         lifetime_range_years: the shortest and longest lifetime of the range (default:
@@ -384,11 +398,16 @@ def embodied(
     used_gpus = hardware.gpus if gpus is None else gpus
     if used_gpus < 0:
         raise ConfigError(f"GPUs {used_gpus!r} must be >= 0")
+    if not 0 <= datacenter_gpus <= used_gpus:
+        raise ConfigError(
+            f"data-centre GPUs {datacenter_gpus!r} must be between 0 and the {used_gpus} used"
+        )
     cpu_share = _share(cpus, hardware.logical_cpus, "CPUs", notes)
     gpu_share = _share(float(used_gpus), float(hardware.gpus or used_gpus), "GPUs", notes)
     units: dict[str, tuple[float, float]] = {
         "cpu": (float(hardware.cpu_sockets), cpu_share),
-        "gpu": (float(used_gpus), 1.0),
+        "gpu": (float(used_gpus - datacenter_gpus), 1.0),
+        "gpu-datacenter": (float(datacenter_gpus), 1.0),
         "chassis": (1.0, max(cpu_share, gpu_share if used_gpus else 0.0)),
     }
     if hardware.ram_gb is None:
@@ -427,59 +446,4 @@ def embodied(
         components=tuple(parts),
         sources=tuple(dict.fromkeys(p.factor.source for p in parts)),
         notes=tuple(notes),
-    )
-
-
-def _run_hardware(run: RunResult) -> tuple[Hardware, int, list[str]]:
-    """The hardware a stored run used, and the GPUs it used (its ``gpu`` components)."""
-    gpus = len({c.device or c.name for c in run.components if c.kind is ComponentKind.GPU})
-    sockets = sum(1 for c in run.components if c.name.startswith("cpu:package-"))
-    if run.host == socket.gethostname():
-        return Hardware.detect(gpus=gpus), gpus, []
-    notes = [
-        f"host {run.host!r} is not this machine: its CPUs and memory are unknown, so its whole "
-        "CPU sockets are charged and RAM is not counted"
-    ]
-    hardware = Hardware(cpu_sockets=sockets or 1, gpus=gpus, source=f"from run on {run.host}")
-    return hardware, gpus, notes
-
-
-def embodied_for_run(run: RunResult, **options: Any) -> EmbodiedFigures:
-    """The embodied estimate of a stored run, from its duration and the hardware it used.
-
-    GPUs: the run's GPU components (the GPUs it was given). CPUs and memory: the whole
-    machine's unless given (``cpus=``, ``ram_gb=``): a stored run does not keep its
-    allocation. On another host than this one, RAM is not counted (a note says so).
-    ``options`` are :func:`embodied`'s.
-    """
-    return embodied_for_runs([run], **options)
-
-
-def embodied_for_runs(runs: Iterable[RunResult], **options: Any) -> EmbodiedFigures:
-    """The summed embodied estimate of several runs (a study's), each on its own hardware."""
-    figures: list[EmbodiedFigures] = []
-    notes: list[str] = []
-    for run in runs:
-        hardware, gpus, run_notes = _run_hardware(run)
-        notes.extend(run_notes)
-        if "cpus" not in options and "allocation" not in options:
-            notes.append(
-                "CPUs and memory: the whole machine's (the run's allocation is not stored)"
-            )
-        figures.append(embodied(hardware, run.duration_s, **{"gpus": gpus, **options}))
-    if not figures:
-        raise ConfigError("no runs to estimate embodied emissions for")
-    first = figures[0]
-    return EmbodiedFigures(
-        embodied_g=sum(f.embodied_g for f in figures),
-        low_g=sum(f.low_g for f in figures),
-        high_g=sum(f.high_g for f in figures),
-        duration_s=sum(f.duration_s for f in figures),
-        lifetime_years=first.lifetime_years,
-        lifetime_low_years=first.lifetime_low_years,
-        lifetime_high_years=first.lifetime_high_years,
-        use_ratio=first.use_ratio,
-        components=first.components if len(figures) == 1 else (),
-        sources=tuple(dict.fromkeys(s for f in figures for s in f.sources)),
-        notes=tuple(dict.fromkeys([*notes, *(n for f in figures for n in f.notes)])),
     )

@@ -62,7 +62,11 @@ def embodied_command(
         float, typer.Option(help="Share of its lifetime the hardware is in use, (0, 1].")
     ] = 1.0,
     cpus: Annotated[
-        float | None, typer.Option(help="Logical CPUs the run was given (default: all).")
+        float | None,
+        typer.Option(
+            help="Logical CPUs the run was given (default: as recorded with the run; all of "
+            "the machine's for a run recorded before wattwise kept that)."
+        ),
     ] = None,
     gpus: Annotated[
         int | None, typer.Option(help="GPUs the run used (default: its GPU components).")

@@ -184,6 +184,7 @@ def _member_of(row: sa.Row[Any], result: RunResult) -> MemberResult:
         uncertainty_j=result.uncertainty_j,
         components=result.components,
         windows=result.windows,
+        allocation=result.allocation,
     )
 
 

@@ -8,6 +8,8 @@ recorded run, sample or study is rewritten, so a run recorded before reads back 
 * 1 -> 2 (runs with members, docs/store.md "Runs with members"): the member columns on
   ``wattwise_runs``, all NULL on the runs already there (a run of one process), the index
   on ``group_id`` and the one-host-per-group unique index.
+* 2 -> 3 (a run's allocation, docs/store.md "Schema"): the ``allocation`` column on
+  ``wattwise_runs``, NULL on the runs already there (their allocation was not recorded).
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ def _v1_to_v2(conn: sa.Connection) -> None:
     )
 
 
+def _v2_to_v3(conn: sa.Connection) -> None:
+    kind = s.runs.c.allocation.type.compile(dialect=conn.dialect)
+    conn.execute(sa.text(f'ALTER TABLE {s.runs.name} ADD COLUMN "allocation" {kind}'))
+
+
 #: The step from each version to the next.
-_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2}
+_STEPS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def can_upgrade(found: int) -> bool:

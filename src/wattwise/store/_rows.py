@@ -21,6 +21,7 @@ from wattwise._records import (
     CarbonFigures,
     ComponentEnergy,
     Gap,
+    RunAllocation,
     RunResult,
     RunStatus,
     Sample,
@@ -35,6 +36,8 @@ from wattwise.store._groups import compose, server_now, status_of
 from wattwise.store._schema import SCHEMA_VERSION_KEY
 
 __all__ = [
+    "allocation_from_row",
+    "allocation_value",
     "carbon_values",
     "finish_components",
     "insert_components",
@@ -99,6 +102,23 @@ def carbon_values(carbon: CarbonFigures) -> dict[str, Any]:
         "pue": carbon.pue,
         "intensity_source": carbon.intensity_source,
     }
+
+
+def allocation_value(allocation: RunAllocation | None) -> dict[str, Any] | None:
+    """The ``allocation`` column of the runs table (JSON), or None."""
+    return allocation.to_dict() if allocation is not None else None
+
+
+def allocation_from_row(row: sa.Row[Any]) -> RunAllocation | None:
+    """The run's recorded allocation; None when it has none (stored before schema 3) or
+    one this wattwise cannot read (it is then left out rather than failing the run)."""
+    data = row.allocation
+    if data is None:
+        return None
+    try:
+        return RunAllocation.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _next_position(conn: sa.Connection, table: sa.Table, run_id: str) -> int:
@@ -529,6 +549,7 @@ def _run_from_rows(
         pid=row.pid,
         carbon=carbon,
         samples=samples,
+        allocation=allocation_from_row(row),
     )
 
 

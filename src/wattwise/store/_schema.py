@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Version of the tables below; a store holding another version is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The key of the schema version in the meta table.
 SCHEMA_VERSION_KEY = "schema_version"
@@ -127,6 +127,11 @@ runs = sa.Table(
     sa.Column("server_clock", sa.Boolean),
     # The process's create time on its host (its own clock), to tell a reused pid.
     sa.Column("pid_created_s", sa.Double),
+    # What the run was given and its machine's size, recorded at its start (version 3): a
+    # RunAllocation's to_dict(), NULL for runs recorded before. One JSON document, not
+    # columns: it is written once and read whole, never filtered or summed in SQL, and a
+    # field added later needs no schema change (readers ignore keys they do not know).
+    sa.Column("allocation", sa.JSON),
     sa.UniqueConstraint("group_id", "claims_host", name="uq_wattwise_runs_group_host"),
 )
 

@@ -52,6 +52,7 @@ from wattwise._records import (
     CarbonFigures,
     Gap,
     Member,
+    RunAllocation,
     RunResult,
     RunStatus,
     Sample,
@@ -174,6 +175,7 @@ class RunStore:
         command: tuple[str, ...] | None,
         components: Sequence[Component],
         baseline_power_w: float | None,
+        allocation: RunAllocation | None = None,
     ) -> None:
         """Record a new run as ``running``, with the components known at its start.
 
@@ -187,6 +189,7 @@ class RunStore:
             command: the tracked command line, for ``wattwise run``.
             components: the components the meters reported at start.
             baseline_power_w: the idle power measured before the run, in W, or None.
+            allocation: what the run was given and its machine's size, or None.
 
         Raises:
             StoreError: a run with this id exists already.
@@ -215,6 +218,7 @@ class RunStore:
                     anchor_at=server_now(conn),
                     offset_s=0.0,
                     server_clock=False,
+                    allocation=rows.allocation_value(allocation),
                 )
             )
             rows.insert_components(conn, run_id, components)
@@ -233,6 +237,7 @@ class RunStore:
         command: tuple[str, ...] | None,
         components: Sequence[Component],
         baseline_power_w: float | None,
+        allocation: RunAllocation | None = None,
     ) -> Joined:
         """Join the run ``group_id`` as a member (creating it when it does not exist yet).
 
@@ -241,6 +246,7 @@ class RunStore:
         member holds it: it then reads this host's meters (role ``host``, in ``scope``);
         otherwise it records its process share (role ``rank``, process scope). See
         :mod:`wattwise.store._groups` for the election and the clocks.
+        ``allocation`` (what the member was given, its machine's size) is kept on its row.
 
         Raises:
             GroupClosed: every member of that run has stopped.
@@ -260,6 +266,12 @@ class RunStore:
                 baseline_power_w=baseline_power_w,
             )
             rows.insert_components(conn, joined.run_id, components)
+            if allocation is not None:
+                conn.execute(
+                    s.runs.update()
+                    .where(s.runs.c.run_id == joined.run_id)
+                    .values(allocation=rows.allocation_value(allocation))
+                )
             return joined
 
         return self._run(work, write=True)
@@ -342,9 +354,9 @@ class RunStore:
         path and start, component and start, component and interval). When the run has
         more stored samples than ``result`` holds (a tracker's result: a bounded,
         downsampled timeline of a streamed run), that timeline is kept beside them for
-        reports (``_timeline.save_timeline``) and no sample is added. Carbon and command
-        are kept when ``result`` has none. Stores the whole run when :meth:`begin_run` was
-        never called for it.
+        reports (``_timeline.save_timeline``) and no sample is added. Carbon, command and
+        allocation are kept when ``result`` has none. Stores the whole run when
+        :meth:`begin_run` was never called for it.
 
         Raises:
             ConfigError: ``result.status`` is ``running``.
@@ -376,6 +388,8 @@ class RunStore:
             rows.keep_server_times(conn, result, values, server_now(conn))
             if result.carbon is not None:
                 values.update(rows.carbon_values(result.carbon))
+            if result.allocation is not None:
+                values["allocation"] = rows.allocation_value(result.allocation)
             if rows.run_exists(conn, result.run_id):
                 conn.execute(
                     s.runs.update().where(s.runs.c.run_id == result.run_id).values(**values)

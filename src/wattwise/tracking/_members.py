@@ -22,7 +22,7 @@ from typing import Final, Protocol, cast
 import psutil
 
 from wattwise._errors import ConfigError, WattwiseError
-from wattwise._records import Member, MemberRole, Scope, host_identity
+from wattwise._records import Member, MemberRole, RunAllocation, Scope, host_identity
 from wattwise.meters._base import Component
 from wattwise.tracking._sink import RunSink
 
@@ -154,6 +154,7 @@ class MemberSink(RunSink, Protocol):
         command: tuple[str, ...] | None,
         components: Sequence[Component],
         baseline_power_w: float | None,
+        allocation: RunAllocation | None = None,
     ) -> Joined: ...
 
 
@@ -167,6 +168,7 @@ def join_run(
     command: tuple[str, ...] | None,
     components: Sequence[Component],
     baseline_power_w: float | None,
+    allocation: RunAllocation | None = None,
 ) -> Joined:
     """Join ``plan``'s run through ``sink``.
 
@@ -191,6 +193,7 @@ def join_run(
         command=command,
         components=components,
         baseline_power_w=baseline_power_w,
+        allocation=allocation,
     )
     return joined
 
@@ -223,6 +226,7 @@ def try_join(
     components: Sequence[Component],
     baseline_power_w: float | None,
     warn: Callable[[str], None],
+    allocation: RunAllocation | None = None,
 ) -> Membership | None:
     """Join ``plan``'s run through ``sink``; None (with a warning) when the join was
     refused (the run has finished, say): the caller then records a run of its own."""
@@ -236,6 +240,7 @@ def try_join(
             command=command,
             components=components,
             baseline_power_w=baseline_power_w,
+            allocation=allocation,
         )
     except WattwiseError as exc:
         warn(f"could not join run {plan.run_id} ({exc}): recording a run of its own")

@@ -13,7 +13,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from wattwise._errors import WattwiseError
-from wattwise._records import CarbonFigures, Gap, RunResult, Sample, Scope, WindowResult
+from wattwise._records import (
+    CarbonFigures,
+    Gap,
+    RunAllocation,
+    RunResult,
+    Sample,
+    Scope,
+    WindowResult,
+)
 from wattwise.meters._base import Component
 from wattwise.tracking._live import LiveRun
 
@@ -41,6 +49,7 @@ class RunSink(Protocol):
         command: tuple[str, ...] | None,
         components: Sequence[Component],
         baseline_power_w: float | None,
+        allocation: RunAllocation | None = None,
     ) -> None: ...
 
     def append(

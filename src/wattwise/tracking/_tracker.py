@@ -42,6 +42,7 @@ from wattwise._records import (
     host_identity,
 )
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
+from wattwise.tracking._allocation import read_run_allocation
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
@@ -249,6 +250,7 @@ class Tracker:
             self._measure_baseline()
 
         self._share.start()
+        self._allocation = read_run_allocation()  # stored with the run (its embodied share)
         # A member joins just before its start read: the store server's clock at the join
         # is its start on the run's timeline (see wattwise.store._groups).
         plan = plan_join(self.join, self.member) if self._sink is not None else None
@@ -272,6 +274,7 @@ class Tracker:
                 command=self.command,
                 components=self.components,
                 baseline_power_w=self.baseline_power_w,
+                allocation=self._allocation,
             )
         if self._sink is not None:
             # Made once the run id is final (a member takes the id of the run it joined).
@@ -326,6 +329,7 @@ class Tracker:
             exit_code=exit_code,
             command=self.command,
         )
+        self.result = replace(self.result, allocation=self._allocation)
         if self._joined_as is not None:
             who = self._joined_as
             self.result = replace(self.result, host=who.host, pid=who.pid)
@@ -359,6 +363,7 @@ class Tracker:
             components=self.components,
             baseline_power_w=self.baseline_power_w,
             warn=self._warn,
+            allocation=self._allocation,
         )
         if joined is None:
             return False
