@@ -4,11 +4,15 @@ unchecked one 60 %, saying which in the component's detail."""
 
 from __future__ import annotations
 
+import csv
+import importlib.resources
+import io
 import re
 from urllib.parse import urlparse
 
 import pytest
 
+from wattwise._errors import DataFileError
 from wattwise.meters._apple_table import (
     UNCERTAINTY_APPLE_CHECKED,
     UNCERTAINTY_APPLE_UNCHECKED,
@@ -16,6 +20,7 @@ from wattwise.meters._apple_table import (
     apple_cpu_uncertainty,
     apple_silicon_table,
     lookup_apple_silicon,
+    parse_apple_silicon_table,
 )
 from wattwise.meters._base import Method
 from wattwise.meters._cpu_table import lookup_cpu
@@ -57,6 +62,46 @@ def test_apple_table_covers_m1_to_m4() -> None:
         assert 0 < row.cpu_w < 200 and 0 < row.gpu_w < 200, row.chip
         assert row.cores >= 8 and row.gpu_cores >= 8, row.chip
         assert 2020 <= row.launch_year <= 2024, row.chip
+
+
+def _bundled_text() -> str:
+    return (
+        importlib.resources.files("wattwise.meters")
+        .joinpath("data", "apple_silicon_power.csv")
+        .read_text(encoding="utf-8")
+    )
+
+
+def test_the_bundled_text_parses_to_the_table() -> None:
+    assert parse_apple_silicon_table(_bundled_text(), "t.csv") == apple_silicon_table()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("cpu_w_checked", "maybe", "cpu_w_checked must be yes or no, got 'maybe'"),
+        ("p_cores", "eight", "invalid literal for int() with base 10: 'eight'"),
+        ("cpu_w", "", "could not convert string to float: ''"),
+    ],
+)
+def test_a_bad_row_is_named_by_file_and_line(column: str, value: str, says: str) -> None:
+    lines = _bundled_text().splitlines()
+    header_no = next(i for i, line in enumerate(lines) if line.startswith("chip,"))
+    columns = lines[header_no].split(",")
+    bad_no = header_no + 2  # the second data row (0-based index; file line bad_no + 1)
+    fields = next(csv.reader([lines[bad_no]]))
+    fields[columns.index(column)] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    lines[bad_no] = out.getvalue()
+    with pytest.raises(DataFileError) as caught:
+        parse_apple_silicon_table("\n".join(lines) + "\n", "apple.csv")
+    assert str(caught.value) == f"apple.csv:{bad_no + 1}: {says}"
+
+
+def test_a_table_with_other_columns_is_refused_naming_the_header_line() -> None:
+    with pytest.raises(DataFileError, match=r"^t\.csv:2: unexpected columns \('chip', 'cpu_w'\)$"):
+        parse_apple_silicon_table("# c\nchip,cpu_w\nM1,20\n", "t.csv")
 
 
 _NUMBER_WORDS = {

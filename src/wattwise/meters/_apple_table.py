@@ -14,15 +14,13 @@ the estimate models no GPU, since no GPU utilisation is read on macOS without ro
 
 from __future__ import annotations
 
-import csv
 import functools
-import importlib.resources
 import re
 from dataclasses import dataclass
 from typing import Final
 
-from wattwise._errors import DataFileError
 from wattwise.meters._cpu_table import CpuSpec
+from wattwise.meters._csv_table import load_table, parse_table
 
 __all__ = [
     "UNCERTAINTY_APPLE_CHECKED",
@@ -32,6 +30,7 @@ __all__ = [
     "apple_cpu_uncertainty",
     "apple_silicon_table",
     "lookup_apple_silicon",
+    "parse_apple_silicon_table",
 ]
 
 #: One-sigma relative uncertainty of a checked row's CPU power: the estimate's proxy
@@ -163,6 +162,17 @@ def _spec(row: dict[str, str]) -> AppleSiliconSpec:
     )
 
 
+def parse_apple_silicon_table(text: str, where: str) -> tuple[AppleSiliconSpec, ...]:
+    """The rows of an Apple-silicon table's CSV text, in file order (``where`` names the
+    file in errors).
+
+    Raises:
+        DataFileError: unexpected columns, or ``where:LINE: ...`` for a row that does not
+            parse.
+    """
+    return parse_table(text, where, _COLUMNS, _spec)
+
+
 @functools.cache
 def apple_silicon_table() -> tuple[AppleSiliconSpec, ...]:
     """The bundled table, in file order.
@@ -170,20 +180,7 @@ def apple_silicon_table() -> tuple[AppleSiliconSpec, ...]:
     Raises:
         DataFileError: unexpected columns, or a row that does not parse.
     """
-    text = importlib.resources.files("wattwise.meters").joinpath("data", _TABLE).read_text()
-    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    reader = csv.DictReader(lines)
-    if tuple(reader.fieldnames or ()) != _COLUMNS:
-        raise DataFileError(
-            f"wattwise/meters/data/{_TABLE}: unexpected columns {reader.fieldnames}"
-        )
-    rows: list[AppleSiliconSpec] = []
-    for row in reader:
-        try:
-            rows.append(_spec(row))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise DataFileError(f"wattwise/meters/data/{_TABLE}: bad row {row}: {error}") from None
-    return tuple(rows)
+    return load_table("wattwise.meters", _TABLE, parse_apple_silicon_table)
 
 
 def lookup_apple_silicon(brand: str) -> AppleSiliconSpec | None:

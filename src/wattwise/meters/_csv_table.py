@@ -1,8 +1,9 @@
 """Bundled CSV tables: read a packaged file, skip its ``#`` comment lines, check its
 columns, and build one record a row, a bad row named by file and line.
 
-Used by the CPU power table (:mod:`wattwise.meters._cpu_table`) and the CPU generation
-rules (:mod:`wattwise.meters._cpu_identify`)."""
+Used by the CPU power table (:mod:`wattwise.meters._cpu_table`), the CPU generation rules
+(:mod:`wattwise.meters._cpu_identify`) and the Apple-silicon power table
+(:mod:`wattwise.meters._apple_table`)."""
 
 from __future__ import annotations
 
