@@ -8,8 +8,7 @@ fits, as measured, with no retraining (Cai et al., "Once-for-All", ICLR 2020).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +27,7 @@ from wattwise.cli._common import (
     need,
     print_json,
 )
+from wattwise.cli._progress import progress_bar
 
 if TYPE_CHECKING:
     from wattwise.ofa import Selection
@@ -44,37 +44,6 @@ StoreOpt = Annotated[
 ]
 ScopeOpt = Annotated[str, typer.Option(help="machine or process.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-@contextmanager
-def _progress(quiet: bool, what: str) -> Iterator[Callable[[int, int, str], None] | None]:
-    """A bar on stderr of the ``what`` done so far (none with --json)."""
-    if quiet:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar = Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}", markup=False),
-        console=err_console,
-        transient=True,
-    )
-    tasks: list[Any] = []
-
-    def told(done: int, planned: int, label: str) -> None:
-        if not tasks:
-            bar.start()
-            tasks.append(bar.add_task(what, total=planned, info=""))
-        bar.update(tasks[0], completed=done, total=planned, info=label)
-
-    try:
-        yield told
-    finally:
-        if tasks:
-            bar.stop()
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -247,7 +216,7 @@ def _select(
         f"selecting from {escape(str(path))}: {net.space.size()} sub-networks, "
         f"{len(wanted)} budget(s), on {escape(data.name)}"
     )
-    with _progress(quiet, "measured candidates") as progress:
+    with progress_bar("measured candidates", quiet=quiet) as progress:
         told = None if progress is None else _after_checks(header, progress)
         return ofa.select(
             net, data, wanted, context=context.with_(progress=told),
@@ -459,7 +428,7 @@ def _train(
             highlight=False,
             soft_wrap=True,
         )
-    with _progress(quiet, "epochs") as progress:
+    with progress_bar("epochs", quiet=quiet) as progress:
         result = ofa.progressive_shrink(
             net, data, plan=plan, context=context.with_(progress=progress), seed=seed,
             batch_size=batch_size, lr=lr, device=device, name=name or f"ofa train on {dataset}",

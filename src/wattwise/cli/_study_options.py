@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar, get_type_hints
 
 import typer
 
 from wattwise._errors import WattwiseError
-from wattwise.cli._common import MetersOpt, err_console, fail, lever_context, need, print_json
+from wattwise.cli._common import MetersOpt, fail, lever_context, need, print_json
+from wattwise.cli._progress import progress_bar
 from wattwise.protocol import LeverContext
 from wattwise.protocol import Progress as ProgressFn
 
@@ -110,36 +111,10 @@ class StudyOptions:
         """The lever context of ``--meters``, ``--store`` and ``--scope`` (checked at once)."""
         return lever_context(self.meters, self.store, self.scope.lower())
 
-    @contextmanager
-    def progress(self) -> Iterator[ProgressFn | None]:
+    def progress(self) -> AbstractContextManager[ProgressFn | None]:
         """A progress bar on stderr, shown once the study has checked its input (none with
         --json)."""
-        if self.json_out:
-            yield None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        bar = Progress(
-            TextColumn("measured runs"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}", markup=False),
-            console=err_console,
-            transient=True,
-        )
-        tasks: list[Any] = []
-
-        def told(done: int, planned: int, label: str) -> None:
-            if not tasks:
-                bar.start()
-                tasks.append(bar.add_task("runs", total=planned, info=""))
-            bar.update(tasks[0], completed=done, total=planned, info=label)
-
-        try:
-            yield told
-        finally:
-            if tasks:
-                bar.stop()
+        return progress_bar("measured runs", quiet=self.json_out)
 
     def show(self, study: _S, render: Callable[[_S], None]) -> None:
         """Print the study: as JSON with --json, else ``render``'s tables."""
