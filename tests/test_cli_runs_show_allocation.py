@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 from tests._cli import wattwise
 
+from wattwise._records import RunAllocation
 from wattwise.tracking._members import RUN_ENV_VAR
 
 QUICK = "pass"
@@ -143,3 +145,34 @@ def test_a_member_given_other_than_the_run_has_its_own_allocation_line(
     member_line = _line(shown.stdout, "allocation of")
     assert member_line.startswith(f"allocation of pid {member['pid']} on {member['host']}: ")
     assert member_line.endswith("no GPUs (CUDA_VISIBLE_DEVICES)")
+
+
+def test_the_allocation_line_words_every_case() -> None:
+    given = RunAllocation(
+        cpus=1.5,
+        cpus_from="cgroup cpu.max, 1.5 CPUs",
+        memory_limit_bytes=4 * 2**30,
+        memory_from="cgroup memory.max of /job",
+        gpus="0,1",
+        gpus_from="CUDA_VISIBLE_DEVICES",
+        machine_logical_cpus=8,
+        machine_memory_bytes=32 * 2**30,
+    )
+    assert given.describe() == (
+        "1.5 of 8 logical CPUs (cgroup cpu.max, 1.5 CPUs), memory limit 4 GiB of 32 GiB "
+        "(cgroup memory.max of /job), GPUs 0,1 (CUDA_VISIBLE_DEVICES)"
+    )
+    unknown_machine = replace(given, machine_memory_bytes=None)
+    assert "memory limit 4 GiB (cgroup memory.max of /job)" in unknown_machine.describe()
+    unlimited = replace(given, memory_limit_bytes=None, memory_from="no limit")
+    assert "CPUs), no memory limit (the machine has 32 GiB), GPUs" in unlimited.describe()
+    assert (
+        replace(given, gpus="", gpus_from="SLURM_GPUS_ON_NODE=0")
+        .describe()
+        .endswith("no GPUs (SLURM_GPUS_ON_NODE=0)")
+    )
+    assert (
+        replace(given, gpus=None, gpus_from="no list")
+        .describe()
+        .endswith("every GPU of the machine (no list)")
+    )
