@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from wattwise.meters._allocation import Allocation
 
@@ -47,6 +47,9 @@ class RunAllocation:
     machine_logical_cpus: int
     machine_memory_bytes: int | None
 
+    #: What the CLI and the report say for a run without a record (None).
+    NOT_RECORDED: ClassVar[str] = "not recorded (a run stored before schema version 3)"
+
     @classmethod
     def of(
         cls,
@@ -66,6 +69,26 @@ class RunAllocation:
             machine_logical_cpus=machine_logical_cpus,
             machine_memory_bytes=machine_memory_bytes,
         )
+
+    def describe(self) -> str:
+        """One line for people: CPUs, memory limit and GPUs, each with where it comes from,
+        e.g. ``2 of 8 logical CPUs (SLURM, 2 CPUs), memory limit 4 GiB of 31.3 GiB (cgroup
+        memory.max of /job), GPUs 0,1 (CUDA_VISIBLE_DEVICES)``. The sources come from the
+        environment: a caller printing with Rich escapes it (or prints with markup off)."""
+        cpus = f"{self.cpus:g} of {self.machine_logical_cpus} logical CPUs ({self.cpus_from})"
+        total = self.machine_memory_bytes
+        if self.memory_limit_bytes is not None:
+            of = f" of {_gib(total)}" if total is not None else ""
+            memory = f"memory limit {_gib(self.memory_limit_bytes)}{of} ({self.memory_from})"
+        else:
+            memory = "no memory limit" + (f" (the machine has {_gib(total)})" if total else "")
+        if self.gpus is None:
+            gpus = f"every GPU of the machine ({self.gpus_from})"
+        elif self.gpus == "":
+            gpus = f"no GPUs ({self.gpus_from})"
+        else:
+            gpus = f"GPUs {self.gpus} ({self.gpus_from})"
+        return f"{cpus}, {memory}, {gpus}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``allocation`` object of a run's JSON, and its stored form)."""
@@ -93,3 +116,8 @@ class RunAllocation:
             machine_logical_cpus=int(data["machine_logical_cpus"]),
             machine_memory_bytes=None if machine_memory is None else int(machine_memory),
         )
+
+
+def _gib(size_bytes: int) -> str:
+    """A memory size in GiB (2**30 B), three significant digits."""
+    return f"{size_bytes / 2**30:.3g} GiB"

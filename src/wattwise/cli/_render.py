@@ -10,7 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markup import escape
 from rich.table import Table
 
-from wattwise._records import RunResult
+from wattwise._records import RunAllocation, RunResult
 from wattwise._units import format_energy
 from wattwise.cli._render_members import render_members
 
@@ -30,7 +30,8 @@ def _plus_minus(uncertainty_j: float | None) -> str:
 
 
 def render_run(result: RunResult, console: Console) -> None:
-    """Print a run's summary: totals, components with provenance, windows and gaps."""
+    """Print a run's summary: totals, what it was given (its recorded allocation),
+    components with provenance, windows and gaps."""
     style = _STATUS_STYLE.get(result.status.value, "white")
     title = (
         f"run [bold]{escape(result.name)}[/] ({escape(result.run_id[:12])}) "
@@ -60,6 +61,10 @@ def render_run(result: RunResult, console: Console) -> None:
         )
     else:
         lines.append("carbon   not computed (no zone given)")
+    given = result.allocation  # from the environment: printed with markup off, below
+    lines.append(
+        "allocation " + (given.describe() if given is not None else RunAllocation.NOT_RECORDED)
+    )
     for line in lines:
         console.print("  " + line, highlight=False, markup=False)
 

@@ -13,7 +13,8 @@ __all__ = ["render_members"]
 
 
 def render_members(result: RunResult, console: Console) -> None:
-    """Print the hosts (energy counted once each) and the members of a run, if it has any."""
+    """Print the hosts (energy counted once each) and the members of a run, if it has any,
+    and the allocation of each member given other than the run's."""
     if not result.members:
         return
     hosts = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
@@ -58,3 +59,11 @@ def render_members(result: RunResult, console: Console) -> None:
             note,
         )
     console.print(members)
+    for m in result.members:  # a member given other than the run's (first host member's)
+        if m.allocation is not None and m.allocation != result.allocation:
+            who = f"rank {m.rank}" if m.rank is not None else f"pid {m.pid}"
+            console.print(
+                f"  allocation of {who} on {m.host}: {m.allocation.describe()}",
+                highlight=False,
+                markup=False,
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from wattwise._records import RunResult
+from wattwise._records import RunAllocation, RunResult
 from wattwise._units import format_energy as fmt_j
 from wattwise.carbon import embodied_for_run, equivalents
 from wattwise.report import _plots
@@ -32,6 +32,15 @@ def _summary(result: RunResult) -> Section:
             + (f" ± {fmt_j(net_pm)}" if net_pm is not None else "")
             + " (idle power subtracted only over the time whose energy is known)."
         )
+    paragraphs.append(
+        "Allocation (what the run was given, recorded at its start): "
+        + (
+            result.allocation.describe()
+            if result.allocation is not None
+            else RunAllocation.NOT_RECORDED
+        )
+        + "."
+    )
     if result.energy_lost_s > 0:
         paragraphs.append(
             f"Sensors could not be read for {result.energy_lost_s:.1f} s in all: the energy is "
