@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from wattwise.meters._allocation import (
     CGROUP_ROOT_ENV,
     Allocation,
+    allocation_memory_reader,
     parse_cpu_max,
     parse_cuda_visible_devices,
     parse_memory_max,
@@ -296,6 +297,35 @@ def test_the_ram_estimate_charges_the_cgroups_memory_not_the_nodes(tmp_path: Pat
     (leaf / "memory.current").write_text(f"{5 * GB}\n")
     (reading,) = meter.read(20.0)
     assert reading.energy_j == pytest.approx(RAM_W_PER_GB * (1.0 + 2.0) / 2 * 10.0)
+
+
+def test_a_cgroup_without_a_readable_memory_current_charges_the_machines_use_capped(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "cgroup"
+    proc, leaf = make_cgroup(root, "/kubepods/pod2", {"kubepods/pod2": {"memory.max": f"{GB}\n"}})
+    assert not (leaf / "memory.current").exists()
+    allocation = read_allocation(environ={}, cgroup_roots=[root], cgroup_file=proc)
+    assert allocation.memory_limit_bytes == GB
+    meter = EstimateMeter(include_cpu=False, allocation=allocation)
+    (component,) = meter.start(0.0)
+    assert f"{leaf} has no readable memory.current" in component.source.detail
+    (reading,) = meter.read(1.0)
+    assert reading.energy_j is not None
+    assert 0 < reading.energy_j <= RAM_W_PER_GB * 1.0 + 1e-12
+
+
+def test_a_memory_current_that_goes_away_mid_run_is_read_as_the_machines_capped(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "cgroup"
+    proc, leaf = make_cgroup(root, "/kubepods/pod3", {"kubepods/pod3": {"memory.max": f"{GB}\n"}})
+    (leaf / "memory.current").write_text(f"{GB // 4}\n")
+    allocation = read_allocation(environ={}, cgroup_roots=[root], cgroup_file=proc)
+    reader = allocation_memory_reader(allocation, lambda: 3 * GB)
+    assert reader() == GB // 4
+    (leaf / "memory.current").unlink()
+    assert reader() == GB
 
 
 def test_with_only_slurms_memory_the_machines_use_is_capped() -> None:

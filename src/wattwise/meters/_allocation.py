@@ -454,27 +454,48 @@ def read_allocation(
     )
 
 
+def memory_current_file(allocation: Allocation) -> Path | None:
+    """The limiting cgroup's ``memory.current`` when it can be read now, else None.
+
+    A cgroup v2 directory normally has it beside ``memory.max``; one that does not (a
+    permission, an odd container runtime) falls back to the machine's memory in use capped
+    at the limit, as a limit from SLURM alone does.
+    """
+    if allocation.memory_cgroup is None:
+        return None
+    current = Path(allocation.memory_cgroup) / "memory.current"
+    try:
+        int(current.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return current
+
+
 def allocation_memory_reader(
     allocation: Allocation, machine_used_bytes: Callable[[], int]
 ) -> Callable[[], int]:
     """The memory in use to charge the job (bytes), under its allocation's limit.
 
     The limiting cgroup's ``memory.current`` (capped at the limit) where a cgroup sets the
-    limit; the machine's memory in use capped at the limit where only SLURM gives one; the
-    machine's memory in use where no limit is known.
+    limit and the file can be read (:func:`memory_current_file`); the machine's memory in
+    use capped at the limit otherwise (only SLURM gives one, or the cgroup file cannot be
+    read, at the start or later); the machine's memory in use where no limit is known.
     """
     limit = allocation.memory_limit_bytes
     if limit is None:
         return machine_used_bytes
-    if allocation.memory_cgroup is not None:
-        current = Path(allocation.memory_cgroup) / "memory.current"
-
-        def cgroup_used() -> int:
-            return min(int(current.read_text().strip()), limit)
-
-        return cgroup_used
 
     def capped() -> int:
         return min(machine_used_bytes(), limit)
 
-    return capped
+    current = memory_current_file(allocation)
+    if current is None:
+        return capped
+
+    def cgroup_used() -> int:
+        try:
+            return min(int(current.read_text().strip()), limit)
+        except (OSError, ValueError):  # gone mid-run: the machine's, capped, as at the start
+            return capped()
+
+    return cgroup_used

@@ -48,7 +48,12 @@ from typing import Final
 import psutil
 
 from wattwise._errors import ConfigError, MeterError
-from wattwise.meters._allocation import Allocation, allocation_memory_reader, read_allocation
+from wattwise.meters._allocation import (
+    Allocation,
+    allocation_memory_reader,
+    memory_current_file,
+    read_allocation,
+)
 from wattwise.meters._apple_table import apple_cpu_spec, apple_cpu_uncertainty
 from wattwise.meters._base import Component, ComponentKind, Meter, Method, Probe, Reading, Source
 from wattwise.meters._cpu_identify import CpuGeneration, identify_generation
@@ -590,10 +595,14 @@ class EstimateMeter(Meter):
         limit = allocation.memory_limit_bytes
         if limit is None:
             return "memory in use (total - available; no memory limit found)"
+        current = memory_current_file(allocation)
         where = (
             f"memory.current of {allocation.memory_cgroup}"
-            if allocation.memory_cgroup is not None
+            if current is not None
             else "the machine's memory in use"
+            if allocation.memory_cgroup is None
+            else f"the machine's memory in use: {allocation.memory_cgroup} has no readable "
+            "memory.current"
         )
         return (
             f"the job's memory in use ({where}, capped at its {limit / 2**30:.4g} GB "
