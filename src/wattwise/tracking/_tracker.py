@@ -6,7 +6,7 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-This module is the order of those steps, with one lock; what each step does lives beside
+The life is the order of those steps, under one lock; what each step does lives beside
 it: the meters (started, read, the baseline, process shares) in ``_tracker_meters.py``, the
 store side (sink, flusher, result stored or journaled) in ``_tracker_store.py``, joining a
 run with members in ``_tracker_members.py``, emissions in ``_tracker_emissions.py``, the
@@ -87,6 +87,10 @@ DEFAULT_FLUSH_INTERVAL_S = 2.0
 NOTE_ONCE_ATTR = "wattwise_note_once"
 
 _logged_once: set[str] = set()
+
+
+def _daemon(name: str, target: Callable[..., None], *args: object) -> threading.Thread:
+    return threading.Thread(target=target, args=args, name=name, daemon=True)
 
 
 class _Phase(enum.Enum):
@@ -290,21 +294,10 @@ class Tracker:
         self._stop.clear()
         # Each thread's period is made here, before it starts (a fake clock then knows of it).
         sampler = self._clock.every(self._interval, self._stop)
-        self._threads = [
-            threading.Thread(
-                target=self._sample_loop, args=(sampler,), name="wattwise-sampler", daemon=True
-            )
-        ]
+        self._threads = [_daemon("wattwise-sampler", self._sample_loop, sampler)]
         if self._sink is not None:
             flusher = self._clock.every(self.flush_interval_s, self._stop)
-            self._threads.append(
-                threading.Thread(
-                    target=flush_loop,
-                    args=(flusher, self._flush),
-                    name="wattwise-flusher",
-                    daemon=True,
-                )
-            )
+            self._threads.append(_daemon("wattwise-flusher", flush_loop, flusher, self._flush))
         for t in self._threads:
             t.start()
 
