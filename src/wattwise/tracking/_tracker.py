@@ -6,11 +6,11 @@ This module holds the tracker's life (start, baseline, threads, stop); the accou
 readings and the run's result are ``_ledger.py``'s, windows ``_window.py``'s, the
 ``track`` API ``_track.py``'s, the sink and its defaults ``_sink.py``'s.
 
-Why ~630 lines (joining a run with members is ``_members.py``'s, the live snapshot
-``_live.py``'s, the outage journal ``_journal.py``'s): the start (meters, baseline, threads)
-and the stop (last reading, threads joined, result stored) are one life cycle with one lock;
-splitting them would spread the order of those steps, which is what this module is for,
-over two files.
+The life is the order of those steps, under one lock; what each step does lives beside
+it: the meters (started, read, the baseline, process shares) in ``_tracker_meters.py``, the
+store side (sink, flusher, result stored or journaled) in ``_tracker_store.py``, joining a
+run with members in ``_tracker_members.py``, emissions in ``_tracker_emissions.py``, the
+live snapshot in ``_live.py`` and the outage journal in ``_journal.py``.
 """
 
 from __future__ import annotations
@@ -28,32 +28,45 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-import psutil
-
-from wattwise._errors import ConfigError, MeterError, WattwiseError
+from wattwise._errors import ConfigError, WattwiseError
 from wattwise._records import (
-    CarbonFigures,
     Member,
     MemberRole,
     RunResult,
     RunStatus,
     Scope,
     WindowResult,
-    host_identity,
 )
-from wattwise.meters._base import Component, ComponentKind, Meter, Method, Reading
+from wattwise.meters._base import Component, Meter
 from wattwise.tracking._allocation import read_run_allocation
 from wattwise.tracking._clock import Clock, SystemClock, Ticker
 from wattwise.tracking._context import _current, _last_run, _reset
 from wattwise.tracking._cuda import sync_cuda
-from wattwise.tracking._emissions import EmissionsTally
 from wattwise.tracking._journal import Outbox, StoreOutage
 from wattwise.tracking._ledger import RunLedger
 from wattwise.tracking._live import LiveRun, live_from_ledger, live_from_result, prometheus_address
-from wattwise.tracking._members import JoinPlan, plan_join, try_join
+from wattwise.tracking._members import Membership
 from wattwise.tracking._orphans import recover_at_start
 from wattwise.tracking._scope import ProcessTreeShare
 from wattwise.tracking._sink import ClosableSink, RunSink, _defaults, _wired
+from wattwise.tracking._tracker_emissions import carbon_figures, emissions_tally, resolve_intensity
+from wattwise.tracking._tracker_members import join_at_start, member_result, member_scope
+from wattwise.tracking._tracker_meters import (
+    component_shares,
+    kind_shares,
+    measure_baseline,
+    read_meters,
+    share_cpus,
+    start_meters,
+)
+from wattwise.tracking._tracker_store import (
+    RunOpening,
+    begin_run,
+    flush,
+    flush_loop,
+    open_sink,
+    store_result,
+)
 from wattwise.tracking._window import Window, _OpenWindow
 
 if TYPE_CHECKING:
@@ -73,17 +86,11 @@ DEFAULT_FLUSH_INTERVAL_S = 2.0
 #: run until the user acts on it): the CLI shows such a note once per machine, not per run.
 NOTE_ONCE_ATTR = "wattwise_note_once"
 
-_CPU_SHARED_KINDS = frozenset(
-    {
-        ComponentKind.CPU,
-        ComponentKind.DRAM,
-        ComponentKind.CPU_CORE,
-        ComponentKind.CPU_UNCORE,
-        ComponentKind.PSYS,
-    }
-)
-
 _logged_once: set[str] = set()
+
+
+def _daemon(name: str, target: Callable[..., None], *args: object) -> threading.Thread:
+    return threading.Thread(target=target, args=args, name=name, daemon=True)
 
 
 class _Phase(enum.Enum):
@@ -229,12 +236,18 @@ class Tracker:
             )
         if not 0 <= self.baseline_s < math.inf:
             raise ConfigError(f"baseline must be a finite number >= 0 s, got {self.baseline_s}")
-        self._intensity = self._resolve_intensity()
-        self._sink = self._open_sink()
+        self._intensity = resolve_intensity(self.emissions, self.intensity)
+        self._sink, self._owned_store = open_sink(self.store)  # one opened here closes at stop
         # Journals left by processes that ended go to the store first (tracking/_orphans.py).
         recover_at_start(self._sink, self.outage.journal_dir, self._warn)
-        self._outbox = None
-        self._meters = self._start_meters()
+        self._outbox: Outbox | None = None
+        self._meters, self._meter_components = start_meters(
+            self.meters,
+            cpu_tdp_w=self.cpu_tdp_w,
+            clock=self._clock,
+            warn=self._warn,
+            warnings=self.warnings,
+        )
         self.components = [c for m in self._meters for c in self._meter_components[m]]
         self._by_name = {c.name: c for c in self.components}
 
@@ -244,59 +257,47 @@ class Tracker:
         self._interval = min([interval] + [m.max_interval_s for m in self._meters])
 
         self._share = ProcessTreeShare(
-            self.pid if self.pid is not None else os.getpid(), cpus=self._share_cpus()
+            self.pid if self.pid is not None else os.getpid(), cpus=share_cpus(self.components)
         )
         if self.baseline_s > 0:
-            self._measure_baseline()
+            self._baseline_power = measure_baseline(
+                self._meters, self._clock, self.baseline_s, self._warn
+            )
 
         self._share.start()
         self._allocation = read_run_allocation()  # stored with the run (its embodied share)
         # A member joins just before its start read: the store server's clock at the join
         # is its start on the run's timeline (see wattwise.store._groups).
-        plan = plan_join(self.join, self.member) if self._sink is not None else None
-        joined = self._sink is not None and plan is not None and self._join(self._sink, plan)
+        opening = RunOpening(
+            self.run_id,
+            self.name,
+            self._scope,
+            self.command,
+            self.components,
+            self.baseline_power_w,
+            self._allocation,
+        )
+        joined = self._join(opening)
         t0 = self._clock.monotonic()
         self._started_at = self._clock.now()
         self._ledger = RunLedger(self.name, self.components, t0, pending=self._sink is not None)
-        self._tally = self._emissions_tally()
+        self._tally = emissions_tally(self._intensity, self.components, self._started_at)
         # The meters were read at baseline end / start: re-read now so the run starts clean.
-        self._ledger.start_read(self._read_meters(t0))
+        self._ledger.start_read(read_meters(self._meters, t0))
         self._publish()
 
-        if self._sink is not None and not joined:
-            self._sink.begin_run(
-                run_id=self.run_id,
-                name=self.name,
-                scope=self._scope,
-                started_at=self._started_at,
-                host=host_identity(),
-                pid=os.getpid(),
-                command=self.command,
-                components=self.components,
-                baseline_power_w=self.baseline_power_w,
-                allocation=self._allocation,
-            )
         if self._sink is not None:
-            # Made once the run id is final (a member takes the id of the run it joined).
-            self._outbox = Outbox(
-                self._sink, self.run_id, self.outage, warn=self._warn, now=self._clock.now
+            self._outbox = begin_run(
+                self._sink, self.outage, opening, joined, self._started_at, self._clock, self._warn
             )
         self._phase = _Phase.RUNNING
         self._stop.clear()
         # Each thread's period is made here, before it starts (a fake clock then knows of it).
         sampler = self._clock.every(self._interval, self._stop)
-        self._threads = [
-            threading.Thread(
-                target=self._sample_loop, args=(sampler,), name="wattwise-sampler", daemon=True
-            )
-        ]
+        self._threads = [_daemon("wattwise-sampler", self._sample_loop, sampler)]
         if self._sink is not None:
             flusher = self._clock.every(self.flush_interval_s, self._stop)
-            self._threads.append(
-                threading.Thread(
-                    target=self._flush_loop, args=(flusher,), name="wattwise-flusher", daemon=True
-                )
-            )
+            self._threads.append(_daemon("wattwise-flusher", flush_loop, flusher, self._flush))
         for t in self._threads:
             t.start()
 
@@ -330,76 +331,31 @@ class Tracker:
             command=self.command,
         )
         self.result = replace(self.result, allocation=self._allocation)
-        if self._joined_as is not None:
-            who = self._joined_as
-            self.result = replace(self.result, host=who.host, pid=who.pid)
-        if self._intensity is not None:
-            self.result = replace(self.result, carbon=self._carbon(self.result))
+        self.result = member_result(self.result, self._joined_as)
+        if self._tally is not None:
+            self.result = replace(self.result, carbon=carbon_figures(self._tally, self._warn))
         if self._sink is not None:
-            try:
-                self._flush()
-                # The samples were streamed by the flusher; the result's are its bounded
-                # timeline (tracking/_timeline.py), which the store keeps for reports.
-                self._sink.finish_run(self.result)
-            except WattwiseError as exc:
-                assert self._outbox is not None
-                kept = self._outbox.keep()
-                path = self._outbox.journal.path
-                note = f"; its {kept:,} samples not stored are kept in {path}" if kept else ""
-                self._warn(f"the run could not be stored: {exc}{note}")
+            assert self._outbox is not None
+            store_result(
+                self._sink, self._outbox, self.result, flush_now=self._flush, warn=self._warn
+            )
         self._close_owned_store()
         _last_run.set(self.result)
         return self.result
 
-    def _join(self, sink: RunSink, plan: JoinPlan) -> bool:
-        """Join the run to join as a member; False when refused (warned: a run alone)."""
-        joined = try_join(
-            sink,
-            plan,
-            run_id=self.run_id,
-            name=self.name,
-            scope=self._scope,
-            command=self.command,
-            components=self.components,
-            baseline_power_w=self.baseline_power_w,
-            warn=self._warn,
-            allocation=self._allocation,
-        )
-        if joined is None:
-            return False
-        self.run_id, self.role, self.member_of = joined.run_id, joined.role, joined.of
-        self._joined_as = joined.member
-        if joined.role is MemberRole.RANK:
-            self._scope = Scope.PROCESS  # another member reads this host's meters
-        return True
+    def _join(self, opening: RunOpening) -> Membership | None:
+        """Join the run to join as a member, if any; None: a run alone (a refusal warned)."""
+        joined = join_at_start(self._sink, self.join, self.member, opening, self._warn)
+        if joined is not None:
+            self.run_id, self.role, self.member_of = joined.run_id, joined.role, joined.of
+            self._joined_as = joined.member
+            self._scope = member_scope(joined, self._scope)
+        return joined
 
     def _close_owned_store(self) -> None:
         owned, self._owned_store = self._owned_store, None
         if owned is not None:
             owned.close()
-
-    def _resolve_intensity(self) -> IntensityProvider | Location | None:
-        if not self.emissions:
-            return None
-        if self.intensity is not None:
-            return self.intensity
-        return _wired(_defaults.resolve_intensity)()  # env / config / world; no network
-
-    def _emissions_tally(self) -> EmissionsTally | None:
-        """Emissions added up as samples are taken (the run's samples are not kept)."""
-        if self._intensity is None:
-            return None
-        counted = {c.name for c in self.components if c.counted}
-        emissions = _wired(_defaults.emissions)
-        return EmissionsTally(emissions, self._started_at, self._intensity, counted)
-
-    def _carbon(self, result: RunResult) -> CarbonFigures | None:
-        assert self._tally is not None
-        try:
-            return self._tally.figures()
-        except WattwiseError as exc:
-            self._warn(f"emissions could not be computed: {exc}")
-            return None
 
     def __enter__(self) -> Self:
         self.start()
@@ -424,18 +380,6 @@ class Tracker:
             status = RunStatus.FAILED
         self.stop(status=status)
 
-    def _share_cpus(self) -> range | None:
-        """The CPUs whose busy time process scope shares out.
-
-        A measured CPU component (RAPL) covers whole packages, so the share is of every CPU;
-        the estimate charges only the CPUs this process may run on (the default).
-        """
-        measured = any(
-            c.kind in _CPU_SHARED_KINDS and c.source.method is Method.MEASURED
-            for c in self.components
-        )
-        return range(psutil.cpu_count(logical=True) or 1) if measured else None
-
     def follow(self, pid: int) -> None:
         """Attribute process-scope energy to the process tree rooted at ``pid`` from now on.
 
@@ -446,7 +390,7 @@ class Tracker:
             if self._phase is _Phase.RUNNING:
                 self._tick(self._clock.monotonic())
             self.pid = pid
-            self._share = ProcessTreeShare(pid, cpus=self._share_cpus())
+            self._share = ProcessTreeShare(pid, cpus=share_cpus(self.components))
             self._share.start()
 
     # ------------------------------------------------------------------- windows
@@ -523,85 +467,12 @@ class Tracker:
             _logged_once.add(message)
             log.warning(message, extra={NOTE_ONCE_ATTR: about_machine})
 
-    def _open_sink(self) -> RunSink | None:
-        if self.store is False:
-            return None
-        if self.store is None or self.store is True or isinstance(self.store, str):
-            url = self.store if isinstance(self.store, str) else None
-            store = _wired(_defaults.open_store)(url)
-            self._owned_store = store  # opened here, so closed here (see stop)
-            return store
-        return self.store
-
-    def _start_meters(self) -> list[Meter]:
-        from wattwise.meters._registry import detect_meters
-
-        meters = (
-            list(self.meters)
-            if self.meters is not None
-            else detect_meters(cpu_tdp_w=self.cpu_tdp_w).meters
-        )
-        self._meter_components: dict[Meter, list[Component]] = {}
-        started = []
-        now = self._clock.monotonic()
-        for m in meters:
-            try:
-                self._meter_components[m] = m.start(now)
-            except MeterError as exc:
-                self._warn(f"{m.name}: {exc}")
-                continue
-            started.append(m)
-            hint = getattr(m, "hint", None)
-            if isinstance(hint, str) and hint:
-                self._warn(hint, about_machine=True)
-        if not started:
-            raise WattwiseError("no energy meter could be started: " + "; ".join(self.warnings))
-        names = [c.name for m in started for c in self._meter_components[m]]
-        if len(names) != len(set(names)):
-            raise ConfigError(f"two meters report components of the same name: {names}")
-        return started
-
-    def _read_meters(self, now: float) -> list[Reading]:
-        readings: list[Reading] = []
-        for m in self._meters:
-            readings.extend(m.read(now))
-        return readings
-
-    def _measure_baseline(self) -> None:
-        start = self._clock.monotonic()
-        self._read_meters(start)
-        self._clock.sleep(self.baseline_s)
-        end = self._clock.monotonic()
-        energy: dict[str, float] = {}
-        for r in self._read_meters(end):
-            if r.energy_j is None:
-                self._warn(f"baseline: {r.component} could not be read ({r.note})")
-                continue
-            if r.since_s is not None and r.since_s < start:
-                self._warn(f"baseline: {r.component} could not be read at the baseline's start")
-                continue
-            energy[r.component] = r.energy_j
-        self._baseline_power = {k: v / (end - start) for k, v in energy.items()}
-
-    def _shares(self) -> dict[ComponentKind, float]:
-        if self._scope is Scope.MACHINE:
-            return {}
-        cpu = self._share.cpu_share()
-        shares = dict.fromkeys(_CPU_SHARED_KINDS, cpu)
-        shares[ComponentKind.RAM] = self._share.memory_share()
-        return shares
-
-    def _component_shares(self) -> dict[str, float]:
-        """Process scope's per-component shares the meters can tell (a shared GPU's)."""
-        if self._scope is Scope.MACHINE:
-            return {}
-        pids = self._share.pids()
-        return {k: v for m in self._meters for k, v in m.process_shares(pids).items()}
-
     def _tick(self, now: float) -> None:
         """Read every meter once and account the interval. Caller holds the lock."""
+        readings = read_meters(self._meters, now)
+        shares = kind_shares(self._scope, self._share)
         taken = self._ledger.account(
-            now, self._read_meters(now), self._shares(), self._component_shares()
+            now, readings, shares, component_shares(self._scope, self._share, self._meters)
         )
         if self._tally is not None:
             self._tally.add(taken)
@@ -617,16 +488,5 @@ class Tracker:
                     log.exception("wattwise sampler: a tick failed")
 
     def _flush(self) -> None:
-        """Hand what the ledger has not sent to the outbox, which writes it (after what it
-        held) or holds it: in memory, past a bound in a journal file (tracking/_journal.py)."""
         assert self._outbox is not None
-        with self._lock:
-            samples, gaps, windows = self._ledger.take_pending()
-        self._outbox.send(samples, gaps, windows)
-
-    def _flush_loop(self, ticker: Ticker) -> None:
-        while not ticker.wait():
-            try:
-                self._flush()
-            except Exception:  # the outbox held it and told the user once
-                log.debug("wattwise: could not write samples to the store yet", exc_info=True)
+        flush(self._ledger, self._lock, self._outbox)
