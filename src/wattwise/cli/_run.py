@@ -141,18 +141,7 @@ def run(
     """
     if not command:
         fail("no command given: use `wattwise run [OPTIONS] -- CMD [ARGS...]`")
-    if json_file is not None and not json_file.absolute().parent.is_dir():
-        fail(f"cannot write --json-out {json_file}: its directory does not exist")
-    _check_executable(command[0])
-    check_cpu_settings(cpu_tdp_w)
-    baseline_s = (
-        parse_duration(baseline, max_s=MAX_BASELINE_S, what="--baseline") if baseline else 0.0
-    )
-    if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:  # also refuses NaN
-        fail(
-            f"--interval {interval:g} is out of range: the sampling period must be between "
-            f"{MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s"
-        )
+    baseline_s = _checked_options(command, json_file, cpu_tdp_w, baseline, interval)
     location = resolve_run_location(zone, cloud, live=live)
 
     tracker = Tracker(
@@ -175,7 +164,46 @@ def run(
         tracker.stop(status=RunStatus.FAILED, exit_code=127)
         fail(f"cannot start {command[0]}: {exc.strerror}", code=127)
     tracker.follow(proc.pid)
+    returncode = _wait(proc)
 
+    if returncode < 0:
+        exit_code, status = 128 - returncode, RunStatus.INTERRUPTED
+    else:
+        exit_code = returncode
+        status = RunStatus.COMPLETED if returncode == 0 else RunStatus.FAILED
+    result = _as_stored(tracker.stop(status=status, exit_code=exit_code), store)
+    _report(result, json_out=json_out, json_file=json_file)
+    raise typer.Exit(exit_code)
+
+
+def _checked_options(
+    command: list[str],
+    json_file: Path | None,
+    cpu_tdp_w: float | None,
+    baseline: str | None,
+    interval: float,
+) -> float:
+    """Check the options before anything starts (one clear line and exit on bad input);
+    the idle baseline to measure, in s."""
+    if json_file is not None and not json_file.absolute().parent.is_dir():
+        fail(f"cannot write --json-out {json_file}: its directory does not exist")
+    _check_executable(command[0])
+    check_cpu_settings(cpu_tdp_w)
+    baseline_s = (
+        parse_duration(baseline, max_s=MAX_BASELINE_S, what="--baseline") if baseline else 0.0
+    )
+    if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:  # also refuses NaN
+        fail(
+            f"--interval {interval:g} is out of range: the sampling period must be between "
+            f"{MIN_INTERVAL_S:g} s and {MAX_INTERVAL_S:g} s"
+        )
+    return baseline_s
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for the command, passing the signals of :data:`_FORWARDED` on to it (SIGINT
+    too when stdin is not a terminal; from a terminal it reached the command already, so
+    wattwise ignores it and waits); the previous handlers restored after. Its return code."""
     forwarded = list(_FORWARDED)
     if not sys.stdin.isatty():
         forwarded.append(signal.SIGINT)
@@ -189,17 +217,14 @@ def run(
         # Ctrl-C reached the command too: let it decide, and wait for it.
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        returncode = proc.wait()
+        return proc.wait()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
-    if returncode < 0:
-        exit_code, status = 128 - returncode, RunStatus.INTERRUPTED
-    else:
-        exit_code = returncode
-        status = RunStatus.COMPLETED if returncode == 0 else RunStatus.FAILED
-    result = _as_stored(tracker.stop(status=status, exit_code=exit_code), store)
+
+def _report(result: RunResult, *, json_out: bool, json_file: Path | None) -> None:
+    """Print the run (JSON on stdout, or the summary) and write ``--json-out``."""
     if json_out:
         print_json(result.to_dict())
     else:
@@ -212,4 +237,3 @@ def run(
                 f"cannot write --json-out {json_file}: {exc.strerror} "
                 f"(the run is stored as {result.run_id})"
             )
-    raise typer.Exit(exit_code)

@@ -19,15 +19,13 @@ measured and maximising accuracy; ``auto`` is exhaustive when the space fits in
 ``max_measured``. With ``energy="predicted"`` (the default) the search ranks by a cost
 predictor and measures only its choices (:mod:`wattwise.ofa._select_predict`).
 
-(Over 500 lines: the entry point, its checks, the measured search's choice and
-confirmation and the record they build belong together; the predicted search, the pool,
-the cache and the predictor are modules of their own.)
+The settings' checks and the target's setup (:mod:`wattwise.ofa._select_setup`), the
+predicted search, the pool, the cache and the predictor are modules of their own.
 """
 
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -43,31 +41,23 @@ from wattwise._errors import ConfigError
 from wattwise._records import Provenance
 from wattwise._units import format_energy
 from wattwise.ofa._budget import Budget, parse_budget
-from wattwise.ofa._predict import FEATURES
 from wattwise.ofa._records import SELECTION_KIND, BudgetChoice, Candidate, Selection
 from wattwise.ofa._select_cache import cache_study_id
-from wattwise.ofa._select_pool import CandidatePool, SelectInputs, network_fingerprint, save_subnet
+from wattwise.ofa._select_pool import CandidatePool, save_subnet
 from wattwise.ofa._select_predict import (
     Evolution,
     PredictedOutcome,
     select_predicted,
     with_predictions,
 )
+from wattwise.ofa._select_setup import ENERGY_MODES, SEARCHES, SearchSettings, SelectTarget
 from wattwise.ofa._space import ElasticNetwork, ElasticSpace, SubnetConfig
-from wattwise.protocol import LeverContext, Protocol, study_session
-from wattwise.train import resolve_device
+from wattwise.protocol import LeverContext, Protocol, StudySession, study_session
 
 if TYPE_CHECKING:
     from wattwise.workloads import DataSplit
 
 __all__ = ["ENERGY_MODES", "SEARCHES", "SELECT_PROTOCOL", "select"]
-
-#: The searches :func:`select` knows.
-SEARCHES = ("auto", "exhaustive", "evolution")
-
-#: How a search sees a candidate's cost: every candidate measured, or a predictor fitted to
-#: a measured calibration set (only the choices measured).
-ENERGY_MODES = ("predicted", "measured")
 
 #: The default protocol of a selection: per candidate two warm-up passes, then three
 #: windows of at least 0.2 s and 3 passes each.
@@ -181,66 +171,6 @@ def _confirmed(
     return replace(first, chosen=None, meets_budget=False, rejected=tuple(rejected), note=note)
 
 
-def _check(
-    search: str,
-    space: ElasticSpace,
-    *,
-    batch_size: int,
-    population: int,
-    generations: int,
-    mutate_prob: float,
-    max_measured: int,
-    confirm: int,
-    energy: str = "measured",
-    calibration: int = 0,
-    predict_margin: float = 0.0,
-) -> str:
-    """The search to run (``auto`` resolved), after checking the numbers."""
-    if search not in SEARCHES:
-        raise ConfigError(f"unknown search {search!r} (use {', '.join(SEARCHES)})")
-    if energy not in ENERGY_MODES:
-        raise ConfigError(f"unknown energy mode {energy!r} (use {', '.join(ENERGY_MODES)})")
-    if energy == "predicted":
-        if confirm < 1 and space.size() > calibration:
-            raise ConfigError(
-                "energy='predicted' measures its choices: confirm must be >= 1 candidate per "
-                f"budget, got {confirm}"
-            )
-        least = len(FEATURES) + 2  # the fit's coefficients and a residual spread
-        if not least <= calibration <= max_measured:
-            raise ConfigError(
-                f"the calibration set must be {least} to max_measured ({max_measured}) "
-                f"sub-networks, got {calibration}"
-            )
-        if not 0.0 <= predict_margin < 100.0:
-            raise ConfigError(
-                f"the predict margin must be >= 0 sigma (and < 100), got {predict_margin}"
-            )
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    if population < 2 or generations < 0:
-        raise ConfigError(
-            f"the population must be >= 2 and generations >= 0, got {population} and {generations}"
-        )
-    if confirm < 0:
-        raise ConfigError(f"confirm must be >= 0 candidates per budget, got {confirm}")
-    if not 0.0 <= mutate_prob <= 1.0:
-        raise ConfigError(f"the mutation probability must be in [0, 1], got {mutate_prob}")
-    if max_measured < 1:
-        raise ConfigError(f"max_measured must be >= 1 candidate, got {max_measured}")
-    size = space.size()
-    if energy == "predicted" and size <= calibration:
-        return "exhaustive"  # every sub-network is measured: see select()
-    if search == "auto":
-        return "exhaustive" if size <= max_measured else "evolution"
-    if search == "exhaustive" and size > max_measured:
-        raise ConfigError(
-            f"the space holds {size} sub-networks, more than the {max_measured} a selection "
-            "may measure: use the evolution search or raise the bound"
-        )
-    return search
-
-
 def select(
     net: ElasticNetwork,
     data: DataSplit,
@@ -315,6 +245,35 @@ def select(
             module, a space that is not the network's, a device that is not here.
     """
     started = time.perf_counter()
+    wanted, space = _checked_target(net, budgets, space)
+    protocol = protocol or SELECT_PROTOCOL
+    how = SearchSettings.checked(
+        space, batch_size=batch_size, search=search, population=population,
+        generations=generations, mutate_prob=mutate_prob, max_measured=max_measured, seed=seed,
+        confirm=confirm, energy=energy, calibration=calibration, predict_margin=predict_margin,
+    )  # fmt: skip
+    context = context or LeverContext()
+    target = SelectTarget.of(
+        net, data, batch_size, device, context, protocol, network, meters_label
+    )
+    params = {
+        "network": target.label,
+        "budgets": [b.text for b in wanted],
+        **how.params(),
+        **{k: v for k, v in target.key.items() if k != "protocol"},
+    }
+    with study_session(
+        context, kind=SELECTION_KIND, name=name or f"ofa select {target.label}", params=params
+    ) as session:
+        selection = _selected(session, target, space, wanted, how, export_dir, started)
+        session.finish(selection.to_dict())
+    return selection
+
+
+def _checked_target(
+    net: ElasticNetwork, budgets: Sequence[Budget | str], space: ElasticSpace | None
+) -> tuple[list[Budget], ElasticSpace]:
+    """The budgets (parsed) and the space to search, after checking them and the network."""
     wanted = [b if isinstance(b, Budget) else parse_budget(b) for b in budgets]
     if not wanted:
         raise ConfigError("give at least one budget (50uJ, 2ms)")
@@ -323,87 +282,66 @@ def select(
     space = space or net.space
     if space.stages != net.space.stages or space.max_depth != net.space.max_depth:
         raise ConfigError("the space to search is not a restriction of the network's")
-    protocol = protocol or SELECT_PROTOCOL
-    search = _check(
-        search, space, batch_size=batch_size, population=population, generations=generations,
-        mutate_prob=mutate_prob, max_measured=max_measured, confirm=confirm, energy=energy,
-        calibration=calibration, predict_margin=predict_margin,
+    return wanted, space
+
+
+def _selected(
+    session: StudySession,
+    target: SelectTarget,
+    space: ElasticSpace,
+    wanted: list[Budget],
+    how: SearchSettings,
+    export_dir: Path | None,
+    started: float,
+) -> Selection:
+    """The search in the study ``session`` (its measurements one run, linked), the
+    choices exported when every budget was met, and the selection they make."""
+    pool = CandidatePool(
+        target.net, target.inputs, protocol=target.protocol, device=target.device,
+        limit=how.max_measured, session=session,
+        cache=(cache_study_id(target.key), target.key), run_name=f"ofa select {target.label}",
     )  # fmt: skip
-    small = energy == "predicted" and space.size() <= calibration
-    if small:  # the calibration would be the whole space: measure it, predict nothing
-        energy = "measured"
-    context = context or LeverContext()
-    dev = resolve_device(device)
-    net.to(dev)
-    inputs = SelectInputs.of(data, batch_size, dev)
-    label = network or type(net).__name__
-    key = _conditions(net, data, batch_size, dev, context, protocol, meters_label)
-    params = {
-        "network": label,
-        "budgets": [b.text for b in wanted],
-        "search": search,
-        "population": population,
-        "generations": generations,
-        "max_measured": max_measured,
-        "seed": seed,
-        "energy": energy,
-        **(
-            {"calibration": calibration, "predict_margin": predict_margin}
-            if energy == "predicted"
-            else {}
-        ),
-        **{k: v for k, v in key.items() if k != "protocol"},
-    }
-    with study_session(
-        context, kind=SELECTION_KIND, name=name or f"ofa select {label}", params=params
-    ) as session:
-        pool = CandidatePool(
-            net, inputs, protocol=protocol, device=dev, limit=max_measured, session=session,
-            cache=(cache_study_id(key), key), run_name=f"ofa select {label}",
-        )  # fmt: skip
-        session.begin(
-            calibration if energy == "predicted"
-            else space.size() if search == "exhaustive" else max_measured
-        )  # fmt: skip
-        evolve = partial(
-            _evolve, population=population, generations=generations, mutate_prob=mutate_prob
+    session.begin(how.planned(space))
+    evolve = partial(
+        _evolve, population=how.population, generations=how.generations,
+        mutate_prob=how.mutate_prob,
+    )  # fmt: skip
+    outcome: PredictedOutcome | None = None
+    try:
+        if how.predicted:
+            outcome = select_predicted(
+                target.net, space, wanted, pool, exhaustive=how.exhaustive,
+                search=Evolution(how.population, how.generations, how.mutate_prob),
+                calibration=how.calibration, margin=how.predict_margin, tries=how.confirm,
+                rng=random.Random(how.seed),
+            )  # fmt: skip
+            choices = outcome.choices
+        else:
+            choices = _measured_choices(
+                space, wanted, pool, exhaustive=how.exhaustive, evolve=evolve,
+                confirm=how.confirm, rng=random.Random(how.seed),
+            )  # fmt: skip
+    finally:
+        run_id = pool.close()
+    if run_id is not None:
+        session.link(run_id, "measurements")
+    if export_dir is not None and all(c.meets_budget for c in choices):
+        choices = [_export(target.net, c, export_dir, target.inputs.batch) for c in choices]
+    selection = _selection(
+        pool, choices, label=target.label, key=target.key, search=how.search, space=space,
+        protocol=target.protocol, run_id=run_id,
+        study_id=session.study_id if session.stored else None,
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    if outcome is not None:
+        selection = with_predictions(selection, outcome, pool, how.predict_margin)
+    if how.small:
+        note = (
+            f"the space holds {space.size()} sub-networks, no more than the calibration "
+            f"set of {how.calibration}: every one was measured (energy 'measured'), none "
+            "predicted"
         )
-        outcome: PredictedOutcome | None = None
-        try:
-            if energy == "predicted":
-                outcome = select_predicted(
-                    net, space, wanted, pool, exhaustive=search == "exhaustive",
-                    search=Evolution(population, generations, mutate_prob),
-                    calibration=calibration, margin=predict_margin, tries=confirm,
-                    rng=random.Random(seed),
-                )  # fmt: skip
-                choices = outcome.choices
-            else:
-                choices = _measured_choices(
-                    space, wanted, pool, exhaustive=search == "exhaustive", evolve=evolve,
-                    confirm=confirm, rng=random.Random(seed),
-                )  # fmt: skip
-        finally:
-            run_id = pool.close()
-        if run_id is not None:
-            session.link(run_id, "measurements")
-        if export_dir is not None and all(c.meets_budget for c in choices):
-            choices = [_export(net, c, export_dir, inputs.batch) for c in choices]
-        selection = _selection(
-            pool, choices, label=label, key=key, search=search, space=space,
-            protocol=protocol, run_id=run_id, study_id=session.study_id if session.stored else None,
-            seconds=time.perf_counter() - started,
-        )  # fmt: skip
-        if outcome is not None:
-            selection = with_predictions(selection, outcome, pool, predict_margin)
-        if small:
-            note = (
-                f"the space holds {space.size()} sub-networks, no more than the calibration "
-                f"set of {calibration}: every one was measured (energy 'measured'), none "
-                "predicted"
-            )
-            selection = replace(selection, notes=(*selection.notes, note))
-        session.finish(selection.to_dict())
+        selection = replace(selection, notes=(*selection.notes, note))
     return selection
 
 
@@ -472,32 +410,6 @@ def _selection(
         study_id=study_id,
         notes=_notes(pool, key["batch_size"]),
     )
-
-
-def _conditions(
-    net: nn.Module,
-    data: DataSplit,
-    batch_size: int,
-    dev: torch.device,
-    context: LeverContext,
-    protocol: Protocol,
-    meters_label: str | None,
-) -> dict[str, Any]:
-    """What a measurement depends on: the cache's key."""
-    if meters_label is None:
-        made = context.meters() if context.meters is not None else None
-        meters_label = "auto" if made is None else ",".join(type(m).__name__ for m in made)
-    assert isinstance(net, ElasticNetwork)
-    return {
-        "fingerprint": network_fingerprint(net, net.space),
-        "dataset": data.name,
-        "batch_size": batch_size,
-        "device": str(dev),
-        "scope": str(context.scope.value),
-        "meters": meters_label,
-        "host": socket.gethostname(),
-        "protocol": protocol.to_dict(),
-    }
 
 
 def _export(

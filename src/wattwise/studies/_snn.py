@@ -5,7 +5,7 @@ running each in PyTorch here, side by side, and where their operation-count ener
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -104,12 +104,63 @@ def study_snn(
     lo, hi = _input_range(data)
     base = SnnSpec(family, 1, width, depth, coding, readout, beta)
     specs = _specs(data, steps, base, lo, hi)
-    ts = [s.steps for s in specs.values()]
-    ann_spec = next(iter(specs.values())).ann_spec
     dev = str(resolve_device(device))
-    configs = [TrainConfig("ann", ann_spec, batch_size, dev, threads)]
+    configs = [TrainConfig("ann", next(iter(specs.values())).ann_spec, batch_size, dev, threads)]
     configs += [TrainConfig(label, s.spec, batch_size, dev, threads) for label, s in specs.items()]
-    trained: dict[str, nn.Module] = {}
+    trained: dict[str, nn.Module] = {}  # by label: the last repeat's network, trained by fit
+    budget = Budget(epochs, (), lr, "adam")
+    settings: dict[str, Any] = {
+        **budget.to_dict(), **asdict(base), "steps": [s.steps for s in specs.values()],
+        "rate_range": [lo, hi], "batch_size": batch_size, "device": dev, "threads": threads,
+        "memory": memory, "count_items": count_items, "infer_batch": infer_batch,
+    }  # fmt: skip
+    study_name = name or f"snn on {data.name}"
+    x_val = _count_inputs(data, count_items)
+    with study_session(
+        context,
+        kind="snn",
+        name=study_name,
+        params={"dataset": data.name, **settings, "method": method.to_dict(context.scope)},
+    ) as session:
+        session.begin(len(configs) * method.repeats)
+        builder = _builder(specs, lo, hi, trained)
+        runs = run_trials(session, method, configs, data, budget, builder=builder)
+        how = _Evaluation(session, specs, method, memory, x_val, infer_batch, infer_window_s)
+        variants = _evaluate(how, configs, runs, trained)
+        study = _study(how, study_name, data.name, settings, variants, coding)
+        session.finish(study.to_dict())
+    return study
+
+
+def _study(
+    how: _Evaluation,
+    name: str,
+    dataset: str,
+    settings: dict[str, Any],
+    variants: tuple[SnnVariant, ...],
+    coding: str,
+) -> SnnStudy:
+    """The study's record: the variants, their crossovers, the memory model and notes."""
+    session, method, scope = how.session, how.method, how.session.context.scope
+    return SnnStudy(
+        study_id=session.study_id,
+        name=name,
+        dataset=dataset,
+        settings=settings,
+        method=method.to_dict(scope),
+        variants=variants,
+        crossovers=_crossovers(variants, how.memory),
+        memory_model=_memory_text(how.memory),
+        notes=(*method_notes(method, scope, session.sources), *_notes(coding)),
+        stored=session.stored,
+    )
+
+
+def _builder(
+    specs: dict[str, SnnSpec], lo: float, hi: float, trained: dict[str, nn.Module]
+) -> Callable[[TrainConfig, DataSplit], nn.Module]:
+    """Builds each configuration's network (the SNN of its label, else the ANN), keeping
+    the last built of each label in ``trained``."""
 
     def builder(config: TrainConfig, split: DataSplit) -> nn.Module:
         shape, k = split.input_shape, split.num_classes
@@ -121,50 +172,13 @@ def study_snn(
         trained[config.label] = model  # the last built is the last repeat's, trained by fit
         return model
 
-    budget = Budget(epochs, (), lr, "adam")
-    settings: dict[str, Any] = {
-        **budget.to_dict(),
-        **asdict(base),
-        "steps": ts,
-        "rate_range": [lo, hi],
-        "batch_size": batch_size,
-        "device": dev,
-        "threads": threads,
-        "memory": memory,
-        "count_items": count_items,
-        "infer_batch": infer_batch,
-    }
-    study_name = name or f"snn on {data.name}"
+    return builder
+
+
+def _count_inputs(data: DataSplit, count_items: int) -> torch.Tensor:
+    """The first ``count_items`` validation inputs (all when fewer), stacked."""
     n_val = len(data.val)  # type: ignore[arg-type]  # the bundled sets are sized
-    x_val = torch.stack([data.val[i][0] for i in range(min(n_val, count_items))])
-    with study_session(
-        context,
-        kind="snn",
-        name=study_name,
-        params={"dataset": data.name, **settings, "method": method.to_dict(context.scope)},
-    ) as session:
-        session.begin(len(configs) * method.repeats)
-        runs = run_trials(session, method, configs, data, budget, builder=builder)
-        variants = _evaluate(
-            _Evaluation(session, specs, method, memory, x_val, infer_batch, infer_window_s),
-            configs,
-            runs,
-            trained,
-        )
-        study = SnnStudy(
-            study_id=session.study_id,
-            name=study_name,
-            dataset=data.name,
-            settings=settings,
-            method=method.to_dict(context.scope),
-            variants=variants,
-            crossovers=_crossovers(variants, memory),
-            memory_model=_memory_text(memory),
-            notes=(*method_notes(method, context.scope, session.sources), *_notes(coding)),
-            stored=session.stored,
-        )
-        session.finish(study.to_dict())
-    return study
+    return torch.stack([data.val[i][0] for i in range(min(n_val, count_items))])
 
 
 def _specs(

@@ -25,11 +25,11 @@ from wattwise.protocol import LeverContext, tracking
 from wattwise.tracking._tracker import Tracker, Window
 from wattwise.train._batches import Batches
 from wattwise.train._callbacks import Callback, TrainState
+from wattwise.train._fit_result import fit_result
 from wattwise.train._history import TrainingHistory
 from wattwise.train._mlflow import MlflowLogger, RunTotals, mlflow_logger
 from wattwise.train._predict import predict_total
 from wattwise.train._records import (
-    EnergyPrediction,
     EpochRecord,
     FitResult,
     StopDecision,
@@ -229,58 +229,6 @@ class _Setup:
         return cls(dev, opt, train, Batches(data.val, shuffle=False, **kw), hparams)
 
 
-def _result(
-    state: TrainState,
-    tracker: Tracker,
-    outer: Window | None,
-    stop_decision: StopDecision | None,
-    duration: float,
-    device: torch.device,
-    interrupt: KeyboardInterrupt | None,
-) -> FitResult:
-    """The fit's result: the run's (or its window's) totals and the prediction."""
-    if outer is not None:
-        assert outer.result is not None
-        total, unc, comps = (
-            outer.result.energy_j,
-            outer.result.uncertainty_j,
-            outer.result.components,
-        )
-        run = None
-    else:
-        run = tracker.result
-        assert run is not None
-        total, unc, comps = run.energy_j, run.uncertainty_j, run.components
-        duration = run.duration_s
-    source = str(Provenance.from_components(comps))
-    final_prediction: EnergyPrediction | None = None
-    saved = 0.0
-    if stop_decision is not None and interrupt is None:
-        energies = [e.energy_j for e in state.history]
-        final_prediction = predict_total(
-            energies,
-            state.planned_epochs,
-            overhead_j=max(total - sum(energies), 0.0),
-            source=source,
-        )
-        saved = final_prediction.total_j - total
-    return FitResult(
-        epochs=tuple(state.history),
-        planned_epochs=state.planned_epochs,
-        stop=stop_decision,
-        total_energy_j=total,
-        total_uncertainty_j=unc,
-        energy_source=source,
-        duration_s=duration,
-        prediction=final_prediction,
-        energy_saved_j=saved,
-        device=str(device),
-        run_id=tracker.run_id,
-        run=run,
-        interrupted=interrupt is not None,
-    )
-
-
 def fit(
     model: nn.Module,
     data: DataSplit,
@@ -350,31 +298,78 @@ def fit(
     setup = _Setup.of(
         model, data, epochs, batch_size, lr, lr_groups, optimizer, device, seed, workers
     )
-    all_hparams = {**setup.hparams, **(hparams or {})}
     ctx = context or LeverContext()
     tracker = tracker if tracker is not None else ctx.tracker(name)
     own = not tracker.running
     callbacks = _with_mlflow(logger, callbacks, name, own)
-    stop_decision: StopDecision | None = None
-    interrupt: KeyboardInterrupt | None = None
-    history: TrainingHistory | None = None
-    outer: Window | None = None
-    t0 = time.monotonic()
     state = TrainState(
         model=model,
         optimizer=setup.optimizer,
         tracker=tracker,
         planned_epochs=epochs,
         batches_per_epoch=len(setup.train),
-        hparams=all_hparams,
+        hparams={**setup.hparams, **(hparams or {})},
     )
+    ended = _measured_epochs(state, setup, _Measuring(name, ctx, own, logger), callbacks, stop)
+    result = fit_result(
+        state, tracker, ended.outer, ended.stop, ended.duration_s, setup.device, ended.interrupt
+    )
+    if ended.history is not None:
+        ended.history.finish(result)
+    if ended.interrupt is not None:
+        if logger is not None:
+            logger.finish(RunTotals.of_fit(result))
+        raise TrainingInterrupted(result) from ended.interrupt
+    for cb in callbacks:
+        cb.on_fit_end(state, result)
+    return result
+
+
+@dataclass(frozen=True)
+class _Measuring:
+    """How :func:`fit` measures: the run's (or window's) name, the context of a new
+    tracker, whether the fit owns its tracker (else it is one window of it), the MLflow
+    logger."""
+
+    name: str
+    context: LeverContext
+    own: bool
+    logger: MlflowLogger | None
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """How :func:`fit`'s epochs ended: the decision that ended them early (or the
+    interruption's), the training's duration in s, the Ctrl-C if one ended them, the stored
+    history (an owned tracker) or the fit's window (a running one)."""
+
+    stop: StopDecision | None
+    duration_s: float
+    interrupt: KeyboardInterrupt | None
+    history: TrainingHistory | None
+    outer: Window | None
+
+
+def _measured_epochs(
+    state: TrainState,
+    setup: _Setup,
+    how: _Measuring,
+    callbacks: Sequence[Callback],
+    stop: Sequence[StopRule],
+) -> _Ended:
+    """The epochs under the tracker (started here unless running, else in a window named
+    ``how.name``); a Ctrl-C ends them as ``interrupted`` (the tracker stored the run so)."""
+    tracker, name, epochs = state.tracker, how.name, state.planned_epochs
+    history: TrainingHistory | None = None
+    outer: Window | None = None
+    t0 = time.monotonic()
     try:
         with ExitStack() as stack:
-            stack.push(_abort_on_error(logger))
-            stack.enter_context(tracking(name, ctx, tracker))  # started here unless running
-            if own:
+            stack.push(_abort_on_error(how.logger))
+            stack.enter_context(tracking(name, how.context, tracker))  # started unless running
+            if how.own:
                 history = TrainingHistory(
-                    tracker, name=name, params=all_hparams, planned_epochs=epochs, stop=stop
+                    tracker, name=name, params=state.hparams, planned_epochs=epochs, stop=stop
                 )
             else:
                 outer = stack.enter_context(tracker.window(name))
@@ -385,24 +380,16 @@ def fit(
 
             stop_decision = _epochs(state, setup.train, setup.val, callbacks, stop, history, spent)
             duration = time.monotonic() - t0
-    except KeyboardInterrupt as exc:  # the tracker above stored the run as interrupted
-        interrupt, duration = exc, time.monotonic() - t0
+    except KeyboardInterrupt as exc:
+        duration = time.monotonic() - t0
         done = len(state.history)
         stop_decision = StopDecision(
             "interrupted",
             f"interrupted (Ctrl-C) during epoch {done + 1}: {done} of {epochs} epochs completed",
             done,
         )
-    result = _result(state, tracker, outer, stop_decision, duration, setup.device, interrupt)
-    if history is not None:
-        history.finish(result)
-    if interrupt is not None:
-        if logger is not None:
-            logger.finish(RunTotals.of_fit(result))
-        raise TrainingInterrupted(result) from interrupt
-    for cb in callbacks:
-        cb.on_fit_end(state, result)
-    return result
+        return _Ended(stop_decision, duration, exc, history, outer)
+    return _Ended(stop_decision, duration, None, history, outer)
 
 
 def _with_mlflow(
