@@ -2,8 +2,9 @@
 
 A store holding an older :data:`~wattwise.store._schema.SCHEMA_VERSION` is upgraded when it
 is opened for writing (a read-only open never writes: it asks for ``wattwise runs
-upgrade``). Each step takes the tables from one version to the next and only adds: no
-recorded run, sample or study is rewritten, so a run recorded before reads back the same.
+upgrade``). Each step takes the tables from one version to the next and only adds (columns,
+indexes; 2 -> 3 also replaces an index): no recorded run, sample or study is rewritten, so a
+run recorded before reads back the same.
 
 * 1 -> 2 (runs with members, docs/store.md "Runs with members"): the member columns on
   ``wattwise_runs``, all NULL on the runs already there (a run of one process), the index
