@@ -73,6 +73,17 @@ def _version(path: Path) -> int:
         engine.dispose()
 
 
+def _sample_indexes(url: str) -> dict[str, tuple[str, ...]]:
+    """The indexes on wattwise_samples, by name, with their columns."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            found = sa.inspect(conn).get_indexes(s.samples.name)
+    finally:
+        engine.dispose()
+    return {str(i["name"]): tuple(str(c) for c in i["column_names"]) for i in found}
+
+
 def _replay() -> ReplayMeter:
     cpu = Component("cpu", ComponentKind.CPU, Source(Method.ESTIMATED, "cpu-model"))
     return ReplayMeter([cpu], [TraceInterval("cpu", 0.0, 3600.0, 36000.0)])  # 10 W
@@ -209,8 +220,10 @@ def test_a_version_1_postgresql_store_is_upgraded(postgres_db_url: str) -> None:
     # A version-1 database: today's tables less what versions 2 and 3 added, at version 1.
     with RunStore.open(postgres_db_url):
         pass
+    fresh = _sample_indexes(postgres_db_url)
     engine = sa.create_engine(postgres_db_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
+        _with_version_2_samples_index(conn)
         for name in ("group_id", "role", "claims_host", "rank", "local_rank", "world_size",
                      "anchor_at", "offset_s", "server_clock", "pid_created_s",
                      "allocation"):  # fmt: skip
@@ -231,6 +244,13 @@ def test_a_version_1_postgresql_store_is_upgraded(postgres_db_url: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT value FROM wattwise_meta")).scalar_one() == "3"
     engine.dispose()
+    assert _sample_indexes(postgres_db_url) == fresh == {s.SAMPLES_INDEX: ("run_id", "t_start_s")}
+
+
+def _with_version_2_samples_index(conn: sa.Connection) -> None:
+    """Put back the samples index of versions 1 and 2 (on run_id alone)."""
+    conn.execute(sa.text(f"DROP INDEX {s.SAMPLES_INDEX}"))
+    conn.execute(sa.text("CREATE INDEX ix_wattwise_samples_run_id ON wattwise_samples (run_id)"))
 
 
 @pytest.mark.slow
@@ -240,8 +260,10 @@ def test_a_version_2_postgresql_store_is_upgraded(postgres_db_url: str) -> None:
     # run of one process and a run with a member, as version 2 wrote them.
     with RunStore.open(postgres_db_url):
         pass
+    fresh = _sample_indexes(postgres_db_url)
     engine = sa.create_engine(postgres_db_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
+        _with_version_2_samples_index(conn)
         conn.execute(sa.text('ALTER TABLE wattwise_runs DROP COLUMN "allocation"'))
         conn.execute(sa.text("UPDATE wattwise_meta SET value = '2'"))
         for run_id, group, role, host in (
@@ -279,6 +301,22 @@ def test_a_version_2_postgresql_store_is_upgraded(postgres_db_url: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT value FROM wattwise_meta")).scalar_one() == "3"
     engine.dispose()
+    assert _sample_indexes(postgres_db_url) == fresh == {s.SAMPLES_INDEX: ("run_id", "t_start_s")}
+
+
+@pytest.mark.parametrize("fixture", [V1, V2], ids=["v1", "v2"])
+def test_an_upgraded_store_has_the_samples_index_of_a_fresh_one(
+    fixture: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "old.sqlite"
+    shutil.copy(fixture, copy)
+    assert _sample_indexes(f"sqlite:///{copy}") == {"ix_wattwise_samples_run_id": ("run_id",)}
+    fresh = tmp_path / "fresh.sqlite"
+    RunStore.open(str(fresh)).close()
+    RunStore.open(str(copy)).close()
+    expected = {s.SAMPLES_INDEX: ("run_id", "t_start_s")}
+    assert _sample_indexes(f"sqlite:///{fresh}") == expected
+    assert _sample_indexes(f"sqlite:///{copy}") == expected  # the old one dropped, not kept
 
 
 def test_a_newer_store_is_still_refused(tmp_path: Path) -> None:

@@ -2,14 +2,17 @@
 
 A store holding an older :data:`~wattwise.store._schema.SCHEMA_VERSION` is upgraded when it
 is opened for writing (a read-only open never writes: it asks for ``wattwise runs
-upgrade``). Each step takes the tables from one version to the next and only adds: no
-recorded run, sample or study is rewritten, so a run recorded before reads back the same.
+upgrade``). Each step takes the tables from one version to the next and only adds (columns,
+indexes; 2 -> 3 also replaces an index): no recorded run, sample or study is rewritten, so a
+run recorded before reads back the same.
 
 * 1 -> 2 (runs with members, docs/store.md "Runs with members"): the member columns on
   ``wattwise_runs``, all NULL on the runs already there (a run of one process), the index
   on ``group_id`` and the one-host-per-group unique index.
 * 2 -> 3 (a run's allocation, docs/store.md "Schema"): the ``allocation`` column on
-  ``wattwise_runs``, NULL on the runs already there (their allocation was not recorded).
+  ``wattwise_runs``, NULL on the runs already there (their allocation was not recorded);
+  and the samples' index on ``run_id`` alone replaced by one on ``(run_id, t_start_s)``
+  (the only step that drops something: an index, rebuilt from the rows, no row changes).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ def _v1_to_v2(conn: sa.Connection) -> None:
 def _v2_to_v3(conn: sa.Connection) -> None:
     kind = s.runs.c.allocation.type.compile(dialect=conn.dialect)
     conn.execute(sa.text(f'ALTER TABLE {s.runs.name} ADD COLUMN "allocation" {kind}'))
+    samples = s.samples.name
+    conn.execute(sa.text(f"CREATE INDEX {s.SAMPLES_INDEX} ON {samples} (run_id, t_start_s)"))
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS ix_{samples}_run_id"))
 
 
 #: The step from each version to the next.

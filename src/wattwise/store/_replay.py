@@ -81,8 +81,9 @@ def run_process(conn: sa.Connection, run_id: str) -> RunProcess | None:
 def missing_samples(conn: sa.Connection, run_id: str, samples: Sequence[Sample]) -> list[Sample]:
     """The samples of ``samples`` the run does not hold yet (nor twice among themselves).
 
-    Only the run's samples that start within the batch's span are read (by its id), so a
-    run of millions of samples is read once per batch, never loaded.
+    Only the run's samples that start within the batch's span are read (through the
+    samples' ``(run_id, t_start_s)`` index): a batch onto a run of millions of samples
+    reads its span, never the whole run.
     """
     if not samples:
         return []

@@ -86,8 +86,11 @@ def load_timeline(conn: sa.Connection, run_id: str, *, points: int) -> list[Samp
     rows) would sort them all, where stretches sort a few thousand at a time.
     """
     c = s.samples.c
-    first = conn.execute(sa.select(sa.func.min(c.id)).where(c.run_id == run_id)).scalar()
-    last = conn.execute(sa.select(sa.func.max(c.id)).where(c.run_id == run_id)).scalar()
+    # One query: the index is (run_id, t_start_s), so each of MIN and MAX reads the run's
+    # index entries (no seek to the first or last id); together they read them once.
+    first, last = conn.execute(
+        sa.select(sa.func.min(c.id), sa.func.max(c.id)).where(c.run_id == run_id)
+    ).one()
     if first is None or last is None:
         return []
     order = _component_order(conn, run_id)
