@@ -146,6 +146,18 @@ def _replay_meter() -> ReplayMeter:
     return ReplayMeter([gpu], [TraceInterval(gpu.name, 0.0, 1.0, 10.0)], loop=True)
 
 
+def _next_tracker(store: RunStore, journal_dir: Path) -> Tracker:
+    """A later process's tracker on ``store``, reading ``journal_dir`` as it starts."""
+    return Tracker(
+        "next",
+        meters=[_replay_meter()],
+        store=store,
+        clock=FakeClock(wall=datetime.now(UTC)),
+        outage=StoreOutage(journal_dir=journal_dir),
+        emissions=False,
+    )
+
+
 @pytest.mark.timeout(120)
 def test_a_later_tracker_start_writes_a_killed_process_s_journal_once(
     store_url: str, journal_dir: Path, env: dict[str, str]
@@ -156,14 +168,7 @@ def test_a_later_tracker_start_writes_a_killed_process_s_journal_once(
     _dies(store_url, dead, journal, "replaying", env)
     with RunStore.open(store_url) as store:
         assert len(store.samples(dead)) == 1 + 4
-        t = Tracker(
-            "next",
-            meters=[_replay_meter()],
-            store=store,
-            clock=FakeClock(wall=datetime.now(UTC)),
-            outage=StoreOutage(journal_dir=journal_dir),
-            emissions=False,
-        )
+        t = _next_tracker(store, journal_dir)
         with t:
             pass
         assert not journal.exists()
@@ -319,14 +324,7 @@ def test_a_tracker_start_is_quiet_about_a_journal_of_another_store_s_run(
     Journal(journal).append([Sample("cpu", 0.0, 1.0, 1.0)])
     before = journal.read_bytes()
     with RunStore.open(str(tmp_path / "runs.sqlite")) as store:
-        t = Tracker(
-            "next",
-            meters=[_replay_meter()],
-            store=store,
-            clock=FakeClock(wall=datetime.now(UTC)),
-            outage=StoreOutage(journal_dir=journal_dir),
-            emissions=False,
-        )
+        t = _next_tracker(store, journal_dir)
         with t:
             pass
         assert store.get_run(t.run_id).status is RunStatus.COMPLETED
